@@ -1,0 +1,15 @@
+"""cnndsl: a small language for convolutional networks, compiled to Keras 3.
+
+    >>> import cnndsl
+    >>> net = cnndsl.check("specs/resnet34.cnn")        # IR graph; no Keras import
+    >>> net.total_params
+    21306826
+    >>> model = cnndsl.compile("specs/resnet34.cnn")    # keras.Model (imports Keras)
+"""
+from .api import check, compile, load_spec as load, parse_value
+from .errors import CnnError, format_error
+from .ir import Graph, Node
+from .lower import Limits
+
+__all__ = ["check", "compile", "load", "parse_value", "CnnError", "format_error", "Graph", "Node", "Limits"]
+__version__ = "0.1.0"

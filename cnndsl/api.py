@@ -1,0 +1,54 @@
+"""The Python API: load a spec, check a network, compile it.
+
+``check`` and ``load`` never import Keras; ``compile`` does, lazily.
+"""
+from __future__ import annotations
+
+import os
+
+from .errors import CnnError
+from .ir import Graph
+from .lower import Limits
+from .program import Program, load, load_file
+
+
+def _is_path(spec) -> bool:
+    if isinstance(spec, os.PathLike):
+        return True
+    return isinstance(spec, str) and "\n" not in spec and "{" not in spec
+
+
+def load_spec(spec) -> Program:
+    """A ``Program`` from a path (str or PathLike) or from spec source text."""
+    if isinstance(spec, Program):
+        return spec
+    return load_file(os.fspath(spec)) if _is_path(spec) else load(spec)
+
+
+def check(spec, network: str | None = None, limits: Limits | None = None, **params) -> Graph:
+    """Parse, lower and shape-check one network; return its IR ``Graph``.
+
+    ``spec`` is a path or source text; ``network`` picks one when the file
+    defines several; ``params`` set network parameters (``classes=5``).
+    Raises ``CnnError`` for anything wrong in the spec.
+    """
+    return load_spec(spec).lower(network, limits, **params)
+
+
+def compile(spec, network: str | None = None, **params):
+    """Build the ``keras.Model`` for one network. Imports Keras."""
+    from .backends.keras import build_model
+    graph = spec if isinstance(spec, Graph) else check(spec, network, **params)
+    return build_model(graph)
+
+
+def parse_value(text: str, name: str = "value"):
+    """A ``--set`` value: a .cnn expression such as ``5``, ``true``, ``max`` or ``[1, 7]``."""
+    from .parser import parse_expr
+    from .errors import Source
+    from .values import Evaluator
+    try:
+        expr = parse_expr(text, Source(f"--set {name}", text), 1, 1)
+        return Evaluator({})(expr)
+    except CnnError as e:
+        raise CnnError("usage", f"bad value for --set {name}: `{text}` ({e.message})") from None

@@ -1,0 +1,128 @@
+"""Chain elements that name something: tensors, ops, merges and block calls.
+
+A mixin of ``lower.Lowerer``; kept apart so each file reads on its own.
+"""
+from __future__ import annotations
+
+from . import syntax as S
+from .errors import CnnError, did_you_mean
+from .ir import Node, Scope
+from .ops import REGISTRY, bind_args
+from .values import Symbol, fmt_value
+
+
+class CallMixin:
+
+    def elem_Call(self, c: S.Call, env, cur, first):
+        v = env.names.get(c.name)
+        if isinstance(v, Node) and c.args is None and c.branches is None:
+            if not first:
+                self.fail("value", f"tensor `{c.name}` can only start a chain (`{c.name} -> ...`)", c.span, env)
+            return v
+        if c.name in self.program.blocks and c.name not in REGISTRY:
+            return self.block_call(c, env, cur)
+        op = self.op_or_fail(c.name, c.span, env)
+        if c.branches is not None:
+            if op.arity is not None:
+                self.fail("type", f"`{op.name} {{ ... }}` needs a merge op (concat, add, multiply)", c.span, env)
+            inputs = [self.branch(b, env, cur) for b in c.branches]
+            return self.op_call(op, c, env, inputs, ())
+        tensors = [a for a in (c.args or ()) if a.name is None and isinstance(env.names.get(getattr(a.value, "id", None)), Node)]
+        if tensors:
+            if op.arity is not None:
+                self.fail("type", f"{op.name} reads the chain's tensor; pass tensors only to merges", tensors[0].span, env)
+            inputs = ([] if first or cur is None else [cur]) + [env.names[a.value.id] for a in tensors]
+            return self.op_call(op, c, env, inputs, tensors)
+        if op.passthrough:
+            return self.need_input(cur, c, env)
+        if op.arity is None:
+            self.fail("type", f"{op.name} needs branches: `{op.name} {{ a; b }}` or `{op.name}(x, y)`", c.span, env)
+        return self.op_call(op, c, env, [self.need_input(cur, c, env)], ())
+
+    def branch(self, chain: S.Chain, env, cur):
+        out = self.chain(chain, env, cur)
+        if out is None:
+            self.fail("value", "this branch gives no tensor", chain.span, env)
+        return out
+
+    def need_input(self, cur, c, env):
+        if cur is None:
+            self.fail("value", f"`{c.name}` has no input: the network has several inputs, so start "
+                               f"the chain with one of them (`x -> {c.name}`)", c.span, env)
+        return cur
+
+    def op_call(self, op, c: S.Call, env, inputs, skip):
+        positional, keywords, name = [], {}, None
+        for a in c.args or ():
+            if a in skip:
+                continue
+            value = self.eval(a.value, env)
+            if a.name == "name":
+                if value is not None and not isinstance(value, str):
+                    self.fail("type", f"name must be a string, got {fmt_value(value)}", a.span, env)
+                name = value
+            elif a.name is None:
+                positional.append(value)
+            else:
+                keywords[a.name] = value
+        try:
+            args = bind_args(op, positional, keywords, env.defaults.get(op.name, {}))
+        except CnnError as e:
+            symbols = [v for v in positional + list(keywords.values()) if isinstance(v, Symbol)]
+            if symbols and e.hint is None and e.kind == "type":
+                e.hint = did_you_mean(symbols[0], env.names)
+            raise e.located(c.span, env.chain)
+        return self.emit(op.name, args, inputs, c.span, env, name=name)
+
+    def block_call(self, c: S.Call, env, cur):
+        bdef = self.program.blocks[c.name]
+        if c.branches is not None:
+            self.fail("type", f"`{c.name}` is a block; only merges take {{ branches }}", c.span, env)
+        if c.name in env.active:
+            cycle = " -> ".join(env.active[env.active.index(c.name):] + (c.name,))
+            self.fail("limit", f"block `{c.name}` calls itself ({cycle})", c.span, env,
+                      hint="blocks are expanded at their call, so recursion never ends; use repeat")
+        names, shown = self.bind_block(bdef, c, env)
+        label = f"{c.name}({', '.join(shown)})"
+        instance = self.fresh(env.prefix, c.name)
+        scope = Scope(instance, "block", label, c.span)
+        inner = env.child(names=names, scope=self.nest(env, scope, c.span), prefix=instance + ".",
+                          active=env.active + (c.name,), is_network=False)
+        if cur is not None:
+            names.setdefault("in", cur)
+        out = self.body(bdef.body, inner, cur)
+        if out is None:
+            self.fail("value", f"block `{c.name}` gives no tensor", bdef.span, inner)
+        return out
+
+    def bind_block(self, bdef: S.BlockDef, c: S.Call, env):
+        """Evaluate a call's arguments against the block's parameters."""
+        params = [p.name for p in bdef.params]
+        names, shown = {}, []
+        args = c.args or ()
+        positional = [a for a in args if a.name is None]
+        if len(positional) > len(params):
+            self.fail("type", f"block `{bdef.name}` takes {len(params)} argument(s), got {len(positional)}", c.span, env,
+                      hint=f"{bdef.name}({', '.join(params)})")
+        for p, a in zip(params, positional):
+            names[p] = self.eval(a.value, env)
+            shown.append(fmt_value(names[p]))
+        for a in args:
+            if a.name is None:
+                continue
+            if a.name not in params:
+                self.fail("name", f"block `{bdef.name}` has no parameter `{a.name}`", a.span, env,
+                          hint=did_you_mean(a.name, params) or f"its parameters: {', '.join(params) or 'none'}")
+            if a.name in names:
+                self.fail("type", f"block `{bdef.name}`: `{a.name}` given twice", a.span, env)
+            names[a.name] = self.eval(a.value, env)
+            shown.append(f"{a.name}={fmt_value(names[a.name])}")
+        for p in bdef.params:
+            if p.kind == "input":
+                self.fail("type", f"block parameter `{p.name}` can't be an input; blocks read `in`", p.span, env)
+            if p.name not in names:
+                if p.kind == "plain":
+                    self.fail("type", f"block `{bdef.name}` needs argument `{p.name}`", c.span, env,
+                              hint=f"{bdef.name}({', '.join(params)})")
+                names[p.name] = self.eval(p.value, env.child(names=dict(names)))
+        return names, shown

@@ -1,0 +1,171 @@
+"""The command line: ``cnndsl check | compile | draw | summary``.
+
+Exit codes: 0 ok, 1 an error in a spec (or a missing tool), 2 a usage error.
+Errors print as one located line, the source line with a caret, and the
+block call chain; never a traceback. Keras is imported by ``compile`` only.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+from .errors import CnnError, format_error
+from .lower import Limits
+
+
+def _parser() -> argparse.ArgumentParser:
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("-n", "--network", help="the network to use, when a file defines several")
+    common.add_argument("--set", action="append", default=[], metavar="NAME=VALUE",
+                        help="set a network parameter, e.g. --set classes=5 (repeatable)")
+    lim = Limits()
+    common.add_argument("--max-repeat", type=int, default=lim.max_repeat, help="largest repeat count (%(default)s)")
+    common.add_argument("--max-depth", type=int, default=lim.max_depth, help="deepest block nesting (%(default)s)")
+    common.add_argument("--max-nodes", type=int, default=lim.max_nodes, help="most layers in a network (%(default)s)")
+
+    p = argparse.ArgumentParser(prog="cnndsl", description="Check, compile and draw .cnn network specs.")
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    c = sub.add_parser("check", parents=[common], help="check shapes and print params and MACs")
+    c.add_argument("files", nargs="+", metavar="FILE", help="spec files; - reads standard input")
+
+    c = sub.add_parser("compile", parents=[common], help="compile to a Keras .keras file or Python")
+    c.add_argument("file", metavar="FILE")
+    c.add_argument("-o", "--output", required=True, metavar="OUT", help="OUT.keras, or OUT.py with --emit python")
+    c.add_argument("--emit", choices=["keras", "python"], default="keras")
+    c.add_argument("--summary", action="store_true", help="print Keras's model.summary()")
+
+    c = sub.add_parser("draw", parents=[common], help="draw the network with Graphviz")
+    c.add_argument("file", metavar="FILE")
+    c.add_argument("-o", "--output", required=True, metavar="OUT", help="OUT.svg, .png, .pdf or .dot")
+    c.add_argument("--depth", type=int, default=None, help="collapse blocks nested deeper than N")
+    c.add_argument("--rankdir", choices=["TB", "LR"], default="TB")
+    c.add_argument("--no-shapes", action="store_true", help="hide tensor shapes on edges")
+    c.add_argument("--no-params", action="store_true", help="hide parameter counts")
+
+    c = sub.add_parser("summary", parents=[common], help="a per-layer table of shapes, params and MACs")
+    c.add_argument("file", metavar="FILE")
+    c.add_argument("--depth", type=int, default=None, help="fold blocks nested deeper than N into one row")
+    return p
+
+
+def _settings(args) -> dict:
+    from .api import parse_value
+    out = {}
+    for item in args.set:
+        name, eq, text = item.partition("=")
+        if not eq or not name.strip().isidentifier():
+            raise CnnError("usage", f"--set needs NAME=VALUE, got `{item}`")
+        out[name.strip()] = parse_value(text.strip(), name.strip())
+    return out
+
+
+def _limits(args) -> Limits:
+    for flag in ("max_repeat", "max_depth", "max_nodes"):
+        if getattr(args, flag) < 1:
+            raise CnnError("usage", f"--{flag.replace('_', '-')} must be at least 1")
+    return Limits(args.max_repeat, args.max_depth, args.max_nodes)
+
+
+def _program(path: str):
+    from .program import load, load_file
+    if path == "-":
+        return load(sys.stdin.read(), "<stdin>")
+    return load_file(path)
+
+
+def _graph(args):
+    return _program(args.file).lower(args.network, _limits(args), **_settings(args))
+
+
+def _fmt_macs(macs) -> str:
+    if macs is None:
+        return "? (H or W unknown)"
+    for unit, size in (("G", 1e9), ("M", 1e6), ("K", 1e3)):
+        if macs >= size:
+            return f"{macs / size:.2f} {unit}"
+    return str(macs)
+
+
+def describe(graph) -> str:
+    """The lines ``check`` prints for one network."""
+    from .ops import fmt_shape
+    ins = ", ".join(f"{k} {fmt_shape(n.shape)}" for k, n in graph.inputs.items())
+    outs = ", ".join(f"{k} {fmt_shape(n.shape)}" for k, n in graph.outputs.items())
+    lines = [f"{graph.name}: {ins} -> {outs}",
+             f"  params {graph.total_params:,} (trainable {graph.trainable:,}, non-trainable {graph.non_trainable:,})"
+             f" · MACs {_fmt_macs(graph.macs)} · {len(graph.nodes) - len(graph.inputs)} layers"]
+    lines += [f"  warning: {w}" for w in graph.warnings]
+    return "\n".join(lines)
+
+
+def _cmd_check(args) -> int:
+    settings, limits = _settings(args), _limits(args)
+    programs = [(_program(f), f) for f in args.files]
+    used = set()
+    for program, _ in programs:
+        names = [args.network] if args.network else program.network_names()
+        for name in names:
+            ndef = program.pick(name)
+            mine = {k: v for k, v in settings.items() if any(p.name == k for p in ndef.params)}
+            used |= set(mine)
+            print(describe(program.lower(name, limits, **mine)))
+    unused = set(settings) - used
+    if unused:
+        raise CnnError("usage", f"no network checked has a parameter `{sorted(unused)[0]}`")
+    return 0
+
+
+def _cmd_compile(args) -> int:
+    from .files import atomic_path, write_atomic
+    graph = _graph(args)
+    if args.emit == "python":
+        from .backends.python import emit_python
+        write_atomic(args.output, emit_python(graph))
+        print(f"wrote {args.output}")
+        return 0
+    if not args.output.endswith(".keras"):
+        raise CnnError("usage", f"-o must end in .keras (got {args.output}); use --emit python for a .py file")
+    from .backends.keras import build_model
+    model = build_model(graph)
+    if args.summary:
+        model.summary()
+    with atomic_path(args.output) as tmp:
+        model.save(tmp)
+    print(f"wrote {args.output} ({model.count_params():,} params)")
+    return 0
+
+
+def _cmd_draw(args) -> int:
+    from .backends.dot import write_diagram
+    graph = _graph(args)
+    write_diagram(graph, args.output, depth=args.depth, rankdir=args.rankdir,
+                  show_shapes=not args.no_shapes, show_params=not args.no_params)
+    print(f"wrote {args.output}")
+    return 0
+
+
+def _cmd_summary(args) -> int:
+    from .summary import summary_table
+    print(summary_table(_graph(args), depth=args.depth))
+    return 0
+
+
+def main(argv=None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        return globals()["_cmd_" + args.command](args)
+    except CnnError as e:
+        print(format_error(e), file=sys.stderr)
+        return e.exit_code
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

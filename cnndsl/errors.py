@@ -1,0 +1,115 @@
+"""Source locations and the one error type users ever see.
+
+Locations flow in one direction: Lark token -> ``Span`` on every AST node ->
+copied onto every IR node -> attached to every ``CnnError`` together with the
+chain of block calls that led there.
+"""
+from __future__ import annotations
+
+import difflib
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class Source:
+    """A spec's text and where it came from (a path, or ``<stdin>``)."""
+
+    path: str
+    text: str
+
+    def line(self, n: int) -> str:
+        lines = self.text.splitlines()
+        return lines[n - 1] if 0 < n <= len(lines) else ""
+
+
+@dataclass(frozen=True)
+class Span:
+    """A region of a source: 1-based line/column, end exclusive."""
+
+    source: Source = field(repr=False, compare=False)
+    line: int
+    col: int
+    end_line: int
+    end_col: int
+
+    def __str__(self) -> str:
+        return f"{self.source.path}:{self.line}:{self.col}"
+
+
+@dataclass(frozen=True)
+class Frame:
+    """One step of a block call chain: ``inception(64, 96, ...)`` called at a span."""
+
+    label: str
+    span: Span | None
+
+
+class CnnError(Exception):
+    """An error in a spec, or in how cnndsl was asked to use one.
+
+    ``kind`` is a short machine-readable category (``syntax``, ``shape``,
+    ``name``, ``type``, ``limit``, ``contract``, ``import``, ``usage``);
+    ``message`` is the one-line description; ``span`` points into the spec
+    (None for usage errors); ``chain`` is the block call chain, outermost
+    first; ``hint`` an optional suggestion; ``notes`` extra facts (how each
+    input of a failing node arose).
+    """
+
+    def __init__(self, kind: str, message: str, span: Span | None = None,
+                 chain: tuple[Frame, ...] = (), hint: str | None = None, notes: list[str] | None = None):
+        super().__init__(message)
+        self.kind = kind
+        self.message = message
+        self.span = span
+        self.chain = tuple(chain)
+        self.hint = hint
+        self.notes = list(notes or [])
+
+    @property
+    def exit_code(self) -> int:
+        """2 for usage errors (bad flags, unknown network), 1 for spec errors."""
+        return 2 if self.kind == "usage" else 1
+
+    def located(self, span: Span | None, chain: tuple[Frame, ...] = ()) -> "CnnError":
+        """Fill in a location if the error has none yet (innermost wins)."""
+        if self.span is None:
+            self.span = span
+        if not self.chain:
+            self.chain = tuple(chain)
+        return self
+
+    def __str__(self) -> str:
+        return format_error(self)
+
+
+def format_error(err: CnnError) -> str:
+    """Render ``err`` the way the CLI prints it.
+
+    The first line is the whole message (``file:line:col: error: ...``); then
+    the source line with a caret under the span, the call chain and a hint.
+    """
+    where = f"{err.span}: " if err.span else ""
+    out = [f"{where}error: {err.message}"]
+    if err.span is not None:
+        sp = err.span
+        text = sp.source.line(sp.line).expandtabs(1)
+        width = (sp.end_col - sp.col) if sp.end_line == sp.line else len(text) - sp.col + 1
+        gutter = f"{sp.line:>5} | "
+        out.append(gutter + text)
+        out.append(" " * (len(gutter) - 2) + "| " + " " * (sp.col - 1) + "^" * max(1, width))
+    for note in err.notes:
+        out.append(f"  note: {note}")
+    for frame in reversed(err.chain):
+        at = f" at {frame.span}" if frame.span else ""
+        out.append(f"  in {frame.label}, called{at}")
+    if err.hint:
+        out.append(f"  hint: {err.hint}")
+    return "\n".join(out)
+
+
+def did_you_mean(name: str, candidates) -> str | None:
+    """A ``did you mean`` hint for an unknown name, or None."""
+    close = difflib.get_close_matches(name, sorted(set(candidates)), n=3, cutoff=0.6)
+    if not close:
+        return None
+    return "did you mean " + " or ".join(f"`{c}`" for c in close) + "?"

@@ -1,0 +1,40 @@
+"""Atomic file writes: a temporary file beside the target, then a rename.
+
+A failure at any point leaves no partial file behind.
+"""
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+
+from .errors import CnnError
+
+
+@contextlib.contextmanager
+def atomic_path(path: str):
+    """Yield a temporary path in ``path``'s folder; rename it to ``path`` on success."""
+    folder = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(folder):
+        raise CnnError("usage", f"can't write {path}: folder {folder} does not exist")
+    suffix = os.path.splitext(path)[1]
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=".cnndsl-", suffix=suffix, dir=folder)
+    except OSError as e:
+        raise CnnError("usage", f"can't write {path}: {e.strerror or e}") from None
+    os.close(fd)
+    try:
+        yield tmp
+        os.replace(tmp, path)
+    except OSError as e:
+        raise CnnError("usage", f"can't write {path}: {e.strerror or e}") from None
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+
+
+def write_atomic(path: str, data) -> None:
+    """Write text or bytes to ``path`` atomically."""
+    with atomic_path(path) as tmp:
+        with open(tmp, "wb") as f:
+            f.write(data.encode() if isinstance(data, str) else data)

@@ -1,0 +1,117 @@
+"""The IR: a flat list of nodes in topological order, like torch.fx's Graph.
+
+A ``Node`` is one layer of the compiled model (identity emits none). Its
+fields are the spec of the IR:
+
+- ``name``: unique in the graph and valid as a Keras layer name (no ``/``).
+  Explicit (``name="fc1"``) or derived from the block path
+  (``residual_3.conv_2``).
+- ``op``: a key of ``ops.REGISTRY``; ``args``: the bound, validated arguments.
+- ``inputs``: the nodes it reads, in order; always earlier in ``Graph.nodes``.
+- ``shape``: the output shape, batch first, None where unknown.
+- ``trainable`` / ``non_trainable``: parameter counts as Keras counts them.
+- ``macs``: multiply-accumulates for one sample (None when H or W is unknown).
+- ``span``: where in the source the node was written; ``scope``: the block
+  calls and repeats it sits in, outermost first.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from .errors import CnnError, Frame, Span
+
+
+@dataclass(frozen=True)
+class Scope:
+    """A block call or a repeat that nodes sit in (a cluster in diagrams)."""
+
+    id: str          # unique in the graph, e.g. "stage2.residual_1" or "repeat_1"
+    kind: str        # "block" or "repeat"
+    label: str       # "residual(128, stride=2)" or "×3"
+    span: Span
+
+    @property
+    def frame(self) -> Frame:
+        return Frame(self.label, self.span)
+
+
+@dataclass(eq=False)
+class Node:
+    name: str
+    op: str
+    args: dict
+    inputs: tuple
+    shape: tuple
+    span: Span
+    scope: tuple = ()
+    trainable: int = 0
+    non_trainable: int = 0
+    macs: int | None = 0
+
+    @property
+    def params(self) -> int:
+        return self.trainable + self.non_trainable
+
+    def __repr__(self) -> str:
+        ins = ", ".join(i.name for i in self.inputs)
+        return f"<{self.op} {self.name}({ins}) -> {self.shape}>"
+
+
+@dataclass(eq=False)
+class Graph:
+    """One network: its nodes, named inputs and outputs, and the values of its parameters."""
+
+    name: str
+    nodes: list = field(default_factory=list)
+    inputs: dict = field(default_factory=dict)    # input name -> input node
+    outputs: dict = field(default_factory=dict)   # output name -> node
+    params: dict = field(default_factory=dict)    # network parameter values used
+    span: Span | None = None
+    warnings: list = field(default_factory=list)
+
+    @property
+    def trainable(self) -> int:
+        return sum(n.trainable for n in self.nodes)
+
+    @property
+    def non_trainable(self) -> int:
+        return sum(n.non_trainable for n in self.nodes)
+
+    @property
+    def total_params(self) -> int:
+        return self.trainable + self.non_trainable
+
+    @property
+    def macs(self) -> int | None:
+        total = 0
+        for n in self.nodes:
+            if n.macs is None:
+                return None
+            total += n.macs
+        return total
+
+    def node(self, name: str) -> Node:
+        for n in self.nodes:
+            if n.name == name:
+                return n
+        raise KeyError(name)
+
+    def lint(self) -> None:
+        """Check the invariants; raise ``CnnError(kind="internal")`` on the first broken one."""
+        seen, names = set(), set()
+        for n in self.nodes:
+            if n.name in names or "/" in n.name or not n.name:
+                raise CnnError("internal", f"bad or duplicate node name `{n.name}`", n.span)
+            names.add(n.name)
+            for i in n.inputs:
+                if id(i) not in seen:
+                    raise CnnError("internal", f"`{n.name}` reads `{i.name}`, which is not before it", n.span)
+            if n.shape is None or n.trainable < 0 or n.non_trainable < 0:
+                raise CnnError("internal", f"`{n.name}` has no shape or negative params", n.span)
+            seen.add(id(n))
+        for name, n in {**self.inputs, **self.outputs}.items():
+            if id(n) not in seen:
+                raise CnnError("internal", f"`{name}` is not a node of the graph")
+        for n in self.inputs.values():
+            if n.op != "input":
+                raise CnnError("internal", f"input `{n.name}` is a {n.op} node", n.span)

@@ -1,0 +1,254 @@
+"""AST -> IR: evaluates a network's body into a graph of nodes.
+
+Chains thread a *current tensor* from element to element; statements in a
+body chain implicitly. Blocks are expanded at their call, repeats unrolled
+and conditionals decided here, so the IR is a plain DAG. Shapes are inferred
+as each node is made (blocks may read ``in.channels``).
+
+Scoping: parameters, ``let`` values and tensor names are local to a block
+body. ``defaults`` statements are dynamic: they hold for the rest of the body
+and for every block called from it, unless a block sets its own.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+
+from . import syntax as S
+from .errors import CnnError, Frame, did_you_mean
+from .ir import Graph, Node, Scope
+from .calls import CallMixin
+from .ops import REGISTRY
+from .ops.schema import convert
+from .shapes import infer_node
+from .values import Evaluator, Symbol, fmt_value
+
+KEYWORD_NAMES = {"in"}
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Guards against specs that would not finish. Generous: ten ResNet-152s fit easily."""
+
+    max_repeat: int = 100_000      # iterations of one repeat
+    max_depth: int = 64            # nested block calls and repeats
+    max_nodes: int = 2_000_000     # nodes in one network
+
+
+@dataclass
+class Env:
+    """One body's evaluation context."""
+
+    names: dict                      # parameters, lets, tensors (Nodes)
+    defaults: dict                   # op name -> {arg: value}, from `defaults` statements
+    scope: tuple = ()                # enclosing Scopes, outermost first
+    prefix: str = ""                 # name prefix for derived node names
+    active: tuple = ()               # block names being expanded (recursion check)
+    is_network: bool = False
+
+    @property
+    def chain(self) -> tuple:
+        return tuple(s.frame for s in self.scope if s.kind == "block")
+
+    def child(self, **kw) -> "Env":
+        return replace(self, **kw)
+
+
+class Lowerer(CallMixin):
+    """Lowers one network of a ``Program`` into a ``Graph``."""
+
+    def __init__(self, program, limits: Limits):
+        self.program = program
+        self.limits = limits
+        self.graph: Graph | None = None
+        self.counters: dict = {}
+        self.taken: dict = {}
+
+    # --- errors -----------------------------------------------------------------
+    def fail(self, kind, msg, span, env: Env | None, hint=None):
+        raise CnnError(kind, msg, span, env.chain if env else (), hint=hint)
+
+    def eval(self, expr, env: Env):
+        try:
+            return Evaluator(env.names)(expr)
+        except CnnError as e:
+            raise e.located(expr.span, env.chain)
+
+    # --- naming -----------------------------------------------------------------
+    def fresh(self, prefix: str, base: str) -> str:
+        key = (prefix, base)
+        k = self.counters.get(key, 0) + 1
+        self.counters[key] = k
+        return f"{prefix}{base}_{k}"
+
+    def claim(self, name: str, span, env: Env) -> str:
+        if "/" in name or not name:
+            self.fail("name", f"layer name `{name}` is not valid for Keras (empty, or contains `/`)", span, env)
+        if name in self.taken:
+            self.fail("name", f"layer name `{name}` is used twice (first at {self.taken[name]})", span, env,
+                      hint="put a block parameter or the repeat index in the name template, e.g. \"{name}_pool\"")
+        self.taken[name] = span
+        return name
+
+    # --- nodes ------------------------------------------------------------------
+    def emit(self, op_name, args, inputs, span, env: Env, name=None) -> Node:
+        if len(self.graph.nodes) >= self.limits.max_nodes:
+            self.fail("limit", f"the network has more than {self.limits.max_nodes:,} nodes (max_nodes)", span, env)
+        name = self.claim(name if name is not None else self.fresh(env.prefix, op_name), span, env)
+        node = Node(name, op_name, args, tuple(inputs), None, span, env.scope)
+        infer_node(node)
+        self.graph.nodes.append(node)
+        return node
+
+    # --- networks ---------------------------------------------------------------
+    def network(self, ndef: S.NetworkDef, overrides: dict) -> Graph:
+        self.graph = Graph(ndef.name, span=ndef.span)
+        env = Env(names={}, defaults={}, is_network=True)
+        declared = {p.name for p in ndef.params}
+        for key in overrides:
+            if key not in declared or any(p.name == key and p.kind == "input" for p in ndef.params):
+                value_params = [p.name for p in ndef.params if p.kind != "input"]
+                raise CnnError("usage", f"network `{ndef.name}` has no parameter `{key}`",
+                               hint=did_you_mean(key, value_params) or f"its parameters: {', '.join(value_params) or 'none'}")
+        for p in ndef.params:
+            if p.kind == "input":
+                continue
+            if p.name in overrides:
+                env.names[p.name] = overrides[p.name]
+            elif p.kind == "plain":
+                raise CnnError("usage", f"network `{ndef.name}` needs `--set {p.name}=...`", p.span)
+            else:
+                env.names[p.name] = self.eval(p.value, env)
+            self.graph.params[p.name] = env.names[p.name]
+        batch = env.names.get("batch")
+        if batch is not None and (not isinstance(batch, int) or isinstance(batch, bool) or batch < 1):
+            raise CnnError("type", f"batch must be a positive integer or none, got {fmt_value(batch)}",
+                           next(p.span for p in ndef.params if p.name == "batch"))
+        for p in ndef.params:
+            if p.kind == "input":
+                self.input(p, batch, env)
+        cur = next(iter(self.graph.inputs.values())) if len(self.graph.inputs) == 1 else None
+        expects = [s for s in ndef.body if isinstance(s, S.Expect)]
+        cur = self.body([s for s in ndef.body if not isinstance(s, S.Expect)], env, cur)
+        self.outputs(ndef, env, cur)
+        self.prune()
+        from .contracts import check_expects
+        check_expects(self.graph, expects, env, self)
+        return self.graph
+
+    def input(self, p: S.Param, batch, env: Env):
+        dims = self.eval(p.value, env)
+        ok = isinstance(dims, list) and dims and all(
+            d is None or (isinstance(d, int) and not isinstance(d, bool) and d > 0) for d in dims)
+        if not ok:
+            self.fail("type", f"input `{p.name}` needs a shape such as [224, 224, 3] (none for unknown), "
+                              f"got {fmt_value(dims)}", p.value.span, env)
+        node = self.emit("input", {"shape": (batch, *dims)}, (), p.span, env, name=p.name)
+        node.shape = (batch, *dims)
+        self.graph.inputs[p.name] = node
+        env.names[p.name] = node
+
+    def outputs(self, ndef: S.NetworkDef, env: Env, cur):
+        if ndef.outputs:
+            for name in ndef.outputs:
+                v = env.names.get(name)
+                if not isinstance(v, Node):
+                    self.fail("name", f"output `{name}` is not a tensor of the network", ndef.span, env,
+                              hint=did_you_mean(name, [k for k, x in env.names.items() if isinstance(x, Node)]))
+                self.graph.outputs[name] = v
+        elif cur is None or cur.op == "input":
+            self.fail("value", f"network `{ndef.name}` computes nothing", ndef.span, env)
+        else:
+            self.graph.outputs[cur.name] = cur
+
+    def prune(self):
+        """Drop nodes no output depends on, as Keras's functional Model does."""
+        live = set()
+        stack = list(self.graph.outputs.values()) + list(self.graph.inputs.values())
+        while stack:
+            n = stack.pop()
+            if id(n) not in live:
+                live.add(id(n))
+                stack.extend(n.inputs)
+        dead = [n for n in self.graph.nodes if id(n) not in live]
+        if dead:
+            self.graph.warnings.append(
+                f"{len(dead)} layer(s) reach no output and are left out, the first `{dead[0].name}` at {dead[0].span}")
+            self.graph.nodes = [n for n in self.graph.nodes if id(n) in live]
+
+    # --- bodies, statements, chains -------------------------------------------------
+    def body(self, stmts, env: Env, cur):
+        for stmt in stmts:
+            cur = getattr(self, "stmt_" + type(stmt).__name__)(stmt, env, cur)
+        return cur
+
+    def stmt_ChainStmt(self, s, env, cur):
+        return self.chain(s.chain, env, cur)
+
+    def stmt_Assign(self, s, env, cur):
+        if s.name in REGISTRY or s.name in self.program.blocks or s.name in KEYWORD_NAMES:
+            self.fail("name", f"`{s.name}` names an op or block; pick another tensor name", s.span, env)
+        node = self.chain(s.chain, env, cur)
+        if node is None:
+            self.fail("value", f"`{s.name} = ...` gives no tensor", s.span, env)
+        env.names[s.name] = node
+        return node
+
+    def stmt_Let(self, s, env, cur):
+        env.names[s.name] = self.eval(s.value, env)
+        return cur
+
+    def stmt_Defaults(self, s, env, cur):
+        op = self.op_or_fail(s.op, s.span, env)
+        given = {}
+        for a in s.args:
+            if a.name is None:
+                self.fail("type", "defaults takes keyword arguments only, e.g. defaults conv(padding=same)", a.span, env)
+            given[a.name] = self.eval(a.value, env)
+        try:
+            given = {k: convert(op, k, v) for k, v in given.items()}
+        except CnnError as e:
+            raise e.located(s.span, env.chain)
+        env.defaults = {**env.defaults, s.op: {**env.defaults.get(s.op, {}), **given}}
+        return cur
+
+    def stmt_Expect(self, s, env, cur):
+        self.fail("value", "`expect` belongs in a network body", s.span, env)
+
+    def chain(self, chain: S.Chain, env: Env, cur):
+        for k, elem in enumerate(chain.elems):
+            cur = getattr(self, "elem_" + type(elem).__name__)(elem, env, cur, k == 0)
+        return cur
+
+    def elem_Repeat(self, r, env, cur, first):
+        n = self.eval(r.count, env)
+        if not isinstance(n, int) or isinstance(n, bool) or n < 0:
+            self.fail("type", f"repeat needs a non-negative integer, got {fmt_value(n)}", r.count.span, env)
+        if n > self.limits.max_repeat:
+            self.fail("limit", f"repeat {n:,} is over the limit of {self.limits.max_repeat:,} (max_repeat)", r.count.span, env)
+        scope = Scope(self.fresh(env.prefix, "repeat"), "repeat", f"×{n}", r.span)
+        inner = env.child(scope=self.nest(env, scope, r.span))
+        for i in range(n):
+            if r.var:
+                env.names[r.var] = i
+            cur = self.body(r.body, inner, cur)
+        return cur
+
+    def elem_If(self, node, env, cur, first):
+        for cond, body in node.arms:
+            v = self.eval(cond, env)
+            if not isinstance(v, bool):
+                self.fail("type", f"`if` needs true or false, got {fmt_value(v)}", cond.span, env)
+            if v:
+                return self.body(body, env, cur)
+        return self.body(node.orelse, env, cur) if node.orelse else cur
+
+    def nest(self, env: Env, scope: Scope, span) -> tuple:
+        if len(env.scope) >= self.limits.max_depth:
+            self.fail("limit", f"blocks and repeats nest deeper than {self.limits.max_depth} (max_depth)", span, env)
+        return env.scope + (scope,)
+
+    def op_or_fail(self, name, span, env):
+        if name not in REGISTRY:
+            known = list(REGISTRY) + list(self.program.blocks) + [k for k, v in env.names.items() if isinstance(v, Node)]
+            self.fail("name", f"unknown op or block `{name}`", span, env, hint=did_you_mean(name, known))
+        return REGISTRY[name]

@@ -1,0 +1,222 @@
+"""What an op is: its argument schema and rules, and the shared arithmetic.
+
+An ``Op`` is one registry entry. Its argument schema is validated by one
+generic function (``bind_args``), never per op. Shape, parameter and MAC rules
+are pure functions of the input shapes and the bound arguments. The Keras
+builder receives the ``keras`` module as an argument, so nothing here imports
+Keras.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Callable
+
+from ..errors import CnnError, did_you_mean
+
+Shape = tuple  # full shape, batch first; None where unknown
+
+REQUIRED = object()
+
+
+@dataclass(frozen=True)
+class Arg:
+    """One argument: its name, type (see ``CONVERTERS``), default and choices."""
+
+    name: str
+    type: str
+    default: object = REQUIRED
+    choices: tuple = ()
+
+
+@dataclass(frozen=True)
+class Op:
+    """One op. ``arity`` is the number of inputs, or None for 2 or more (merges)."""
+
+    name: str
+    args: tuple
+    shape: Callable                      # (ins, a) -> Shape
+    family: str                          # conv | pool | norm | act | merge | dense | shape | io
+    label: Callable                      # (a) -> str shown on diagrams
+    keras: Callable | None = None        # (keras, a, name) -> keras layer
+    params: Callable = lambda ins, a, out: (0, 0)   # -> (trainable, non_trainable)
+    macs: Callable = lambda ins, a, out: 0
+    arity: int | None = 1
+    rank: int | None = None              # required input rank (batch included)
+    passthrough: bool = False            # identity: no node is emitted
+    doc: str = ""
+
+
+ACTIVATIONS = ("relu", "relu6", "sigmoid", "softmax", "tanh", "swish", "silu", "gelu", "elu",
+               "selu", "softplus", "softsign", "hard_sigmoid", "leaky_relu", "linear", "exponential",
+               "mish", "log_softmax", "hard_swish", "hard_silu")
+
+
+def _int(v, arg):
+    if isinstance(v, bool) or not isinstance(v, int):
+        raise TypeError(f"an integer, got {describe(v)}")
+    return v
+
+
+def _float(v, arg):
+    if isinstance(v, bool) or not isinstance(v, (int, float)):
+        raise TypeError(f"a number, got {describe(v)}")
+    return float(v)
+
+
+def _bool(v, arg):
+    if not isinstance(v, bool):
+        raise TypeError(f"true or false, got {describe(v)}")
+    return v
+
+
+def _size2(v, arg):
+    if isinstance(v, int) and not isinstance(v, bool):
+        v = [v, v]
+    if isinstance(v, (list, tuple)) and len(v) == 2 and all(isinstance(x, int) and not isinstance(x, bool) and x > 0 for x in v):
+        return tuple(v)
+    raise TypeError(f"a positive integer or [h, w], got {describe(v)}")
+
+
+def _choice(v, arg):
+    if isinstance(v, str) and v in arg.choices:
+        return str(v)
+    hint = did_you_mean(str(v), arg.choices) if isinstance(v, str) else None
+    raise TypeError(f"one of {', '.join(arg.choices)}, got {describe(v)}" + (f"; {hint}" if hint else ""))
+
+
+def _activation(v, arg):
+    if v is None:
+        return None
+    return _choice(v, Arg(arg.name, "choice", choices=ACTIVATIONS))
+
+
+def _str(v, arg):
+    if v is None or isinstance(v, str):
+        return v
+    raise TypeError(f"a string, got {describe(v)}")
+
+
+def _ints(v, arg):
+    if isinstance(v, (list, tuple)) and all(isinstance(x, int) and not isinstance(x, bool) for x in v):
+        return tuple(v)
+    raise TypeError(f"a list of integers, got {describe(v)}")
+
+
+def _pad2(v, arg):
+    """int | [h, w] | [[top, bottom], [left, right]] -> ((t, b), (l, r))."""
+    if isinstance(v, int) and not isinstance(v, bool):
+        return ((v, v), (v, v))
+    if isinstance(v, (list, tuple)) and len(v) == 2:
+        if all(isinstance(x, int) and not isinstance(x, bool) for x in v):
+            return ((v[0], v[0]), (v[1], v[1]))
+        if all(isinstance(x, (list, tuple)) and len(x) == 2 for x in v):
+            return (tuple(_ints(v[0], arg)), tuple(_ints(v[1], arg)))
+    raise TypeError(f"an integer, [h, w] or [[top, bottom], [left, right]], got {describe(v)}")
+
+
+CONVERTERS = {"int": _int, "float": _float, "bool": _bool, "size2": _size2, "choice": _choice,
+              "activation": _activation, "str": _str, "ints": _ints, "pad2": _pad2}
+
+
+def describe(v) -> str:
+    """How a value reads in an error message."""
+    if v is None:
+        return "none"
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, str):
+        return f"`{v}`"
+    if isinstance(v, (list, tuple)):
+        return "[" + ", ".join(describe(x) for x in v) + "]"
+    return str(v)
+
+
+def bind_args(op: Op, positional: list, keywords: dict, defaults: dict) -> dict:
+    """Match call arguments to ``op.args``; convert and check each one.
+
+    ``defaults`` come from ``defaults op(...)`` statements in scope; they
+    replace the schema default but never an argument given at the call.
+    """
+    names = [a.name for a in op.args]
+    if len(positional) > len(names):
+        raise CnnError("type", f"{op.name} takes at most {len(names)} positional argument(s), got {len(positional)}")
+    given = dict(zip(names, positional))
+    for k, v in keywords.items():
+        if k not in names:
+            raise CnnError("name", f"{op.name} has no argument `{k}`", hint=did_you_mean(k, names)
+                           or f"its arguments are: {', '.join(names) or 'none'}")
+        if k in given:
+            raise CnnError("type", f"{op.name}: argument `{k}` given twice")
+        given[k] = v
+    bound = {}
+    for arg in op.args:
+        if arg.name in given:
+            value = given[arg.name]
+        elif arg.name in defaults:
+            value = defaults[arg.name]
+        elif arg.default is REQUIRED:
+            raise CnnError("type", f"{op.name} needs argument `{arg.name}`",
+                           hint=f"{op.name}({', '.join(a.name for a in op.args if a.default is REQUIRED)})")
+        else:
+            bound[arg.name] = arg.default
+            continue
+        bound[arg.name] = convert(op, arg.name, value, defaulted=arg.name not in given)
+    return bound
+
+
+def convert(op: Op, name: str, value, defaulted: bool = False):
+    """Check and normalise one argument value against its schema entry."""
+    arg = next((a for a in op.args if a.name == name), None)
+    if arg is None:
+        raise CnnError("name", f"{op.name} has no argument `{name}`", hint=did_you_mean(name, [a.name for a in op.args])
+                       or f"its arguments are: {', '.join(a.name for a in op.args) or 'none'}")
+    if value is None:
+        if arg.default is not None and arg.type not in ("activation", "str"):
+            raise CnnError("type", f"{op.name}: `{name}` can't be none")
+        return None
+    try:
+        return CONVERTERS[arg.type](value, arg)
+    except TypeError as e:
+        via = " (from a `defaults` statement)" if defaulted else ""
+        raise CnnError("type", f"{op.name}: `{name}` must be {e}{via}") from None
+
+
+# --- shared arithmetic (Keras's, exactly) -------------------------------------------
+def conv_len(n, k, s, d, padding):
+    """Output length of a conv/pool window along one axis, as Keras computes it."""
+    if n is None:
+        return None
+    if padding == "same":
+        return (n + s - 1) // s
+    return (n - d * (k - 1) - 1) // s + 1
+
+
+def spatial(ins, a, kernel, stride, dilation=(1, 1)):
+    """(H_out, W_out) for a 2-D window op; errors on an empty output."""
+    _, h, w, _c = ins[0]
+    out = tuple(conv_len(n, k, s, d, a["padding"]) for n, k, s, d in zip((h, w), kernel, stride, dilation))
+    if any(o is not None and o <= 0 for o in out):
+        eff = "×".join(str(d * (k - 1) + 1) for k, d in zip(kernel, dilation))
+        raise CnnError("shape", f"a {eff} window with padding=valid does not fit the {_hw(h, w)} input",
+                       hint="use padding=same, a smaller kernel or a larger input")
+    return out
+
+
+def _hw(h, w):
+    return f"{'?' if h is None else h}×{'?' if w is None else w}"
+
+
+def prod(xs):
+    """Product of known dims, or None if any is unknown."""
+    if any(x is None for x in xs):
+        return None
+    return math.prod(xs)
+
+
+def fmt_shape(shape: Shape) -> str:
+    return "(" + ", ".join("None" if d is None else str(d) for d in shape) + ")"
+
+
+def kxk(k) -> str:
+    return f"{k[0]}×{k[1]}"

@@ -1,0 +1,312 @@
+"""Text -> AST. Lark LALR with positions; every AST node gets a ``Span``.
+
+Syntax errors become ``CnnError(kind="syntax")`` with a labelled message
+("expected `)` to close the `(` opened at 3:9"). Errors raised inside the
+transformer arrive wrapped in ``VisitError``; we unwrap them so located
+errors survive.
+"""
+from __future__ import annotations
+
+import functools
+import os
+import re
+import tempfile
+from importlib import resources
+
+from lark import Lark, Token, Transformer, v_args
+from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken, VisitError
+
+from . import syntax as S
+from .errors import CnnError, Source, Span
+
+GRAMMAR_FILE = "cnn.lark"
+
+# What the user sees instead of Lark's terminal names.
+TERMINAL_TEXT = {
+    "LPAR": "`(`", "RPAR": "`)`", "LSQB": "`[`", "RSQB": "`]`", "LBRACE": "`{`", "RBRACE": "`}`",
+    "COMMA": "`,`", "COLON": "`:`", "EQUAL": "`=`", "DOT": "`.`", "SEMICOLON": "`;`",
+    "ARROW": "`->`", "NAME": "a name", "NUMBER": "a number", "STRING": "a string",
+    "COMP_OP": "a comparison", "ADD_OP": "`+`/`-`", "MUL_OP": "`*`, `/`, `//` or `%`", "POW": "`**`",
+    "MINUS": "`-`", "$END": "end of file",
+}
+CLOSERS = {"(": ")", "[": "]", "{": "}"}
+
+
+def _grammar_text() -> str:
+    """The grammar ships inside the package; fall back to the repo layout."""
+    try:
+        return resources.files("cnndsl").joinpath("grammar", GRAMMAR_FILE).read_text()
+    except (FileNotFoundError, OSError):
+        here = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+        with open(os.path.join(here, "grammar", GRAMMAR_FILE)) as f:
+            return f.read()
+
+
+@functools.lru_cache(maxsize=None)
+def _lark() -> Lark:
+    cache_dir = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    cache = os.path.join(cache_dir, "cnndsl", "grammar.lark.cache")
+    try:
+        os.makedirs(os.path.dirname(cache), exist_ok=True)
+    except OSError:
+        cache = os.path.join(tempfile.gettempdir(), "cnndsl-grammar.lark.cache")
+    return Lark(_grammar_text(), parser="lalr", propagate_positions=True,
+                start=["start", "expr"], cache=cache, maybe_placeholders=True)
+
+
+def parse(text: str, path: str = "<string>") -> S.Module:
+    """Parse a whole .cnn file into a ``syntax.Module``."""
+    source = Source(path, text)
+    tree = _parse_tree(source, text, "start")
+    return _build(source, tree)
+
+
+def parse_expr(text: str, source: Source, line: int, col: int) -> S.Node:
+    """Parse an expression found inside a string template at (line, col)."""
+    sub = Source(source.path, "\n" * (line - 1) + " " * (col - 1) + text)
+    return _build(Source(source.path, source.text), _parse_tree(sub, sub.text, "expr"))
+
+
+def _parse_tree(source: Source, text: str, start: str):
+    try:
+        return _lark().parse(text, start=start)
+    except UnexpectedInput as e:
+        raise _syntax_error(source, text, e) from None
+
+
+def _build(source: Source, tree) -> S.Node:
+    try:
+        return _ToAst(source).transform(tree)
+    except VisitError as e:
+        if isinstance(e.orig_exc, CnnError):
+            raise e.orig_exc from None
+        raise
+
+
+def _token_span(source: Source, line: int, col: int, length: int = 1) -> Span:
+    return Span(source, line, col, line, col + max(1, length))
+
+
+def _syntax_error(source: Source, text: str, e: UnexpectedInput) -> CnnError:
+    line, col = max(1, e.line), max(1, e.column)
+    if isinstance(e, UnexpectedCharacters):
+        ch = text[e.pos_in_stream] if e.pos_in_stream < len(text) else ""
+        msg = f"unexpected character `{ch}`"
+        hint = "strings may use \"double\" or 'single' quotes, on one line" if ch in "\"'" else None
+        return CnnError("syntax", msg, _token_span(source, line, col), hint=hint)
+    token = getattr(e, "token", None)
+    expected = sorted(getattr(e, "expected", None) or getattr(e, "accepts", None) or ())
+    if isinstance(e, UnexpectedEOF) or (token is not None and token.type == "$END"):
+        found, length = "end of file", 1
+        lines = text.splitlines() or [""]
+        line, col = len(lines), len(lines[-1]) + 1
+    else:
+        found, length = f"`{token}`", len(str(token))
+    unclosed = _unclosed_bracket(text, line, col)
+    if unclosed and CLOSERS[unclosed[0]] in "".join(TERMINAL_TEXT.get(t, "") for t in expected):
+        opener, oline, ocol = unclosed
+        msg = f"expected `{CLOSERS[opener]}` to close the `{opener}` opened at {oline}:{ocol}, found {found}"
+    else:
+        names = [TERMINAL_TEXT.get(t, f"`{t.lower()}`") for t in expected]
+        msg = f"unexpected {found}" + (f"; expected {', '.join(names)}" if names else "")
+    return CnnError("syntax", msg, _token_span(source, line, col, length))
+
+
+def _unclosed_bracket(text: str, line: int, col: int):
+    """The innermost bracket still open before (line, col), as (char, line, col)."""
+    stack = []
+    for ln, row in enumerate(text.splitlines()[:line], start=1):
+        row = re.sub(r"#.*", "", row)
+        row = re.sub(r"\"[^\"]*\"|'[^']*'", lambda m: " " * len(m.group()), row)
+        if ln == line:
+            row = row[: col - 1]
+        for c, ch in enumerate(row, start=1):
+            if ch in CLOSERS:
+                stack.append((ch, ln, c))
+            elif stack and ch == CLOSERS[stack[-1][0]]:
+                stack.pop()
+    return stack[-1] if stack else None
+
+
+def _number(tok: Token):
+    text = str(tok).replace("_", "")
+    return float(text) if any(c in text for c in ".eE") else int(text)
+
+
+@v_args(meta=True)
+class _ToAst(Transformer):
+    """Lark tree -> syntax dataclasses. One method per grammar alias."""
+
+    def __init__(self, source: Source):
+        super().__init__()
+        self.source = source
+
+    def _span(self, meta) -> Span:
+        if getattr(meta, "empty", True):
+            return Span(self.source, 1, 1, 1, 2)
+        return Span(self.source, meta.line, meta.column, meta.end_line, meta.end_column)
+
+    def _tok_span(self, tok: Token) -> Span:
+        return Span(self.source, tok.line, tok.column, tok.end_line, tok.end_column)
+
+    # definitions
+    def start(self, meta, items):
+        pick = lambda cls: tuple(i for i in items if isinstance(i, cls))
+        return S.Module(self._span(meta), pick(S.Import), pick(S.BlockDef), pick(S.NetworkDef))
+
+    def import_stmt(self, meta, c):
+        return S.Import(self._span(meta), str(c[0])[1:-1])
+
+    def block_def(self, meta, c):
+        return S.BlockDef(self._span(meta), str(c[0]), c[1] or (), c[2])
+
+    def network_def(self, meta, c):
+        name, params, _arrow, outputs, body = c
+        return S.NetworkDef(self._span(meta), str(name), params or (), outputs, body)
+
+    def params(self, meta, c):
+        return tuple(p for p in c if p is not None)
+
+    def input_param(self, meta, c):
+        return S.Param(self._span(meta), str(c[0]), "input", c[1])
+
+    def default_param(self, meta, c):
+        return S.Param(self._span(meta), str(c[0]), "default", c[1])
+
+    def plain_param(self, meta, c):
+        return S.Param(self._span(meta), str(c[0]), "plain", None)
+
+    def name_list(self, meta, c):
+        return tuple(str(t) for t in c if t is not None)
+
+    def body(self, meta, c):
+        return tuple(c)
+
+    # statements
+    def defaults(self, meta, c):
+        return S.Defaults(self._span(meta), str(c[0]), c[1] or ())
+
+    def expect(self, meta, c):
+        return S.Expect(self._span(meta), str(c[0]), str(c[1]) if c[1] is not None else None, c[2])
+
+    def let(self, meta, c):
+        return S.Let(self._span(meta), str(c[0]), c[1])
+
+    def assign(self, meta, c):
+        return S.Assign(self._span(meta), str(c[0]), c[1])
+
+    def chain_stmt(self, meta, c):
+        return S.ChainStmt(self._span(meta), c[0])
+
+    def chain(self, meta, c):
+        return S.Chain(self._span(meta), tuple(e for e in c if not isinstance(e, Token)))
+
+    def call(self, meta, c):
+        return S.Call(self._span(meta), str(c[0]), c[1] or (), c[2])
+
+    def group_call(self, meta, c):
+        return S.Call(self._span(meta), str(c[0]), None, c[1])
+
+    def bare(self, meta, c):
+        return S.Call(self._span(meta), str(c[0]), None, None)
+
+    def repeat(self, meta, c):
+        return S.Repeat(self._span(meta), c[0], str(c[1]) if c[1] is not None else None, c[2])
+
+    def if_(self, meta, c):
+        cond, body, *rest = c
+        arms, orelse = [(cond, body)], None
+        for r in rest:
+            if isinstance(r, _Else):
+                orelse = r.body
+            elif r is not None:
+                arms.append(r)
+        return S.If(self._span(meta), tuple(arms), orelse)
+
+    def elif_(self, meta, c):
+        return (c[0], c[1])
+
+    def else_(self, meta, c):
+        return _Else(c[0])
+
+    def group(self, meta, c):
+        return tuple(c)
+
+    def branch(self, meta, c):
+        return c[0]
+
+    # arguments and expressions
+    def args(self, meta, c):
+        return tuple(a if isinstance(a, S.Arg) else S.Arg(a.span, None, a) for a in c if a is not None)
+
+    def kwarg(self, meta, c):
+        return S.Arg(self._span(meta), str(c[0]), c[1])
+
+    def number(self, meta, c):
+        return S.Num(self._span(meta), _number(c[0]))
+
+    def string(self, meta, c):
+        return S.Str(self._span(meta), self._template(c[0]))
+
+    def name(self, meta, c):
+        return S.Name(self._span(meta), str(c[0]))
+
+    def true(self, meta, c):
+        return S.Const(self._span(meta), True)
+
+    def false(self, meta, c):
+        return S.Const(self._span(meta), False)
+
+    def none(self, meta, c):
+        return S.Const(self._span(meta), None)
+
+    def list(self, meta, c):
+        return S.ListE(self._span(meta), tuple(x for x in c if x is not None))
+
+    def neg(self, meta, c):
+        return S.Unary(self._span(meta), "-", c[0])
+
+    def not_(self, meta, c):
+        return S.Unary(self._span(meta), "not", c[0])
+
+    def attr(self, meta, c):
+        return S.Attr(self._span(meta), c[0], str(c[1]))
+
+    def index(self, meta, c):
+        return S.Index(self._span(meta), c[0], c[1])
+
+    def func(self, meta, c):
+        return S.FuncCall(self._span(meta), str(c[0]), c[1] or ())
+
+    def _binary(self, meta, c):
+        left = c[0]
+        for op, right in zip(c[1::2], c[2::2]):
+            left = S.BinOp(Span(self.source, left.span.line, left.span.col, right.span.end_line,
+                                right.span.end_col), str(op), left, right)
+        return left
+
+    sum = product = power = comparison = _binary
+
+    def or_expr(self, meta, c):
+        return self._binary(meta, [x for pair in zip(c, ["or"] * len(c)) for x in pair][:-1])
+
+    def and_expr(self, meta, c):
+        return self._binary(meta, [x for pair in zip(c, ["and"] * len(c)) for x in pair][:-1])
+
+    def _template(self, tok: Token) -> tuple:
+        """Split ``"conv{i+1}_{name}"`` into literal and expression parts."""
+        body = str(tok)[1:-1]
+        parts, pos = [], 0
+        for m in re.finditer(r"\{([^{}]*)\}", body):
+            if m.start() > pos:
+                parts.append(body[pos:m.start()])
+            parts.append(parse_expr(m.group(1), self.source, tok.line, tok.column + 1 + m.start(1)))
+            pos = m.end()
+        if pos < len(body):
+            parts.append(body[pos:])
+        return tuple(parts)
+
+
+class _Else:
+    def __init__(self, body):
+        self.body = body

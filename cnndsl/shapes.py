@@ -1,0 +1,64 @@
+"""Shape, parameter and MAC inference for one node, and as a pass over a graph.
+
+Lowering calls ``infer_node`` as each node is made, because blocks may read
+their input's shape (``in.channels``). ``infer`` re-runs the pass over a whole
+graph (tests use it to check that lowering left consistent results).
+Every node gets a shape or an error; nothing is skipped.
+"""
+from __future__ import annotations
+
+from .errors import CnnError
+from .ir import Graph, Node
+from .ops import REGISTRY, fmt_shape
+
+
+def infer_node(node: Node) -> Node:
+    """Fill in ``shape``, ``trainable``, ``non_trainable`` and ``macs``.
+
+    Errors get the node's span, its call chain, and a note per input saying
+    what shape it has and which op made it.
+    """
+    op = REGISTRY[node.op]
+    if op.arity == 0:
+        return node
+    ins = [i.shape for i in node.inputs]
+    try:
+        _check_inputs(op, ins)
+        node.shape = tuple(op.shape(ins, node.args))
+        node.trainable, node.non_trainable = op.params(ins, node.args, node.shape)
+        node.macs = op.macs(ins, node.args, node.shape)
+    except CnnError as e:
+        e.message = f"{e.message}" if e.message.startswith(op.name) else f"{op.name}: {e.message}"
+        e.notes = e.notes or [_origin(i, k, len(node.inputs)) for k, i in enumerate(node.inputs, 1)]
+        raise e.located(node.span, tuple(s.frame for s in node.scope if s.kind == "block"))
+    return node
+
+
+def _check_inputs(op, ins):
+    if op.arity is None and len(ins) < 2:
+        raise CnnError("shape", f"merges at least 2 tensors, got {len(ins)}",
+                       hint="list the branches inside { }, or pass tensors: add(a, b)")
+    if op.rank is not None and len(ins[0]) != op.rank:
+        raise CnnError("shape", f"expects a {op.rank}-D input (batch, H, W, C), got {fmt_shape(ins[0])}",
+                       hint="flatten/reshape comes after the spatial ops" if len(ins[0]) < op.rank else None)
+    if op.family in ("conv", "dense", "norm") and ins[0][-1] is None:
+        raise CnnError("shape", f"needs a known channel count, got {fmt_shape(ins[0])}")
+
+
+def _origin(node: Node, k: int, n: int) -> str:
+    """``branch 2 is (None, 14, 14, 64), from maxpool 3×3 /2 at x.cnn:5:9``."""
+    who = f"branch {k}" if n > 1 else "its input"
+    made = "the network input" if node.op == "input" else f"{describe_node(node)} at {node.span}"
+    return f"{who} is {fmt_shape(node.shape)}, from {made}"
+
+
+def describe_node(node: Node) -> str:
+    """The node's diagram label, e.g. ``conv 3×3 /2 · 64``."""
+    return REGISTRY[node.op].label(node.args)
+
+
+def infer(graph: Graph) -> Graph:
+    """Re-run inference over every node in topological order."""
+    for node in graph.nodes:
+        infer_node(node)
+    return graph

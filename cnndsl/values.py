@@ -1,0 +1,161 @@
+"""Evaluating expressions: numbers, strings, lists, names, tensor attributes.
+
+Values are Python ints, floats, bools, None, strings, lists, and IR nodes (a
+tensor, e.g. ``in``). A bare name that is bound to nothing evaluates to a
+``Symbol``: a string such as ``same`` or ``relu``. A symbol used where a
+number is needed is reported as an unknown name, with "did you mean".
+"""
+from __future__ import annotations
+
+import math
+import operator
+
+from . import syntax as S
+from .errors import CnnError, did_you_mean
+from .ir import Node
+from .ops import describe
+
+
+class Symbol(str):
+    """An unbound bare name such as ``same``; equal to the string of its text."""
+
+
+def fmt_value(v) -> str:
+    """A value as it reads in labels and messages: ``128``, ``[1, 7]``, ``same``."""
+    if isinstance(v, Node):
+        return v.name
+    if isinstance(v, float):
+        return f"{v:g}"
+    if isinstance(v, Symbol):
+        return str(v)
+    return describe(v)
+
+
+TENSOR_ATTRS = {
+    "channels": lambda s: s[-1], "height": lambda s: s[1] if len(s) == 4 else None,
+    "width": lambda s: s[2] if len(s) == 4 else None, "shape": lambda s: list(s),
+    "rank": lambda s: len(s), "batch": lambda s: s[0],
+}
+
+FUNCS = {"min": min, "max": max, "abs": abs, "int": int, "float": float, "round": round, "len": len}
+
+ARITH = {"+": operator.add, "-": operator.sub, "*": operator.mul, "/": operator.truediv,
+         "//": operator.floordiv, "%": operator.mod, "**": operator.pow}
+COMPARE = {"==": operator.eq, "!=": operator.ne, "<": operator.lt, "<=": operator.le,
+           ">": operator.gt, ">=": operator.ge}
+MAX_POW = 10 ** 12  # keeps `10 ** 10 ** 10` from hanging the checker
+
+
+class Evaluator:
+    """Evaluates expressions against ``lookup``, a name -> value mapping."""
+
+    def __init__(self, lookup):
+        self.lookup = lookup
+
+    def __call__(self, e: S.Node):
+        return getattr(self, type(e).__name__)(e)
+
+    def Num(self, e):
+        return e.value
+
+    def Const(self, e):
+        return e.value
+
+    def Str(self, e):
+        """A template: ``"conv{i+1}"``. A none inside makes the whole string none."""
+        out = []
+        for part in e.parts:
+            if isinstance(part, str):
+                out.append(part)
+                continue
+            v = self(part)
+            if v is None:
+                return None
+            out.append(fmt_value(v))
+        return "".join(out)
+
+    def Name(self, e):
+        v = self.lookup.get(e.id, _MISSING)
+        return Symbol(e.id) if v is _MISSING else v
+
+    def ListE(self, e):
+        return [self(x) for x in e.items]
+
+    def Unary(self, e):
+        v = self(e.operand)
+        if e.op == "not":
+            return not self.truth(v, e.operand)
+        return -self.number(v, e.operand)
+
+    def BinOp(self, e):
+        if e.op in ("and", "or"):
+            left = self.truth(self(e.left), e.left)
+            if (e.op == "and") != left:
+                return left
+            return self.truth(self(e.right), e.right)
+        left, right = self(e.left), self(e.right)
+        if e.op in ("==", "!="):
+            return COMPARE[e.op](left, right)
+        if e.op == "+" and isinstance(left, list) and isinstance(right, list):
+            return left + right
+        if e.op == "*" and isinstance(left, list):
+            return left * self.number(right, e.right)
+        if e.op == "+" and isinstance(left, str) and isinstance(right, str) and not (
+                isinstance(left, Symbol) or isinstance(right, Symbol)):
+            return left + right
+        a, b = self.number(left, e.left), self.number(right, e.right)
+        if e.op in COMPARE:
+            return COMPARE[e.op](a, b)
+        if e.op in ("/", "//", "%") and b == 0:
+            raise CnnError("value", "division by zero", e.span)
+        if e.op == "**" and abs(a) > 1 and b > 0 and b * math.log10(abs(a)) > math.log10(MAX_POW):
+            raise CnnError("limit", f"{fmt_value(a)} ** {fmt_value(b)} is too large (over {MAX_POW:.0e})", e.span)
+        return ARITH[e.op](a, b)
+
+    def Attr(self, e):
+        v = self(e.value)
+        if isinstance(v, Node):
+            if e.attr not in TENSOR_ATTRS:
+                raise CnnError("name", f"a tensor has no attribute `{e.attr}`", e.span,
+                               hint=did_you_mean(e.attr, TENSOR_ATTRS) or f"use one of {', '.join(TENSOR_ATTRS)}")
+            return TENSOR_ATTRS[e.attr](v.shape)
+        raise CnnError("type", f"`.{e.attr}` needs a tensor, got {self.what(v, e.value)}", e.span)
+
+    def Index(self, e):
+        v, i = self(e.value), self(e.index)
+        if not isinstance(v, list):
+            raise CnnError("type", f"only lists can be indexed, got {self.what(v, e.value)}", e.span)
+        i = self.number(i, e.index)
+        if not isinstance(i, int) or not -len(v) <= i < len(v):
+            raise CnnError("value", f"index {fmt_value(i)} is out of range for a list of {len(v)}", e.span)
+        return v[i]
+
+    def FuncCall(self, e):
+        if e.name not in FUNCS:
+            raise CnnError("name", f"unknown function `{e.name}`", e.span,
+                           hint=did_you_mean(e.name, FUNCS) or f"functions: {', '.join(FUNCS)}")
+        args = [self(a.value) for a in e.args]
+        try:
+            return FUNCS[e.name](*args)
+        except (TypeError, ValueError) as exc:
+            raise CnnError("type", f"{e.name}(): {exc}", e.span) from None
+
+    # --- checks ------------------------------------------------------------------
+    def number(self, v, e):
+        if isinstance(v, (int, float)) and not isinstance(v, bool):
+            return v
+        raise CnnError("type", f"expected a number, got {self.what(v, e)}", e.span, hint=self.hint(v))
+
+    def truth(self, v, e):
+        if isinstance(v, bool):
+            return v
+        raise CnnError("type", f"expected true or false, got {self.what(v, e)}", e.span, hint=self.hint(v))
+
+    def what(self, v, e) -> str:
+        return f"unknown name `{v}`" if isinstance(v, Symbol) else describe(v) if not isinstance(v, Node) else f"tensor `{v.name}`"
+
+    def hint(self, v):
+        return did_you_mean(v, self.lookup) if isinstance(v, Symbol) else None
+
+
+_MISSING = object()
