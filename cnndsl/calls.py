@@ -52,7 +52,7 @@ class CallMixin:
         return cur
 
     def op_call(self, op, c: S.Call, env, inputs, skip):
-        positional, keywords, name = [], {}, None
+        positional, keywords, name, spans = [], {}, None, {}
         for a in c.args or ():
             if a in skip:
                 continue
@@ -62,8 +62,11 @@ class CallMixin:
                     self.fail("type", f"name must be a string, got {fmt_value(value)}", a.span, env)
                 name = value
             elif a.name is None:
+                if len(positional) < len(op.args):
+                    spans[op.args[len(positional)].name] = a.span
                 positional.append(value)
             else:
+                spans[a.name] = a.span
                 keywords[a.name] = value
         try:
             args = bind_args(op, positional, keywords, env.defaults.get(op.name, {}))
@@ -71,7 +74,7 @@ class CallMixin:
             symbols = [v for v in positional + list(keywords.values()) if isinstance(v, Symbol)]
             if symbols and e.hint is None and e.kind == "type":
                 e.hint = did_you_mean(symbols[0], env.names)
-            raise e.located(c.span, env.chain)
+            raise e.located(spans.get(e.arg, c.span), env.chain)
         return self.emit(op.name, args, inputs, c.span, env, name=name)
 
     def block_call(self, c: S.Call, env, cur):

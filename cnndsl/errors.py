@@ -56,7 +56,8 @@ class CnnError(Exception):
     """
 
     def __init__(self, kind: str, message: str, span: Span | None = None,
-                 chain: tuple[Frame, ...] = (), hint: str | None = None, notes: list[str] | None = None):
+                 chain: tuple[Frame, ...] = (), hint: str | None = None, notes: list[str] | None = None,
+                 arg: str | None = None):
         super().__init__(message)
         self.kind = kind
         self.message = message
@@ -64,6 +65,7 @@ class CnnError(Exception):
         self.chain = tuple(chain)
         self.hint = hint
         self.notes = list(notes or [])
+        self.arg = arg  # the op argument at fault, so the caret can point at it
 
     @property
     def exit_code(self) -> int:

@@ -14,10 +14,7 @@ from . import syntax as S
 from .errors import CnnError, did_you_mean
 from .ir import Node
 from .ops import describe
-
-
-class Symbol(str):
-    """An unbound bare name such as ``same``; equal to the string of its text."""
+from .ops.schema import Symbol
 
 
 def fmt_value(v) -> str:
@@ -152,7 +149,7 @@ class Evaluator:
         raise CnnError("type", f"expected true or false, got {self.what(v, e)}", e.span, hint=self.hint(v))
 
     def what(self, v, e) -> str:
-        return f"unknown name `{v}`" if isinstance(v, Symbol) else describe(v) if not isinstance(v, Node) else f"tensor `{v.name}`"
+        return describe(v) if not isinstance(v, Node) else f"tensor `{v.name}`"
 
     def hint(self, v):
         return did_you_mean(v, self.lookup) if isinstance(v, Symbol) else None

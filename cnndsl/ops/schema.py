@@ -19,6 +19,10 @@ Shape = tuple  # full shape, batch first; None where unknown
 REQUIRED = object()
 
 
+class Symbol(str):
+    """An unbound bare name in a spec, such as ``same``: equal to the string of its text."""
+
+
 @dataclass(frozen=True)
 class Arg:
     """One argument: its name, type (see ``CONVERTERS``), default and choices."""
@@ -82,7 +86,8 @@ def _choice(v, arg):
     if isinstance(v, str) and v in arg.choices:
         return str(v)
     hint = did_you_mean(str(v), arg.choices) if isinstance(v, str) else None
-    raise TypeError(f"one of {', '.join(arg.choices)}, got {describe(v)}" + (f"; {hint}" if hint else ""))
+    got = f"`{v}`" if isinstance(v, str) else describe(v)
+    raise TypeError(f"one of {', '.join(arg.choices)}, got {got}" + (f"; {hint}" if hint else ""))
 
 
 def _activation(v, arg):
@@ -123,6 +128,8 @@ def describe(v) -> str:
     """How a value reads in an error message."""
     if v is None:
         return "none"
+    if isinstance(v, Symbol):
+        return f"unknown name `{v}`"
     if isinstance(v, bool):
         return "true" if v else "false"
     if isinstance(v, str):
@@ -143,11 +150,9 @@ def bind_args(op: Op, positional: list, keywords: dict, defaults: dict) -> dict:
         raise CnnError("type", f"{op.name} takes at most {len(names)} positional argument(s), got {len(positional)}")
     given = dict(zip(names, positional))
     for k, v in keywords.items():
-        if k not in names:
-            raise CnnError("name", f"{op.name} has no argument `{k}`", hint=did_you_mean(k, names)
-                           or f"its arguments are: {', '.join(names) or 'none'}")
         if k in given:
-            raise CnnError("type", f"{op.name}: argument `{k}` given twice")
+            raise CnnError("type", f"{op.name}: argument `{k}` given twice", arg=k)
+        convert(op, k, v)  # reports an unknown argument name
         given[k] = v
     bound = {}
     for arg in op.args:
@@ -170,16 +175,16 @@ def convert(op: Op, name: str, value, defaulted: bool = False):
     arg = next((a for a in op.args if a.name == name), None)
     if arg is None:
         raise CnnError("name", f"{op.name} has no argument `{name}`", hint=did_you_mean(name, [a.name for a in op.args])
-                       or f"its arguments are: {', '.join(a.name for a in op.args) or 'none'}")
+                       or f"its arguments are: {', '.join(a.name for a in op.args) or 'none'}", arg=name)
     if value is None:
         if arg.default is not None and arg.type not in ("activation", "str"):
-            raise CnnError("type", f"{op.name}: `{name}` can't be none")
+            raise CnnError("type", f"{op.name}: `{name}` can't be none", arg=name)
         return None
     try:
         return CONVERTERS[arg.type](value, arg)
     except TypeError as e:
         via = " (from a `defaults` statement)" if defaulted else ""
-        raise CnnError("type", f"{op.name}: `{name}` must be {e}{via}") from None
+        raise CnnError("type", f"{op.name}: `{name}` must be {e}{via}", arg=None if defaulted else name) from None
 
 
 # --- shared arithmetic (Keras's, exactly) -------------------------------------------
