@@ -10,7 +10,7 @@ import argparse
 import os
 import sys
 
-from .errors import CnnError, format_error
+from .errors import CnnError, did_you_mean, format_error
 from .lower import Limits
 
 
@@ -102,18 +102,19 @@ def describe(graph) -> str:
 
 def _cmd_check(args) -> int:
     settings, limits = _settings(args), _limits(args)
-    programs = [(_program(f), f) for f in args.files]
-    used = set()
-    for program, _ in programs:
-        names = [args.network] if args.network else program.network_names()
-        for name in names:
-            ndef = program.pick(name)
-            mine = {k: v for k, v in settings.items() if any(p.name == k for p in ndef.params)}
-            used |= set(mine)
-            print(describe(program.lower(name, limits, **mine)))
-    unused = set(settings) - used
-    if unused:
-        raise CnnError("usage", f"no network checked has a parameter `{sorted(unused)[0]}`")
+    jobs = []
+    for path in args.files:
+        program = _program(path)
+        for name in [args.network] if args.network else program.network_names():
+            jobs.append((program, program.pick(name)))
+    known = {p.name for _, ndef in jobs for p in ndef.params if p.kind != "input"}
+    for key in settings:
+        if key not in known:
+            raise CnnError("usage", f"no network checked has a parameter `{key}`",
+                           hint=did_you_mean(key, known) or f"their parameters: {', '.join(sorted(known)) or 'none'}")
+    for program, ndef in jobs:
+        mine = {k: v for k, v in settings.items() if any(p.name == k for p in ndef.params)}
+        print(describe(program.lower(ndef.name, limits, **mine)))
     return 0
 
 

@@ -23,8 +23,10 @@ def fmt_value(v) -> str:
         return v.name
     if isinstance(v, float):
         return f"{v:g}"
-    if isinstance(v, Symbol):
+    if isinstance(v, str):
         return str(v)
+    if isinstance(v, (list, tuple)):
+        return "[" + ", ".join(fmt_value(x) for x in v) + "]"
     return describe(v)
 
 

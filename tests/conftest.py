@@ -1,0 +1,30 @@
+"""Shared helpers: paths, running the CLI in a subprocess, golden files."""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+SPECS = ROOT / "specs"
+FIXTURES = Path(__file__).resolve().parent / "fixtures"
+UPDATE = os.environ.get("UPDATE_GOLDEN") == "1"
+
+
+def run_cli(*args, stdin: str | None = None, env: dict | None = None, cwd=ROOT) -> subprocess.CompletedProcess:
+    """Run ``python -m cnndsl ARGS`` as a user would; returns the completed process."""
+    return subprocess.run([sys.executable, "-m", "cnndsl", *map(str, args)], input=stdin, capture_output=True,
+                          text=True, cwd=cwd, env={**os.environ, **(env or {})}, timeout=600)
+
+
+def golden(path: Path, actual: str) -> None:
+    """Compare ``actual`` with the golden file; rewrite it when UPDATE_GOLDEN=1."""
+    if UPDATE or not path.exists():
+        if not UPDATE:
+            pytest.fail(f"missing golden file {path}; run with UPDATE_GOLDEN=1 to create it")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(actual)
+    assert actual == path.read_text(), f"differs from {path} (UPDATE_GOLDEN=1 regenerates it)"

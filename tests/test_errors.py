@@ -1,0 +1,81 @@
+"""Error fixtures: each file's first line states the expected ``line:col kind``;
+the whole message is compared with a snapshot (``.err``) beside it."""
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from cnndsl import CnnError, check
+from conftest import FIXTURES, golden, run_cli
+
+CASES = sorted((FIXTURES / "errors").glob("*.cnn"))
+
+
+def _expected(path):
+    m = re.match(r"# expect: (\d+):(\d+) (\w+)", path.read_text().splitlines()[0])
+    assert m, f"{path.name}: first line must be `# expect: LINE:COL KIND`"
+    return int(m.group(1)), int(m.group(2)), m.group(3)
+
+
+@pytest.mark.parametrize("path", CASES, ids=[p.stem for p in CASES])
+def test_error_location_kind_and_message(path):
+    line, col, kind = _expected(path)
+    with pytest.raises(CnnError) as info:
+        check(path)
+    err = info.value
+    assert (err.span.line, err.span.col, err.kind) == (line, col, kind)
+    rel = str(err).replace(str(FIXTURES.parent.parent) + "/", "")
+    golden(path.with_suffix(".err"), rel + "\n")
+
+
+@pytest.mark.parametrize("name", ["syntax_unclosed", "concat_hw", "add_channels", "unknown_op",
+                                  "recursive_block", "repeat_huge"])
+def test_cli_exits_1_with_located_error_and_no_traceback(name):
+    path = FIXTURES / "errors" / f"{name}.cnn"
+    line, col, _ = _expected(path)
+    r = run_cli("check", path)
+    assert r.returncode == 1
+    assert r.stdout == ""
+    first = r.stderr.splitlines()[0]
+    assert first.startswith(f"{path}:{line}:{col}: error: ")
+    assert "Traceback" not in r.stderr
+    assert "^" in r.stderr.splitlines()[2]
+
+
+def test_concat_error_names_each_branch_and_its_origin():
+    with pytest.raises(CnnError) as info:
+        check(FIXTURES / "errors" / "concat_hw.cnn")
+    err = info.value
+    assert "28×28 (branch 1) vs 14×14 (branch 2)" in err.message
+    assert "maxpool 3×3 /2" in err.notes[2] and "(None, 13, 13, 64)" in err.notes[2]
+    assert [f.label for f in err.chain] == ["inception(32, 64)"]
+    assert "padding=same" in err.hint
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--set", "classes"], "--set needs NAME=VALUE"),
+    (["--set", "clases=3"], "has a parameter `clases`"),
+    (["--set", "classes=[1,"], "bad value for --set classes"),
+    (["-n", "nope"], "has no network `nope`"),
+    (["--max-repeat", "0"], "--max-repeat must be at least 1"),
+])
+def test_usage_errors_exit_2(tmp_path, args, message):
+    spec = tmp_path / "n.cnn"
+    spec.write_text("network n(x: [8, 8, 3], classes=10) { flatten -> dense(classes) }")
+    r = run_cli("check", spec, *args)
+    assert r.returncode == 2, r.stderr
+    assert message in r.stderr and "Traceback" not in r.stderr
+    assert len(r.stderr.strip().splitlines()) <= 2
+
+
+def test_missing_file_is_a_usage_error(tmp_path):
+    r = run_cli("check", tmp_path / "none.cnn")
+    assert r.returncode == 2 and r.stderr.startswith("error: can't read") and "Traceback" not in r.stderr
+
+
+def test_did_you_mean_for_set_parameter(tmp_path):
+    spec = tmp_path / "n.cnn"
+    spec.write_text("network n(x: [8, 8, 3], classes=10) { flatten -> dense(classes) }")
+    r = run_cli("check", spec, "--set", "clases=3")
+    assert "did you mean `classes`?" in r.stderr
