@@ -1,0 +1,244 @@
+"""Graphviz diagrams of a network: ``cnndsl draw`` and the notebook display.
+
+The picture follows the source, not the layer list: every block call is a
+cluster labelled with the call as written and its params, every ``repeat`` a
+dashed cluster labelled ×N. ``depth=N`` keeps N levels of clusters and folds
+anything nested deeper into one node (block call, in→out shapes, params); a
+folded repeat reads ``×35 bottleneck(256)``. Nodes show the op and its key
+hyperparameters, coloured by op family; edges carry the tensor shape.
+
+The DOT text is byte-deterministic: node ids are layer names (folded blocks
+are ``scope/<scope id>``, which no layer name can be, as names never hold a
+``/``), and everything is emitted in graph order. ``splines=ortho`` is never
+used: it crashes Graphviz 2.43 on large graphs.
+"""
+from __future__ import annotations
+
+import html
+import os
+import re
+import sys
+
+import graphviz
+
+from ..errors import CnnError
+from ..files import write_atomic
+from ..ops import REGISTRY
+from ..summary import Group, build_tree, check_depth, consumers, human, ports, title
+
+FONT = "Helvetica"
+# family -> (fill, border)
+COLOURS = {
+    "conv": ("#d6e6f7", "#3f6fa8"),
+    "pool": ("#fde3bf", "#c77c1e"),
+    "norm": ("#dcefd4", "#5b8f4a"),
+    "act": ("#f2f2f2", "#8c8c8c"),
+    "merge": ("#e6d6f0", "#7b4a9a"),
+    "dense": ("#f7d4d2", "#b0453f"),
+    "shape": ("#ffffff", "#8c8c8c"),
+    "io": ("#fff4c2", "#9a7b12"),
+}
+FOLDED = ("#fbf7ea", "#8a6d1f")
+MINOR = {"norm", "act", "shape"}          # drawn smaller: they rarely carry the story
+MISSING_DOT = ("Graphviz's `dot` program is needed for this format and was not found; install it "
+               "(apt-get install graphviz / brew install graphviz) or write a .dot file")
+FORMATS = ("dot", "svg", "png", "pdf")
+PNG_DPI, PNG_MAX_PX, PNG_MAX_PIXELS, LEGIBLE_DPI = 144, 32000, 120_000_000, 72
+AUTO_NODES = 150                          # notebook display: deepest depth with at most this many boxes
+
+
+def dims(shape) -> str:
+    """``56×56×256``: a shape without its batch axis, ``?`` where unknown."""
+    return "×".join("?" if d is None else str(d) for d in shape[1:]) or "scalar"
+
+
+def _html(*lines) -> str:
+    """An HTML-like label; each line is (text, point size, colour, bold)."""
+    out = []
+    for text, size, colour, bold in lines:
+        t = html.escape(text, quote=False)
+        t = f"<B>{t}</B>" if bold else t
+        out.append(f'<FONT POINT-SIZE="{size}" COLOR="{colour}">{t}</FONT>')
+    return "<" + "<BR/>".join(out) + ">"
+
+
+def _derived(node) -> bool:
+    """Whether the layer's own name is the generated ``conv_3`` kind (not worth printing)."""
+    return re.fullmatch(rf"{re.escape(node.op)}_\d+", node.name.rsplit(".", 1)[-1]) is not None
+
+
+class _Drawer:
+    def __init__(self, graph, depth, show_shapes, show_params):
+        self.graph, self.depth = graph, depth
+        self.show_shapes, self.show_params = show_shapes, show_params
+        self.readers = consumers(graph)
+        self.outputs = {n.name: k for k, n in graph.outputs.items()}
+        self.rep = {}                           # layer name -> id of the box that shows it
+
+    def folded(self, group: Group) -> bool:
+        return self.depth is not None and group.level > self.depth
+
+    def emit(self, parent, group: Group) -> None:
+        for item in group.items:
+            if not isinstance(item, Group):
+                self.layer(parent, item)
+            elif self.folded(item):
+                self.fold(parent, item)
+            else:
+                self.cluster(parent, item)
+
+    def cluster(self, parent, group: Group) -> None:
+        repeat = group.scope.kind == "repeat"
+        text = group.scope.label
+        params = f"  ·  {human(group.params)} params" if self.show_params and not repeat else ""
+        with parent.subgraph(name="cluster/" + group.scope.id) as c:
+            c.attr(label=_html((text + params, 10, "#333333", not repeat)), labeljust="l",
+                   style="dashed,rounded" if repeat else "rounded,filled",
+                   color="#8c8c8c" if repeat else "#b9b9b9", fillcolor="#fafafa", penwidth="1")
+            self.emit(c, group)
+
+    def fold(self, parent, group: Group) -> None:
+        key = "scope/" + group.scope.id
+        for n in group.nodes:
+            self.rep[n.name] = key
+        ins, outs = ports(group, self.readers, self.graph)
+        lines = [(title(group), 11, "#222222", True)]
+        flow = " + ".join(dims(n.shape) for n in ins) + " → " + ", ".join(dims(n.shape) for n in outs)
+        lines.append((flow, 9, "#444444", False))
+        if self.show_params:
+            lines.append((f"{human(group.params)} params · {human(group.macs)} MACs", 9, "#444444", False))
+        fill, border = FOLDED
+        parent.node(key, _html(*lines), shape="box", style="rounded,filled", fillcolor=fill, color=border,
+                    penwidth="1.5", tooltip=f"{group.scope.id}: {len(group.nodes)} layers")
+
+    def layer(self, parent, node) -> None:
+        self.rep[node.name] = node.name
+        family = REGISTRY[node.op].family
+        fill, border = COLOURS[family]
+        small = family in MINOR
+        if node.op == "input":
+            lines = [(node.name, 11, "#222222", True), (dims(node.shape), 9, "#444444", False)]
+        else:
+            lines = [(REGISTRY[node.op].label(node.args), 9 if small else 11, "#222222", False)]
+            sub = [] if _derived(node) else [node.name.rsplit(".", 1)[-1]]
+            if self.show_params and node.params and family != "norm":
+                sub.append(f"{human(node.params)} params")
+            if node.name in self.outputs:
+                sub.append(f"output {self.outputs[node.name]}" if self.outputs[node.name] != node.name else "output")
+            if sub:
+                lines.append((" · ".join(sub), 8, "#555555", False))
+        macs = "?" if node.macs is None else f"{node.macs:,}"
+        parent.node(node.name, _html(*lines), shape="box", style="rounded,filled", fillcolor=fill, color=border,
+                    height="0.22" if small else "0.36", margin="0.08,0.03" if small else "0.11,0.05",
+                    penwidth="2" if node.name in self.outputs else "1",
+                    tooltip=f"{node.name}: {dims(node.shape)}, {node.params:,} params, {macs} MACs")
+
+    def edges(self, g) -> None:
+        seen = set()
+        for node in self.graph.nodes:
+            for src in node.inputs:
+                a, b = self.rep[src.name], self.rep[node.name]
+                key = (a, b, src.shape)
+                if a == b or key in seen:
+                    continue
+                seen.add(key)
+                g.edge(a, b, label=dims(src.shape) if self.show_shapes else None)
+
+    def legend(self) -> str:
+        """The graph's title line and a colour key of the families it uses."""
+        g = self.graph
+        head = f"{g.name}  ·  {human(g.total_params)} params  ·  {human(g.macs)} MACs  ·  {len(g.nodes) - len(g.inputs)} layers"
+        used = [f for f in COLOURS if f != "io" and any(REGISTRY[n.op].family == f for n in g.nodes)]
+        cells = "".join(f'<TD BGCOLOR="{COLOURS[f][0]}" BORDER="1" COLOR="{COLOURS[f][1]}">'
+                        f'<FONT POINT-SIZE="9">{f}</FONT></TD>' for f in used)
+        return (f'<<TABLE BORDER="0" CELLSPACING="3" CELLPADDING="2"><TR><TD COLSPAN="{max(1, len(used))}">'
+                f'<FONT POINT-SIZE="13"><B>{html.escape(head, quote=False)}</B></FONT></TD></TR>'
+                f"<TR>{cells}</TR></TABLE>>")
+
+
+def to_dot(graph, depth=None, rankdir="TB", show_shapes=True, show_params=True) -> str:
+    """The network as Graphviz DOT source (deterministic, needs no Graphviz binary)."""
+    return _digraph(graph, depth, rankdir, show_shapes, show_params).source
+
+
+def _digraph(graph, depth, rankdir, show_shapes, show_params) -> graphviz.Digraph:
+    check_depth(depth)
+    if rankdir not in ("TB", "LR"):
+        raise CnnError("usage", f"--rankdir must be TB or LR, got {rankdir}")
+    d = _Drawer(graph, depth, show_shapes, show_params)
+    g = graphviz.Digraph(graph.name, graph_attr=dict(
+        rankdir=rankdir, fontname=FONT, label=d.legend(), labelloc="t", labeljust="c",
+        nodesep="0.18", ranksep="0.22", newrank="true", outputorder="edgesfirst"),
+        node_attr=dict(fontname=FONT), edge_attr=dict(fontname=FONT, fontsize="8", fontcolor="#555555",
+                                                      color="#6b6b6b", arrowsize="0.6"))
+    d.emit(g, build_tree(graph))
+    d.edges(g)
+    return g
+
+
+def _pipe(g: graphviz.Digraph, fmt: str) -> bytes:
+    try:
+        return g.pipe(format=fmt, engine="dot", quiet=True)
+    except graphviz.ExecutableNotFound:
+        raise CnnError("tool", MISSING_DOT) from None
+    except graphviz.CalledProcessError as e:
+        err = (e.stderr or b"").decode(errors="replace").strip().splitlines()
+        raise CnnError("tool", f"Graphviz `dot` failed on this diagram: {err[-1] if err else e}") from None
+
+
+def _png(g: graphviz.Digraph, path: str) -> bytes:
+    """Render at the sharpest dpi that fits PNG limits; warn if text ends up too small to read."""
+    plain = _pipe(g, "plain").decode().split(None, 4)
+    width, height = float(plain[2]), float(plain[3])
+    dpi = min(PNG_DPI, PNG_MAX_PX / max(width, height, 1e-3), (PNG_MAX_PIXELS / max(width * height, 1e-3)) ** 0.5)
+    if dpi < LEGIBLE_DPI:
+        print(f"warning: {path} is {width:.0f}×{height:.0f} in; a PNG that big is drawn at {dpi:.0f} dpi, so the text "
+              f"is {dpi / LEGIBLE_DPI:.0%} of its normal size; use .svg or .pdf, or --depth, for a readable picture",
+              file=sys.stderr)
+    g.attr(dpi=f"{dpi:.1f}")
+    return _pipe(g, "png")
+
+
+def render(graph, fmt: str, path: str = "diagram", depth=None, rankdir="TB", show_shapes=True,
+           show_params=True) -> bytes:
+    """The diagram as the bytes of a ``fmt`` file (dot, svg, png or pdf)."""
+    g = _digraph(graph, depth, rankdir, show_shapes, show_params)
+    if fmt == "dot":
+        return g.source.encode()
+    if fmt == "png":
+        return _png(g, path)
+    return _pipe(g, fmt)
+
+
+def write_diagram(graph, path: str, depth=None, rankdir="TB", show_shapes=True, show_params=True) -> None:
+    """Write the diagram to ``path``; the extension picks the format. Atomic: no partial file on failure."""
+    fmt = os.path.splitext(path)[1].lower().lstrip(".")
+    if fmt not in FORMATS:
+        raise CnnError("usage", f"can't tell the format of {path}: use a .svg, .png, .pdf or .dot file")
+    data = render(graph, fmt, path, depth=depth, rankdir=rankdir, show_shapes=show_shapes, show_params=show_params)
+    write_atomic(path, data)
+
+
+def auto_depth(graph):
+    """The deepest depth (None = full) whose diagram has at most ``AUTO_NODES`` boxes."""
+    tree = build_tree(graph)
+
+    def boxes(group, depth):
+        return sum(1 if not isinstance(x, Group) or depth is not None and x.level > depth else boxes(x, depth)
+                   for x in group.items)
+
+    deepest = max((len(n.scope) for n in graph.nodes), default=0)
+    for depth in [None, *range(deepest - 1, 0, -1)]:
+        if boxes(tree, depth) <= AUTO_NODES:
+            return depth
+    return 0
+
+
+def repr_svg(graph) -> str | None:
+    """SVG for Jupyter's ``_repr_svg_``, at ``auto_depth``; None (text repr) if ``dot`` is missing."""
+    try:
+        return render(graph, "svg", depth=auto_depth(graph)).decode()
+    except CnnError as e:
+        if e.kind == "tool":
+            return None
+        raise
