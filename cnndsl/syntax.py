@@ -1,90 +1,84 @@
-"""The AST of a .cnn file: frozen dataclasses, every node with a ``span``.
+"""The AST of a .cnn file: small immutable node classes, every one with a ``span``.
 
-One line per node, in the spirit of CPython's ASDL. Bodies are tuples of
-statements; a chain is a tuple of elements joined by ``->``.
+One line per node, in the spirit of CPython's ASDL: ``Name = node("Name", "id")``
+declares a node with fields ``span, id``. Bodies are tuples of statements; a
+chain is a tuple of elements joined by ``->``. (Plain slotted classes rather
+than dataclasses: they are made at import time of every ``cnndsl check``, and
+dataclasses cost a millisecond each to create.)
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Union
 
-from .errors import Span
-
-
-@dataclass(frozen=True)
 class Node:
-    span: Span
+    """Base of every AST node: positional fields, value equality, read-only."""
+
+    __slots__ = ("span",)
+    _fields: tuple = ("span",)
+
+    def __init__(self, *values):
+        if len(values) != len(self._fields):
+            raise TypeError(f"{type(self).__name__} takes {len(self._fields)} fields, got {len(values)}")
+        for k, v in zip(self._fields, values):
+            object.__setattr__(self, k, v)
+
+    def __setattr__(self, key, value):
+        raise AttributeError(f"{type(self).__name__} is immutable")
+
+    def __eq__(self, other):
+        return type(self) is type(other) and all(getattr(self, f) == getattr(other, f) for f in self._fields[1:])
+
+    def __hash__(self):
+        return hash((type(self).__name__,) + tuple(getattr(self, f) for f in self._fields[1:]))
+
+    def __repr__(self):
+        return f"{type(self).__name__}({', '.join(f'{f}={getattr(self, f)!r}' for f in self._fields[1:])})"
+
+    def fields(self) -> dict:
+        return {f: getattr(self, f) for f in self._fields}
+
+
+def node(name: str, *fields: str, doc: str = "") -> type:
+    return type(name, (Node,), {"__slots__": fields, "_fields": ("span",) + fields, "__doc__": doc})
 
 
 # --- expressions -------------------------------------------------------------
-@dataclass(frozen=True)
-class Num(Node): value: Union[int, float]
-@dataclass(frozen=True)
-class Str(Node): parts: tuple  # str pieces and Expr pieces of a "{template}"
-@dataclass(frozen=True)
-class Name(Node): id: str
-@dataclass(frozen=True)
-class Const(Node): value: object  # true / false / none
-@dataclass(frozen=True)
-class ListE(Node): items: tuple
-@dataclass(frozen=True)
-class Unary(Node): op: str; operand: "Expr"
-@dataclass(frozen=True)
-class BinOp(Node): op: str; left: "Expr"; right: "Expr"
-@dataclass(frozen=True)
-class Attr(Node): value: "Expr"; attr: str
-@dataclass(frozen=True)
-class Index(Node): value: "Expr"; index: "Expr"
-@dataclass(frozen=True)
-class FuncCall(Node): name: str; args: tuple
+Num = node("Num", "value")
+Str = node("Str", "parts")  # str pieces and Expr pieces of a "{template}"
+Name = node("Name", "id")
+Const = node("Const", "value")  # true / false / none
+ListE = node("ListE", "items")
+Unary = node("Unary", "op", "operand")
+BinOp = node("BinOp", "op", "left", "right")
+Attr = node("Attr", "value", "attr")
+Index = node("Index", "value", "index")
+FuncCall = node("FuncCall", "name", "args")
+
+EXPRESSIONS = (Num, Str, Name, Const, ListE, Unary, BinOp, Attr, Index, FuncCall)
 
 
-Expr = Union[Num, Str, Name, Const, ListE, Unary, BinOp, Attr, Index, FuncCall]
-
-
-@dataclass(frozen=True)
-class Arg(Node): name: str | None; value: Expr  # name is None for a positional
+Arg = node("Arg", "name", "value")  # name is None for a positional
 
 
 # --- chains and statements -----------------------------------------------------
-@dataclass(frozen=True)
-class Call(Node):
-    """``conv(64, 3)``, bare ``bn``, a block call, a tensor name, or ``concat {...}``.
-
-    ``args`` is None for a bare name; ``branches`` is None unless the call has
-    a ``{ ... }`` group of branches.
-    """
-    name: str; args: tuple | None; branches: tuple | None
-@dataclass(frozen=True)
-class Repeat(Node): count: Expr; var: str | None; body: tuple
-@dataclass(frozen=True)
-class If(Node): arms: tuple; orelse: tuple | None  # arms: ((cond, body), ...)
-@dataclass(frozen=True)
-class Chain(Node): elems: tuple
+Call = node("Call", "name", "args", "branches", doc="""``conv(64, 3)``, bare ``bn``, a block call, a tensor
+name, or ``concat {...}``. ``args`` is None for a bare name; ``branches`` is None unless the call
+has a ``{ ... }`` group of branches.""")
+Repeat = node("Repeat", "count", "var", "body")
+If = node("If", "arms", "orelse")  # arms: ((cond, body), ...)
+Chain = node("Chain", "elems")
 
 
-@dataclass(frozen=True)
-class Defaults(Node): op: str; args: tuple
-@dataclass(frozen=True)
-class Expect(Node): target: str; attr: str | None; value: Expr
-@dataclass(frozen=True)
-class Let(Node): name: str; value: Expr
-@dataclass(frozen=True)
-class Assign(Node): name: str; chain: Chain
-@dataclass(frozen=True)
-class ChainStmt(Node): chain: Chain
+Defaults = node("Defaults", "op", "args")
+Expect = node("Expect", "target", "attr", "value")
+Let = node("Let", "name", "value")
+Assign = node("Assign", "name", "chain")
+ChainStmt = node("ChainStmt", "chain")
 
 
 # --- definitions -----------------------------------------------------------------
-@dataclass(frozen=True)
-class Param(Node):
-    """``x: [224, 224, 3]`` (an input), ``classes=10`` (a default) or ``filters``."""
-    name: str; kind: str; value: Expr | None
-@dataclass(frozen=True)
-class BlockDef(Node): name: str; params: tuple; body: tuple
-@dataclass(frozen=True)
-class NetworkDef(Node): name: str; params: tuple; outputs: tuple | None; body: tuple
-@dataclass(frozen=True)
-class Import(Node): path: str
-@dataclass(frozen=True)
-class Module(Node): imports: tuple; blocks: tuple; networks: tuple
+Param = node("Param", "name", "kind", "value",
+             doc="``x: [224, 224, 3]`` (kind input), ``classes=10`` (default) or ``filters`` (plain).")
+BlockDef = node("BlockDef", "name", "params", "body")
+NetworkDef = node("NetworkDef", "name", "params", "outputs", "body")
+Import = node("Import", "path")
+Module = node("Module", "imports", "blocks", "networks")

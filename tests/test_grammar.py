@@ -68,7 +68,7 @@ def test_every_ast_node_carries_a_span():
         if isinstance(x, S.Node):
             seen.append(x)
             assert x.span.line >= 1 and x.span.col >= 1 and (x.span.end_line, x.span.end_col) >= (x.span.line, x.span.col)
-            for v in vars(x).values():
+            for v in x.fields().values():
                 walk(v)
         elif isinstance(x, tuple):
             for v in x:

@@ -53,12 +53,14 @@ def dims(shape) -> str:
 
 
 def _html(*lines) -> str:
-    """An HTML-like label; each line is (text, point size, colour, bold)."""
+    """An HTML-like label; each line is a list of (text, point size, colour, bold) runs."""
     out = []
-    for text, size, colour, bold in lines:
-        t = html.escape(text, quote=False)
-        t = f"<B>{t}</B>" if bold else t
-        out.append(f'<FONT POINT-SIZE="{size}" COLOR="{colour}">{t}</FONT>')
+    for line in lines:
+        runs = []
+        for text, size, colour, bold in line:
+            t = html.escape(text, quote=False)
+            runs.append(f'<FONT POINT-SIZE="{size}" COLOR="{colour}">{f"<B>{t}</B>" if bold else t}</FONT>')
+        out.append("".join(runs))
     return "<" + "<BR/>".join(out) + ">"
 
 
@@ -74,6 +76,22 @@ class _Drawer:
         self.readers = consumers(graph)
         self.outputs = {n.name: k for k, n in graph.outputs.items()}
         self.rep = {}                           # layer name -> id of the box that shows it
+        self.runs = self.fuse()
+
+    def fuse(self) -> dict:
+        """Head layer name -> the run of layers one box shows: the head, then the BN, activation and
+        dropout layers that follow it in a plain chain (same block, same shape, nothing else reads
+        in between). ``conv → bn → relu`` becomes one box ``conv 3×3 · 64 · bn · relu``."""
+        runs, head = {}, {}
+        for n in self.graph.nodes:
+            p = n.inputs[0] if len(n.inputs) == 1 else None
+            joins = (p is not None and p.op != "input" and p.name not in self.outputs
+                     and len(self.readers[p.name]) == 1 and n.shape == p.shape
+                     and [s.id for s in n.scope] == [s.id for s in p.scope]
+                     and (REGISTRY[n.op].family in ("norm", "act") or n.op == "dropout"))
+            head[n.name] = head[p.name] if joins else n.name
+            runs.setdefault(head[n.name], []).append(n)
+        return runs
 
     def folded(self, group: Group) -> bool:
         return self.depth is not None and group.level > self.depth
@@ -81,7 +99,8 @@ class _Drawer:
     def emit(self, parent, group: Group) -> None:
         for item in group.items:
             if not isinstance(item, Group):
-                self.layer(parent, item)
+                if item.name in self.runs:
+                    self.layer(parent, self.runs[item.name])
             elif self.folded(item):
                 self.fold(parent, item)
             else:
@@ -92,7 +111,7 @@ class _Drawer:
         text = group.scope.label
         params = f"  ·  {human(group.params)} params" if self.show_params and not repeat else ""
         with parent.subgraph(name="cluster/" + group.scope.id) as c:
-            c.attr(label=_html((text + params, 10, "#333333", not repeat)), labeljust="l",
+            c.attr(label=_html([(text + params, 10, "#333333", not repeat)]), labeljust="l",
                    style="dashed,rounded" if repeat else "rounded,filled",
                    color="#8c8c8c" if repeat else "#b9b9b9", fillcolor="#fafafa", penwidth="1")
             self.emit(c, group)
@@ -102,36 +121,40 @@ class _Drawer:
         for n in group.nodes:
             self.rep[n.name] = key
         ins, outs = ports(group, self.readers, self.graph)
-        lines = [(title(group), 11, "#222222", True)]
         flow = " + ".join(dims(n.shape) for n in ins) + " → " + ", ".join(dims(n.shape) for n in outs)
-        lines.append((flow, 9, "#444444", False))
         if self.show_params:
-            lines.append((f"{human(group.params)} params · {human(group.macs)} MACs", 9, "#444444", False))
+            flow += f"  ·  {human(group.params)} params  ·  {human(group.macs)} MACs"
         fill, border = FOLDED
-        parent.node(key, _html(*lines), shape="box", style="rounded,filled", fillcolor=fill, color=border,
+        parent.node(key, _html([(title(group), 11, "#222222", True)], [(flow, 9, "#444444", False)]),
+                    shape="box", style="rounded,filled", fillcolor=fill, color=border,
                     penwidth="1.5", tooltip=f"{group.scope.id}: {len(group.nodes)} layers")
 
-    def layer(self, parent, node) -> None:
-        self.rep[node.name] = node.name
-        family = REGISTRY[node.op].family
+    def layer(self, parent, run: list) -> None:
+        head, last = run[0], run[-1]
+        for n in run:
+            self.rep[n.name] = head.name
+        family = REGISTRY[head.op].family
         fill, border = COLOURS[family]
         small = family in MINOR
-        if node.op == "input":
-            lines = [(node.name, 11, "#222222", True), (dims(node.shape), 9, "#444444", False)]
+        if head.op == "input":
+            lines = [[(head.name, 11, "#222222", True)], [(dims(head.shape), 9, "#444444", False)]]
         else:
-            lines = [(REGISTRY[node.op].label(node.args), 9 if small else 11, "#222222", False)]
-            sub = [] if _derived(node) else [node.name.rsplit(".", 1)[-1]]
-            if self.show_params and node.params and family != "norm":
-                sub.append(f"{human(node.params)} params")
-            if node.name in self.outputs:
-                sub.append(f"output {self.outputs[node.name]}" if self.outputs[node.name] != node.name else "output")
-            if sub:
-                lines.append((" · ".join(sub), 8, "#555555", False))
-        macs = "?" if node.macs is None else f"{node.macs:,}"
-        parent.node(node.name, _html(*lines), shape="box", style="rounded,filled", fillcolor=fill, color=border,
-                    height="0.22" if small else "0.36", margin="0.08,0.03" if small else "0.11,0.05",
-                    penwidth="2" if node.name in self.outputs else "1",
-                    tooltip=f"{node.name}: {dims(node.shape)}, {node.params:,} params, {macs} MACs")
+            main = [(REGISTRY[head.op].label(head.args), 9 if small else 11, "#222222", False)]
+            main += [(" · " + REGISTRY[n.op].label(n.args), 9, "#555555", False) for n in run[1:]]
+            sub = [] if _derived(head) else [head.name.rsplit(".", 1)[-1]]
+            params = sum(n.params for n in run)
+            if self.show_params and params:
+                sub.append(f"{human(params)} params")
+            if last.name in self.outputs:
+                out = self.outputs[last.name]
+                sub.append("output" if out == last.name else f"output {out}")
+            lines = [main] + ([[(" · ".join(sub), 8, "#555555", False)]] if sub else [])
+        tip = "\n".join(f"{n.name}: {dims(n.shape)}, {n.params:,} params, "
+                         f"{'?' if n.macs is None else format(n.macs, ',')} MACs" for n in run)
+        parent.node(head.name, _html(*lines), shape="box", style="rounded,filled", fillcolor=fill, color=border,
+                    height="0.22" if small and len(lines) == 1 else "0.36",
+                    margin="0.08,0.03" if small else "0.11,0.05",
+                    penwidth="2" if last.name in self.outputs else "1", tooltip=tip)
 
     def edges(self, g) -> None:
         seen = set()
@@ -147,13 +170,14 @@ class _Drawer:
     def legend(self) -> str:
         """The graph's title line and a colour key of the families it uses."""
         g = self.graph
-        head = f"{g.name}  ·  {human(g.total_params)} params  ·  {human(g.macs)} MACs  ·  {len(g.nodes) - len(g.inputs)} layers"
+        title_ = f"{g.name}  ·  {human(g.total_params)} params  ·  {human(g.macs)} MACs  ·  {len(g.nodes) - len(g.inputs)} layers"
         used = [f for f in COLOURS if f != "io" and any(REGISTRY[n.op].family == f for n in g.nodes)]
         cells = "".join(f'<TD BGCOLOR="{COLOURS[f][0]}" BORDER="1" COLOR="{COLOURS[f][1]}">'
                         f'<FONT POINT-SIZE="9">{f}</FONT></TD>' for f in used)
-        return (f'<<TABLE BORDER="0" CELLSPACING="3" CELLPADDING="2"><TR><TD COLSPAN="{max(1, len(used))}">'
-                f'<FONT POINT-SIZE="13"><B>{html.escape(head, quote=False)}</B></FONT></TD></TR>'
-                f"<TR>{cells}</TR></TABLE>>")
+        key = f'<TR><TD><TABLE BORDER="0" CELLSPACING="3" CELLPADDING="2"><TR>{cells}</TR></TABLE></TD></TR>'
+        return (f'<<TABLE BORDER="0" CELLSPACING="0" CELLPADDING="1"><TR><TD>'
+                f'<FONT POINT-SIZE="12"><B>{html.escape(title_, quote=False)}</B></FONT></TD></TR>'
+                f"{key if used else ''}</TABLE>>")
 
 
 def to_dot(graph, depth=None, rankdir="TB", show_shapes=True, show_params=True) -> str:
@@ -168,7 +192,7 @@ def _digraph(graph, depth, rankdir, show_shapes, show_params) -> graphviz.Digrap
     d = _Drawer(graph, depth, show_shapes, show_params)
     g = graphviz.Digraph(graph.name, graph_attr=dict(
         rankdir=rankdir, fontname=FONT, label=d.legend(), labelloc="t", labeljust="c",
-        nodesep="0.18", ranksep="0.22", newrank="true", outputorder="edgesfirst"),
+        nodesep="0.18", ranksep="0.14", newrank="true", outputorder="edgesfirst"),
         node_attr=dict(fontname=FONT), edge_attr=dict(fontname=FONT, fontsize="8", fontcolor="#555555",
                                                       color="#6b6b6b", arrowsize="0.6"))
     d.emit(g, build_tree(graph))

@@ -164,8 +164,7 @@ def bind_args(op: Op, positional: list, keywords: dict, defaults: dict) -> dict:
             raise CnnError("type", f"{op.name} needs argument `{arg.name}`",
                            hint=f"{op.name}({', '.join(a.name for a in op.args if a.default is REQUIRED)})")
         else:
-            bound[arg.name] = arg.default
-            continue
+            value = arg.default  # schema defaults go through the same normalisation
         bound[arg.name] = convert(op, arg.name, value, defaulted=arg.name not in given)
     return bound
 

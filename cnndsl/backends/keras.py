@@ -1,0 +1,88 @@
+"""IR graph -> Keras 3 functional model.
+
+Every IR node becomes one built-in Keras layer (LRN is cnndsl's own, in
+``keras_layers``), built by its registry entry and named exactly as the node.
+Keras 3 accepts the ``.`` of derived names (``residual_3.conv_2``) in layer
+names and in ``.keras`` files, so no name mapping is needed. Keras orders a
+functional model's layers, and so its weights, by walking the graph from the
+outputs, so the same graph always gives the same weight layout.
+
+Keras is imported inside the functions only: ``import cnndsl`` and ``cnndsl
+check`` must stay free of TensorFlow.
+"""
+from __future__ import annotations
+
+import importlib
+import importlib.abc
+import sys
+
+_LAYERS = f"{__package__}.keras_layers"
+
+
+def build_model(graph):
+    """The ``keras.Model`` for an IR ``Graph``: inputs and outputs in the graph's order.
+
+    A model with one input (or output) takes (or returns) a tensor; with
+    several, a list.
+    """
+    import keras
+
+    from ..ops import REGISTRY
+    tensors = {}
+    for node in graph.nodes:
+        if node.op == "input":
+            out = keras.Input(shape=node.shape[1:], batch_size=node.shape[0], name=node.name)
+        else:
+            op = REGISTRY[node.op]
+            ins = [tensors[id(i)] for i in node.inputs]
+            out = op.keras(keras, node.args, node.name)(ins if op.arity is None else ins[0])
+        tensors[id(node)] = out
+    inputs = [tensors[id(n)] for n in graph.inputs.values()]
+    outputs = [tensors[id(n)] for n in graph.outputs.values()]
+    return keras.Model(inputs=_one_or_list(inputs), outputs=_one_or_list(outputs), name=graph.name)
+
+
+def _one_or_list(xs):
+    return xs[0] if len(xs) == 1 else xs
+
+
+def install_import_hook() -> None:
+    """Make ``keras.saving.load_model`` find cnndsl's layers, without importing Keras now.
+
+    If Keras is already imported, the layers are registered at once.
+    Otherwise a finder on ``sys.meta_path`` waits for ``import keras`` and
+    registers them right after Keras has loaded, then removes itself.
+    Calling this twice is harmless.
+    """
+    if "keras" in sys.modules:
+        importlib.import_module(_LAYERS)
+    elif not any(isinstance(f, _RegisterAfterKeras) for f in sys.meta_path):
+        sys.meta_path.insert(0, _RegisterAfterKeras())
+
+
+class _RegisterAfterKeras(importlib.abc.MetaPathFinder):
+    """Finds ``keras`` with the other finders and wraps its loader to import ``keras_layers`` after it."""
+
+    def find_spec(self, fullname, path=None, target=None):
+        if fullname != "keras":
+            return None
+        for finder in sys.meta_path:
+            if finder is self or not hasattr(finder, "find_spec"):
+                continue
+            spec = finder.find_spec(fullname, path, target)
+            if spec is not None:
+                break
+        else:
+            return None
+        if isinstance(spec.loader, type) or not hasattr(spec.loader, "exec_module"):
+            return spec   # not a file-backed package: leave it alone
+        load = spec.loader.exec_module
+
+        def exec_module(module):
+            load(module)
+            if self in sys.meta_path:
+                sys.meta_path.remove(self)
+            importlib.import_module(_LAYERS)
+
+        spec.loader.exec_module = exec_module
+        return spec
