@@ -6,7 +6,6 @@ chain of block calls that led there.
 """
 from __future__ import annotations
 
-import difflib
 from dataclasses import dataclass, field
 
 
@@ -111,6 +110,8 @@ def format_error(err: CnnError) -> str:
 
 def did_you_mean(name: str, candidates) -> str | None:
     """A ``did you mean`` hint for an unknown name, or None."""
+    import difflib  # only on the error path: keeps `cnndsl check` start-up lean
+
     close = difflib.get_close_matches(name, sorted(set(candidates)), n=3, cutoff=0.6)
     if not close:
         return None

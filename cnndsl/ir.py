@@ -90,6 +90,11 @@ class Graph:
             total += n.macs
         return total
 
+    def _repr_svg_(self) -> str:
+        """Jupyter shows a network as its diagram."""
+        from .backends.dot import repr_svg
+        return repr_svg(self)
+
     def node(self, name: str) -> Node:
         for n in self.nodes:
             if n.name == name:
