@@ -165,7 +165,12 @@ class _ToAst(Transformer):
         return S.NetworkDef(self._span(meta), str(name), params or (), outputs, body)
 
     def params(self, meta, c):
-        return tuple(p for p in c if p is not None)
+        params, seen = tuple(p for p in c if p is not None), set()
+        for p in params:
+            if p.name in seen:
+                raise CnnError("name", f"parameter `{p.name}` is declared twice", p.span)
+            seen.add(p.name)
+        return params
 
     def input_param(self, meta, c):
         return S.Param(self._span(meta), str(c[0]), "input", c[1])

@@ -68,6 +68,16 @@ def build_tree(graph) -> Group:
     return root
 
 
+def folded(group: Group, depth) -> bool:
+    """Whether ``group`` shows as one row/box at ``depth``: it is nested deeper than ``depth``, or it is
+    a repeat whose iterations are all blocks that would be folded (one ``×8 middle_block()`` box
+    reads better than eight identical ones)."""
+    if depth is None:
+        return False
+    return group.level > depth or (group.scope.kind == "repeat" and group.level == depth
+                                   and all(isinstance(x, Group) for x in group.items))
+
+
 def consumers(graph) -> dict:
     """Node name -> the nodes that read it."""
     out = {n.name: [] for n in graph.nodes}
@@ -134,7 +144,7 @@ def _rows(group: Group, depth, readers, graph, out: list) -> None:
             _, outs = ports(item, readers, graph)
             shape = ", ".join(fmt_shape(n.shape) for n in outs)
             out.append((item.level - 1, title(item), "", shape, item.params, item.macs))
-            if depth is None or item.level <= depth:
+            if not folded(item, depth):
                 _rows(item, depth, readers, graph, out)
         else:
             op = REGISTRY[item.op].label(item.args)

@@ -52,7 +52,13 @@ class Evaluator:
         self.lookup = lookup
 
     def __call__(self, e: S.Node):
-        return getattr(self, type(e).__name__)(e)
+        try:
+            v = getattr(self, type(e).__name__)(e)
+        except (OverflowError, ValueError) as exc:
+            raise CnnError("value", f"can't compute this: {exc}", e.span) from None
+        if isinstance(v, complex) or (isinstance(v, float) and v != v):
+            raise CnnError("value", f"not a real number ({v})", e.span)
+        return v
 
     def Num(self, e):
         return e.value
@@ -125,7 +131,9 @@ class Evaluator:
         if not isinstance(v, list):
             raise CnnError("type", f"only lists can be indexed, got {self.what(v, e.value)}", e.span)
         i = self.number(i, e.index)
-        if not isinstance(i, int) or not -len(v) <= i < len(v):
+        if not isinstance(i, int):
+            raise CnnError("type", f"a list index must be an integer, got {fmt_value(i)}", e.index.span)
+        if not -len(v) <= i < len(v):
             raise CnnError("value", f"index {fmt_value(i)} is out of range for a list of {len(v)}", e.span)
         return v[i]
 
@@ -136,7 +144,7 @@ class Evaluator:
         args = [self(a.value) for a in e.args]
         try:
             return FUNCS[e.name](*args)
-        except (TypeError, ValueError) as exc:
+        except (TypeError, ValueError, OverflowError) as exc:
             raise CnnError("type", f"{e.name}(): {exc}", e.span) from None
 
     # --- checks ------------------------------------------------------------------

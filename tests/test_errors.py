@@ -79,3 +79,37 @@ def test_did_you_mean_for_set_parameter(tmp_path):
     spec.write_text("network n(x: [8, 8, 3], classes=10) { flatten -> dense(classes) }")
     r = run_cli("check", spec, "--set", "clases=3")
     assert "did you mean `classes`?" in r.stderr
+
+
+ODD = [  # (body of `network n(x: [8, 8, 3]) { ... }`, kind, message fragment)
+    ("conv(0, 3)", "type", "`filters` must be at least 1, got 0"),
+    ("conv(4, 3, groups=0)", "type", "`groups` must be at least 1"),
+    ("dropout(2)", "type", "`rate` must be less than 1, got 2"),
+    ("zeropad(-5)", "type", "`padding` must be a non-negative integer"),
+    ("concat(axis=7) { relu; relu }", "shape", "axis 7 is out of range for rank-4 inputs"),
+    ("let a = int(1e400); relu", "value", "can't compute this"),
+    ("let a = (-8) ** 0.5; relu", "value", "not a real number"),
+    ("let a = 10 ** 10 ** 10; relu", "limit", "is too large"),
+    ("let a = [1, 2][0.5]; relu", "type", "a list index must be an integer"),
+    ("let a = x + 1; relu", "type", "expected a number, got tensor `x`"),
+    ("conv(in.channels, 3)", "type", "`.channels` needs a tensor, got unknown name `in`"),
+    ("repeat 2.5 { relu }", "type", "repeat needs a non-negative integer, got 2.5"),
+    ("relu = conv(1, 1)", "name", "`relu` names an op or block"),
+    ("add(x)", "shape", "add: merges at least 2 tensors, got 1"),
+    ("relu { relu }", "type", "`relu { ... }` needs a merge op"),
+    ("conv(4, 3, name=\"a/b\")", "name", "not valid for Keras"),
+    ("if 1 { relu }", "type", "`if` needs true or false, got 1"),
+    ("reshape([5, -1])", "shape", "192 values, not a multiple of 5"),
+    ("crop(5)", "shape", "leaves nothing"),
+    ("multiply { relu; flatten }", "shape", "ranks differ"),
+    ("defaults conv(padding=sme); relu", "type", "did you mean `same`?"),
+    ("y = x; y -> relu -> x", "value", "tensor `x` can only start a chain"),
+]
+
+
+@pytest.mark.parametrize("body, kind, fragment", ODD, ids=[b for b, _, _ in ODD])
+def test_odd_inputs_are_cnn_errors(body, kind, fragment):
+    with pytest.raises(CnnError) as e:
+        check(f"network n(x: [8, 8, 3]) {{ {body} }}")
+    assert e.value.kind == kind and fragment in str(e.value), str(e.value)
+    assert e.value.span is not None

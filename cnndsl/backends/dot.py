@@ -24,7 +24,7 @@ import graphviz
 from ..errors import CnnError
 from ..files import write_atomic
 from ..ops import REGISTRY
-from ..summary import Group, build_tree, check_depth, consumers, human, ports, title
+from ..summary import Group, build_tree, check_depth, consumers, folded, human, ports, title
 
 FONT = "Helvetica"
 # family -> (fill, border)
@@ -93,18 +93,24 @@ class _Drawer:
             runs.setdefault(head[n.name], []).append(n)
         return runs
 
-    def folded(self, group: Group) -> bool:
-        return self.depth is not None and group.level > self.depth
-
     def emit(self, parent, group: Group) -> None:
         for item in group.items:
             if not isinstance(item, Group):
                 if item.name in self.runs:
                     self.layer(parent, self.runs[item.name])
-            elif self.folded(item):
+            elif folded(item, self.depth):
                 self.fold(parent, item)
+            elif self.single(item):
+                self.layer(parent, self.runs[item.items[0].name], caption=item.scope.label)
             else:
                 self.cluster(parent, item)
+
+    def single(self, group: Group) -> bool:
+        """Whether the whole group is one box (``conv_bn`` = conv → bn): drawn as that box, captioned
+        with the call, rather than as a cluster around a single box."""
+        first = group.items[0]
+        return not isinstance(first, Group) and len(self.runs.get(first.name, ())) == len(group.items) \
+            and all(not isinstance(x, Group) for x in group.items)
 
     def cluster(self, parent, group: Group) -> None:
         repeat = group.scope.kind == "repeat"
@@ -129,7 +135,7 @@ class _Drawer:
                     shape="box", style="rounded,filled", fillcolor=fill, color=border,
                     penwidth="1.5", tooltip=f"{group.scope.id}: {len(group.nodes)} layers")
 
-    def layer(self, parent, run: list) -> None:
+    def layer(self, parent, run: list, caption: str | None = None) -> None:
         head, last = run[0], run[-1]
         for n in run:
             self.rep[n.name] = head.name
@@ -149,6 +155,8 @@ class _Drawer:
                 out = self.outputs[last.name]
                 sub.append("output" if out == last.name else f"output {out}")
             lines = [main] + ([[(" · ".join(sub), 8, "#555555", False)]] if sub else [])
+            if caption:
+                lines.insert(0, [(caption, 9, "#333333", True)])
         tip = "\n".join(f"{n.name}: {dims(n.shape)}, {n.params:,} params, "
                          f"{'?' if n.macs is None else format(n.macs, ',')} MACs" for n in run)
         parent.node(head.name, _html(*lines), shape="box", style="rounded,filled", fillcolor=fill, color=border,

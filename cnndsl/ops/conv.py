@@ -49,8 +49,8 @@ def _conv_keras(keras, a, name):
 
 CONV = Op(
     "conv", rank=4, family="conv",
-    args=(Arg("filters", "int"), Arg("kernel", "size2"), Arg("stride", "size2", (1, 1)), PADDING,
-          Arg("dilation", "size2", (1, 1)), Arg("groups", "int", 1), BIAS, ACT),
+    args=(Arg("filters", "int", low=1), Arg("kernel", "size2"), Arg("stride", "size2", (1, 1)), PADDING,
+          Arg("dilation", "size2", (1, 1)), Arg("groups", "int", 1, low=1), BIAS, ACT),
     shape=_conv_shape, params=_conv_params, macs=_conv_macs, keras=_conv_keras,
     label=lambda a: f"conv {kxk(a['kernel'])}{_suffix(a)} · {a['filters']}{_act(a)}",
     doc="Conv2D. k_h·k_w·C_in/groups·filters weights, plus filters biases.",
@@ -77,8 +77,8 @@ def _sep_macs(ins, a, out):
 
 SEPCONV = Op(
     "sepconv", rank=4, family="conv",
-    args=(Arg("filters", "int"), Arg("kernel", "size2"), Arg("stride", "size2", (1, 1)), PADDING,
-          Arg("dilation", "size2", (1, 1)), Arg("depth_multiplier", "int", 1), BIAS, ACT),
+    args=(Arg("filters", "int", low=1), Arg("kernel", "size2"), Arg("stride", "size2", (1, 1)), PADDING,
+          Arg("dilation", "size2", (1, 1)), Arg("depth_multiplier", "int", 1, low=1), BIAS, ACT),
     shape=_sep_shape, params=_sep_params, macs=_sep_macs,
     keras=lambda keras, a, name: keras.layers.SeparableConv2D(
         a["filters"], a["kernel"], strides=a["stride"], padding=a["padding"], dilation_rate=a["dilation"],
@@ -97,7 +97,7 @@ def _dw_shape(ins, a):
 DWCONV = Op(
     "dwconv", rank=4, family="conv",
     args=(Arg("kernel", "size2"), Arg("stride", "size2", (1, 1)), PADDING, Arg("dilation", "size2", (1, 1)),
-          Arg("depth_multiplier", "int", 1), BIAS, ACT),
+          Arg("depth_multiplier", "int", 1, low=1), BIAS, ACT),
     shape=_dw_shape,
     params=lambda ins, a, out: (a["kernel"][0] * a["kernel"][1] * out[3] + (out[3] if a["bias"] else 0), 0),
     macs=lambda ins, a, out: prod((a["kernel"][0], a["kernel"][1], out[3], out[1], out[2])),

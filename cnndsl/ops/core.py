@@ -13,7 +13,7 @@ def _dense_shape(ins, a):
 
 DENSE = Op(
     "dense", family="dense",
-    args=(Arg("units", "int"), Arg("activation", "activation", None), Arg("bias", "bool", True)),
+    args=(Arg("units", "int", low=1), Arg("activation", "activation", None), Arg("bias", "bool", True)),
     shape=_dense_shape,
     params=lambda ins, a, out: (ins[0][-1] * a["units"] + (a["units"] if a["bias"] else 0), 0),
     macs=lambda ins, a, out: prod(ins[0][1:] + (a["units"],)),
@@ -25,7 +25,7 @@ DENSE = Op(
 
 BN = Op(
     "bn", family="norm",
-    args=(Arg("epsilon", "float", 0.001), Arg("momentum", "float", 0.99), Arg("center", "bool", True),
+    args=(Arg("epsilon", "float", 0.001, low=0), Arg("momentum", "float", 0.99, low=0, high=1), Arg("center", "bool", True),
           Arg("scale", "bool", True)),
     shape=lambda ins, a: ins[0],
     params=lambda ins, a, out: (ins[0][-1] * (a["center"] + a["scale"]), 2 * ins[0][-1]),
@@ -43,7 +43,7 @@ def _lrn_keras(keras, a, name):
 
 LRN = Op(
     "lrn", rank=4, family="norm",
-    args=(Arg("radius", "int", 5), Arg("alpha", "float", 1.0), Arg("beta", "float", 0.5), Arg("bias", "float", 1.0)),
+    args=(Arg("radius", "int", 5, low=0), Arg("alpha", "float", 1.0), Arg("beta", "float", 0.5), Arg("bias", "float", 1.0)),
     shape=lambda ins, a: ins[0], keras=_lrn_keras,
     label=lambda a: f"lrn r{a['radius']}",
     doc="Local response normalisation across channels, as tf.nn.local_response_normalization "
@@ -108,7 +108,7 @@ OPS = [
     Op("reshape", family="shape", args=(Arg("shape", "ints"),), shape=_reshape,
        keras=lambda keras, a, name: keras.layers.Reshape(tuple(a["shape"]), name=name),
        label=lambda a: "reshape " + describe(list(a["shape"]))),
-    Op("dropout", family="shape", args=(Arg("rate", "float"),), shape=lambda ins, a: ins[0],
+    Op("dropout", family="shape", args=(Arg("rate", "float", low=0, high=1),), shape=lambda ins, a: ins[0],
        keras=lambda keras, a, name: keras.layers.Dropout(a["rate"], name=name),
        label=lambda a: f"dropout {a['rate']:g}"),
     Op("zeropad", rank=4, family="shape", args=(Arg("padding", "pad2", 1),), shape=_zeropad,

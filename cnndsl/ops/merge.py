@@ -30,6 +30,8 @@ def _ranks(name, ins):
 def _concat_shape(ins, a):
     _ranks("concat", ins)
     rank = len(ins[0])
+    if not -rank <= a["axis"] < rank:
+        raise CnnError("shape", f"concat: axis {a['axis']} is out of range for rank-{rank} inputs {fmt_shape(ins[0])}")
     axis = a["axis"] % rank
     if axis == 0:
         raise CnnError("shape", "concat: can't join along the batch axis")

@@ -31,6 +31,8 @@ class Arg:
     type: str
     default: object = REQUIRED
     choices: tuple = ()
+    low: float | None = None     # smallest allowed number (inclusive)
+    high: float | None = None    # bound a number must stay below (exclusive)
 
 
 @dataclass(frozen=True)
@@ -110,14 +112,16 @@ def _ints(v, arg):
 
 def _pad2(v, arg):
     """int | [h, w] | [[top, bottom], [left, right]] -> ((t, b), (l, r))."""
-    if isinstance(v, int) and not isinstance(v, bool):
+    if isinstance(v, int) and not isinstance(v, bool) and v >= 0:
         return ((v, v), (v, v))
     if isinstance(v, (list, tuple)) and len(v) == 2:
-        if all(isinstance(x, int) and not isinstance(x, bool) for x in v):
+        if all(isinstance(x, int) and not isinstance(x, bool) and x >= 0 for x in v):
             return ((v[0], v[0]), (v[1], v[1]))
         if all(isinstance(x, (list, tuple)) and len(x) == 2 for x in v):
-            return (tuple(_ints(v[0], arg)), tuple(_ints(v[1], arg)))
-    raise TypeError(f"an integer, [h, w] or [[top, bottom], [left, right]], got {describe(v)}")
+            pads = (tuple(_ints(v[0], arg)), tuple(_ints(v[1], arg)))
+            if min(pads[0] + pads[1]) >= 0:
+                return pads
+    raise TypeError(f"a non-negative integer, [h, w] or [[top, bottom], [left, right]], got {describe(v)}")
 
 
 CONVERTERS = {"int": _int, "float": _float, "bool": _bool, "size2": _size2, "choice": _choice,
@@ -180,7 +184,12 @@ def convert(op: Op, name: str, value, defaulted: bool = False):
             raise CnnError("type", f"{op.name}: `{name}` can't be none", arg=name)
         return None
     try:
-        return CONVERTERS[arg.type](value, arg)
+        value = CONVERTERS[arg.type](value, arg)
+        if arg.low is not None and value < arg.low:
+            raise TypeError(f"at least {arg.low:g}, got {describe(value)}")
+        if arg.high is not None and value >= arg.high:
+            raise TypeError(f"less than {arg.high:g}, got {describe(value)}")
+        return value
     except TypeError as e:
         via = " (from a `defaults` statement)" if defaulted else ""
         raise CnnError("type", f"{op.name}: `{name}` must be {e}{via}", arg=None if defaulted else name) from None

@@ -1,0 +1,240 @@
+"""The spec library (issue 5): every spec checks to its seed's figures and compiles to its reference.
+
+Two halves, both parametrized over ``spec_table.CASES`` (every spec and listed setting):
+
+1. ``cnndsl.check`` (no Keras): the figures equal the table; lowering also runs the spec's own
+   ``expect`` contracts, which must state at least the parameter count and the output shape(s).
+2. Keras: ``cnndsl.compile`` against the reference model (tests/reference, a transcription of the
+   seed's code; keras.applications itself for resnet50, resnet152 and applications/xception):
+   total, trainable and non-trainable parameters, output shapes, layer-by-layer kinds, output
+   shapes and weight shapes, the seed's layer names where it gives them, and the outputs in
+   inference mode after copying the reference's weights across (max abs diff <= 1e-5).
+
+Layer correspondence. Both models are walked from their outputs, depth first, visiting a layer's
+inputs in call order and listing a layer after its inputs (post-order). Two models built from the
+same graph with the same input order give the same list, however the code created the layers and
+whatever they are named. Inputs of the commutative merges (Add, Multiply, ...) are visited in
+order of their depth from the network input (the shortcut, being shallower, comes before the main
+path), so ``add { shortcut; main }`` and ``add { main; shortcut }`` correspond; concatenation
+order does matter and is kept. The lists must then agree position by position: same kind of
+layer (ReLU and Activation('relu') count as one kind, as do the two LRN layers), same output
+shape and same weight shapes. Where the reference's name is not one Keras made up (``conv2d_3``),
+the spec's layer at that position must have that name.
+
+The reference's weights are randomized first (biases, BN beta, gamma and moving statistics), so
+that the output comparison sees every weight, not just the kernels.
+
+Each network pair is built once per module (a module-scoped fixture; pytest groups the Keras tests
+by it). Networks of over 60M parameters are marked ``slow`` and run too; ``-m "not slow"`` skips
+them when time is short.
+"""
+from __future__ import annotations
+
+import gc
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import cnndsl
+from cnndsl import syntax as S
+from spec_table import CASES
+
+SPECS = Path(__file__).resolve().parent.parent / "specs"
+SPEC_FILES = sorted(str(p.relative_to(SPECS)) for p in SPECS.rglob("*.cnn") if "lib" not in p.parts)
+IDS = [c.id for c in CASES]
+TOLERANCE = 1e-5
+
+
+# --- 1. cnndsl check ----------------------------------------------------------------------------------
+@pytest.mark.parametrize("case", CASES, ids=IDS)
+def test_check_figures_equal_the_table(case):
+    graph = cnndsl.check(SPECS / case.spec, **case.params)   # raises if an `expect` fails
+    assert graph.total_params == case.total
+    assert graph.trainable == case.trainable
+    assert graph.non_trainable == case.non_trainable
+    assert [tuple(n.shape) for n in graph.outputs.values()] == list(case.outputs)
+
+
+def test_the_table_covers_every_spec_and_reference():
+    from reference import REFERENCES
+    tabled = {c.spec for c in CASES}
+    assert tabled == set(SPEC_FILES), "specs/ and spec_table.CASES differ"
+    assert tabled == set(REFERENCES), "spec_table.CASES and tests/reference differ"
+
+
+@pytest.mark.parametrize("spec", SPEC_FILES)
+def test_spec_cites_its_seed_and_states_its_figures(spec):
+    path = SPECS / spec
+    header = []
+    for line in path.read_text(encoding="utf-8").splitlines():
+        if not line.startswith("#"):
+            break
+        header.append(line)
+    assert len(header) >= 3, f"{spec}: no header comment"
+    assert re.search(r"[Ss]eed 00\d", " ".join(header)), f"{spec}: the header cites no seed"
+    program = cnndsl.load(path)
+    (network,) = program.networks.values()
+    expects = {(s.target, s.attr) for s in network.body if isinstance(s, S.Expect)}
+    assert ("params", None) in expects, f"{spec}: no `expect params`"
+    shapes = {t for t, a in expects if a == "shape"} | {"shape" for t, a in expects if t == "shape"}
+    assert shapes, f"{spec}: no `expect shape`"
+    graph = cnndsl.check(path)
+    if graph.non_trainable:
+        assert ("trainable", None) in expects or ("non_trainable", None) in expects, \
+            f"{spec}: has non-trainable params but no `expect trainable`"
+    if len(graph.outputs) > 1:
+        assert shapes >= set(graph.outputs), f"{spec}: `expect NAME.shape` for every output"
+
+
+# --- 2. Keras ---------------------------------------------------------------------------------------------
+SAME_KIND = {"ReLU": "Activation", "LocalResponseNormalization": "LRN"}
+COMMUTATIVE = {"Add", "Multiply", "Maximum", "Minimum", "Average"}
+
+
+def _kind(layer) -> str:
+    name = type(layer).__name__
+    return SAME_KIND.get(name, name)
+
+
+def _node_of(tensor):
+    op, index, _ = tensor._keras_history
+    return op._inbound_nodes[index]
+
+
+def _depths(outputs) -> dict:
+    """id(node) -> longest path from an input, for every node the outputs depend on."""
+    depth, stack = {}, [_node_of(t) for t in outputs]
+    while stack:
+        node = stack[-1]
+        parents = [_node_of(t) for t in node.input_tensors]
+        todo = [p for p in parents if id(p) not in depth]
+        if todo:
+            stack.extend(todo)
+            continue
+        stack.pop()
+        depth[id(node)] = 1 + max((depth[id(p)] for p in parents), default=-1)
+    return depth
+
+
+def walk(model) -> list:
+    """The model's layer calls (Keras ``Node``s, input layers left out) in canonical order.
+
+    Post-order depth-first from the outputs; see the module docstring.
+    """
+    depth = _depths(model.outputs)
+    order, done = [], set()
+    stack = [(_node_of(t), False) for t in reversed(model.outputs)]
+    while stack:
+        node, expanded = stack.pop()
+        if id(node) in done:
+            continue
+        if expanded:
+            done.add(id(node))
+            order.append(node)
+            continue
+        stack.append((node, True))
+        parents = [_node_of(t) for t in node.input_tensors]
+        if type(node.operation).__name__ in COMMUTATIVE:
+            parents.sort(key=lambda p: depth[id(p)])            # stable: ties keep call order
+        stack.extend((p, False) for p in reversed(parents))
+    return [n for n in order if n.input_tensors]
+
+
+def _auto_named(layer) -> bool:
+    """Whether Keras made the layer's name up from its class (``conv2d``, ``batch_normalization_7``)."""
+    from keras.src.utils.naming import to_snake_case
+    return re.fullmatch(re.escape(to_snake_case(type(layer).__name__)) + r"(_\d+)?", layer.name) is not None
+
+
+def _randomize(model, seed=0):
+    """Give every bias, BN beta and gamma and moving statistic a random value (kernels already are)."""
+    rng = np.random.default_rng(seed)
+    for var in model.weights:
+        leaf = var.path.rsplit("/", 1)[-1]
+        if leaf in ("gamma", "moving_variance"):
+            var.assign(rng.uniform(0.5, 1.5, var.shape).astype(var.dtype))
+        elif leaf in ("beta", "bias", "moving_mean"):
+            var.assign(rng.normal(0.0, 0.1, var.shape).astype(var.dtype))
+
+
+def _count(weights) -> int:
+    return sum(int(np.prod(w.shape)) for w in weights)
+
+
+@dataclass
+class Pair:
+    case: object
+    spec: object          # the keras.Model cnndsl compiled
+    ref: object           # the reference keras.Model
+    spec_nodes: list
+    ref_nodes: list
+
+
+KERAS_CASES = [pytest.param(c, id=c.id, marks=[pytest.mark.slow] if c.slow else []) for c in CASES]
+
+
+@pytest.fixture(scope="module", params=KERAS_CASES)
+def pair(request):
+    import keras
+    from reference import build
+    case = request.param
+    spec_params, ref_params = case.keras_params
+    keras.utils.set_random_seed(0)
+    model = cnndsl.compile(SPECS / case.spec, **spec_params)
+    ref = build(case.spec, **ref_params)
+    _randomize(ref)
+    yield Pair(case, model, ref, walk(model), walk(ref))
+    del model, ref
+    keras.backend.clear_session()
+    gc.collect()
+
+
+def test_keras_params_equal_the_reference(pair):
+    spec, ref, case = pair.spec, pair.ref, pair.case
+    assert spec.count_params() == ref.count_params() == case.total
+    assert _count(spec.trainable_weights) == _count(ref.trainable_weights) == case.trainable
+    assert _count(spec.non_trainable_weights) == _count(ref.non_trainable_weights) == case.non_trainable
+
+
+def test_keras_output_shapes_equal_the_reference(pair):
+    got = [tuple(t.shape) for t in pair.spec.outputs]
+    assert got == [tuple(t.shape) for t in pair.ref.outputs]
+    assert [s[1:] for s in got] == [s[1:] for s in pair.case.outputs]
+
+
+def test_keras_layers_correspond_one_to_one(pair):
+    spec, ref = pair.spec_nodes, pair.ref_nodes
+    assert len(spec) == len(ref), f"{len(spec)} layers, the reference has {len(ref)}"
+    for k, (s, r) in enumerate(zip(spec, ref)):
+        where = f"layer {k}: {s.operation.name} vs the reference's {r.operation.name}"
+        assert _kind(s.operation) == _kind(r.operation), where
+        assert [tuple(t.shape) for t in s.output_tensors] == [tuple(t.shape) for t in r.output_tensors], where
+        assert [tuple(w.shape) for w in s.operation.weights] == [tuple(w.shape) for w in r.operation.weights], where
+    assert len(pair.spec.layers) - len(pair.spec.inputs) == len(spec), "the spec model has layers no output uses"
+
+
+def test_keras_layers_keep_the_seeds_names(pair):
+    named = [(s.operation.name, r.operation.name) for s, r in zip(pair.spec_nodes, pair.ref_nodes)
+             if not _auto_named(r.operation)]
+    wrong = [(s, r) for s, r in named if s != r]
+    assert not wrong, f"{len(wrong)} of {len(named)} named layers differ, e.g. spec {wrong[0][0]!r} vs seed {wrong[0][1]!r}"
+
+
+def test_keras_outputs_agree_with_copied_weights(pair):
+    assert len(pair.spec_nodes) == len(pair.ref_nodes)
+    for s, r in zip(pair.spec_nodes, pair.ref_nodes):
+        s.operation.set_weights(r.operation.get_weights())
+    rng = np.random.default_rng(1)
+    xs = [rng.normal(size=(t.shape[0] or 2, *t.shape[1:])).astype("float32") for t in pair.ref.inputs]
+    xs = xs[0] if len(xs) == 1 else xs
+    got, want = pair.spec(xs, training=False), pair.ref(xs, training=False)
+    got, want = (list(v) if isinstance(v, (list, tuple)) else [v] for v in (got, want))
+    assert len(got) == len(want)
+    for g, w in zip(got, want):
+        g, w = np.asarray(g), np.asarray(w)
+        assert g.shape == w.shape
+        assert np.all(np.isfinite(w)) and np.abs(w).max() > 0, "the reference output says nothing"
+        assert np.abs(g - w).max() <= TOLERANCE
