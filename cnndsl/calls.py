@@ -19,7 +19,7 @@ class CallMixin:
             if not first:
                 self.fail("value", f"tensor `{c.name}` can only start a chain (`{c.name} -> ...`)", c.span, env)
             return v
-        if c.name in self.program.blocks and c.name not in REGISTRY:
+        if c.name in env.blocks:
             return self.block_call(c, env, cur)
         op = self.op_or_fail(c.name, c.span, env)
         if c.branches is not None:
@@ -78,19 +78,20 @@ class CallMixin:
         return self.emit(op.name, args, inputs, c.span, env, name=name)
 
     def block_call(self, c: S.Call, env, cur):
-        bdef = self.program.blocks[c.name]
+        bdef = env.blocks[c.name]
         if c.branches is not None:
             self.fail("type", f"`{c.name}` is a block; only merges take {{ branches }}", c.span, env)
-        if c.name in env.active:
-            cycle = " -> ".join(env.active[env.active.index(c.name):] + (c.name,))
-            self.fail("limit", f"block `{c.name}` calls itself ({cycle})", c.span, env,
+        if bdef.name in env.active:
+            cycle = " -> ".join(env.active[env.active.index(bdef.name):] + (bdef.name,))
+            self.fail("limit", f"block `{bdef.name}` calls itself ({cycle})", c.span, env,
                       hint="blocks are expanded at their call, so recursion never ends; use repeat")
         names, shown = self.bind_block(bdef, c, env)
         label = f"{c.name}({', '.join(shown)})"
-        instance = self.fresh(env.prefix, c.name)
+        instance = self.fresh(env.prefix, c.name.replace(".", "_"))
         scope = Scope(instance, "block", label, c.span)
-        inner = env.child(names=names, scope=self.nest(env, scope, c.span), prefix=instance + ".",
-                          active=env.active + (c.name,), is_network=False)
+        inner = env.child(names=names, blocks=self.program.home[id(bdef)], scope=self.nest(env, scope, c.span),
+                          prefix=instance + ".",
+                          active=env.active + (bdef.name,), is_network=False)
         if cur is not None:
             names.setdefault("in", cur)
         out = self.body(bdef.body, inner, cur)

@@ -105,6 +105,8 @@ def _cmd_check(args) -> int:
     jobs = []
     for path in args.files:
         program = _program(path)
+        if not program.networks and not args.network:
+            print(f"{path}: no networks; {len(program.blocks)} block(s) parsed")
         for name in [args.network] if args.network else program.network_names():
             jobs.append((program, program.pick(name)))
     known = {p.name for _, ndef in jobs for p in ndef.params if p.kind != "input"}

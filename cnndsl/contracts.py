@@ -18,15 +18,15 @@ COUNTS = {
 }
 
 
-def check_expects(graph, expects, env, lowerer) -> None:
-    for s in expects:
-        want = lowerer.eval(s.value, env)
+def check_expects(graph, expects, names: dict) -> None:
+    """Check each ``(Expect statement, expected value)`` against the finished graph."""
+    for s, want in expects:
         if s.attr is None and s.target in COUNTS:
             got, what = COUNTS[s.target](graph), s.target
             ok = got == want
             shown_got, shown_want = _count(got), _count(want)
         elif (s.attr is None and s.target == "shape") or s.attr == "shape":
-            node = _target(graph, s, env)
+            node = _target(graph, s, names)
             what = "the output shape" if s.attr is None else f"`{s.target}`'s shape"
             got = list(node.shape)
             ok = got == want
@@ -38,15 +38,15 @@ def check_expects(graph, expects, env, lowerer) -> None:
             raise CnnError("contract", f"contract failed: {what} is {shown_got}, the spec expects {shown_want}", s.span)
 
 
-def _target(graph, s, env) -> Node:
+def _target(graph, s, names) -> Node:
     if s.attr is None:
         if len(graph.outputs) != 1:
             raise CnnError("value", "`expect shape` needs a single output; name one: expect NAME.shape = ...", s.span)
         return next(iter(graph.outputs.values()))
-    node = graph.outputs.get(s.target) or env.names.get(s.target)
+    node = graph.outputs.get(s.target) or names.get(s.target)
     if not isinstance(node, Node):
         raise CnnError("name", f"`{s.target}` is not a tensor of the network", s.span,
-                       hint=did_you_mean(s.target, list(graph.outputs) + [k for k, v in env.names.items() if isinstance(v, Node)]))
+                       hint=did_you_mean(s.target, list(graph.outputs) + [k for k, v in names.items() if isinstance(v, Node)]))
     return node
 
 

@@ -17,6 +17,7 @@ from . import syntax as S
 from .errors import CnnError, Frame, did_you_mean
 from .ir import Graph, Node, Scope
 from .calls import CallMixin
+from .contracts import check_expects
 from .ops import REGISTRY
 from .ops.schema import convert
 from .shapes import infer_node
@@ -39,6 +40,7 @@ class Env:
     """One body's evaluation context."""
 
     names: dict                      # parameters, lets, tensors (Nodes)
+    blocks: dict                     # the blocks visible here (this code's file's namespace)
     defaults: dict                   # op name -> {arg: value}, from `defaults` statements
     scope: tuple = ()                # enclosing Scopes, outermost first
     prefix: str = ""                 # name prefix for derived node names
@@ -62,6 +64,7 @@ class Lowerer(CallMixin):
         self.graph: Graph | None = None
         self.counters: dict = {}
         self.taken: dict = {}
+        self.expects: list = []      # (Expect statement, expected value)
 
     # --- errors -----------------------------------------------------------------
     def fail(self, kind, msg, span, env: Env | None, hint=None):
@@ -102,7 +105,7 @@ class Lowerer(CallMixin):
     # --- networks ---------------------------------------------------------------
     def network(self, ndef: S.NetworkDef, overrides: dict) -> Graph:
         self.graph = Graph(ndef.name, span=ndef.span)
-        env = Env(names={}, defaults={}, is_network=True)
+        env = Env(names={}, blocks=self.program.blocks, defaults={}, is_network=True)
         declared = {p.name for p in ndef.params}
         for key in overrides:
             if key not in declared or any(p.name == key and p.kind == "input" for p in ndef.params):
@@ -127,12 +130,10 @@ class Lowerer(CallMixin):
             if p.kind == "input":
                 self.input(p, batch, env)
         cur = next(iter(self.graph.inputs.values())) if len(self.graph.inputs) == 1 else None
-        expects = [s for s in ndef.body if isinstance(s, S.Expect)]
-        cur = self.body([s for s in ndef.body if not isinstance(s, S.Expect)], env, cur)
+        cur = self.body(ndef.body, env, cur)
         self.outputs(ndef, env, cur)
         self.prune()
-        from .contracts import check_expects
-        check_expects(self.graph, expects, env, self)
+        check_expects(self.graph, self.expects, env.names)
         return self.graph
 
     def input(self, p: S.Param, batch, env: Env):
@@ -185,7 +186,7 @@ class Lowerer(CallMixin):
         return self.chain(s.chain, env, cur)
 
     def stmt_Assign(self, s, env, cur):
-        if s.name in REGISTRY or s.name in self.program.blocks or s.name in KEYWORD_NAMES:
+        if s.name in REGISTRY or s.name in env.blocks or s.name in KEYWORD_NAMES:
             self.fail("name", f"`{s.name}` names an op or block; pick another tensor name", s.span, env)
         node = self.chain(s.chain, env, cur)
         if node is None:
@@ -212,7 +213,12 @@ class Lowerer(CallMixin):
         return cur
 
     def stmt_Expect(self, s, env, cur):
-        self.fail("value", "`expect` belongs in a network body", s.span, env)
+        """Contracts are checked once the whole network is built; the value is taken now,
+        so an ``expect`` inside a network-level ``if`` states that case's figure."""
+        if not env.is_network:
+            self.fail("value", "`expect` belongs in a network body (or an `if` in it), not in a block", s.span, env)
+        self.expects.append((s, self.eval(s.value, env)))
+        return cur
 
     def chain(self, chain: S.Chain, env: Env, cur):
         for k, elem in enumerate(chain.elems):
@@ -249,6 +255,6 @@ class Lowerer(CallMixin):
 
     def op_or_fail(self, name, span, env):
         if name not in REGISTRY:
-            known = list(REGISTRY) + list(self.program.blocks) + [k for k, v in env.names.items() if isinstance(v, Node)]
+            known = list(REGISTRY) + list(env.blocks) + [k for k, v in env.names.items() if isinstance(v, Node)]
             self.fail("name", f"unknown op or block `{name}`", span, env, hint=did_you_mean(name, known))
         return REGISTRY[name]

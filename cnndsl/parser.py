@@ -155,7 +155,10 @@ class _ToAst(Transformer):
         return S.Module(self._span(meta), pick(S.Import), pick(S.BlockDef), pick(S.NetworkDef))
 
     def import_stmt(self, meta, c):
-        return S.Import(self._span(meta), str(c[0])[1:-1])
+        return S.Import(self._span(meta), str(c[0])[1:-1], str(c[1]) if c[1] is not None else None)
+
+    def qualname(self, meta, c):
+        return ".".join(str(t) for t in c if t is not None)
 
     def block_def(self, meta, c):
         return S.BlockDef(self._span(meta), str(c[0]), c[1] or (), c[2])

@@ -15,11 +15,19 @@ from .parser import parse
 
 @dataclass
 class Program:
-    """Everything one spec file can see: its own and its imports' blocks, and its networks."""
+    """Everything one spec file can see.
+
+    Every file has its own namespace of blocks: its own, plus what it imports.
+    ``import "x.cnn"`` adds x's public blocks (names not starting with ``_``)
+    by name; ``import "x.cnn" as lib`` adds them as ``lib.name``. Imports are
+    not transitive, and a block body resolves names in its own file's
+    namespace, wherever it is called from.
+    """
 
     path: str
-    blocks: dict = field(default_factory=dict)     # name -> BlockDef
-    networks: dict = field(default_factory=dict)   # name -> NetworkDef (this file's only)
+    blocks: dict = field(default_factory=dict)     # the top file's namespace: name -> BlockDef
+    networks: dict = field(default_factory=dict)   # name -> NetworkDef (the top file's only)
+    home: dict = field(default_factory=dict)       # id(BlockDef) -> the namespace of its file
 
     def network_names(self) -> list:
         return list(self.networks)
@@ -46,7 +54,12 @@ class Program:
 def load(text: str, path: str = "<string>") -> Program:
     """Parse ``text`` and everything it imports into a ``Program``."""
     program = Program(path)
-    _add(program, parse(text, path), path, loading=(os.path.abspath(path),), own=True, seen={})
+    module = parse(text, path)
+    program.blocks = _namespace(program, module, path, (os.path.abspath(path),), {})
+    for n in module.networks:
+        if n.name in program.networks:
+            raise CnnError("name", f"network `{n.name}` is defined twice (first at {program.networks[n.name].span})", n.span)
+        program.networks[n.name] = n
     return program
 
 
@@ -61,29 +74,41 @@ def load_file(path: str) -> Program:
     return load(text, path)
 
 
-def _add(program: Program, module: S.Module, path: str, loading: tuple, own: bool, seen: dict):
+def _namespace(program: Program, module: S.Module, path: str, loading: tuple, done: dict) -> dict:
+    """The blocks visible in ``module``: imported ones first, then its own."""
+    names, origin = {}, {}
+
+    def add(name, bdef, where, span):
+        if name in names and names[name] is not bdef:
+            raise CnnError("name", f"block `{name}` comes from both {origin[name]} and {where}", span,
+                           hint="import one of the files `as` a name, e.g. import \"lib.cnn\" as lib")
+        names[name], origin[name] = bdef, where
+
     for imp in module.imports:
         target = os.path.normpath(os.path.join(os.path.dirname(path), imp.path))
         key = os.path.abspath(target)
         if key in loading:
             raise CnnError("import", f"import cycle: {' -> '.join(os.path.basename(p) for p in loading + (key,))}", imp.span)
-        if key in seen:
-            continue
-        try:
-            with open(target, encoding="utf-8") as f:
-                text = f.read()
-        except OSError as e:
-            raise CnnError("import", f"can't import {imp.path}: {e.strerror or e} (looked for {target})", imp.span) from None
-        seen[key] = True
-        _add(program, parse(text, target), target, loading + (key,), own=False, seen=seen)
+        if key not in done:
+            try:
+                with open(target, encoding="utf-8") as f:
+                    text = f.read()
+            except (OSError, UnicodeDecodeError) as e:
+                why = getattr(e, "strerror", None) or str(e)
+                raise CnnError("import", f"can't import {imp.path}: {why} (looked for {target})", imp.span) from None
+            sub = parse(text, target)
+            _namespace(program, sub, target, loading + (key,), done)
+            done[key] = sub.blocks
+        for b in done[key]:
+            if not b.name.startswith("_"):
+                add(f"{imp.alias}.{b.name}" if imp.alias else b.name, b, imp.path, imp.span)
     for b in module.blocks:
         if b.name in REGISTRY:
             raise CnnError("name", f"block `{b.name}` has the name of an op; rename it", b.span)
-        if b.name in program.blocks:
-            raise CnnError("name", f"block `{b.name}` is defined twice (first at {program.blocks[b.name].span})", b.span)
-        program.blocks[b.name] = b
-    if own:
-        for n in module.networks:
-            if n.name in program.networks:
-                raise CnnError("name", f"network `{n.name}` is defined twice (first at {program.networks[n.name].span})", n.span)
-            program.networks[n.name] = n
+        if b.name in names:
+            where = f"first at {names[b.name].span}" if origin[b.name] == path else f"also imported from {origin[b.name]}"
+            raise CnnError("name", f"block `{b.name}` is defined twice ({where})", b.span)
+        add(b.name, b, path, b.span)
+    for b in module.blocks:
+        program.home[id(b)] = names
+    return names

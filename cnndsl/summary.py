@@ -14,8 +14,10 @@ computes ``Node.macs``; this module only sums them):
 - dense: in·out (times any leading non-batch dims).
 - batch norm, activations, pooling, merges (add, concat, multiply) and
   shape ops count 0; biases are not counted.
-With this convention ResNet-50 at 224×224 is 4.09 GMACs (the "3.8–4.1 GFLOPs"
-quoted in papers are these multiply-accumulates).
+With this convention ResNet-50 at 224×224 is 3.86 GMACs as Keras builds it
+(v1: the stride on the first 1×1 conv), the paper's "3.8 billion FLOPs"
+(He et al. 2015, Table 1, which counts multiply-adds), and 4.09 GMACs as
+torchvision builds it (v1.5: the stride on the 3×3), the "4.1 GFLOPs" often quoted.
 
 Activation memory is the sum of every layer's output (the input excluded),
 4 bytes per value, batch 1: what a forward pass holds if nothing is freed.
@@ -102,7 +104,7 @@ def ports(group: Group, readers: dict, graph) -> tuple[list, list]:
 
 
 def title(group: Group) -> str:
-    """``inception(64, 96, 128, 16, 32, 32)`` for a block; ``×35 bottleneck(256)`` for a repeat."""
+    """``inception(64, 96, 128, 16, 32, 32)`` for a block; ``×35 bottleneck(256, …)`` for a repeat."""
     scope = group.scope
     if scope.kind != "repeat":
         return scope.label
@@ -111,12 +113,40 @@ def title(group: Group) -> str:
     per = len(items) // count if count and len(items) % count == 0 else len(items)
     first = items[:per]
     if len(first) == 1 and isinstance(first[0], Group):
-        only = first[0]
-        same = all(isinstance(x, Group) and x.scope.label == only.scope.label for x in items)
-        return f"{scope.label} {title(only) if same else _block_name(only) + '(…)'}"
+        if first[0].scope.kind == "repeat":
+            return f"{scope.label} {title(first[0])}"
+        if all(isinstance(x, Group) and _block_name(x) == _block_name(first[0]) for x in items):
+            return f"{scope.label} {_common_call([x.scope.label for x in items])}"
     names = [(_block_name(x) if isinstance(x, Group) else x.op) for x in first]
     body = " → ".join(names[:3]) + (" → …" if len(names) > 3 else "")
     return f"{scope.label} {body}".rstrip()
+
+
+def _common_call(labels: list) -> str:
+    """``bottleneck(256, conv_shortcut=false, …)``: the arguments all the calls share, ``…`` for the rest."""
+    name = labels[0].split("(", 1)[0]
+    calls = [_call_args(label) for label in labels]
+    if any(len(c) != len(calls[0]) for c in calls):
+        return f"{name}(…)"
+    shown = []
+    for column in zip(*calls):
+        arg = column[0] if len(set(column)) == 1 else "…"
+        if arg != "…" or shown[-1:] != ["…"]:
+            shown.append(arg)
+    return f"{name}({', '.join(shown)})"
+
+
+def _call_args(label: str) -> list:
+    """The top-level arguments of a call label: ``f(1, [2, 3], k=x)`` -> ``1``, ``[2, 3]``, ``k=x``."""
+    args, depth, cur = [], 0, ""
+    for ch in label[label.index("(") + 1:-1]:
+        if ch == "," and depth == 0:
+            args.append(cur.strip())
+            cur = ""
+            continue
+        depth += (ch in "[(") - (ch in "])")
+        cur += ch
+    return args + ([cur.strip()] if cur.strip() else [])
 
 
 def _block_name(group: Group) -> str:
@@ -173,13 +203,14 @@ def summary_table(graph, depth=None) -> str:
     outs = ", ".join(f"{k} {fmt_shape(n.shape)}" for k, n in graph.outputs.items())
     sizes = [math.prod(n.shape[1:]) if None not in n.shape[1:] else None
              for n in graph.nodes if n.op != "input"]
-    memory = "? (a dimension is unknown)" if None in sizes else f"{_mib(4 * sum(sizes))} (batch 1, float32, all layer outputs)"
+    memory = "? (a dimension is unknown)" if None in sizes else f"{_bytes(4 * sum(sizes))} (batch 1, float32, all layer outputs)"
     macs = graph.macs
     total = [
-        f"Total params:         {graph.total_params:,} ({_mib(4 * graph.total_params)} at float32)",
+        f"Total params:         {graph.total_params:,} ({_bytes(4 * graph.total_params)} at float32)",
         f"Trainable params:     {graph.trainable:,}",
         f"Non-trainable params: {graph.non_trainable:,}",
-        f"MACs:                 " + ("? (H or W unknown)" if macs is None else f"{macs:,} ({human(macs)}) per sample"),
+        "MACs:                 " + ("? (H or W unknown)" if macs is None else
+                                    f"{macs:,}{f' ({human(macs)})' if macs >= 1000 else ''} per sample"),
         f"Activation memory:    {memory}",
         "MACs count conv as k_h·k_w·C_in·C_out·H_out·W_out/groups and dense as in·out; "
         "BN, activations, pools and merges count 0.",
@@ -187,5 +218,9 @@ def summary_table(graph, depth=None) -> str:
     return "\n".join([f"{graph.name}: {ins} -> {outs}", rule, line(head), rule, *map(line, cells), rule, *total])
 
 
-def _mib(nbytes: int) -> str:
-    return f"{nbytes / 2 ** 20:.2f} MiB"
+def _bytes(nbytes: int) -> str:
+    """``230.48 MiB``, ``12.5 KiB``, ``96 B``: binary units."""
+    for unit, size in (("GiB", 2 ** 30), ("MiB", 2 ** 20), ("KiB", 2 ** 10)):
+        if nbytes >= size:
+            return f"{nbytes / size:.2f} {unit}"
+    return f"{nbytes} B"

@@ -80,5 +80,5 @@ Param = node("Param", "name", "kind", "value",
              doc="``x: [224, 224, 3]`` (kind input), ``classes=10`` (default) or ``filters`` (plain).")
 BlockDef = node("BlockDef", "name", "params", "body")
 NetworkDef = node("NetworkDef", "name", "params", "outputs", "body")
-Import = node("Import", "path")
+Import = node("Import", "path", "alias")  # alias: `import "x.cnn" as lib`, or None
 Module = node("Module", "imports", "blocks", "networks")

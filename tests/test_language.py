@@ -229,3 +229,48 @@ def test_limits_are_configurable():
     deep = "block b(n) { if n > 0 { relu -> b(n - 1) } }\nnetwork n(x: [8, 8, 3]) { b(3) }"
     with pytest.raises(CnnError, match="calls itself"):
         check(deep)
+
+
+def test_import_as_a_namespace_and_private_blocks(tmp_path):
+    (tmp_path / "a.cnn").write_text("block _helper(f) { conv(f, 1) }\nblock unit(f) { _helper(f) -> relu }")
+    (tmp_path / "b.cnn").write_text("block unit(f) { conv(f, 3, padding=same) }")
+    (tmp_path / "net.cnn").write_text('import "a.cnn" as a\nimport "b.cnn"\n'
+                                      "network n(x: [8, 8, 3]) { a.unit(4) -> unit(2) }")
+    g = check(tmp_path / "net.cnn")
+    assert [n.name for n in g.nodes[1:]] == ["a_unit_1._helper_1.conv_1", "a_unit_1.relu_1", "unit_1.conv_1"]
+    (tmp_path / "clash.cnn").write_text('import "a.cnn"\nimport "b.cnn"\nnetwork n(x: [8, 8, 3]) { unit(2) }')
+    with pytest.raises(CnnError, match="block `unit` comes from both a.cnn and b.cnn"):
+        check(tmp_path / "clash.cnn")
+    (tmp_path / "private.cnn").write_text('import "a.cnn"\nnetwork n(x: [8, 8, 3]) { _helper(2) }')
+    with pytest.raises(CnnError, match="unknown op or block `_helper`"):
+        check(tmp_path / "private.cnn")
+
+
+def test_imports_are_not_transitive_and_blocks_resolve_in_their_own_file(tmp_path):
+    (tmp_path / "base.cnn").write_text("block unit(f) { conv(f, 1) }")
+    (tmp_path / "mid.cnn").write_text('import "base.cnn"\nblock pair(f) { unit(f) -> unit(f) }')
+    (tmp_path / "top.cnn").write_text('import "mid.cnn"\nblock unit(f) { dense(f) }\n'
+                                      "network n(x: [8, 8, 3]) { pair(4) -> unit(2) }")
+    g = check(tmp_path / "top.cnn")
+    assert [n.op for n in g.nodes[1:]] == ["conv", "conv", "dense"]
+
+
+def test_none_means_not_given_so_wrappers_forward_scoped_defaults():
+    g = check("""
+    block conv_bn(f, k, stride=none, padding=none) { conv(f, k, stride=stride, padding=padding) -> bn }
+    network n(x: [8, 8, 3]) {
+        conv_bn(4, 3)
+        defaults conv(padding=same)
+        conv_bn(4, 3) -> conv_bn(4, 3, padding=valid)
+    }""")
+    assert [n.shape[1] for n in g.nodes if n.op == "conv"] == [6, 6, 4]
+
+
+def test_expect_inside_a_network_level_if():
+    src = """network n(x: [8, 8, 3], top=true) {
+        conv(4, 3)
+        if top { flatten -> dense(10); expect params = 1_562 } else { expect params = 112 }
+    }"""
+    assert check(src).total_params == 1_562 and check(src, top=False).total_params == 112
+    with pytest.raises(CnnError, match="not in a block"):
+        check("block b() { expect params = 1 }\nnetwork n(x: [8, 8, 3]) { b }")

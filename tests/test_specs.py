@@ -224,17 +224,42 @@ def test_keras_layers_keep_the_seeds_names(pair):
 
 
 def test_keras_outputs_agree_with_copied_weights(pair):
+    """Every corresponding layer's output agrees, not just the model's: a wrong activation or
+    epsilon deep inside can hide behind a 1000-way softmax whose outputs are all near 0.001."""
+    import keras
     assert len(pair.spec_nodes) == len(pair.ref_nodes)
     for s, r in zip(pair.spec_nodes, pair.ref_nodes):
         s.operation.set_weights(r.operation.get_weights())
     rng = np.random.default_rng(1)
-    xs = [rng.normal(size=(t.shape[0] or 2, *t.shape[1:])).astype("float32") for t in pair.ref.inputs]
-    xs = xs[0] if len(xs) == 1 else xs
-    got, want = pair.spec(xs, training=False), pair.ref(xs, training=False)
-    got, want = (list(v) if isinstance(v, (list, tuple)) else [v] for v in (got, want))
-    assert len(got) == len(want)
-    for g, w in zip(got, want):
-        g, w = np.asarray(g), np.asarray(w)
-        assert g.shape == w.shape
-        assert np.all(np.isfinite(w)) and np.abs(w).max() > 0, "the reference output says nothing"
-        assert np.abs(g - w).max() <= TOLERANCE
+    xs = [rng.normal(size=(t.shape[0] or 1, *t.shape[1:])).astype("float32") for t in pair.ref.inputs]
+    outs = []
+    for model, nodes in ((pair.spec, pair.spec_nodes), (pair.ref, pair.ref_nodes)):
+        probe = keras.Model(model.inputs, [n.output_tensors[0] for n in nodes])
+        outs.append([np.asarray(v) for v in probe(xs if len(xs) > 1 else xs[0], training=False)])
+    for k, (g, w) in enumerate(zip(*outs)):
+        where = f"layer {k} ({pair.spec_nodes[k].operation.name})"
+        assert np.all(np.isfinite(w)), where
+        assert np.abs(g - w).max() <= TOLERANCE * max(1.0, np.abs(w).max()), where
+    finals = [k for k, n in enumerate(pair.ref_nodes) if any(t is n.output_tensors[0] for t in pair.ref.outputs)]
+    assert len(finals) == len(pair.ref.outputs)
+    for k in finals:
+        assert np.abs(outs[1][k]).max() > 0, "the reference output says nothing"
+        assert np.abs(outs[0][k] - outs[1][k]).max() <= TOLERANCE
+
+
+# --- core bugs found while writing the library ------------------------------------------------------
+@pytest.mark.xfail(strict=True, reason="core bug: `repeat N as v` assigns v in the enclosing scope, so a loop "
+                                       "variable silently overwrites a network parameter (or let) of that name")
+def test_repeat_variable_does_not_overwrite_a_parameter():
+    source = """
+    network t(x: [8, 8, 4], classes=3) {
+        repeat 2 as classes { conv(4, 1) }
+        flatten -> dense(classes)
+    }
+    """
+    try:
+        graph = cnndsl.check(source)
+    except cnndsl.CnnError:
+        return                            # refusing to shadow `classes` would be a fix too
+    (out,) = graph.outputs.values()
+    assert out.shape == (None, 3)         # today: (None, 1), the loop's last index

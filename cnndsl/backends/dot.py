@@ -44,7 +44,7 @@ MISSING_DOT = ("Graphviz's `dot` program is needed for this format and was not f
                "(apt-get install graphviz / brew install graphviz) or write a .dot file")
 FORMATS = ("dot", "svg", "png", "pdf")
 PNG_DPI, PNG_MAX_PX, PNG_MAX_PIXELS, LEGIBLE_DPI = 144, 32000, 120_000_000, 72
-AUTO_NODES = 150                          # notebook display: deepest depth with at most this many boxes
+AUTO_BOXES = 100                          # notebook display: deepest depth with at most this many boxes
 
 
 def dims(shape) -> str:
@@ -165,11 +165,12 @@ class _Drawer:
                     penwidth="2" if last.name in self.outputs else "1", tooltip=tip)
 
     def edges(self, g) -> None:
+        """One edge per tensor between two boxes, labelled with the tensor's shape."""
         seen = set()
         for node in self.graph.nodes:
             for src in node.inputs:
                 a, b = self.rep[src.name], self.rep[node.name]
-                key = (a, b, src.shape)
+                key = (a, b, src.name)
                 if a == b or key in seen:
                     continue
                 seen.add(key)
@@ -180,12 +181,9 @@ class _Drawer:
         g = self.graph
         title_ = f"{g.name}  ·  {human(g.total_params)} params  ·  {human(g.macs)} MACs  ·  {len(g.nodes) - len(g.inputs)} layers"
         used = [f for f in COLOURS if f != "io" and any(REGISTRY[n.op].family == f for n in g.nodes)]
-        cells = "".join(f'<TD BGCOLOR="{COLOURS[f][0]}" BORDER="1" COLOR="{COLOURS[f][1]}">'
-                        f'<FONT POINT-SIZE="9">{f}</FONT></TD>' for f in used)
-        key = f'<TR><TD><TABLE BORDER="0" CELLSPACING="3" CELLPADDING="2"><TR>{cells}</TR></TABLE></TD></TR>'
-        return (f'<<TABLE BORDER="0" CELLSPACING="0" CELLPADDING="1"><TR><TD>'
-                f'<FONT POINT-SIZE="12"><B>{html.escape(title_, quote=False)}</B></FONT></TD></TR>'
-                f"{key if used else ''}</TABLE>>")
+        key = "   ".join(f'<FONT COLOR="{COLOURS[f][1]}">■</FONT> {f}' for f in used)
+        key = f'<BR/><FONT POINT-SIZE="9">{key}</FONT>' if used else ""
+        return f'<<FONT POINT-SIZE="12"><B>{html.escape(title_, quote=False)}</B></FONT>{key}>'
 
 
 def to_dot(graph, depth=None, rankdir="TB", show_shapes=True, show_params=True) -> str:
@@ -252,16 +250,12 @@ def write_diagram(graph, path: str, depth=None, rankdir="TB", show_shapes=True, 
 
 
 def auto_depth(graph):
-    """The deepest depth (None = full) whose diagram has at most ``AUTO_NODES`` boxes."""
-    tree = build_tree(graph)
-
-    def boxes(group, depth):
-        return sum(1 if not isinstance(x, Group) or depth is not None and x.level > depth else boxes(x, depth)
-                   for x in group.items)
-
+    """The deepest depth (None = full) whose diagram has at most ``AUTO_BOXES`` boxes."""
     deepest = max((len(n.scope) for n in graph.nodes), default=0)
     for depth in [None, *range(deepest - 1, 0, -1)]:
-        if boxes(tree, depth) <= AUTO_NODES:
+        d = _Drawer(graph, depth, True, True)
+        d.emit(graphviz.Digraph(), build_tree(graph))
+        if len(set(d.rep.values())) <= AUTO_BOXES:
             return depth
     return 0
 

@@ -16,6 +16,8 @@ import importlib
 import importlib.abc
 import sys
 
+from ..errors import CnnError
+
 _LAYERS = f"{__package__}.keras_layers"
 
 
@@ -23,7 +25,8 @@ def build_model(graph):
     """The ``keras.Model`` for an IR ``Graph``: inputs and outputs in the graph's order.
 
     A model with one input (or output) takes (or returns) a tensor; with
-    several, a list.
+    several, a list. A layer Keras refuses raises ``CnnError("internal")``
+    located at its node, never a bare Keras traceback.
     """
     import keras
 
@@ -35,7 +38,13 @@ def build_model(graph):
         else:
             op = REGISTRY[node.op]
             ins = [tensors[id(i)] for i in node.inputs]
-            out = op.keras(keras, node.args, node.name)(ins if op.arity is None else ins[0])
+            try:
+                out = op.keras(keras, node.args, node.name)(ins if op.arity is None else ins[0])
+            except Exception as e:  # Keras refused what the checker accepted: a cnndsl bug
+                raise CnnError("internal", f"Keras rejected layer `{node.name}`: {str(e).strip().splitlines()[0]}",
+                               node.span, tuple(s.frame for s in node.scope if s.kind == "block"),
+                               hint="`cnndsl check` accepted this layer, so this is a bug in cnndsl; "
+                                    "please report it") from e
         tensors[id(node)] = out
     inputs = [tensors[id(n)] for n in graph.inputs.values()]
     outputs = [tensors[id(n)] for n in graph.outputs.values()]

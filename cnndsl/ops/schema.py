@@ -148,6 +148,9 @@ def bind_args(op: Op, positional: list, keywords: dict, defaults: dict) -> dict:
 
     ``defaults`` come from ``defaults op(...)`` statements in scope; they
     replace the schema default but never an argument given at the call.
+    ``none`` means "not given": a wrapper block can pass its own ``none``
+    through and the scoped default, then the op's, applies. (To turn off a
+    scoped activation, say ``activation=linear``.)
     """
     names = [a.name for a in op.args]
     if len(positional) > len(names):
@@ -156,20 +159,21 @@ def bind_args(op: Op, positional: list, keywords: dict, defaults: dict) -> dict:
     for k, v in keywords.items():
         if k in given:
             raise CnnError("type", f"{op.name}: argument `{k}` given twice", arg=k)
-        convert(op, k, v)  # reports an unknown argument name
+        if k not in names:
+            convert(op, k, v)  # reports the unknown argument name, with did-you-mean
         given[k] = v
     bound = {}
     for arg in op.args:
-        if arg.name in given:
+        if given.get(arg.name) is not None:
             value = given[arg.name]
-        elif arg.name in defaults:
+        elif defaults.get(arg.name) is not None:
             value = defaults[arg.name]
         elif arg.default is REQUIRED:
             raise CnnError("type", f"{op.name} needs argument `{arg.name}`",
                            hint=f"{op.name}({', '.join(a.name for a in op.args if a.default is REQUIRED)})")
         else:
             value = arg.default  # schema defaults go through the same normalisation
-        bound[arg.name] = convert(op, arg.name, value, defaulted=arg.name not in given)
+        bound[arg.name] = convert(op, arg.name, value, defaulted=given.get(arg.name) is None)
     return bound
 
 
