@@ -99,6 +99,13 @@ class CallMixin:
             self.fail("value", f"block `{c.name}` gives no tensor", bdef.span, inner)
         return out
 
+    @staticmethod
+    def as_written(value, arg: S.Arg) -> str:
+        """A call argument for the block's label: its value, or a tensor's name as written."""
+        if isinstance(value, Node) and isinstance(arg.value, S.Name):
+            return arg.value.id
+        return fmt_value(value)
+
     def bind_block(self, bdef: S.BlockDef, c: S.Call, env):
         """Evaluate a call's arguments against the block's parameters."""
         params = [p.name for p in bdef.params]
@@ -110,7 +117,7 @@ class CallMixin:
                       hint=f"{bdef.name}({', '.join(params)})")
         for p, a in zip(params, positional):
             names[p] = self.eval(a.value, env)
-            shown.append(fmt_value(names[p]))
+            shown.append(self.as_written(names[p], a))
         for a in args:
             if a.name is None:
                 continue
@@ -120,7 +127,7 @@ class CallMixin:
             if a.name in names:
                 self.fail("type", f"block `{bdef.name}`: `{a.name}` given twice", a.span, env)
             names[a.name] = self.eval(a.value, env)
-            shown.append(f"{a.name}={fmt_value(names[a.name])}")
+            shown.append(f"{a.name}={self.as_written(names[a.name], a)}")
         for p in bdef.params:
             if p.kind == "input":
                 self.fail("type", f"block parameter `{p.name}` can't be an input; blocks read `in`", p.span, env)

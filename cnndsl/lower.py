@@ -11,6 +11,7 @@ and for every block called from it, unless a block sets its own.
 """
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field, replace
 
 from . import syntax as S
@@ -24,6 +25,7 @@ from .shapes import infer_node
 from .values import Evaluator, Symbol, fmt_value
 
 KEYWORD_NAMES = {"in"}
+LAYER_NAME = re.compile(r"[A-Za-z0-9_.][A-Za-z0-9_.\-]*")
 
 
 @dataclass(frozen=True)
@@ -84,8 +86,9 @@ class Lowerer(CallMixin):
         return f"{prefix}{base}_{k}"
 
     def claim(self, name: str, span, env: Env) -> str:
-        if "/" in name or not name:
-            self.fail("name", f"layer name `{name}` is not valid for Keras (empty, or contains `/`)", span, env)
+        if not LAYER_NAME.fullmatch(name):
+            self.fail("name", f"layer name `{name}` can't be used by Keras's TensorFlow backend", span, env,
+                      hint="use ASCII letters, digits, `_`, `.` and `-`")
         if name in self.taken:
             self.fail("name", f"layer name `{name}` is used twice (first at {self.taken[name]})", span, env,
                       hint="put a block parameter or the repeat index in the name template, e.g. \"{name}_pool\"")
@@ -231,13 +234,21 @@ class Lowerer(CallMixin):
             self.fail("type", f"repeat needs a non-negative integer, got {fmt_value(n)}", r.count.span, env)
         if n > self.limits.max_repeat:
             self.fail("limit", f"repeat {n:,} is over the limit of {self.limits.max_repeat:,} (max_repeat)", r.count.span, env)
+        if r.var and r.var in env.names:
+            self.fail("name", f"repeat index `{r.var}` would hide the {self.what(env.names[r.var])} `{r.var}`",
+                      r.span, env, hint="pick another index name")
         scope = Scope(self.fresh(env.prefix, "repeat"), "repeat", f"×{n}", r.span)
         inner = env.child(scope=self.nest(env, scope, r.span))
         for i in range(n):
             if r.var:
                 env.names[r.var] = i
             cur = self.body(r.body, inner, cur)
+        env.names.pop(r.var, None)  # the index lives only inside its repeat
         return cur
+
+    @staticmethod
+    def what(value) -> str:
+        return "tensor" if isinstance(value, Node) else "value"
 
     def elem_If(self, node, env, cur, first):
         for cond, body in node.arms:

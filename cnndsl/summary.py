@@ -9,7 +9,7 @@ and the activation memory of one sample at float32.
 MAC convention (multiply-accumulates for one sample, as the op registry
 computes ``Node.macs``; this module only sums them):
 
-- conv: k_h·k_w·C_in·C_out·H_out·W_out / groups; dwconv: k_h·k_w·C·H_out·W_out;
+- conv: k_h·k_w·C_in·C_out·H_out·W_out / groups; dwconv: k_h·k_w·C_out·H_out·W_out;
   sepconv: its depthwise plus its pointwise part.
 - dense: in·out (times any leading non-batch dims).
 - batch norm, activations, pooling, merges (add, concat, multiply) and

@@ -209,8 +209,6 @@ def test_drawing_imports_no_keras():
     assert subprocess.run([sys.executable, "-c", code], cwd=ROOT).returncode == 0
 
 
-@pytest.mark.xfail(strict=True, reason="core bug (cnndsl/files.py): atomic_path uses mkstemp, so written "
-                                       "files are mode 0600 whatever the umask")
 def test_written_files_follow_the_umask(tmp_path):
     out = tmp_path / "net.dot"
     old = os.umask(0o022)
@@ -221,8 +219,6 @@ def test_written_files_follow_the_umask(tmp_path):
     assert out.stat().st_mode & 0o777 == 0o644
 
 
-@pytest.mark.xfail(strict=True, reason="core bug (cnndsl/calls.py): a tensor argument shows in the block's "
-                                       "label as an internal layer name, not as written")
 def test_block_label_shows_tensor_arguments_as_written():
     graph = cnndsl.check("""
 block join(other) { add(in, other) }

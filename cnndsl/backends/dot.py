@@ -1,16 +1,25 @@
 """Graphviz diagrams of a network: ``cnndsl draw`` and the notebook display.
 
-The picture follows the source, not the layer list: every block call is a
-cluster labelled with the call as written and its params, every ``repeat`` a
-dashed cluster labelled ×N. ``depth=N`` keeps N levels of clusters and folds
-anything nested deeper into one node (block call, in→out shapes, params); a
-folded repeat reads ``×35 bottleneck(256)``. Nodes show the op and its key
-hyperparameters, coloured by op family; edges carry the tensor shape.
+The picture follows the source, not the layer list:
 
-The DOT text is byte-deterministic: node ids are layer names (folded blocks
-are ``scope/<scope id>``, which no layer name can be, as names never hold a
+- every block call is a cluster labelled with the call as written and its
+  params; every ``repeat`` a dashed cluster labelled ×N;
+- ``depth=N`` keeps N levels of clusters and folds anything nested deeper
+  into one box: the call, in→out shapes, params and MACs. A repeat whose
+  iterations would all be folded boxes is one box, ``×35 bottleneck(256, …)``;
+- a layer box shows the op and its key hyperparameters (``conv 3×3 /2 · 64``),
+  coloured by op family, with the BN, activation and dropout layers that
+  directly follow it in the same block (``· bn · relu``): every layer is
+  still drawn, at half the height. A block that is a single such box is that
+  box, captioned with the call;
+- every edge carries its tensor's shape.
+
+The DOT text is byte-deterministic: box ids are layer names (folded blocks
+are ``scope/<scope id>``, which no layer name can be: names never hold
 ``/``), and everything is emitted in graph order. ``splines=ortho`` is never
-used: it crashes Graphviz 2.43 on large graphs.
+used: it crashes Graphviz 2.43. PNGs are drawn at 144 dpi, or less when the
+diagram would pass 32,000 px (a size past which Graphviz shrinks silently);
+below 72 dpi a warning says so and suggests SVG, PDF or ``--depth``.
 """
 from __future__ import annotations
 
@@ -35,7 +44,7 @@ COLOURS = {
     "act": ("#f2f2f2", "#8c8c8c"),
     "merge": ("#e6d6f0", "#7b4a9a"),
     "dense": ("#f7d4d2", "#b0453f"),
-    "shape": ("#ffffff", "#8c8c8c"),
+    "shape": ("#ffffff", "#4f5b66"),
     "io": ("#fff4c2", "#9a7b12"),
 }
 FOLDED = ("#fbf7ea", "#8a6d1f")
@@ -70,6 +79,8 @@ def _derived(node) -> bool:
 
 
 class _Drawer:
+    """Builds one diagram: which box shows each layer (``rep``), the boxes, clusters and edges."""
+
     def __init__(self, graph, depth, show_shapes, show_params):
         self.graph, self.depth = graph, depth
         self.show_shapes, self.show_params = show_shapes, show_params
@@ -177,11 +188,13 @@ class _Drawer:
                 g.edge(a, b, label=dims(src.shape) if self.show_shapes else None)
 
     def legend(self) -> str:
-        """The graph's title line and a colour key of the families it uses."""
+        """The graph's title line and a colour key of the families it uses (call after ``emit``)."""
         g = self.graph
         title_ = f"{g.name}  ·  {human(g.total_params)} params  ·  {human(g.macs)} MACs  ·  {len(g.nodes) - len(g.inputs)} layers"
-        used = [f for f in COLOURS if f != "io" and any(REGISTRY[n.op].family == f for n in g.nodes)]
-        key = "   ".join(f'<FONT COLOR="{COLOURS[f][1]}">■</FONT> {f}' for f in used)
+        used = [(f, COLOURS[f][1]) for f in COLOURS if f != "io" and any(REGISTRY[n.op].family == f for n in g.nodes)]
+        if any(box.startswith("scope/") for box in self.rep.values()):
+            used.append(("folded block", FOLDED[1]))
+        key = "   ".join(f'<FONT COLOR="{colour}">■</FONT> {f}' for f, colour in used)
         key = f'<BR/><FONT POINT-SIZE="9">{key}</FONT>' if used else ""
         return f'<<FONT POINT-SIZE="12"><B>{html.escape(title_, quote=False)}</B></FONT>{key}>'
 
@@ -197,12 +210,13 @@ def _digraph(graph, depth, rankdir, show_shapes, show_params) -> graphviz.Digrap
         raise CnnError("usage", f"--rankdir must be TB or LR, got {rankdir}")
     d = _Drawer(graph, depth, show_shapes, show_params)
     g = graphviz.Digraph(graph.name, graph_attr=dict(
-        rankdir=rankdir, fontname=FONT, label=d.legend(), labelloc="t", labeljust="c",
-        nodesep="0.18", ranksep="0.14", newrank="true", outputorder="edgesfirst"),
+        rankdir=rankdir, fontname=FONT, labelloc="t", labeljust="c",
+        nodesep="0.3", ranksep="0.14", newrank="true", outputorder="edgesfirst"),
         node_attr=dict(fontname=FONT), edge_attr=dict(fontname=FONT, fontsize="8", fontcolor="#555555",
                                                       color="#6b6b6b", arrowsize="0.6"))
     d.emit(g, build_tree(graph))
     d.edges(g)
+    g.graph_attr["label"] = d.legend()
     return g
 
 

@@ -12,11 +12,14 @@ check`` must stay free of TensorFlow.
 """
 from __future__ import annotations
 
+import functools
 import importlib
 import importlib.abc
+import inspect
 import sys
 
 from ..errors import CnnError
+from ..ops import REGISTRY
 
 _LAYERS = f"{__package__}.keras_layers"
 
@@ -29,8 +32,6 @@ def build_model(graph):
     located at its node, never a bare Keras traceback.
     """
     import keras
-
-    from ..ops import REGISTRY
     tensors = {}
     for node in graph.nodes:
         if node.op == "input":
@@ -53,6 +54,45 @@ def build_model(graph):
 
 def _one_or_list(xs):
     return xs[0] if len(xs) == 1 else xs
+
+
+class _Recorder:
+    """Stands in for the keras module: records the constructor a registry builder calls."""
+
+    def __init__(self, path=()):
+        self._path = path
+
+    def __getattr__(self, attr):
+        return _Recorder(self._path + (attr,))
+
+    def __call__(self, *args, **kwargs):
+        return self._path, args, kwargs
+
+
+def constructor(node) -> tuple:
+    """``(path, args, kwargs)`` of the layer ``build_model`` makes for a node, without Keras.
+
+    ``path`` leads from the keras module to the class (``("layers", "Conv2D")``),
+    or is ``("LRN",)`` for cnndsl's own layer. The registry builder runs
+    against a recorder, so this is exactly the call ``build_model`` makes.
+    """
+    if node.op == "lrn":
+        return ("LRN",), (), {**node.args, "name": node.name}
+    made = REGISTRY[node.op].keras(_Recorder(), node.args, node.name)
+    if not (isinstance(made, tuple) and len(made) == 3):
+        raise CnnError("internal", f"the `{node.op}` builder bypasses its keras argument", node.span)
+    return made
+
+
+@functools.lru_cache(maxsize=None)
+def parameters(path: tuple) -> dict:
+    """The constructor's parameter -> default (``inspect.Parameter.empty`` when required), in order."""
+    import keras
+
+    from .keras_layers import LRN
+    cls = LRN if path == ("LRN",) else functools.reduce(getattr, path, keras)
+    return {p.name: p.default for p in inspect.signature(cls).parameters.values()
+            if p.kind not in (p.VAR_KEYWORD, p.VAR_POSITIONAL)}
 
 
 def install_import_hook() -> None:

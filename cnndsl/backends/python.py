@@ -22,10 +22,9 @@ recovered from those calls:
 4. Blocks are written callees first, so a call's arguments are holes of
    its caller in turn.
 
-No constructor is written by hand: each op's registry ``keras`` builder runs
-against a recorder standing in for the keras module, so the emitted call is
-exactly what ``build_model`` makes (minus arguments equal to Keras's
-defaults). Same layers, names and merge order make Keras order the layers,
+No constructor is written by hand: ``keras.constructor`` runs each op's
+registry builder against a recorder, so the emitted call is exactly what
+``build_model`` makes (minus arguments equal to Keras's defaults). Same layers, names and merge order make Keras order the layers,
 and so the weights, the same way: ``set_weights(compiled.get_weights())``
 works on the rebuilt model. Keras is imported only to read those defaults.
 """
@@ -41,9 +40,9 @@ import re
 from dataclasses import dataclass, field
 from itertools import chain, count
 
-from ..errors import CnnError
 from ..ir import Node
 from ..ops import REGISTRY
+from .keras import constructor, parameters
 
 EMPTY = inspect.Parameter.empty
 RESERVED = {"x", "inputs", "keras", "layers", "LRN", "build_model"} | set(keyword.kwlist) | set(dir(builtins))
@@ -51,11 +50,10 @@ RESERVED = {"x", "inputs", "keras", "layers", "LRN", "build_model"} | set(keywor
 
 @dataclass(frozen=True)
 class Hole:
-    """A value that may differ between instances.
+    """A value that may differ between instances, passed as ``kw=`` (``kw`` None: positionally).
 
-    ``suffix`` is set for names, written ``f"{param}{suffix}"``; ``namey``
-    marks names (a caller splits them again); ``kw`` is the keyword it is
-    passed with (None: positional); a literal equal to ``default`` is left out.
+    Names have a ``suffix`` (written ``f"{param}{suffix}"``) and are ``namey``:
+    a caller splits them again. A literal equal to ``default`` is left out.
     """
 
     key: str
@@ -68,7 +66,7 @@ class Hole:
 
 @dataclass(eq=False)
 class Instance:
-    """A block call (``scope`` None: the network) with its direct items, nodes or instances, in order."""
+    """A block call (``scope`` None: the network) and its direct items, nodes or instances, in order."""
 
     scope: object = None
     items: list = field(default_factory=list)
@@ -76,10 +74,6 @@ class Instance:
     inputs: list = field(default_factory=list)
     outputs: list = field(default_factory=list)
     call: tuple = ()                               # (function name, [(param, value, namey)])
-
-    @property
-    def block(self) -> str:
-        return self.scope.label.partition("(")[0]
 
 
 def emit_python(graph) -> str:
@@ -98,30 +92,24 @@ def emit_python(graph) -> str:
         head.append("from keras import layers")
     if any(n.op == "lrn" for n in graph.nodes):
         head += ["", "", _lrn_source()]
-    parts = ["\n".join(head) + "\n", *writer.functions, writer.network(graph, root),
-             'if __name__ == "__main__":\n    build_model().summary()\n']
-    return "\n\n".join(parts)
+    return "\n\n".join(["\n".join(head) + "\n", *writer.functions, writer.network(graph, root),
+                        'if __name__ == "__main__":\n    build_model().summary()\n'])
 
 
 def _tree(graph):
     """The root instance, and every block's instances, callees' blocks first."""
     root, by_id, calls = Instance(), {}, {}
     for node in graph.nodes:
-        if node.op == "input":
-            continue
         inst = root
-        root.nodes.append(node)
-        for s in node.scope:
-            if s.kind != "block":
-                continue
-            child = by_id.get(s.id)
-            if child is None:
-                child = by_id[s.id] = Instance(s)
-                inst.items.append(child)
-                calls.setdefault(inst.block if inst.scope else None, {})[child.block] = None
-            inst = child
+        for s in (s for s in node.scope if s.kind == "block"):
+            if s.id not in by_id:
+                by_id[s.id] = Instance(s)
+                inst.items.append(by_id[s.id])
+                calls.setdefault(_block(inst), {})[_block(by_id[s.id])] = None
+            inst = by_id[s.id]
             inst.nodes.append(node)
-        inst.items.append(node)
+        if node.op != "input":
+            inst.items.append(node)
     users = {id(n): [] for n in graph.nodes}
     for n in graph.nodes:
         for i in n.inputs:
@@ -129,8 +117,7 @@ def _tree(graph):
     outs = {id(n) for n in graph.outputs.values()}
     for inst in by_id.values():
         inside = {id(n) for n in inst.nodes}
-        reads = [i for n in inst.nodes for i in n.inputs if id(i) not in inside]
-        inst.inputs = list({id(i): i for i in reads}.values())
+        inst.inputs = list({id(i): i for n in inst.nodes for i in n.inputs if id(i) not in inside}.values())
         inst.outputs = [n for n in inst.nodes if id(n) in outs or any(id(u) not in inside for u in users[id(n)])]
     root.inputs, root.outputs = list(graph.inputs.values()), list(graph.outputs.values())
     order = []
@@ -142,41 +129,30 @@ def _tree(graph):
             order.append(name)
     for name in calls.get(None, ()):
         visit(name)
-    return root, {name: [i for i in by_id.values() if i.block == name] for name in order}
+    return root, {name: [i for i in by_id.values() if _block(i) == name] for name in order}
 
 
-class _Recorder:
-    """Stands in for the keras module: records the constructor a registry builder calls."""
-
-    def __init__(self, path=()):
-        self._path = path
-
-    def __getattr__(self, attr):
-        return _Recorder(self._path + (attr,))
-
-    def __call__(self, *args, **kwargs):
-        return self._path, args, kwargs
+def _block(inst: Instance) -> str | None:
+    return inst.scope.label.partition("(")[0] if inst.scope else None
 
 
 class _Writer:
-    """Writes the functions, remembering their names and Keras's constructor signatures.
+    """Writes the functions, and knows the names the module defines.
 
-    A statement ("line") is ``(head, fixed, holes, tail)``, written as
-    ``head + ", ".join([fixed, *holes]) + tail``.
+    A statement is ``(head, fixed, holes, tail)``, written ``head + ", ".join([fixed, *holes]) + tail``.
     """
 
     def __init__(self):
-        self.functions, self.taken, self.signatures = [], set(RESERVED), {}
+        self.functions, self.taken = [], set(RESERVED)
 
     def pick(self, names, taken: set) -> str:
-        """The first of ``names`` free in ``taken`` and among the module's names; taken now."""
+        """The first of ``names`` free in ``taken`` and in the module; now taken."""
         name = next(n for n in names if n not in taken and n not in self.taken)
         taken.add(name)
         return name
 
-    # --- one instance as statements with holes ------------------------------------
     def body(self, inst: Instance, root: bool = False):
-        """(input names, lines, output names, local names) of one instance."""
+        """(input names, statements, output names, local names) of one instance."""
         uses = {}
         for k, item in enumerate(inst.items):
             for t in item.inputs:
@@ -186,25 +162,20 @@ class _Writer:
         taken, names = set(), {}
         for k, n in enumerate(inst.inputs, 1):
             if root:
-                base = _ident(n.name)
-                names[id(n)] = self.pick(chain([base], (f"{base}_{j}" for j in count(2))), taken)
-            elif len(inst.inputs) == 1:
-                names[id(n)] = "x" if uses.get(id(n)) == [0] else "inputs"
+                names[id(n)] = self.pick(_numbered(_ident(n.name)), taken)
             else:
-                names[id(n)] = f"inputs_{k}"
-        stem = _stem(inst)
-        lines = []
+                names[id(n)] = f"inputs_{k}" if len(inst.inputs) > 1 else "x" if uses.get(id(n)) == [0] else "inputs"
+        stem, lines = _stem(inst), []
         for k, item in enumerate(inst.items):
             outs = [item] if isinstance(item, Node) else item.outputs
-            base = item.op if isinstance(item, Node) else item.call[0]
-            for t in outs:
+            name_hole = _name_hole(item.name, inst, stem, "name") if isinstance(item, Node) else None
+            for t in outs:   # `x` when read once, by the next statement: a plain chain
                 chained = len(outs) == 1 and uses.get(id(t)) == [k + 1]
-                names[id(t)] = "x" if chained else self.pick((f"{base}_{j}" for j in count(1)), taken)
-            target = ", ".join(names[id(t)] for t in outs)
-            head = f"{target} = " if target else ""
+                names[id(t)] = "x" if chained else self.pick(_var_names(item, name_hole, root), taken)
+            head = ", ".join(names[id(t)] for t in outs) + " = " if outs else ""
             reads = [names[id(i)] for i in item.inputs]
             if isinstance(item, Node):
-                lines.append(self.layer(item, inst, stem, head, reads))
+                lines.append(self.layer(item, name_hole, head, reads))
             else:
                 holes = [_name_hole(v, inst, stem, p) if namey else Hole(re.sub(r"_\d+$", "", p), v, p)
                          for p, v, namey in item.call[1]]
@@ -212,67 +183,37 @@ class _Writer:
         ins = [names[id(n)] for n in inst.inputs]
         return ins, lines, [names[id(t)] for t in inst.outputs], taken | set(names.values())
 
-    def layer(self, node, inst, stem, head, reads):
-        path, args, kwargs = self.record(node)
-        params = self.signature(path)
+    def layer(self, node, name_hole, head, reads):
+        path, args, kwargs = constructor(node)
+        params = parameters(path)
         holes = [Hole(p, v) for p, v in zip(params, args)]
-        for key, value in kwargs.items():
-            holes.append(_name_hole(value, inst, stem, "name") if key == "name"
-                         else Hole(key, value, key, default=params.get(key, EMPTY)))
+        holes += [name_hole if key == "name" else Hole(key, value, key, default=params.get(key, EMPTY))
+                  for key, value in kwargs.items()]
         read = reads[0] if REGISTRY[node.op].arity is not None else "[" + ", ".join(reads) + "]"
         return f"{head}{'.'.join(path)}(", "", holes, f")({read})"
 
-    def record(self, node):
-        """(path, args, kwargs) of the constructor the op's builder calls."""
-        if node.op == "lrn":
-            return ("LRN",), (), {**node.args, "name": node.name}
-        made = REGISTRY[node.op].keras(_Recorder(), node.args, node.name)
-        if not (isinstance(made, tuple) and len(made) == 3):
-            raise CnnError("internal", f"can't write Python for op `{node.op}`: its builder bypasses the keras argument")
-        return made
-
-    def signature(self, path) -> dict:
-        """Constructor parameter -> default (``EMPTY`` when required), in order."""
-        if path not in self.signatures:
-            import keras
-
-            from .keras_layers import LRN
-            cls = LRN if path == ("LRN",) else keras
-            for attr in path if path != ("LRN",) else ():
-                cls = getattr(cls, attr)
-            self.signatures[path] = {p.name: p.default for p in inspect.signature(cls).parameters.values()
-                                     if p.kind not in (p.VAR_KEYWORD, p.VAR_POSITIONAL)}
-        return self.signatures[path]
-
-    # --- instances of one block -> functions ----------------------------------------
     def write_block(self, block: str, instances: list):
+        """One function per structure among the block's instances; sets each instance's ``call``."""
         groups = {}
         for inst in instances:
             ins, lines, outs, local = self.body(inst)
-            skeleton = (tuple(ins), tuple(outs), tuple((h, f, tuple((x.key, x.kw, x.suffix) for x in hs), t)
-                                                       for h, f, hs, t in lines))
-            groups.setdefault(skeleton, []).append((inst, lines, local))
+            skeleton = tuple((h, f, tuple((x.key, x.kw, x.suffix) for x in hs), t) for h, f, hs, t in lines)
+            groups.setdefault((tuple(ins), tuple(outs), skeleton), []).append((inst, lines, local))
         for variant, ((ins, outs, _), members) in enumerate(groups.items(), 1):
-            base = block + "_block" if block in RESERVED else block
-            fn = self.pick(chain([base], (f"{base}_v{j}" for j in count(2))), self.taken)
+            fn = self.pick(_numbered(block + "_block" if block in RESERVED else block, "_v"), self.taken)
             columns = list(zip(*([h for line in lines for h in line[2]] for _, lines, _ in members)))
-            params, taken = {}, set(members[0][2])
-            for column in columns:
-                key = (column[0].key, tuple(_lit(h.value) for h in column))
+            keys = [(column[0].key, tuple(_lit(h.value) for h in column)) for column in columns]
+            params, taken = {}, set(members[0][2])     # (key, values) -> (parameter, first column)
+            for j, key in enumerate(keys):
                 if len(set(key[1])) > 1 and key not in params:
-                    params[key] = self.pick(chain([key[0]], (f"{key[0]}_{j}" for j in count(2))), taken)
-            first = {key: j for j, column in reversed(list(enumerate(columns)))
-                     for key in [(column[0].key, tuple(_lit(h.value) for h in column))]}
+                    params[key] = self.pick(_numbered(key[0]), taken), j
             for k, (inst, _, _) in enumerate(members):
-                inst.call = (fn, [(name, columns[first[key]][k].value, columns[first[key]][0].namey)
-                                  for key, name in params.items()])
-            param_of = [params.get((c[0].key, tuple(_lit(h.value) for h in c))) for c in columns]
-            text = _render_lines(members[0][1], iter(param_of))
-            labels = list(dict.fromkeys(m[0].scope.label for m in members))
+                inst.call = (fn, [(name, columns[j][k].value, columns[j][0].namey) for name, j in params.values()])
+            text = _render(members[0][1], iter([params.get(key, (None,))[0] for key in keys]))
             doc = f"Block `{block}`" + (f" (variant {variant}: another `if` arm or repeat count)" if variant > 1 else "")
-            doc += f", as called: {labels[0]}" + (f" and {len(labels) - 1} more" if len(labels) > 1 else "") + "."
-            args = ", ".join([*ins, *params.values()])
-            self.functions.append(f"def {fn}({args}):\n    {_doc(doc)}\n{text}"
+            doc += f"; {len(members)} calls, the first" if len(members) > 1 else "; called as"
+            args = ", ".join([*ins, *(name for name, _ in params.values())])
+            self.functions.append(f"def {fn}({args}):\n    {_doc(f'{doc} {members[0][0].scope.label}.')}\n{text}"
                                   + (f"\n    return {', '.join(outs)}" if outs else "") + "\n")
 
     def network(self, graph, root: Instance) -> str:
@@ -280,22 +221,26 @@ class _Writer:
         text = [f"    {name} = keras.Input(shape={_lit(n.shape[1:])}"
                 + (f", batch_size={n.shape[0]}" if n.shape[0] is not None else "") + f", name={n.name!r})"
                 for name, n in zip(ins, root.inputs)]
-        text.append(_render_lines(lines, iter(lambda: None, 0)))
-        model_in = ins[0] if len(ins) == 1 else "[" + ", ".join(ins) + "]"
-        model_out = outs[0] if len(outs) == 1 else "[" + ", ".join(outs) + "]"
+        text.append(_render(lines, iter(lambda: None, 0)))
+        model_in, model_out = (x[0] if len(x) == 1 else "[" + ", ".join(x) + "]" for x in (ins, outs))
         doc = (f"The `{graph.name}` network: {graph.total_params:,} parameters "
                f"({graph.trainable:,} trainable), {len(graph.nodes) - len(graph.inputs)} layers.")
         return (f"def build_model():\n    {_doc(doc)}\n" + "\n".join(text)
                 + f"\n    return keras.Model(inputs={model_in}, outputs={model_out}, name={graph.name!r})\n")
 
 
-def _render_lines(lines, params) -> str:
-    """The statements' source; ``params`` yields, hole by hole, its parameter name or None (a literal)."""
-    out = []
-    for head, fixed, holes, tail in lines:
-        args = [fixed] + [_render(h, next(params)) for h in holes]
-        out.append("    " + head + ", ".join(a for a in args if a) + tail)
-    return "\n".join(out)
+def _numbered(base: str, sep: str = "_"):
+    """``base``, then ``base_2``, ``base_3``... (``base_v2``... with ``sep="_v"``)."""
+    return chain([base], (f"{base}{sep}{j}" for j in count(2)))
+
+
+def _var_names(item, name_hole: Hole | None, root: bool):
+    """Candidate variable names for an item's output: its layer name's fixed part, else its op or function."""
+    tail = name_hole.suffix.lstrip("._-") if name_hole and name_hole.suffix else ""
+    if tail or (root and name_hole):
+        return _numbered(_ident(tail or item.name))
+    base = item.op if name_hole else item.call[0]
+    return (f"{base}_{j}" for j in count(1))
 
 
 def _stem(inst: Instance) -> str:
@@ -319,17 +264,24 @@ def _name_hole(value: str, inst: Instance, stem: str, kw: str) -> Hole:
     return Hole("layer_name", value, kw, None, True)
 
 
-def _render(hole: Hole, param: str | None) -> str:
-    """``kw=value``: the parameter, or the literal (nothing when it is the default)."""
-    if param is None:
-        if hole.kw and _same(hole.default, hole.value):
-            return ""
-        value = _lit(hole.value + hole.suffix if hole.suffix is not None else hole.value)
-    elif hole.suffix is None:
-        value = param
-    else:
-        value = "f" + repr("{" + param + "}" + hole.suffix.replace("{", "{{").replace("}", "}}"))
-    return f"{hole.kw}={value}" if hole.kw else value
+def _render(lines, params) -> str:
+    """The statements' source; ``params`` yields, hole by hole, its parameter or None (a literal)."""
+    out = []
+    for head, fixed, holes, tail in lines:
+        args = [fixed]
+        for hole in holes:
+            param = next(params)
+            if param is None and hole.kw and _same(hole.default, hole.value):
+                continue
+            if param is None:
+                value = _lit(hole.value + hole.suffix if hole.suffix is not None else hole.value)
+            elif hole.suffix is None:
+                value = param
+            else:
+                value = "f" + repr("{" + param + "}" + hole.suffix.replace("{", "{{").replace("}", "}}"))
+            args.append(f"{hole.kw}={value}" if hole.kw else value)
+        out.append("    " + head + ", ".join(a for a in args if a) + tail)
+    return "\n".join(out)
 
 
 def _same(default, value) -> bool:
@@ -340,10 +292,9 @@ def _lit(v) -> str:
     """A value as Python source."""
     if isinstance(v, float) and not math.isfinite(v):
         return f'float("{v}")'
-    if isinstance(v, tuple):
-        return "(" + ", ".join(map(_lit, v)) + ("," if len(v) == 1 else "") + ")"
-    if isinstance(v, list):
-        return "[" + ", ".join(map(_lit, v)) + "]"
+    if isinstance(v, (tuple, list)):
+        inner = ", ".join(map(_lit, v)) + ("," if len(v) == 1 and isinstance(v, tuple) else "")
+        return f"({inner})" if isinstance(v, tuple) else f"[{inner}]"
     return repr(v)
 
 
@@ -358,9 +309,8 @@ def _doc(text: str) -> str:
 
 def _lrn_source() -> str:
     """The LRN class of ``keras_layers``, decorator included, read from its source file."""
-    path = os.path.join(os.path.dirname(__file__), "keras_layers.py")
-    with open(path, encoding="utf-8") as f:
+    with open(os.path.join(os.path.dirname(__file__), "keras_layers.py"), encoding="utf-8") as f:
         text = f.read()
     cls = next(n for n in ast.parse(text).body if isinstance(n, ast.ClassDef) and n.name == "LRN")
-    lines = text.splitlines()
-    return "\n".join(lines[cls.decorator_list[0].lineno - 1 if cls.decorator_list else cls.lineno - 1:cls.end_lineno])
+    start = (cls.decorator_list[0] if cls.decorator_list else cls).lineno
+    return "\n".join(text.splitlines()[start - 1:cls.end_lineno])

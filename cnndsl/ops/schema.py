@@ -212,6 +212,9 @@ def conv_len(n, k, s, d, padding):
 def spatial(ins, a, kernel, stride, dilation=(1, 1)):
     """(H_out, W_out) for a 2-D window op; errors on an empty output."""
     _, h, w, _c = ins[0]
+    if max(stride) > 1 and max(dilation) > 1:
+        raise CnnError("shape", f"stride {kxk(stride)} with dilation {kxk(dilation)}: Keras can't combine a stride "
+                                "over 1 with a dilation over 1", hint="use stride=1, or dilation=1")
     out = tuple(conv_len(n, k, s, d, a["padding"]) for n, k, s, d in zip((h, w), kernel, stride, dilation))
     if any(o is not None and o <= 0 for o in out):
         eff = "×".join(str(d * (k - 1) + 1) for k, d in zip(kernel, dilation))

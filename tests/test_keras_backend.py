@@ -1,0 +1,320 @@
+"""The Keras backend: every op's shape and parameter rules against Keras, and compiled models.
+
+A mismatch between the checker and Keras is a bug, never a tolerance: shapes and
+parameter counts are compared exactly, op by op and node by node.
+"""
+from __future__ import annotations
+
+import ast
+
+import keras
+import numpy as np
+import pytest
+
+import cnndsl
+from cnndsl.backends.keras import build_model
+from cnndsl.backends.keras_layers import LRN
+from cnndsl.backends.python import emit_python
+from cnndsl.ops import REGISTRY, bind_args
+from cnndsl.ops.schema import ACTIVATIONS
+
+S = (2, 9, 11, 6)   # batch 2, non-square H x W, 6 channels
+
+# (op, arguments as a spec would give them, input shapes)
+CASES = [
+    ("conv", dict(filters=4, kernel=3), [S]),
+    ("conv", dict(filters=4, kernel=[1, 7], stride=[2, 1], padding="same"), [S]),
+    ("conv", dict(filters=4, kernel=[3, 2], stride=3), [S]),
+    ("conv", dict(filters=4, kernel=3, dilation=[2, 3]), [S]),
+    ("conv", dict(filters=6, kernel=3, groups=3, bias=False, activation="relu"), [S]),
+    ("conv", dict(filters=4, kernel=5, stride=2, padding="same"), [(None, None, None, 6)]),
+    ("sepconv", dict(filters=5, kernel=3), [S]),
+    ("sepconv", dict(filters=5, kernel=[3, 1], stride=2, padding="same", depth_multiplier=2, bias=False), [S]),
+    ("sepconv", dict(filters=5, kernel=3, dilation=2, activation="swish"), [S]),
+    ("dwconv", dict(kernel=3), [S]),
+    ("dwconv", dict(kernel=[5, 3], stride=2, padding="same", depth_multiplier=3, bias=False), [S]),
+    ("dwconv", dict(kernel=3, dilation=[1, 2], depth_multiplier=2), [(None, None, 11, 6)]),
+    ("maxpool", {}, [S]),
+    ("maxpool", dict(pool=3, stride=2, padding="same"), [S]),
+    ("maxpool", dict(pool=[2, 3], stride=[1, 2]), [S]),
+    ("avgpool", dict(pool=3), [S]),
+    ("avgpool", dict(pool=2, stride=1, padding="same"), [(None, None, 7, 6)]),
+    ("global_avgpool", {}, [S]),
+    ("global_avgpool", dict(keepdims=True), [S]),
+    ("global_maxpool", {}, [S]),
+    ("global_maxpool", dict(keepdims=True), [(None, None, None, 6)]),
+    ("dense", dict(units=7), [(None, 5)]),
+    ("dense", dict(units=7, activation="softmax", bias=False), [(None, 5)]),
+    ("dense", dict(units=3), [S]),                       # on the last axis of a 4-D tensor
+    ("bn", {}, [S]),
+    ("bn", dict(center=False), [S]),
+    ("bn", dict(scale=False), [(None, 5)]),
+    ("bn", dict(center=False, scale=False, epsilon=1e-5, momentum=0.9), [S]),
+    ("lrn", {}, [S]),
+    ("lrn", dict(radius=2, alpha=2e-5, beta=0.75, bias=2.0), [S]),
+    *((fn, {}, [S]) for fn in ("relu", "relu6", "sigmoid", "softmax", "tanh", "swish", "silu", "gelu")),
+    *(("activation", dict(fn=fn), [S]) for fn in ACTIVATIONS),
+    ("flatten", {}, [S]),
+    ("flatten", {}, [(None, None, 4, 3)]),
+    ("reshape", dict(shape=[-1]), [S]),
+    ("reshape", dict(shape=[11, 9, -1]), [S]),
+    ("reshape", dict(shape=[3, -1, 2]), [(None, None, 6)]),
+    ("dropout", dict(rate=0.3), [S]),
+    ("zeropad", dict(padding=1), [S]),
+    ("zeropad", dict(padding=[2, 1]), [S]),
+    ("zeropad", dict(padding=[[1, 2], [0, 3]]), [(None, None, 11, 6)]),
+    ("crop", dict(cropping=1), [S]),
+    ("crop", dict(cropping=[2, 1]), [S]),
+    ("crop", dict(cropping=[[1, 2], [0, 3]]), [S]),
+    ("upsample", {}, [S]),
+    ("upsample", dict(size=[2, 3], interpolation="bilinear"), [(None, None, 11, 6)]),
+    ("rescaling", dict(scale=1 / 255), [S]),
+    ("rescaling", dict(scale=2.0, offset=-1.0), [S]),
+    ("concat", {}, [S, (2, 9, 11, 3)]),
+    ("concat", dict(axis=1), [S, (2, 4, 11, 6)]),
+    ("concat", dict(axis=-2), [S, S, (2, 9, 1, 6)]),
+    ("concat", {}, [(None, 5), (None, 2)]),
+    ("add", {}, [S, S]),
+    ("add", {}, [S, S, S]),
+    ("multiply", {}, [S, (2, 1, 1, 6)]),                # SE: (1, 1, C) against (H, W, C)
+    ("multiply", {}, [(2, 1, 1, 6), S]),
+    ("multiply", {}, [S, S]),
+]
+
+
+def _case_id(case):
+    op, given, shapes = case
+    return op + "(" + ",".join(f"{k}={v}" for k, v in given.items()) + ")" + "".join(map(str, shapes))
+
+
+def _sizes(weights) -> int:
+    return sum(int(np.prod(w.shape)) for w in weights)
+
+
+def test_the_table_covers_every_op():
+    assert {c[0] for c in CASES} == set(REGISTRY) - {"input", "identity"}
+
+
+@pytest.mark.parametrize("op_name, given, shapes", CASES, ids=map(_case_id, CASES))
+def test_op_rules_equal_keras(op_name, given, shapes):
+    op = REGISTRY[op_name]
+    args = bind_args(op, [], given, {})
+    out = op.shape(shapes, args)
+    trainable, non_trainable = op.params(shapes, args, out)
+    layer = op.keras(keras, args, "layer")
+    merge = op.arity is None
+    y = layer([keras.Input(batch_shape=s) for s in shapes] if merge else keras.Input(batch_shape=shapes[0]))
+    assert tuple(y.shape) == out
+    assert tuple(layer.compute_output_shape(shapes if merge else shapes[0])) == out
+    assert (_sizes(layer.trainable_weights), _sizes(layer.non_trainable_weights)) == (trainable, non_trainable)
+    assert layer.count_params() == trainable + non_trainable
+
+
+def assert_exact(graph, model):
+    """Every node's shape and parameter counts equal its Keras layer's; so do the totals."""
+    assert len(model.layers) == len(graph.nodes)
+    for node in graph.nodes:
+        layer = model.get_layer(node.name)
+        assert tuple(layer.output.shape) == node.shape, node.name
+        got = (_sizes(layer.trainable_weights), _sizes(layer.non_trainable_weights))
+        assert got == (node.trainable, node.non_trainable), node.name
+        assert type(layer).__module__.startswith("keras.") or type(layer) is LRN, type(layer)
+    assert model.count_params() == graph.total_params
+    assert _sizes(model.trainable_weights) == graph.trainable
+    assert _sizes(model.non_trainable_weights) == graph.non_trainable
+    assert model.outputs == [model.get_layer(n.name).output for n in graph.outputs.values()]
+
+
+def sample_inputs(graph, seed=0):
+    """A fixed input batch (2 samples where the batch is unknown)."""
+    rng = np.random.default_rng(seed)
+    return [rng.normal(size=(n.shape[0] or 2, *n.shape[1:])).astype("float32") for n in graph.inputs.values()]
+
+
+def outputs(model, xs):
+    ys = model(xs if len(xs) > 1 else xs[0], training=False)
+    return [np.asarray(y) for y in (ys if isinstance(ys, (list, tuple)) else [ys])]
+
+
+def randomise(model, seed=1):
+    """Random weights everywhere, BN moving variances positive, so round trips compare real numbers."""
+    rng = np.random.default_rng(seed)
+    model.set_weights([np.abs(rng.normal(size=w.shape)).astype("float32") * 0.5 + 0.1 if "variance" in w.path
+                       else rng.normal(size=w.shape).astype("float32") * 0.3 for w in model.weights])
+
+
+DEMO = """
+block unit(f, stride=1, name=none) {
+    let c = in.channels
+    add(name="{name}_add") {
+        if stride > 1 or c != f {
+            conv(f, 1, stride=stride, bias=false, name="{name}_proj") -> bn(name="{name}_proj_bn")
+        } else { identity }
+        conv(f, 3, stride=stride, padding=same, name="{name}_c1") -> bn(name="{name}_bn1") -> relu(name="{name}_r1")
+        -> conv(f, [1, 3], padding=same, name="{name}_c2") -> bn(center=false, name="{name}_bn2")
+    }
+    relu(name="{name}_out")
+}
+block se(ratio=4) {
+    let c = in.channels
+    multiply { identity; global_avgpool(keepdims=true) -> dense(c // ratio, activation=relu) -> dense(c, activation=sigmoid) }
+}
+block tower(f) {
+    concat {
+        conv(f, 1, padding=same)
+        sepconv(f, 3, padding=same, depth_multiplier=2) -> lrn(radius=2, alpha=0.0001, beta=0.75)
+        maxpool(3, stride=1, padding=same) -> dwconv(3, padding=same, activation=relu6)
+    }
+}
+network demo(image: [16, 12, 3], meta: [4], classes=5) -> (probs, aux) {
+    image -> rescaling(1 / 255) -> zeropad(1) -> conv(8, 3, name="stem")
+    repeat 2 as i { unit(8, name="s1_{i}") }
+    unit(16, stride=2, name="s2_0")
+    se
+    repeat 2 { tower(4) }
+    f = global_avgpool
+    m = meta -> dense(8, activation=gelu)
+    probs = concat(f, m) -> dropout(0.25) -> dense(classes, activation=softmax, name="probs")
+    aux = f -> dense(3, bias=false, name="aux")
+}
+"""
+
+EVERY_OP = """
+network every_op(x: [8, 8, 4]) {
+    upsample(2, interpolation=bilinear) -> crop([[1, 1], [0, 2]]) -> zeropad([1, 2]) -> avgpool(2)
+    -> relu6 -> tanh -> sigmoid -> swish -> silu -> gelu -> activation(elu) -> softmax
+    -> maxpool([2, 1], stride=1) -> bn(scale=false) -> lrn -> global_maxpool(keepdims=true)
+    -> flatten -> reshape([2, -1]) -> dense(3) -> flatten
+}
+"""
+
+
+@pytest.mark.parametrize("src", [DEMO, EVERY_OP], ids=["demo", "every_op"])
+def test_inline_specs_compile_exactly(src):
+    graph = cnndsl.check(src)
+    assert_exact(graph, build_model(graph))
+
+
+def test_inline_specs_use_every_op():
+    used = {n.op for src in (DEMO, EVERY_OP) for n in cnndsl.check(src).nodes}
+    assert used == set(REGISTRY) - {"identity"}
+
+
+def test_unknown_spatial_sizes_and_a_fixed_batch():
+    src = """network n(x: [none, none, 3], batch=4) {
+        conv(8, 3, stride=2, padding=same) -> bn -> upsample(2) -> crop(1) -> global_avgpool -> dense(2) }"""
+    graph = cnndsl.check(src)
+    model = build_model(graph)
+    assert_exact(graph, model)
+    assert model.inputs[0].shape == (4, None, None, 3)
+    assert outputs(model, [np.zeros((4, 10, 14, 3), "float32")])[0].shape == (4, 2)
+
+
+def test_inputs_and_outputs_keep_the_graph_order():
+    graph = cnndsl.check(DEMO)
+    model = build_model(graph)
+    assert model.name == "demo"
+    assert [t.name for t in model.inputs] == ["image", "meta"]
+    assert [y.shape for y in outputs(model, sample_inputs(graph))] == [(2, 5), (2, 3)]
+
+
+def test_compiling_twice_gives_identical_names_weight_order_and_python():
+    first, second = cnndsl.compile(DEMO), cnndsl.compile(DEMO)   # no clear_session between them
+    assert [layer.name for layer in first.layers] == [layer.name for layer in second.layers]
+    assert [(w.path, w.shape) for w in first.weights] == [(w.path, w.shape) for w in second.weights]
+    assert "tower_2.sepconv_1" in [layer.name for layer in first.layers]   # derived names keep their `.`
+    assert emit_python(cnndsl.check(DEMO)) == emit_python(cnndsl.check(DEMO))
+
+
+def rebuild(graph, monkeypatch):
+    """Exec the emitted module and build its model; its LRN registration is undone after the test."""
+    monkeypatch.setitem(keras.saving.get_custom_objects(), "cnndsl>LRN", LRN)
+    namespace = {}
+    exec(compile(emit_python(graph), f"<{graph.name}.py>", "exec"), namespace)
+    return namespace["build_model"]()
+
+
+def assert_same_model(graph, model, rebuilt):
+    """Same layers, configs and weight layout; with the weights copied over, the same outputs."""
+    assert [layer.name for layer in rebuilt.layers] == [layer.name for layer in model.layers]
+    for layer in model.layers:
+        assert rebuilt.get_layer(layer.name).get_config() == layer.get_config(), layer.name
+    assert [(w.path, w.shape) for w in rebuilt.weights] == [(w.path, w.shape) for w in model.weights]
+    randomise(model)
+    rebuilt.set_weights(model.get_weights())
+    xs = sample_inputs(graph)
+    for want, got in zip(outputs(model, xs), outputs(rebuilt, xs)):
+        np.testing.assert_array_equal(got, want)
+
+
+@pytest.mark.parametrize("src", [DEMO, EVERY_OP], ids=["demo", "every_op"])
+def test_emitted_python_rebuilds_the_same_model(src, monkeypatch):
+    graph = cnndsl.check(src)
+    assert_same_model(graph, build_model(graph), rebuild(graph, monkeypatch))
+
+
+def test_emitted_python_has_a_function_per_block_and_imports_only_keras():
+    src = emit_python(cnndsl.check(DEMO))
+    tree = ast.parse(src)
+    assert [n.name for n in tree.body if isinstance(n, ast.FunctionDef)] == ["unit", "unit_v2", "se", "tower", "build_model"]
+    imports = {a.name for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names}
+    assert imports | {n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)} == {"keras"}
+    assert "def unit(inputs, prefix):" in src and "x = unit(x, prefix='s1_1')" in src   # explicit names: a stem
+    assert "def tower(inputs, name):" in src and "name=f'{name}.lrn_1'" in src         # derived names: the id
+    assert "x = tower(x, name='tower_2')" in src and "class LRN(keras.layers.Layer)" in src
+
+
+def test_keras_file_round_trip_gives_identical_outputs(tmp_path):
+    graph = cnndsl.check(DEMO)
+    model = build_model(graph)
+    randomise(model)
+    path = tmp_path / "demo.keras"
+    model.save(path)
+    loaded = keras.saving.load_model(path)
+    assert [w.path for w in loaded.weights] == [w.path for w in model.weights]
+    assert isinstance(loaded.get_layer("tower_1.lrn_1"), LRN)
+    xs = sample_inputs(graph)
+    for want, got in zip(outputs(model, xs), outputs(loaded, xs)):
+        np.testing.assert_array_equal(got, want)
+
+
+@pytest.mark.parametrize("radius", [0, 1, 2, 5, 9])
+def test_lrn_equals_tensorflow_and_the_reference(radius):
+    import tensorflow as tf
+
+    from tests.reference.lrn import LocalResponseNormalization
+    x = np.random.default_rng(radius).normal(size=(2, 5, 4, 7)).astype("float32")
+    ours = np.asarray(LRN(radius=radius, alpha=0.3, beta=0.75, bias=1.5)(x))
+    tf_lrn = tf.nn.local_response_normalization(x, depth_radius=radius, bias=1.5, alpha=0.3, beta=0.75)
+    reference = LocalResponseNormalization(depth_radius=radius, bias=1.5, alpha=0.3, beta=0.75)(x)
+    np.testing.assert_allclose(ours, tf_lrn.numpy(), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(ours, np.asarray(reference), rtol=1e-5, atol=1e-6)
+
+
+def test_lrn_has_no_weights_and_round_trips_its_config():
+    layer = LRN(radius=2, alpha=2e-5, beta=0.75, bias=1.0, name="n")
+    layer(keras.Input((4, 4, 6)))
+    assert layer.weights == []
+    clone = LRN.from_config(layer.get_config())
+    assert clone.get_config() == layer.get_config()
+    assert keras.saving.get_registered_name(LRN) == "cnndsl>LRN"
+
+
+def test_a_layer_keras_refuses_is_a_located_error():
+    # Conv2D refuses stride > 1 with dilation > 1; the message names the node instead of a traceback.
+    graph = cnndsl.check("block b() { conv(8, 3, stride=2, dilation=2) }\nnetwork n(x: [9, 9, 3]) { b }")
+    with pytest.raises(cnndsl.CnnError) as err:
+        build_model(graph)
+    assert err.value.kind == "internal" and "b_1.conv_1" in err.value.message
+    assert err.value.span is not None and err.value.chain[0].label == "b()"
+
+
+def test_check_rejects_conv_stride_with_dilation():
+    with pytest.raises(cnndsl.CnnError):
+        cnndsl.check("network n(x: [9, 9, 3]) { conv(8, 3, stride=2, dilation=2) }")
+
+
+@pytest.mark.parametrize("name", ["conv 1", "a:b", "café"])
+def test_check_rejects_names_tensorflow_cannot_run(name):
+    with pytest.raises(cnndsl.CnnError):
+        cnndsl.check(f'network n(x: [9, 9, 3]) {{ conv(8, 3, name="{name}") }}')
