@@ -198,7 +198,15 @@ class Lowerer(CallMixin):
         return node
 
     def stmt_Let(self, s, env, cur):
-        env.names[s.name] = self.eval(s.value, env)
+        """``let v = expr``, or ``let [a, b] = list`` to take a list apart."""
+        value = self.eval(s.value, env)
+        if isinstance(s.name, str):
+            env.names[s.name] = value
+            return cur
+        if not isinstance(value, list) or len(value) != len(s.name):
+            self.fail("value", f"`let [{', '.join(s.name)}] = ...` needs a list of {len(s.name)}, got {fmt_value(value)}",
+                      s.value.span, env)
+        env.names.update(zip(s.name, value))
         return cur
 
     def stmt_Defaults(self, s, env, cur):
@@ -229,9 +237,15 @@ class Lowerer(CallMixin):
         return cur
 
     def elem_Repeat(self, r, env, cur, first):
+        """``repeat N [as i]`` (i = 0 .. N-1) or ``repeat [a, b, c] as x`` (x = each item)."""
         n = self.eval(r.count, env)
-        if not isinstance(n, int) or isinstance(n, bool) or n < 0:
-            self.fail("type", f"repeat needs a non-negative integer, got {fmt_value(n)}", r.count.span, env)
+        items = n if isinstance(n, list) else None
+        if items is not None:
+            if not r.var:
+                self.fail("type", "repeat over a list needs `as NAME` for its items", r.span, env)
+            n = len(items)
+        elif not isinstance(n, int) or isinstance(n, bool) or n < 0:
+            self.fail("type", f"repeat needs a non-negative integer or a list, got {fmt_value(n)}", r.count.span, env)
         if n > self.limits.max_repeat:
             self.fail("limit", f"repeat {n:,} is over the limit of {self.limits.max_repeat:,} (max_repeat)", r.count.span, env)
         if r.var and r.var in env.names:
@@ -241,7 +255,7 @@ class Lowerer(CallMixin):
         inner = env.child(scope=self.nest(env, scope, r.span))
         for i in range(n):
             if r.var:
-                env.names[r.var] = i
+                env.names[r.var] = i if items is None else items[i]
             cur = self.body(r.body, inner, cur)
         env.names.pop(r.var, None)  # the index lives only inside its repeat
         return cur

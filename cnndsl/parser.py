@@ -197,6 +197,9 @@ class _ToAst(Transformer):
     def expect(self, meta, c):
         return S.Expect(self._span(meta), str(c[0]), str(c[1]) if c[1] is not None else None, c[2])
 
+    def let_unpack(self, meta, c):
+        return S.Let(self._span(meta), tuple(str(t) for t in c[:-1]), c[-1])
+
     def let(self, meta, c):
         return S.Let(self._span(meta), str(c[0]), c[1])
 

@@ -70,7 +70,7 @@ Chain = node("Chain", "elems")
 
 Defaults = node("Defaults", "op", "args")
 Expect = node("Expect", "target", "attr", "value")
-Let = node("Let", "name", "value")
+Let = node("Let", "name", "value")  # name: a str, or a tuple of them for `let [a, b] = ...`
 Assign = node("Assign", "name", "chain")
 ChainStmt = node("ChainStmt", "chain")
 

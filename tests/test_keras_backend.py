@@ -6,6 +6,7 @@ parameter counts are compared exactly, op by op and node by node.
 from __future__ import annotations
 
 import ast
+import dataclasses
 
 import keras
 import numpy as np
@@ -133,7 +134,7 @@ def sample_inputs(graph, seed=0):
 
 def outputs(model, xs):
     ys = model(xs if len(xs) > 1 else xs[0], training=False)
-    return [np.asarray(y) for y in (ys if isinstance(ys, (list, tuple)) else [ys])]
+    return [keras.ops.convert_to_numpy(y) for y in (ys if isinstance(ys, (list, tuple)) else [ys])]
 
 
 def randomise(model, seed=1):
@@ -284,11 +285,11 @@ def test_lrn_equals_tensorflow_and_the_reference(radius):
 
     from tests.reference.lrn import LocalResponseNormalization
     x = np.random.default_rng(radius).normal(size=(2, 5, 4, 7)).astype("float32")
-    ours = np.asarray(LRN(radius=radius, alpha=0.3, beta=0.75, bias=1.5)(x))
+    ours = keras.ops.convert_to_numpy(LRN(radius=radius, alpha=0.3, beta=0.75, bias=1.5)(x))
     tf_lrn = tf.nn.local_response_normalization(x, depth_radius=radius, bias=1.5, alpha=0.3, beta=0.75)
     reference = LocalResponseNormalization(depth_radius=radius, bias=1.5, alpha=0.3, beta=0.75)(x)
     np.testing.assert_allclose(ours, tf_lrn.numpy(), rtol=1e-5, atol=1e-6)
-    np.testing.assert_allclose(ours, np.asarray(reference), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(ours, keras.ops.convert_to_numpy(reference), rtol=1e-5, atol=1e-6)
 
 
 def test_lrn_has_no_weights_and_round_trips_its_config():
@@ -300,12 +301,15 @@ def test_lrn_has_no_weights_and_round_trips_its_config():
     assert keras.saving.get_registered_name(LRN) == "cnndsl>LRN"
 
 
-def test_a_layer_keras_refuses_is_a_located_error():
-    # Conv2D refuses stride > 1 with dilation > 1; the message names the node instead of a traceback.
-    graph = cnndsl.check("block b() { conv(8, 3, stride=2, dilation=2) }\nnetwork n(x: [9, 9, 3]) { b }")
+def test_a_layer_keras_refuses_is_a_located_error(monkeypatch):
+    # Simulate a checker/Keras disagreement: a conv builder that asks Conv2D for stride 2 with dilation 2.
+    conv = REGISTRY["conv"]
+    monkeypatch.setitem(REGISTRY, "conv", dataclasses.replace(conv, keras=lambda keras, a, name: keras.layers.Conv2D(
+        a["filters"], a["kernel"], strides=2, dilation_rate=2, name=name)))
+    graph = cnndsl.check("block b() { conv(8, 3) }\nnetwork n(x: [9, 9, 3]) { b }")
     with pytest.raises(cnndsl.CnnError) as err:
         build_model(graph)
-    assert err.value.kind == "internal" and "b_1.conv_1" in err.value.message
+    assert err.value.kind == "internal" and "Keras rejected layer `b_1.conv_1`" in err.value.message
     assert err.value.span is not None and err.value.chain[0].label == "b()"
 
 

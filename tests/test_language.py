@@ -274,3 +274,15 @@ def test_expect_inside_a_network_level_if():
     assert check(src).total_params == 1_562 and check(src, top=False).total_params == 112
     with pytest.raises(CnnError, match="not in a block"):
         check("block b() { expect params = 1 }\nnetwork n(x: [8, 8, 3]) { b }")
+
+
+def test_repeat_over_a_list_and_let_unpacking():
+    g = check("""network n(x: [8, 8, 3], widths=[[4, 8], [16, 2]]) {
+        repeat widths as w { let [a, b] = w; conv(a, 1) -> conv(b, 1) }
+    }""")
+    assert [n.shape[-1] for n in g.nodes[1:]] == [4, 8, 16, 2]
+    assert g.nodes[1].scope[-1].label == "×2"
+    with pytest.raises(CnnError, match=r"needs a list of 2, got \[1, 2, 3\]"):
+        check("network n(x: [8, 8, 3]) { let [a, b] = [1, 2, 3]; relu }")
+    with pytest.raises(CnnError, match="needs `as NAME`"):
+        check("network n(x: [8, 8, 3]) { repeat [1, 2] { relu } }")

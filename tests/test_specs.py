@@ -7,8 +7,9 @@ Two halves, both parametrized over ``spec_table.CASES`` (every spec and listed s
 2. Keras: ``cnndsl.compile`` against the reference model (tests/reference, a transcription of the
    seed's code; keras.applications itself for resnet50, resnet152 and applications/xception):
    total, trainable and non-trainable parameters, output shapes, layer-by-layer kinds, output
-   shapes and weight shapes, the seed's layer names where it gives them, and the outputs in
-   inference mode after copying the reference's weights across (max abs diff <= 1e-5).
+   shapes and weight shapes, the seed's layer names where it gives them, and, after copying the
+   reference's weights across, every layer's output in inference mode on a fixed random input (max
+   abs diff <= 1e-5 on the model's outputs, <= 1e-5 * max(1, |reference|) inside).
 
 Layer correspondence. Both models are walked from their outputs, depth first, visiting a layer's
 inputs in call order and listing a layer after its inputs (post-order). Two models built from the
