@@ -130,6 +130,7 @@ def _cmd_compile(args) -> int:
         return 0
     if not args.output.endswith(".keras"):
         raise CnnError("usage", f"-o must end in .keras (got {args.output}); use --emit python for a .py file")
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # TensorFlow's C++ start-up chatter is not for users
     from .backends.keras import build_model
     model = build_model(graph)
     if args.summary:

@@ -5,7 +5,6 @@ parameter counts are compared exactly, op by op and node by node.
 """
 from __future__ import annotations
 
-import ast
 import dataclasses
 
 import keras
@@ -227,44 +226,6 @@ def test_compiling_twice_gives_identical_names_weight_order_and_python():
     assert emit_python(cnndsl.check(DEMO)) == emit_python(cnndsl.check(DEMO))
 
 
-def rebuild(graph, monkeypatch):
-    """Exec the emitted module and build its model; its LRN registration is undone after the test."""
-    monkeypatch.setitem(keras.saving.get_custom_objects(), "cnndsl>LRN", LRN)
-    namespace = {}
-    exec(compile(emit_python(graph), f"<{graph.name}.py>", "exec"), namespace)
-    return namespace["build_model"]()
-
-
-def assert_same_model(graph, model, rebuilt):
-    """Same layers, configs and weight layout; with the weights copied over, the same outputs."""
-    assert [layer.name for layer in rebuilt.layers] == [layer.name for layer in model.layers]
-    for layer in model.layers:
-        assert rebuilt.get_layer(layer.name).get_config() == layer.get_config(), layer.name
-    assert [(w.path, w.shape) for w in rebuilt.weights] == [(w.path, w.shape) for w in model.weights]
-    randomise(model)
-    rebuilt.set_weights(model.get_weights())
-    xs = sample_inputs(graph)
-    for want, got in zip(outputs(model, xs), outputs(rebuilt, xs)):
-        np.testing.assert_array_equal(got, want)
-
-
-@pytest.mark.parametrize("src", [DEMO, EVERY_OP], ids=["demo", "every_op"])
-def test_emitted_python_rebuilds_the_same_model(src, monkeypatch):
-    graph = cnndsl.check(src)
-    assert_same_model(graph, build_model(graph), rebuild(graph, monkeypatch))
-
-
-def test_emitted_python_has_a_function_per_block_and_imports_only_keras():
-    src = emit_python(cnndsl.check(DEMO))
-    tree = ast.parse(src)
-    assert [n.name for n in tree.body if isinstance(n, ast.FunctionDef)] == ["unit", "unit_v2", "se", "tower", "build_model"]
-    imports = {a.name for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names}
-    assert imports | {n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)} == {"keras"}
-    assert "def unit(inputs, prefix):" in src and "x = unit(x, prefix='s1_1')" in src   # explicit names: a stem
-    assert "def tower(inputs, name):" in src and "name=f'{name}.lrn_1'" in src         # derived names: the id
-    assert "x = tower(x, name='tower_2')" in src and "class LRN(keras.layers.Layer)" in src
-
-
 def test_keras_file_round_trip_gives_identical_outputs(tmp_path):
     graph = cnndsl.check(DEMO)
     model = build_model(graph)
@@ -322,3 +283,12 @@ def test_check_rejects_conv_stride_with_dilation():
 def test_check_rejects_names_tensorflow_cannot_run(name):
     with pytest.raises(cnndsl.CnnError):
         cnndsl.check(f'network n(x: [9, 9, 3]) {{ conv(8, 3, name="{name}") }}')
+
+
+def test_compile_does_not_depend_on_the_keras_image_data_format():
+    graph = cnndsl.check(EVERY_OP)
+    keras.config.set_image_data_format("channels_first")
+    try:
+        assert_exact(graph, build_model(graph))
+    finally:
+        keras.config.set_image_data_format("channels_last")

@@ -235,10 +235,11 @@ def _numbered(base: str, sep: str = "_"):
 
 
 def _var_names(item, name_hole: Hole | None, root: bool):
-    """Candidate variable names for an item's output: its layer name's fixed part, else its op or function."""
+    """Candidate variable names for an item's output: its layer name (in a block, the name's fixed part),
+    else its op or function, numbered."""
     tail = name_hole.suffix.lstrip("._-") if name_hole and name_hole.suffix else ""
-    if tail or (root and name_hole):
-        return _numbered(_ident(tail or item.name))
+    if name_hole and (root or tail):
+        return _numbered(_ident(item.name if root else tail))
     base = item.op if name_hole else item.call[0]
     return (f"{base}_{j}" for j in count(1))
 

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from ..errors import CnnError
-from .schema import Arg, Op, kxk, prod, spatial
+from .schema import CHANNELS_LAST, Arg, Op, kxk, prod, spatial
 
 PADDING = Arg("padding", "choice", "valid", ("valid", "same"))
 ACT = Arg("activation", "activation", None)
@@ -44,7 +44,7 @@ def _conv_macs(ins, a, out):
 def _conv_keras(keras, a, name):
     return keras.layers.Conv2D(a["filters"], a["kernel"], strides=a["stride"], padding=a["padding"],
                                dilation_rate=a["dilation"], groups=a["groups"], use_bias=a["bias"],
-                               activation=a["activation"], name=name)
+                               activation=a["activation"], data_format=CHANNELS_LAST, name=name)
 
 
 CONV = Op(
@@ -82,7 +82,8 @@ SEPCONV = Op(
     shape=_sep_shape, params=_sep_params, macs=_sep_macs,
     keras=lambda keras, a, name: keras.layers.SeparableConv2D(
         a["filters"], a["kernel"], strides=a["stride"], padding=a["padding"], dilation_rate=a["dilation"],
-        depth_multiplier=a["depth_multiplier"], use_bias=a["bias"], activation=a["activation"], name=name),
+        depth_multiplier=a["depth_multiplier"], use_bias=a["bias"], activation=a["activation"],
+        data_format=CHANNELS_LAST, name=name),
     label=lambda a: f"sepconv {kxk(a['kernel'])}{_suffix(a)} · {a['filters']}{_act(a)}",
     doc="SeparableConv2D: a depthwise k_h×k_w conv, then a pointwise 1×1 conv.",
 )
@@ -103,7 +104,8 @@ DWCONV = Op(
     macs=lambda ins, a, out: prod((a["kernel"][0], a["kernel"][1], out[3], out[1], out[2])),
     keras=lambda keras, a, name: keras.layers.DepthwiseConv2D(
         a["kernel"], strides=a["stride"], padding=a["padding"], depth_multiplier=a["depth_multiplier"],
-        dilation_rate=a["dilation"], use_bias=a["bias"], activation=a["activation"], name=name),
+        dilation_rate=a["dilation"], use_bias=a["bias"], activation=a["activation"], data_format=CHANNELS_LAST,
+        name=name),
     label=lambda a: f"dwconv {kxk(a['kernel'])}{_suffix(a)}" + (f" ×{a['depth_multiplier']}" if a["depth_multiplier"] > 1 else "") + _act(a),
     doc="DepthwiseConv2D: one k_h×k_w filter per input channel (times depth_multiplier).",
 )
@@ -121,7 +123,8 @@ def _pool(name, keras_cls):
         args=(Arg("pool", "size2", (2, 2)), Arg("stride", "size2", None), PADDING),
         shape=_pool_shape,
         keras=lambda keras, a, n: getattr(keras.layers, keras_cls)(
-            pool_size=a["pool"], strides=a["stride"] or a["pool"], padding=a["padding"], name=n),
+            pool_size=a["pool"], strides=a["stride"] or a["pool"], padding=a["padding"], data_format=CHANNELS_LAST,
+            name=n),
         label=lambda a: f"{name} {kxk(a['pool'])}{_suffix({**a, 'stride': a['stride'] or a['pool']})}"
                         + (" same" if a["padding"] == "same" else ""),
         doc=f"{keras_cls}; stride defaults to the pool size, as in Keras.",
@@ -132,7 +135,8 @@ def _global(name, keras_cls):
     return Op(
         name, rank=4, family="pool", args=(Arg("keepdims", "bool", False),),
         shape=lambda ins, a: (ins[0][0], 1, 1, ins[0][3]) if a["keepdims"] else (ins[0][0], ins[0][3]),
-        keras=lambda keras, a, n: getattr(keras.layers, keras_cls)(keepdims=a["keepdims"], name=n),
+        keras=lambda keras, a, n: getattr(keras.layers, keras_cls)(
+            keepdims=a["keepdims"], data_format=CHANNELS_LAST, name=n),
         label=lambda a: name.replace("_", " "),
         doc=f"{keras_cls}; keepdims=true keeps a 1×1 spatial size (as SE blocks need).",
     )

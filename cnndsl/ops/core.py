@@ -4,7 +4,7 @@ from __future__ import annotations
 import math
 
 from ..errors import CnnError
-from .schema import ACTIVATIONS, Arg, Op, describe, fmt_shape, prod
+from .schema import ACTIVATIONS, CHANNELS_LAST, Arg, Op, describe, fmt_shape, prod
 
 
 def _dense_shape(ins, a):
@@ -104,7 +104,7 @@ OPS = [
     DENSE, BN, LRN, ACTIVATION,
     *(_activation_op(fn) for fn in ("relu", "relu6", "sigmoid", "softmax", "tanh", "swish", "silu", "gelu")),
     Op("flatten", family="shape", args=(), shape=lambda ins, a: (ins[0][0], prod(ins[0][1:])),
-       keras=lambda keras, a, name: keras.layers.Flatten(name=name), label=lambda a: "flatten"),
+       keras=lambda keras, a, name: keras.layers.Flatten(data_format=CHANNELS_LAST, name=name), label=lambda a: "flatten"),
     Op("reshape", family="shape", args=(Arg("shape", "ints"),), shape=_reshape,
        keras=lambda keras, a, name: keras.layers.Reshape(tuple(a["shape"]), name=name),
        label=lambda a: "reshape " + describe(list(a["shape"]))),
@@ -112,15 +112,16 @@ OPS = [
        keras=lambda keras, a, name: keras.layers.Dropout(a["rate"], name=name),
        label=lambda a: f"dropout {a['rate']:g}"),
     Op("zeropad", rank=4, family="shape", args=(Arg("padding", "pad2", 1),), shape=_zeropad,
-       keras=lambda keras, a, name: keras.layers.ZeroPadding2D(a["padding"], name=name),
+       keras=lambda keras, a, name: keras.layers.ZeroPadding2D(a["padding"], data_format=CHANNELS_LAST, name=name),
        label=lambda a: "zeropad " + describe([list(p) for p in a["padding"]])),
     Op("crop", rank=4, family="shape", args=(Arg("cropping", "pad2"),), shape=_crop,
-       keras=lambda keras, a, name: keras.layers.Cropping2D(a["cropping"], name=name),
+       keras=lambda keras, a, name: keras.layers.Cropping2D(a["cropping"], data_format=CHANNELS_LAST, name=name),
        label=lambda a: "crop " + describe([list(p) for p in a["cropping"]])),
     Op("upsample", rank=4, family="shape",
        args=(Arg("size", "size2", (2, 2)), Arg("interpolation", "choice", "nearest", ("nearest", "bilinear"))),
        shape=_upsample,
-       keras=lambda keras, a, name: keras.layers.UpSampling2D(a["size"], interpolation=a["interpolation"], name=name),
+       keras=lambda keras, a, name: keras.layers.UpSampling2D(
+           a["size"], interpolation=a["interpolation"], data_format=CHANNELS_LAST, name=name),
        label=lambda a: f"upsample ×{a['size'][0]}"),
     Op("rescaling", family="shape", args=(Arg("scale", "float"), Arg("offset", "float", 0.0)),
        shape=lambda ins, a: ins[0],

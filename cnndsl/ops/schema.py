@@ -17,6 +17,7 @@ from ..errors import CnnError, did_you_mean
 Shape = tuple  # full shape, batch first; None where unknown
 
 REQUIRED = object()
+CHANNELS_LAST = "channels_last"  # shapes are channels-last; builders say so, whatever keras.json says
 
 
 class Symbol(str):
