@@ -10,7 +10,6 @@ from __future__ import annotations
 import functools
 import os
 import re
-import tempfile
 from importlib import resources
 
 from lark import Lark, Token, Transformer, v_args
@@ -49,6 +48,7 @@ def _lark() -> Lark:
     try:
         os.makedirs(os.path.dirname(cache), exist_ok=True)
     except OSError:
+        import tempfile  # rare: no writable home; kept off the start-up path
         cache = os.path.join(tempfile.gettempdir(), "cnndsl-grammar.lark.cache")
     return Lark(_grammar_text(), parser="lalr", propagate_positions=True,
                 start=["start", "expr"], cache=cache, maybe_placeholders=True)
