@@ -79,23 +79,15 @@ def _graph(args):
     return _program(args.file).lower(args.network, _limits(args), **_settings(args))
 
 
-def _fmt_macs(macs) -> str:
-    if macs is None:
-        return "? (H or W unknown)"
-    for unit, size in (("G", 1e9), ("M", 1e6), ("K", 1e3)):
-        if macs >= size:
-            return f"{macs / size:.2f} {unit}"
-    return str(macs)
-
-
 def describe(graph) -> str:
     """The lines ``check`` prints for one network."""
     from .ops import fmt_shape
+    from .summary import human
     ins = ", ".join(f"{k} {fmt_shape(n.shape)}" for k, n in graph.inputs.items())
     outs = ", ".join(f"{k} {fmt_shape(n.shape)}" for k, n in graph.outputs.items())
     lines = [f"{graph.name}: {ins} -> {outs}",
              f"  params {graph.total_params:,} (trainable {graph.trainable:,}, non-trainable {graph.non_trainable:,})"
-             f" · MACs {_fmt_macs(graph.macs)} · {len(graph.nodes) - len(graph.inputs)} layers"]
+             f" · MACs {human(graph.macs) if graph.macs is not None else '? (H or W unknown)'} · {len(graph.nodes) - len(graph.inputs)} layers"]
     lines += [f"  warning: {w}" for w in graph.warnings]
     return "\n".join(lines)
 

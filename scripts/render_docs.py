@@ -17,7 +17,7 @@ sys.path.insert(0, str(ROOT))
 
 import cnndsl  # noqa: E402
 from cnndsl.backends.dot import auto_depth, write_diagram  # noqa: E402
-from cnndsl.cli import _fmt_macs  # noqa: E402
+from cnndsl.summary import human  # noqa: E402
 from cnndsl.ops import fmt_shape  # noqa: E402
 
 BEGIN, END = "<!-- spec-table:begin -->", "<!-- spec-table:end -->"
@@ -54,7 +54,7 @@ def main() -> None:
             setting = " ".join(f"`{k}={str(v).lower()}`" for k, v in params.items())
             counts = f"{graph.total_params:,}" + (f" ({graph.trainable:,})" if graph.non_trainable else "")
             rows.append(f"| [`{rel}`](specs/{rel}) {setting} | {seed_of(path)} | {shapes(graph.inputs.values())} → "
-                        f"{shapes(graph.outputs.values())} | {counts} | {_fmt_macs(graph.macs)} | "
+                        f"{shapes(graph.outputs.values())} | {counts} | {human(graph.macs)} | "
                         f"[svg, {shown}]({svg.relative_to(ROOT)}) |")
         print(f"{rel}: {shown}")
     for name, depth, out in SHOWCASE:

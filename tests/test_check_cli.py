@@ -40,7 +40,7 @@ def test_stdin_and_console_script_agree():
     assert r.returncode == 0
     assert r.stdout.splitlines() == [
         "n: x (None, 8, 8, 3) -> dense_1 (None, 10)",
-        "  params 6,218 (trainable 6,218, non-trainable 0) · MACs 21.31 K · 3 layers",
+        "  params 6,218 (trainable 6,218, non-trainable 0) · MACs 21.3K · 3 layers",
     ]
     script = subprocess.run([str(ROOT / ".venv" / "bin" / "cnndsl"), "check", "-"], input=src, capture_output=True,
                             text=True) if (ROOT / ".venv" / "bin" / "cnndsl").exists() else r
