@@ -114,6 +114,7 @@ def _cmd_check(args) -> int:
 
 def _cmd_compile(args) -> int:
     from .files import atomic_path, write_atomic
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # TensorFlow's C++ start-up chatter is not for users
     graph = _graph(args)
     if args.emit == "python":
         from .backends.python import emit_python
@@ -122,7 +123,6 @@ def _cmd_compile(args) -> int:
         return 0
     if not args.output.endswith(".keras"):
         raise CnnError("usage", f"-o must end in .keras (got {args.output}); use --emit python for a .py file")
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # TensorFlow's C++ start-up chatter is not for users
     from .backends.keras import build_model
     model = build_model(graph)
     if args.summary:
