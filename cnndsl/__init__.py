@@ -10,7 +10,7 @@ from .api import check, compile, load_spec as load, parse_value
 from .errors import CnnError, format_error
 from .ir import Graph, Node
 from .lower import Limits
-from .backends.keras import install_import_hook
+from .backends.hook import install_import_hook
 
 install_import_hook()  # keras.saving.load_model finds cnndsl's LRN, without importing Keras now
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 import functools
 import os
 import re
-from importlib import resources
 
 from lark import Lark, Token, Transformer, v_args
 from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken, VisitError
@@ -32,13 +31,14 @@ CLOSERS = {"(": ")", "[": "]", "{": "}"}
 
 
 def _grammar_text() -> str:
-    """The grammar ships inside the package; fall back to the repo layout."""
-    try:
-        return resources.files("cnndsl").joinpath("grammar", GRAMMAR_FILE).read_text()
-    except (FileNotFoundError, OSError):
-        here = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-        with open(os.path.join(here, "grammar", GRAMMAR_FILE)) as f:
-            return f.read()
+    """The grammar ships inside the wheel as cnndsl/grammar/; in a source tree it is ../grammar/."""
+    here = os.path.dirname(os.path.abspath(__file__))
+    for folder in (os.path.join(here, "grammar"), os.path.join(os.path.dirname(here), "grammar")):
+        path = os.path.join(folder, GRAMMAR_FILE)
+        if os.path.exists(path):
+            with open(path, encoding="utf-8") as f:
+                return f.read()
+    raise FileNotFoundError(f"{GRAMMAR_FILE} is missing from the cnndsl installation")
 
 
 @functools.lru_cache(maxsize=None)

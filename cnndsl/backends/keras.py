@@ -13,15 +13,12 @@ check`` must stay free of TensorFlow.
 from __future__ import annotations
 
 import functools
-import importlib
-import importlib.abc
 import inspect
 import sys
 
 from ..errors import CnnError
 from ..ops import REGISTRY
-
-_LAYERS = f"{__package__}.keras_layers"
+from .hook import install_import_hook  # noqa: F401  (re-exported: the hook lives apart, so `import cnndsl` stays light)
 
 
 def build_model(graph):
@@ -93,45 +90,3 @@ def parameters(path: tuple) -> dict:
     cls = LRN if path == ("LRN",) else functools.reduce(getattr, path, keras)
     return {p.name: p.default for p in inspect.signature(cls).parameters.values()
             if p.kind not in (p.VAR_KEYWORD, p.VAR_POSITIONAL)}
-
-
-def install_import_hook() -> None:
-    """Make ``keras.saving.load_model`` find cnndsl's layers, without importing Keras now.
-
-    If Keras is already imported, the layers are registered at once.
-    Otherwise a finder on ``sys.meta_path`` waits for ``import keras`` and
-    registers them right after Keras has loaded, then removes itself.
-    Calling this twice is harmless.
-    """
-    if "keras" in sys.modules:
-        importlib.import_module(_LAYERS)
-    elif not any(isinstance(f, _RegisterAfterKeras) for f in sys.meta_path):
-        sys.meta_path.insert(0, _RegisterAfterKeras())
-
-
-class _RegisterAfterKeras(importlib.abc.MetaPathFinder):
-    """Finds ``keras`` with the other finders and wraps its loader to import ``keras_layers`` after it."""
-
-    def find_spec(self, fullname, path=None, target=None):
-        if fullname != "keras":
-            return None
-        for finder in sys.meta_path:
-            if finder is self or not hasattr(finder, "find_spec"):
-                continue
-            spec = finder.find_spec(fullname, path, target)
-            if spec is not None:
-                break
-        else:
-            return None
-        if isinstance(spec.loader, type) or not hasattr(spec.loader, "exec_module"):
-            return spec   # not a file-backed package: leave it alone
-        load = spec.loader.exec_module
-
-        def exec_module(module):
-            load(module)
-            if self in sys.meta_path:
-                sys.meta_path.remove(self)
-            importlib.import_module(_LAYERS)
-
-        spec.loader.exec_module = exec_module
-        return spec
