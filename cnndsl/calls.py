@@ -7,7 +7,7 @@ from __future__ import annotations
 from . import syntax as S
 from .errors import CnnError, did_you_mean
 from .ir import Node, Scope
-from .ops import REGISTRY, bind_args
+from .ops import bind_args
 from .values import Symbol, fmt_value
 
 

@@ -12,17 +12,17 @@ and for every block called from it, unless a block sets its own.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 
 from . import syntax as S
-from .errors import CnnError, Frame, did_you_mean
+from .errors import CnnError, did_you_mean
 from .ir import Graph, Node, Scope
 from .calls import CallMixin
 from .contracts import check_expects
 from .ops import REGISTRY
 from .ops.schema import convert
 from .shapes import infer_node
-from .values import Evaluator, Symbol, fmt_value
+from .values import Evaluator, fmt_value
 
 KEYWORD_NAMES = {"in"}
 LAYER_NAME = re.compile(r"[A-Za-z0-9_.][A-Za-z0-9_.\-]*")

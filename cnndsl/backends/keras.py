@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import functools
 import inspect
-import sys
 
 from ..errors import CnnError
 from ..ops import REGISTRY

@@ -9,7 +9,7 @@ Keras.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Callable
 
 from ..errors import CnnError, did_you_mean
