@@ -176,7 +176,8 @@ class _Drawer:
                     penwidth="2" if last.name in self.outputs else "1", tooltip=tip)
 
     def edges(self, g) -> None:
-        """One edge per tensor between two boxes, labelled with the tensor's shape."""
+        """One edge per tensor between two boxes, labelled with the tensor's shape unless a folded
+        box at either end shows it."""
         seen = set()
         for node in self.graph.nodes:
             for src in node.inputs:
@@ -185,7 +186,10 @@ class _Drawer:
                 if a == b or key in seen:
                     continue
                 seen.add(key)
-                g.edge(a, b, label=dims(src.shape) if self.show_shapes else None)
+                # A folded box already prints its in -> out shapes; a label beside it would only
+                # repeat them (and every labelled edge doubles its rank's height).
+                shown = self.show_shapes and not (a.startswith("scope/") or b.startswith("scope/"))
+                g.edge(a, b, label=dims(src.shape) if shown else None)
 
     def legend(self) -> str:
         """The graph's title line and a colour key of the families it uses (call after ``emit``)."""
