@@ -87,3 +87,19 @@ def test_generated_specs_check_or_raise_cnn_error(src):
 @given(st.integers(0, len(SEED_SPEC) - 1), st.integers(0, 6), st.text(alphabet="(){}[]->=,;.:#\"' a1_\n", max_size=3))
 def test_mutated_specs_check_or_raise_cnn_error(pos, cut, insert):
     _checks_or_cnn_error(SEED_SPEC[:pos] + insert + SEED_SPEC[pos + cut:])
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=list(HealthCheck))
+@given(spec())
+def test_generated_specs_that_check_compile_to_the_same_shapes_and_counts(src):
+    """The checker and Keras agree on every generated spec the checker accepts."""
+    try:
+        g = check(src)
+    except CnnError:
+        return
+    from cnndsl.backends.keras import build_model
+    model = build_model(g)
+    assert model.count_params() == g.total_params
+    assert sum(int(w.numpy().size) for w in model.non_trainable_weights) == g.non_trainable
+    for n in g.nodes:
+        assert tuple(model.get_layer(n.name).output.shape) == n.shape, n.name
