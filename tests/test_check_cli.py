@@ -68,3 +68,21 @@ def test_import_cnndsl_imports_no_tensorflow():
     r = subprocess.run([sys.executable, "-c", "import sys, cnndsl; print([m for m in sys.modules if m.startswith(('tensorflow', 'keras'))])"],
                        capture_output=True, text=True, cwd=ROOT)
     assert r.stdout.strip() == "[]"
+
+
+CLASS_PARAMS = ("classes", "n_classes", "num_classes")
+WITH_CLASSES = sorted(p for p in SPECS.rglob("*.cnn") if "lib" not in p.parts
+                      and any(f"{c}=" in p.read_text() for c in CLASS_PARAMS))
+
+
+@pytest.mark.parametrize("path", WITH_CLASSES, ids=[p.stem for p in WITH_CLASSES])
+def test_contracts_hold_for_another_class_count(path):
+    """A spec's contracts are formulas of its parameters, so --set classes=7 still checks."""
+    from cnndsl import load
+    program = load(path)
+    (ndef,) = program.networks.values()
+    name = next(p.name for p in ndef.params if p.name in CLASS_PARAMS)
+    default = program.lower()
+    graph = program.lower(**{name: 7})
+    for before, after in zip(default.outputs.values(), graph.outputs.values()):
+        assert after.shape[-1] == (7 if before.shape[-1] == default.params[name] else before.shape[-1])
