@@ -113,9 +113,10 @@ def _cmd_check(args) -> int:
 
 
 def _cmd_compile(args) -> int:
-    from .files import atomic_path, write_atomic
+    from .files import atomic_path, check_writable, write_atomic
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # TensorFlow's C++ start-up chatter is not for users
     graph = _graph(args)
+    check_writable(args.output)  # before Keras spends seconds building
     if args.emit == "python":
         from .backends.python import emit_python
         write_atomic(args.output, emit_python(graph))
@@ -135,7 +136,9 @@ def _cmd_compile(args) -> int:
 
 def _cmd_draw(args) -> int:
     from .backends.dot import write_diagram
+    from .files import check_writable
     graph = _graph(args)
+    check_writable(args.output)
     write_diagram(graph, args.output, depth=args.depth, rankdir=args.rankdir,
                   show_shapes=not args.no_shapes, show_params=not args.no_params)
     print(f"wrote {args.output}")

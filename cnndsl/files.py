@@ -11,12 +11,22 @@ import tempfile
 from .errors import CnnError
 
 
-@contextlib.contextmanager
-def atomic_path(path: str):
-    """Yield a temporary path in ``path``'s folder; rename it to ``path`` on success."""
+def check_writable(path: str) -> str:
+    """``path``'s folder, or a usage error if a file can't be written there (checked before slow work)."""
     folder = os.path.dirname(os.path.abspath(path))
     if not os.path.isdir(folder):
         raise CnnError("usage", f"can't write {path}: folder {folder} does not exist")
+    if not os.access(folder, os.W_OK):
+        raise CnnError("usage", f"can't write {path}: folder {folder} is not writable")
+    if os.path.isdir(path):
+        raise CnnError("usage", f"can't write {path}: it is a folder")
+    return folder
+
+
+@contextlib.contextmanager
+def atomic_path(path: str):
+    """Yield a temporary path in ``path``'s folder; rename it to ``path`` on success."""
+    folder = check_writable(path)
     suffix = os.path.splitext(path)[1]
     try:
         fd, tmp = tempfile.mkstemp(prefix=".cnndsl-", suffix=suffix, dir=folder)
