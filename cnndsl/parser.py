@@ -286,6 +286,9 @@ class _ToAst(Transformer):
     def index(self, meta, c):
         return S.Index(self._span(meta), c[0], c[1])
 
+    def ternary(self, meta, c):
+        return S.Ternary(self._span(meta), c[0], c[1], c[2])
+
     def func(self, meta, c):
         return S.FuncCall(self._span(meta), str(c[0]), c[1] or ())
 

@@ -52,8 +52,7 @@ BinOp = node("BinOp", "op", "left", "right")
 Attr = node("Attr", "value", "attr")
 Index = node("Index", "value", "index")
 FuncCall = node("FuncCall", "name", "args")
-
-EXPRESSIONS = (Num, Str, Name, Const, ListE, Unary, BinOp, Attr, Index, FuncCall)
+Ternary = node("Ternary", "body", "test", "orelse")  # body if test else orelse
 
 
 Arg = node("Arg", "name", "value")  # name is None for a positional

@@ -117,6 +117,9 @@ class Evaluator:
             raise CnnError("limit", f"{fmt_value(a)} ** {fmt_value(b)} is too large (over {MAX_POW:.0e})", e.span)
         return ARITH[e.op](a, b)
 
+    def Ternary(self, e):
+        return self(e.body) if self.truth(self(e.test), e.test) else self(e.orelse)
+
     def Attr(self, e):
         v = self(e.value)
         if isinstance(v, Node):

@@ -23,6 +23,7 @@ VALID = [
     "network n(x: [8, 8, 3]) { expect params = 21_306_826; expect trainable = 1_000.5e3; expect y.shape = [none, 10] }",
     "network n(x: [8, 8, 3]) { y = add(x, x); z = y -> relu -> conv(1, 1); z -> flatten; }",
     "block b(l=[1, 2, 3,]) { dense(l[0] + l[-1]) }",
+    "block b(f) { let s = (1 if f > 2 else 2); conv(f, 3, stride=2 if f == 64 else 1); dense([1 if true else 2][0]) }",
 ]
 
 INVALID = [  # (source, line, col)

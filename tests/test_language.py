@@ -286,3 +286,17 @@ def test_repeat_over_a_list_and_let_unpacking():
         check("network n(x: [8, 8, 3]) { let [a, b] = [1, 2, 3]; relu }")
     with pytest.raises(CnnError, match="needs `as NAME`"):
         check("network n(x: [8, 8, 3]) { repeat [1, 2] { relu } }")
+
+
+def test_conditional_expressions_in_arguments_lists_and_parentheses():
+    src = """block unit(filters, prev) {
+        conv(filters, 3, stride=1 if filters == prev else 2, padding=same)
+    }
+    network n(x: [8, 8, 4], wide=false) {
+        let f = (16 if wide else 8)
+        unit(f, 4) -> unit(f, f) -> dense([f, 2 * f][1] if not wide else 1)
+    }"""
+    assert [n.shape for n in check(src).nodes[1:]] == [(None, 4, 4, 8), (None, 4, 4, 8), (None, 4, 4, 16)]
+    assert check(src, wide=True).nodes[-1].shape == (None, 4, 4, 1)
+    with pytest.raises(CnnError, match="expected true or false, got 3"):
+        check("network n(x: [8, 8, 4]) { conv(1 if 3 else 2, 1) }")
