@@ -119,7 +119,7 @@ class Lowerer(CallMixin):
             if p.kind == "input":
                 continue
             if p.name in overrides:
-                env.names[p.name] = overrides[p.name]
+                env.names[p.name] = _as_spec_value(overrides[p.name])
             elif p.kind == "plain":
                 raise CnnError("usage", f"network `{ndef.name}` needs `--set {p.name}=...`", p.span)
             else:
@@ -283,3 +283,10 @@ class Lowerer(CallMixin):
             known = list(REGISTRY) + list(env.blocks) + [k for k, v in env.names.items() if isinstance(v, Node)]
             self.fail("name", f"unknown op or block `{name}`", span, env, hint=did_you_mean(name, known))
         return REGISTRY[name]
+
+
+def _as_spec_value(v):
+    """A Python value given for a network parameter, as the language has it (tuples are lists)."""
+    if isinstance(v, (list, tuple)):
+        return [_as_spec_value(x) for x in v]
+    return v
