@@ -89,7 +89,9 @@ class CallMixin:
         label = f"{c.name}({', '.join(shown)})"
         instance = self.fresh(env.prefix, c.name.replace(".", "_"))
         scope = Scope(instance, "block", label, c.span)
-        inner = env.child(names=names, blocks=self.program.home[id(bdef)], scope=self.nest(env, scope, c.span),
+        blocks, consts = self.program.home[id(bdef)]
+        names = {**consts, **names}
+        inner = env.child(names=names, blocks=blocks, scope=self.nest(env, scope, c.span),
                           prefix=instance + ".",
                           active=env.active + (bdef.name,), is_network=False)
         if cur is not None:
@@ -135,5 +137,6 @@ class CallMixin:
                 if p.kind == "plain":
                     self.fail("type", f"block `{bdef.name}` needs argument `{p.name}`", c.span, env,
                               hint=f"{bdef.name}({', '.join(params)})")
-                names[p.name] = self.eval(p.value, env.child(names=dict(names)))
+                consts = self.program.home[id(bdef)][1]
+                names[p.name] = self.eval(p.value, env.child(names={**consts, **names}))
         return names, shown

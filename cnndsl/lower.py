@@ -108,7 +108,7 @@ class Lowerer(CallMixin):
     # --- networks ---------------------------------------------------------------
     def network(self, ndef: S.NetworkDef, overrides: dict) -> Graph:
         self.graph = Graph(ndef.name, span=ndef.span)
-        env = Env(names={}, blocks=self.program.blocks, defaults={}, is_network=True)
+        env = Env(names=dict(self.program.consts), blocks=self.program.blocks, defaults={}, is_network=True)
         declared = {p.name for p in ndef.params}
         for key in overrides:
             if key not in declared or any(p.name == key and p.kind == "input" for p in ndef.params):

@@ -152,7 +152,10 @@ class _ToAst(Transformer):
     # definitions
     def start(self, meta, items):
         pick = lambda cls: tuple(i for i in items if isinstance(i, cls))
-        return S.Module(self._span(meta), pick(S.Import), pick(S.BlockDef), pick(S.NetworkDef))
+        return S.Module(self._span(meta), pick(S.Import), pick(S.ConstDef), pick(S.BlockDef), pick(S.NetworkDef))
+
+    def const_def(self, meta, c):
+        return S.ConstDef(self._span(meta), str(c[0]), c[1])
 
     def import_stmt(self, meta, c):
         return S.Import(self._span(meta), str(c[0])[1:-1], str(c[1]) if c[1] is not None else None)

@@ -11,23 +11,25 @@ from .ir import Graph
 from .lower import Limits, Lowerer
 from .ops import REGISTRY
 from .parser import parse
+from .values import Evaluator
 
 
 @dataclass
 class Program:
     """Everything one spec file can see.
 
-    Every file has its own namespace of blocks: its own, plus what it imports.
-    ``import "x.cnn"`` adds x's public blocks (names not starting with ``_``)
-    by name; ``import "x.cnn" as lib`` adds them as ``lib.name``. Imports are
-    not transitive, and a block body resolves names in its own file's
-    namespace, wherever it is called from.
+    Every file has its own namespace of blocks and constants (file-level
+    ``let``): its own, plus what it imports. ``import "x.cnn"`` adds x's public
+    ones (names not starting with ``_``) by name; ``import "x.cnn" as lib``
+    adds them as ``lib.name``. Imports are not transitive, and a block body
+    resolves names in its own file's namespace, wherever it is called from.
     """
 
     path: str
     blocks: dict = field(default_factory=dict)     # the top file's namespace: name -> BlockDef
     networks: dict = field(default_factory=dict)   # name -> NetworkDef (the top file's only)
-    home: dict = field(default_factory=dict)       # id(BlockDef) -> the namespace of its file
+    consts: dict = field(default_factory=dict)     # the top file's constants: name -> value
+    home: dict = field(default_factory=dict)       # id(BlockDef) -> (blocks, constants) of its file
 
     def network_names(self) -> list:
         return list(self.networks)
@@ -55,7 +57,7 @@ def load(text: str, path: str = "<string>") -> Program:
     """Parse ``text`` and everything it imports into a ``Program``."""
     program = Program(path)
     module = parse(text, path)
-    program.blocks = _namespace(program, module, path, (os.path.abspath(path),), {})
+    program.blocks, program.consts = _namespace(program, module, path, (os.path.abspath(path),), {})
     for n in module.networks:
         if n.name in program.networks:
             raise CnnError("name", f"network `{n.name}` is defined twice (first at {program.networks[n.name].span})", n.span)
@@ -74,15 +76,16 @@ def load_file(path: str) -> Program:
     return load(text, path)
 
 
-def _namespace(program: Program, module: S.Module, path: str, loading: tuple, done: dict) -> dict:
-    """The blocks visible in ``module``: imported ones first, then its own."""
-    names, origin = {}, {}
+def _namespace(program: Program, module: S.Module, path: str, loading: tuple, done: dict) -> tuple:
+    """The blocks and constants visible in ``module``: imported ones first, then its own."""
+    names, consts, origin = {}, {}, {}
 
-    def add(name, bdef, where, span):
-        if name in names and names[name] is not bdef:
-            raise CnnError("name", f"block `{name}` comes from both {origin[name]} and {where}", span,
+    def add(table, name, value, where, span):
+        if name in origin and origin[name] != where:
+            what = "block" if isinstance(value, S.BlockDef) else "constant"
+            raise CnnError("name", f"{what} `{name}` comes from both {origin[name]} and {where}", span,
                            hint="import one of the files `as` a name, e.g. import \"lib.cnn\" as lib")
-        names[name], origin[name] = bdef, where
+        table[name], origin[name] = value, where
 
     for imp in module.imports:
         target = os.path.normpath(os.path.join(os.path.dirname(path), imp.path))
@@ -97,18 +100,29 @@ def _namespace(program: Program, module: S.Module, path: str, loading: tuple, do
                 why = getattr(e, "strerror", None) or str(e)
                 raise CnnError("import", f"can't import {imp.path}: {why} (looked for {target})", imp.span) from None
             sub = parse(text, target)
-            _namespace(program, sub, target, loading + (key,), done)
-            done[key] = sub.blocks
-        for b in done[key]:
+            _, sub_consts = _namespace(program, sub, target, loading + (key,), done)
+            done[key] = (sub.blocks, {c.name: sub_consts[c.name] for c in sub.consts})
+        blocks, own_consts = done[key]
+        for b in blocks:
             if not b.name.startswith("_"):
-                add(f"{imp.alias}.{b.name}" if imp.alias else b.name, b, imp.path, imp.span)
+                add(names, f"{imp.alias}.{b.name}" if imp.alias else b.name, b, imp.path, imp.span)
+        for name, value in own_consts.items():
+            if not name.startswith("_"):
+                add(consts, f"{imp.alias}.{name}" if imp.alias else name, value, imp.path, imp.span)
+    for c in module.consts:
+        if c.name in origin:
+            raise CnnError("name", f"constant `{c.name}` is defined twice (also from {origin[c.name]})", c.span)
+        try:
+            add(consts, c.name, Evaluator(consts)(c.value), path, c.span)
+        except CnnError as e:
+            raise e.located(c.value.span)
     for b in module.blocks:
         if b.name in REGISTRY:
             raise CnnError("name", f"block `{b.name}` has the name of an op; rename it", b.span)
-        if b.name in names:
-            where = f"first at {names[b.name].span}" if origin[b.name] == path else f"also imported from {origin[b.name]}"
+        if b.name in origin:
+            where = f"first at {names[b.name].span}" if origin[b.name] == path else f"also from {origin[b.name]}"
             raise CnnError("name", f"block `{b.name}` is defined twice ({where})", b.span)
-        add(b.name, b, path, b.span)
+        add(names, b.name, b, path, b.span)
     for b in module.blocks:
-        program.home[id(b)] = names
-    return names
+        program.home[id(b)] = (names, consts)
+    return names, consts

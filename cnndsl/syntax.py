@@ -80,4 +80,5 @@ Param = node("Param", "name", "kind", "value",
 BlockDef = node("BlockDef", "name", "params", "body")
 NetworkDef = node("NetworkDef", "name", "params", "outputs", "body")
 Import = node("Import", "path", "alias")  # alias: `import "x.cnn" as lib`, or None
-Module = node("Module", "imports", "blocks", "networks")
+ConstDef = node("ConstDef", "name", "value")
+Module = node("Module", "imports", "consts", "blocks", "networks")

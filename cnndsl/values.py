@@ -122,6 +122,8 @@ class Evaluator:
 
     def Attr(self, e):
         v = self(e.value)
+        if isinstance(v, Symbol) and f"{v}.{e.attr}" in self.lookup:   # an imported constant: lib.NAME
+            return self.lookup[f"{v}.{e.attr}"]
         if isinstance(v, Node):
             if e.attr not in TENSOR_ATTRS:
                 raise CnnError("name", f"a tensor has no attribute `{e.attr}`", e.span,

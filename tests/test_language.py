@@ -300,3 +300,16 @@ def test_conditional_expressions_in_arguments_lists_and_parentheses():
     assert check(src, wide=True).nodes[-1].shape == (None, 4, 4, 1)
     with pytest.raises(CnnError, match="expected true or false, got 3"):
         check("network n(x: [8, 8, 4]) { conv(1 if 3 else 2, 1) }")
+
+
+def test_file_level_constants_are_visible_and_importable(tmp_path):
+    (tmp_path / "lib.cnn").write_text("let WIDTH = 8\nlet _SECRET = 1\nlet DOUBLE = WIDTH * 2\n"
+                                      "block unit(f=WIDTH) { conv(f, 1) }")
+    (tmp_path / "net.cnn").write_text('import "lib.cnn"\nimport "lib.cnn" as lib\nlet OUT = lib.DOUBLE + 1\n'
+                                      "network n(x: [8, 8, 3]) { unit -> conv(DOUBLE, 1) -> dense(OUT) }")
+    assert [n.shape[-1] for n in check(tmp_path / "net.cnn").nodes[1:]] == [8, 16, 17]
+    (tmp_path / "bad.cnn").write_text('import "lib.cnn"\nnetwork n(x: [8, 8, 3]) { conv(_SECRET, 1) }')
+    with pytest.raises(CnnError, match="unknown name `_SECRET`"):
+        check(tmp_path / "bad.cnn")
+    with pytest.raises(CnnError, match="constant `A` is defined twice"):
+        check("let A = 1\nlet A = 2\nnetwork n(x: [8, 8, 3]) { relu }")
