@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from . import syntax as S
 from .errors import CnnError, did_you_mean
-from .ir import Node, Scope
+from .ir import Node, Scope, Tensors
 from .ops import bind_args
 from .values import Symbol, fmt_value
 
@@ -47,8 +47,9 @@ class CallMixin:
 
     def need_input(self, cur, c, env):
         if cur is None:
-            self.fail("value", f"`{c.name}` has no input: the network has several inputs, so start "
-                               f"the chain with one of them (`x -> {c.name}`)", c.span, env)
+            self.fail("value", f"`{c.name}` has no input tensor here: start the chain with a tensor name "
+                               f"(`x -> {c.name}`)", c.span, env,
+                      hint="there is no implicit input after `a, b = ...`, or in a network with several inputs")
         return cur
 
     def op_call(self, op, c: S.Call, env, inputs, skip):
@@ -97,9 +98,21 @@ class CallMixin:
         if cur is not None:
             names.setdefault("in", cur)
         out = self.body(bdef.body, inner, cur)
+        if bdef.outputs:
+            return self.block_outputs(bdef, names)
         if out is None:
             self.fail("value", f"block `{c.name}` gives no tensor", bdef.span, inner)
         return out
+
+    def block_outputs(self, bdef: S.BlockDef, names: dict):
+        """The tensors a block declared ``-> (a, b)`` gives: one, or a ``Tensors`` bundle."""
+        outs = []
+        for name in bdef.outputs:
+            if not isinstance(names.get(name), Node):
+                self.fail("name", f"block `{bdef.name}` declares output `{name}`, which is not a tensor in its body",
+                          bdef.span, None, hint=did_you_mean(name, [k for k, v in names.items() if isinstance(v, Node)]))
+            outs.append(names[name])
+        return outs[0] if len(outs) == 1 else Tensors(outs, bdef.name, bdef.outputs)
 
     @staticmethod
     def as_written(value, arg: S.Arg) -> str:

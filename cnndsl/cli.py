@@ -1,6 +1,7 @@
 """The command line: ``cnndsl check | compile | draw | summary``.
 
-Exit codes: 0 ok, 1 an error in a spec (or a missing tool), 2 a usage error.
+Exit codes: 0 ok, 1 an error in a spec (or a missing tool), 2 a usage error,
+3 an internal error (a bug in cnndsl; CNNDSL_DEBUG=1 shows its traceback).
 Errors print as one located line, the source line with a caret, and the
 block call chain; never a traceback. Keras is imported by ``compile`` only.
 """
@@ -161,6 +162,12 @@ def main(argv=None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+    except Exception as e:  # a bug in cnndsl, not in the spec: one line, unless debugging
+        if os.environ.get("CNNDSL_DEBUG"):
+            raise
+        print(f"error: internal error in cnndsl ({type(e).__name__}: {e}); please report it with the spec "
+              f"(CNNDSL_DEBUG=1 shows the traceback)", file=sys.stderr)
+        return 3
     except BrokenPipeError:
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0

@@ -57,6 +57,15 @@ class Node:
         return f"<{self.op} {self.name}({ins}) -> {self.shape}>"
 
 
+class Tensors(tuple):
+    """The outputs of a block declared ``-> (a, b)``: bound with ``a, b = block(...)``."""
+
+    def __new__(cls, nodes, block: str, names: tuple):
+        self = super().__new__(cls, nodes)
+        self.block, self.names = block, names
+        return self
+
+
 @dataclass(eq=False)
 class Graph:
     """One network: its nodes, named inputs and outputs, and the values of its parameters."""

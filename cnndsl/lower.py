@@ -16,7 +16,7 @@ from dataclasses import dataclass, replace
 
 from . import syntax as S
 from .errors import CnnError, did_you_mean
-from .ir import Graph, Node, Scope
+from .ir import Graph, Node, Scope, Tensors
 from .calls import CallMixin
 from .contracts import check_expects
 from .ops import REGISTRY
@@ -189,13 +189,20 @@ class Lowerer(CallMixin):
         return self.chain(s.chain, env, cur)
 
     def stmt_Assign(self, s, env, cur):
-        if s.name in REGISTRY or s.name in env.blocks or s.name in KEYWORD_NAMES:
-            self.fail("name", f"`{s.name}` names an op or block; pick another tensor name", s.span, env)
-        node = self.chain(s.chain, env, cur)
-        if node is None:
-            self.fail("value", f"`{s.name} = ...` gives no tensor", s.span, env)
-        env.names[s.name] = node
-        return node
+        """``x = chain``, or ``a, b = two_outputs(...)`` for a block declared ``-> (a, b)``."""
+        names = (s.name,) if isinstance(s.name, str) else s.name
+        for name in names:
+            if name in REGISTRY or name in env.blocks or name in KEYWORD_NAMES:
+                self.fail("name", f"`{name}` names an op or block; pick another tensor name", s.span, env)
+        value = self.chain(s.chain, env, cur, bundle_ok=len(names) > 1)
+        if value is None:
+            self.fail("value", f"`{', '.join(names)} = ...` gives no tensor", s.span, env)
+        got = len(value) if isinstance(value, Tensors) else 1
+        if got != len(names):
+            self.fail("value", f"`{', '.join(names)} = ...` binds {len(names)} tensors, the chain gives {got}",
+                      s.span, env)
+        env.names.update(zip(names, value if isinstance(value, Tensors) else (value,)))
+        return value if isinstance(value, Node) else None
 
     def stmt_Let(self, s, env, cur):
         """``let v = expr``, or ``let [a, b] = list`` to take a list apart."""
@@ -231,10 +238,18 @@ class Lowerer(CallMixin):
         self.expects.append((s, self.eval(s.value, env)))
         return cur
 
-    def chain(self, chain: S.Chain, env: Env, cur):
+    def chain(self, chain: S.Chain, env: Env, cur, bundle_ok: bool = False):
         for k, elem in enumerate(chain.elems):
+            if isinstance(cur, Tensors) and not (k == 0 and isinstance(env.names.get(getattr(elem, "name", None)), Node)):
+                self.unbound(cur, elem.span, env)
             cur = getattr(self, "elem_" + type(elem).__name__)(elem, env, cur, k == 0)
+        if isinstance(cur, Tensors) and not bundle_ok:
+            self.unbound(cur, chain.span, env)
         return cur
+
+    def unbound(self, bundle: Tensors, span, env: Env):
+        self.fail("value", f"block `{bundle.block}` gives {len(bundle)} tensors; bind them by name first",
+                  span, env, hint=f"{', '.join(bundle.names)} = {bundle.block}(...)")
 
     def elem_Repeat(self, r, env, cur, first):
         """``repeat N [as i]`` (i = 0 .. N-1) or ``repeat [a, b, c] as x`` (x = each item)."""

@@ -164,7 +164,8 @@ class _ToAst(Transformer):
         return ".".join(str(t) for t in c if t is not None)
 
     def block_def(self, meta, c):
-        return S.BlockDef(self._span(meta), str(c[0]), c[1] or (), c[2])
+        name, params, _arrow, outputs, body = c
+        return S.BlockDef(self._span(meta), str(name), params or (), outputs, body)
 
     def network_def(self, meta, c):
         name, params, _arrow, outputs, body = c
@@ -208,6 +209,9 @@ class _ToAst(Transformer):
 
     def assign(self, meta, c):
         return S.Assign(self._span(meta), str(c[0]), c[1])
+
+    def assign_many(self, meta, c):
+        return S.Assign(self._span(meta), tuple(str(t) for t in c[:-1]), c[-1])
 
     def chain_stmt(self, meta, c):
         return S.ChainStmt(self._span(meta), c[0])

@@ -70,14 +70,14 @@ Chain = node("Chain", "elems")
 Defaults = node("Defaults", "op", "args")
 Expect = node("Expect", "target", "attr", "value")
 Let = node("Let", "name", "value")  # name: a str, or a tuple of them for `let [a, b] = ...`
-Assign = node("Assign", "name", "chain")
+Assign = node("Assign", "name", "chain")  # name: a str, or a tuple for `a, b = two_outputs(...)`
 ChainStmt = node("ChainStmt", "chain")
 
 
 # --- definitions -----------------------------------------------------------------
 Param = node("Param", "name", "kind", "value",
              doc="``x: [224, 224, 3]`` (kind input), ``classes=10`` (default) or ``filters`` (plain).")
-BlockDef = node("BlockDef", "name", "params", "body")
+BlockDef = node("BlockDef", "name", "params", "outputs", "body")  # outputs: names, or None for one
 NetworkDef = node("NetworkDef", "name", "params", "outputs", "body")
 Import = node("Import", "path", "alias")  # alias: `import "x.cnn" as lib`, or None
 ConstDef = node("ConstDef", "name", "value")

@@ -86,3 +86,17 @@ def test_contracts_hold_for_another_class_count(path):
     graph = program.lower(**{name: 7})
     for before, after in zip(default.outputs.values(), graph.outputs.values()):
         assert after.shape[-1] == (7 if before.shape[-1] == default.params[name] else before.shape[-1])
+
+
+def test_an_internal_error_is_one_line_and_exit_3(monkeypatch, capsys):
+    from cnndsl import cli
+
+    def broken(args):
+        raise RuntimeError("boom")
+    monkeypatch.setattr(cli, "_cmd_check", broken)
+    assert cli.main(["check", "x.cnn"]) == 3
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "internal error in cnndsl (RuntimeError: boom)" in err
+    monkeypatch.setenv("CNNDSL_DEBUG", "1")
+    with pytest.raises(RuntimeError):
+        cli.main(["check", "x.cnn"])

@@ -112,8 +112,21 @@ network edge(image: [8, 8, 4], side: [8, 8, 8]) -> (out, image) {
 }
 """   # blocks named like Python names, a tensor argument, nested calls, an input as an output
 
+TWO_OUTPUTS = """
+block entry(f, first=true) -> (x, shortcut) {
+    shortcut = conv(f, 1, stride=2, padding=same)
+    x = in -> if first { relu } -> conv(f, 3, padding=same) -> maxpool(3, stride=2, padding=same)
+}
+network two(image: [16, 16, 4]) {
+    x, s = entry(8, first=false)
+    y, t = x -> entry(16)
+    p = s -> conv(16, 1, stride=2)
+    add(y, t, p)
+}
+"""  # a block with two outputs, called twice
 
-@pytest.mark.parametrize("src", [DEMO, EVERY_OP, EDGE], ids=["demo", "every_op", "edge"])
+
+@pytest.mark.parametrize("src", [DEMO, EVERY_OP, EDGE, TWO_OUTPUTS], ids=["demo", "every_op", "edge", "two_outputs"])
 def test_emitted_python_rebuilds_the_same_model(src, monkeypatch):
     graph = cnndsl.check(src)
     assert_same_model(graph, build_model(graph), rebuild(graph, monkeypatch))

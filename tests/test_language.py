@@ -1,6 +1,8 @@
 """The language's features, one test each, asserting the IR they produce."""
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from cnndsl import CnnError, check
@@ -313,3 +315,26 @@ def test_file_level_constants_are_visible_and_importable(tmp_path):
         check(tmp_path / "bad.cnn")
     with pytest.raises(CnnError, match="constant `A` is defined twice"):
         check("let A = 1\nlet A = 2\nnetwork n(x: [8, 8, 3]) { relu }")
+
+
+def test_blocks_with_several_outputs():
+    src = """block entry(f) -> (x, shortcut) {
+        shortcut = conv(f, 1, stride=2, padding=same)
+        x = in -> conv(f, 3, padding=same) -> maxpool(3, stride=2, padding=same)
+    }
+    network n(img: [8, 8, 3]) {
+        x, s = entry(4)
+        BODY
+    }"""
+    g = check(src.replace("BODY", "add(x, s)"))
+    assert g.nodes[-1].shape == (None, 4, 4, 4) and [i.op for i in g.nodes[-1].inputs] == ["maxpool", "conv"]
+    for body, message in [("img -> entry(4) -> relu", "block `entry` gives 2 tensors; bind them by name first"),
+                          ("y = img -> entry(4)", "block `entry` gives 2 tensors"),
+                          ("a, b, c = img -> entry(4)", "binds 3 tensors, the chain gives 2"),
+                          ("relu", "`relu` has no input tensor here")]:
+        with pytest.raises(CnnError, match=re.escape(message)) as e:
+            check(src.replace("BODY", body))
+        if "gives 2 tensors" in message:
+            assert e.value.hint == "x, shortcut = entry(...)"
+    with pytest.raises(CnnError, match="declares output `z`"):
+        check("block b() -> (z) { y = relu }\nnetwork n(x: [8, 8, 3]) { b }")
