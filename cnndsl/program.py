@@ -2,6 +2,7 @@
 file), and the blocks and networks they define."""
 from __future__ import annotations
 
+import gc
 import os
 from dataclasses import dataclass, field
 
@@ -37,7 +38,13 @@ class Program:
     def lower(self, network: str | None = None, limits: Limits | None = None, **params) -> Graph:
         """Lower one network (the only one, or the one named) to a checked IR graph."""
         ndef = self.pick(network)
-        graph = Lowerer(self, limits or Limits()).network(ndef, params)
+        enabled = gc.isenabled()
+        gc.disable()  # lowering makes many long-lived objects and no cycles; collections would only cost time
+        try:
+            graph = Lowerer(self, limits or Limits()).network(ndef, params)
+        finally:
+            if enabled:
+                gc.enable()
         graph.lint()
         return graph
 
