@@ -14,6 +14,14 @@ FIXTURES = Path(__file__).resolve().parent / "fixtures"
 UPDATE = os.environ.get("UPDATE_GOLDEN") == "1"
 
 
+def seed_library() -> list:
+    """The spec files of the seed library (issue 5): every spec but lib/ and the keras.applications zoo
+    (specs/applications/, compared with keras.applications by test_zoo.py), whose xception.cnn is
+    also the seed-002 Xception base."""
+    return sorted(p for p in SPECS.rglob("*.cnn") if "lib" not in p.relative_to(SPECS).parts
+                  and (p.parent.name != "applications" or p.name == "xception.cnn"))
+
+
 def run_cli(*args, stdin: str | None = None, env: dict | None = None, cwd=ROOT) -> subprocess.CompletedProcess:
     """Run ``python -m cnndsl ARGS`` as a user would; returns the completed process."""
     return subprocess.run([sys.executable, "-m", "cnndsl", *map(str, args)], input=stdin, capture_output=True,

@@ -16,10 +16,10 @@ from cnndsl.backends.keras import build_model
 from cnndsl.backends.python import emit_python
 from cnndsl.backends.keras_layers import LRN
 from cnndsl.cli import main
-from conftest import ROOT, SPECS, run_cli
+from conftest import ROOT, SPECS, run_cli, seed_library
 from test_keras_backend import DEMO, EVERY_OP, assert_exact, outputs, randomise, sample_inputs
 
-NETWORKS = [(path, name) for path in sorted(SPECS.rglob("*.cnn")) if "lib" not in path.relative_to(SPECS).parts
+NETWORKS = [(path, name) for path in seed_library()
             for name in cnndsl.load(path).network_names()]
 SMALL = 5_000_000   # .keras round trips of bigger networks write hundreds of MB; their exactness is still checked
 

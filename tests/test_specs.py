@@ -11,19 +11,11 @@ Two halves, both parametrized over ``spec_table.CASES`` (every spec and listed s
    reference's weights across, every layer's output in inference mode on a fixed random input (max
    abs diff <= 1e-5 on the model's outputs, <= 1e-5 * max(1, |reference|) inside).
 
-Layer correspondence. Both models are walked from their outputs, depth first, visiting a layer's
-inputs in call order and listing a layer after its inputs (post-order). Two models built from the
-same graph with the same input order give the same list, however the code created the layers and
-whatever they are named. Inputs of the commutative merges (Add, Multiply, ...) are visited in
-order of their depth from the network input (the shortcut, being shallower, comes before the main
-path), so ``add { shortcut; main }`` and ``add { main; shortcut }`` correspond; concatenation
-order does matter and is kept. The lists must then agree position by position: same kind of
-layer (ReLU and Activation('relu') count as one kind, as do the two LRN layers), same output
-shape and same weight shapes. Where the reference's name is not one Keras made up (``conv2d_3``),
-the spec's layer at that position must have that name.
-
-The reference's weights are randomized first (biases, BN beta, gamma and moving statistics), so
-that the output comparison sees every weight, not just the kernels.
+Layer correspondence and the comparisons are those of tests/keras_compare.py.
+The lists must then agree position by position: same kind of layer (ReLU and Activation('relu')
+count as one kind, as do the two LRN layers), same output shape and same weight shapes. Where the
+reference's name is not one Keras made up (``conv2d_3``), the spec's layer at that position must
+have that name.
 
 Each network pair is built once per module (a module-scoped fixture; pytest groups the Keras tests
 by it). Networks of over 60M parameters are marked ``slow`` and run too; ``-m "not slow"`` skips
@@ -40,13 +32,14 @@ import numpy as np
 import pytest
 
 import cnndsl
+from conftest import seed_library
 from cnndsl import syntax as S
+from keras_compare import TOLERANCE, auto_named, count, kind, randomize, walk
 from spec_table import CASES
 
 SPECS = Path(__file__).resolve().parent.parent / "specs"
-SPEC_FILES = sorted(str(p.relative_to(SPECS)) for p in SPECS.rglob("*.cnn") if "lib" not in p.parts)
+SPEC_FILES = [str(p.relative_to(SPECS)) for p in seed_library()]
 IDS = [c.id for c in CASES]
-TOLERANCE = 1e-5
 
 
 # --- 1. cnndsl check ----------------------------------------------------------------------------------
@@ -103,79 +96,6 @@ def _expects(body):
 
 
 # --- 2. Keras ---------------------------------------------------------------------------------------------
-SAME_KIND = {"ReLU": "Activation", "LocalResponseNormalization": "LRN"}
-COMMUTATIVE = {"Add", "Multiply", "Maximum", "Minimum", "Average"}
-
-
-def _kind(layer) -> str:
-    name = type(layer).__name__
-    return SAME_KIND.get(name, name)
-
-
-def _node_of(tensor):
-    op, index, _ = tensor._keras_history
-    return op._inbound_nodes[index]
-
-
-def _depths(outputs) -> dict:
-    """id(node) -> longest path from an input, for every node the outputs depend on."""
-    depth, stack = {}, [_node_of(t) for t in outputs]
-    while stack:
-        node = stack[-1]
-        parents = [_node_of(t) for t in node.input_tensors]
-        todo = [p for p in parents if id(p) not in depth]
-        if todo:
-            stack.extend(todo)
-            continue
-        stack.pop()
-        depth[id(node)] = 1 + max((depth[id(p)] for p in parents), default=-1)
-    return depth
-
-
-def walk(model) -> list:
-    """The model's layer calls (Keras ``Node``s, input layers left out) in canonical order.
-
-    Post-order depth-first from the outputs; see the module docstring.
-    """
-    depth = _depths(model.outputs)
-    order, done = [], set()
-    stack = [(_node_of(t), False) for t in reversed(model.outputs)]
-    while stack:
-        node, expanded = stack.pop()
-        if id(node) in done:
-            continue
-        if expanded:
-            done.add(id(node))
-            order.append(node)
-            continue
-        stack.append((node, True))
-        parents = [_node_of(t) for t in node.input_tensors]
-        if type(node.operation).__name__ in COMMUTATIVE:
-            parents.sort(key=lambda p: depth[id(p)])            # stable: ties keep call order
-        stack.extend((p, False) for p in reversed(parents))
-    return [n for n in order if n.input_tensors]
-
-
-def _auto_named(layer) -> bool:
-    """Whether Keras made the layer's name up from its class (``conv2d``, ``batch_normalization_7``)."""
-    from keras.src.utils.naming import to_snake_case
-    return re.fullmatch(re.escape(to_snake_case(type(layer).__name__)) + r"(_\d+)?", layer.name) is not None
-
-
-def _randomize(model, seed=0):
-    """Give every bias, BN beta and gamma and moving statistic a random value (kernels already are)."""
-    rng = np.random.default_rng(seed)
-    for var in model.weights:
-        leaf = var.path.rsplit("/", 1)[-1]
-        if leaf in ("gamma", "moving_variance"):
-            var.assign(rng.uniform(0.5, 1.5, var.shape).astype(var.dtype))
-        elif leaf in ("beta", "bias", "moving_mean"):
-            var.assign(rng.normal(0.0, 0.1, var.shape).astype(var.dtype))
-
-
-def _count(weights) -> int:
-    return sum(int(np.prod(w.shape)) for w in weights)
-
 
 @dataclass
 class Pair:
@@ -198,7 +118,7 @@ def pair(request):
     keras.utils.set_random_seed(0)
     model = cnndsl.compile(SPECS / case.spec, **spec_params)
     ref = build(case.spec, **ref_params)
-    _randomize(ref)
+    randomize(ref)
     yield Pair(case, model, ref, walk(model), walk(ref))
     del model, ref
     keras.backend.clear_session()
@@ -208,8 +128,8 @@ def pair(request):
 def test_keras_params_equal_the_reference(pair):
     spec, ref, case = pair.spec, pair.ref, pair.case
     assert spec.count_params() == ref.count_params() == case.total
-    assert _count(spec.trainable_weights) == _count(ref.trainable_weights) == case.trainable
-    assert _count(spec.non_trainable_weights) == _count(ref.non_trainable_weights) == case.non_trainable
+    assert count(spec.trainable_weights) == count(ref.trainable_weights) == case.trainable
+    assert count(spec.non_trainable_weights) == count(ref.non_trainable_weights) == case.non_trainable
 
 
 def test_keras_output_shapes_equal_the_reference(pair):
@@ -223,7 +143,7 @@ def test_keras_layers_correspond_one_to_one(pair):
     assert len(spec) == len(ref), f"{len(spec)} layers, the reference has {len(ref)}"
     for k, (s, r) in enumerate(zip(spec, ref)):
         where = f"layer {k}: {s.operation.name} vs the reference's {r.operation.name}"
-        assert _kind(s.operation) == _kind(r.operation), where
+        assert kind(s.operation) == kind(r.operation), where
         assert [tuple(t.shape) for t in s.output_tensors] == [tuple(t.shape) for t in r.output_tensors], where
         assert [tuple(w.shape) for w in s.operation.weights] == [tuple(w.shape) for w in r.operation.weights], where
     assert len(pair.spec.layers) - len(pair.spec.inputs) == len(spec), "the spec model has layers no output uses"
@@ -231,7 +151,7 @@ def test_keras_layers_correspond_one_to_one(pair):
 
 def test_keras_layers_keep_the_seeds_names(pair):
     named = [(s.operation.name, r.operation.name) for s, r in zip(pair.spec_nodes, pair.ref_nodes)
-             if not _auto_named(r.operation)]
+             if not auto_named(r.operation)]
     wrong = [(s, r) for s, r in named if s != r]
     assert not wrong, f"{len(wrong)} of {len(named)} named layers differ, e.g. spec {wrong[0][0]!r} vs seed {wrong[0][1]!r}"
 

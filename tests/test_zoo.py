@@ -1,0 +1,86 @@
+"""The keras.applications zoo (issue 8): every spec network equals keras.applications' own.
+
+For each of the 40 functions (``zoo_table.ZOO``) and both variants (``include_top=True``, and
+``include_top=False, pooling="avg"``), with weights=None and the default input size, the compiled
+spec and keras.applications' model agree on:
+
+- total, trainable and non-trainable parameters (and ``cnndsl check``'s figures equal Keras's);
+- output shapes;
+- layer and op kinds in topological order (tests/keras_compare.py: strict, exact classes), with
+  each one's output shape and weight shapes;
+- every layer name keras.applications sets explicitly (its generated ``conv2d_12`` names exempt);
+- with ``numeric``, outputs after copying the reference's weights across, with randomised BN
+  statistics and biases, within 1e-5 (``training=False``): every layer's and the model's.
+
+Run one network by hand while writing its spec:
+    .venv/bin/python tests/test_zoo.py resnet50 [avg] [--numeric]
+"""
+from __future__ import annotations
+
+import gc
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import cnndsl  # noqa: E402
+from keras_compare import (copy_weights, name_differences, output_differences, params,  # noqa: E402
+                           randomize, structure_differences, walk)
+from zoo_table import VARIANTS, ZOO  # noqa: E402
+
+
+def build_pair(zoo, variant: str):
+    """(compiled spec, keras.applications reference, its IR graph) for one network and variant."""
+    import keras
+    spec_params, ref_kwargs = VARIANTS[variant]
+    keras.utils.set_random_seed(0)
+    graph = cnndsl.check(zoo.spec, network=zoo.network, **spec_params)
+    model = cnndsl.compile(zoo.spec, network=zoo.network, **spec_params)
+    ref = getattr(keras.applications, zoo.function)(weights=None, **ref_kwargs)
+    randomize(ref)
+    return model, ref, graph
+
+
+def differences(zoo, variant: str, numeric: bool) -> list:
+    """Every way the spec differs from keras.applications (empty: none)."""
+    model, ref, graph = build_pair(zoo, variant)
+    out = []
+    if params(model) != params(ref):
+        out.append(f"params (total, trainable, non-trainable) {params(model)} vs keras {params(ref)}")
+    if (graph.total_params, graph.trainable, graph.non_trainable) != params(ref):
+        out.append(f"cnndsl check's params {(graph.total_params, graph.trainable, graph.non_trainable)} "
+                   f"vs keras {params(ref)}")
+    if [tuple(t.shape) for t in model.outputs] != [tuple(t.shape) for t in ref.outputs]:
+        out.append(f"outputs {[t.shape for t in model.outputs]} vs {[t.shape for t in ref.outputs]}")
+    spec_nodes, ref_nodes = walk(model), walk(ref)
+    out += structure_differences(spec_nodes, ref_nodes, strict=True)
+    names = name_differences(spec_nodes, ref_nodes)
+    if names:
+        out.append(f"{len(names)} named layers differ, e.g. spec {names[0][0]!r} vs keras {names[0][1]!r}")
+    if numeric and not out:
+        copy_weights(spec_nodes, ref_nodes)
+        out += output_differences(model, ref, spec_nodes, ref_nodes)[:5]
+    return out
+
+
+CASES = [pytest.param(z, v, id=f"{z.id}-{v}") for z in ZOO for v in VARIANTS]
+
+
+@pytest.mark.parametrize("zoo,variant", CASES)
+def test_spec_equals_keras_applications(zoo, variant):
+    import keras
+    try:
+        assert differences(zoo, variant, numeric=zoo.numeric and variant == "top") == []
+    finally:
+        keras.backend.clear_session()
+        gc.collect()
+
+
+if __name__ == "__main__":
+    args = [a for a in sys.argv[1:] if not a.startswith("--")]
+    zoo = next(z for z in ZOO if z.network == args[0])
+    found = differences(zoo, args[1] if len(args) > 1 else "top", numeric="--numeric" in sys.argv)
+    print("\n".join(found) or f"{zoo.network}: equal to keras.applications.{zoo.function}")
+    sys.exit(1 if found else 0)
