@@ -25,19 +25,59 @@ class CallMixin:
         if c.branches is not None:
             if op.arity is not None:
                 self.fail("type", f"`{op.name} {{ ... }}` needs a merge op (concat, add, multiply)", c.span, env)
-            inputs = [self.branch(b, env, cur) for b in c.branches]
-            return self.op_call(op, c, env, inputs, ())
-        tensors = [a for a in (c.args or ()) if a.name is None and isinstance(env.names.get(getattr(a.value, "id", None)), Node)]
+            when = [a for a in c.args or () if a.name == "when"]
+            branches = c.branches
+            if when and not self.truth(when[0], env):
+                return self.skipped_merge(op, c, env, cur)
+            inputs = [self.branch(b, env, cur) for b in branches]
+            return self.op_call(op, c, env, inputs, tuple(when))
+        tensors, inputs = self.tensor_args(op, c, env)
         if tensors:
             if op.arity is not None:
                 self.fail("type", f"{op.name} reads the chain's tensor; pass tensors only to merges", tensors[0].span, env)
-            inputs = ([] if first or cur is None else [cur]) + [env.names[a.value.id] for a in tensors]
-            return self.op_call(op, c, env, inputs, tensors)
+            return self.op_call(op, c, env, ([] if first or cur is None else [cur]) + inputs, tensors)
         if op.passthrough:
             return self.need_input(cur, c, env)
         if op.arity is None:
             self.fail("type", f"{op.name} needs branches: `{op.name} {{ a; b }}` or `{op.name}(x, y)`", c.span, env)
         return self.op_call(op, c, env, [self.need_input(cur, c, env)], ())
+
+    def tensor_args(self, op, c: S.Call, env):
+        """The positional arguments that are tensors (or lists of them), and those tensors in order.
+
+        A merge takes any expression that gives a tensor (``add(x, skips[i])``, ``concat(ys)``); other
+        ops are told when given a tensor by name."""
+        args, nodes = [], []
+        for a in c.args or ():
+            if a.name is not None:
+                continue
+            if op.arity is None:
+                v = self.eval(a.value, env)
+            elif isinstance(a.value, S.Name):
+                v = env.names.get(a.value.id)
+            else:
+                continue
+            vs = v if isinstance(v, list) and v and all(isinstance(x, Node) for x in v) else [v]
+            if all(isinstance(x, Node) for x in vs):
+                args.append(a)
+                nodes += vs
+        return tuple(args), nodes
+
+    def truth(self, arg: S.Arg, env) -> bool:
+        v = self.eval(arg.value, env)
+        if not isinstance(v, bool):
+            self.fail("type", f"`when` needs true or false, got {fmt_value(v)}", arg.value.span, env)
+        return v
+
+    def skipped_merge(self, op, c: S.Call, env, cur):
+        """``add(when=false) { identity; body }``: the merge is left out and its one other branch is the result."""
+        live = [b for b in c.branches if not (len(b.elems) == 1 and isinstance(b.elems[0], S.Call)
+                                               and b.elems[0].name == "identity" and not b.elems[0].args)]
+        if len(live) != 1:
+            self.fail("value", f"`{op.name}(when=false)` leaves {len(live)} branches besides `identity`; "
+                               "an optional merge has exactly one", c.span, env,
+                      hint="add(when=stride == 1) { identity; conv(...) -> bn }")
+        return self.branch(live[0], env, cur)
 
     def branch(self, chain: S.Chain, env, cur):
         out = self.chain(chain, env, cur)

@@ -102,7 +102,7 @@ def _cmd_check(args) -> int:
             print(f"{path}: no networks; {len(program.blocks)} block(s) parsed")
         for name in [args.network] if args.network else program.network_names():
             jobs.append((program, program.pick(name)))
-    known = {p.name for _, ndef in jobs for p in ndef.params if p.kind != "input"}
+    known = {p.name for _, ndef in jobs for p in ndef.params}
     for key in settings:
         if key not in known:
             raise CnnError("usage", f"no network checked has a parameter `{key}`",

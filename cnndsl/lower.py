@@ -111,8 +111,8 @@ class Lowerer(CallMixin):
         env = Env(names=dict(self.program.consts), blocks=self.program.blocks, defaults={}, is_network=True)
         declared = {p.name for p in ndef.params}
         for key in overrides:
-            if key not in declared or any(p.name == key and p.kind == "input" for p in ndef.params):
-                value_params = [p.name for p in ndef.params if p.kind != "input"]
+            if key not in declared:
+                value_params = [p.name for p in ndef.params]
                 raise CnnError("usage", f"network `{ndef.name}` has no parameter `{key}`",
                                hint=did_you_mean(key, value_params) or f"its parameters: {', '.join(value_params) or 'none'}")
         for p in ndef.params:
@@ -131,7 +131,7 @@ class Lowerer(CallMixin):
                            next(p.span for p in ndef.params if p.name == "batch"))
         for p in ndef.params:
             if p.kind == "input":
-                self.input(p, batch, env)
+                self.input(p, batch, env, overrides.get(p.name, _UNSET))
         cur = next(iter(self.graph.inputs.values())) if len(self.graph.inputs) == 1 else None
         cur = self.body(ndef.body, env, cur)
         self.outputs(ndef, env, cur)
@@ -139,10 +139,14 @@ class Lowerer(CallMixin):
         check_expects(self.graph, self.expects, env.names)
         return self.graph
 
-    def input(self, p: S.Param, batch, env: Env):
-        dims = self.eval(p.value, env)
+    def input(self, p: S.Param, batch, env: Env, given=None):
+        """An input of the network: its shape as declared, or as set (``--set image=[300, 300, 3]``)."""
+        dims = self.eval(p.value, env) if given is _UNSET else _as_spec_value(given)
         ok = isinstance(dims, list) and dims and all(
             d is None or (isinstance(d, int) and not isinstance(d, bool) and d > 0) for d in dims)
+        if not ok and given is not _UNSET:
+            raise CnnError("usage", f"input `{p.name}` needs a shape such as [224, 224, 3] (none for unknown), "
+                                    f"got {fmt_value(dims)}")
         if not ok:
             self.fail("type", f"input `{p.name}` needs a shape such as [224, 224, 3] (none for unknown), "
                               f"got {fmt_value(dims)}", p.value.span, env)
@@ -192,7 +196,7 @@ class Lowerer(CallMixin):
         """``x = chain``, or ``a, b = two_outputs(...)`` for a block declared ``-> (a, b)``."""
         names = (s.name,) if isinstance(s.name, str) else s.name
         for name in names:
-            if name in REGISTRY or name in env.blocks or name in KEYWORD_NAMES:
+            if (name in REGISTRY and not REGISTRY[name].internal) or name in env.blocks or name in KEYWORD_NAMES:
                 self.fail("name", f"`{name}` names an op or block; pick another tensor name", s.span, env)
         value = self.chain(s.chain, env, cur, bundle_ok=len(names) > 1)
         if value is None:
@@ -294,10 +298,13 @@ class Lowerer(CallMixin):
         return env.scope + (scope,)
 
     def op_or_fail(self, name, span, env):
-        if name not in REGISTRY:
-            known = list(REGISTRY) + list(env.blocks) + [k for k, v in env.names.items() if isinstance(v, Node)]
+        if name not in REGISTRY or REGISTRY[name].internal:
+            known = [k for k, op in REGISTRY.items() if not op.internal] + list(env.blocks) + [k for k, v in env.names.items() if isinstance(v, Node)]
             self.fail("name", f"unknown op or block `{name}`", span, env, hint=did_you_mean(name, known))
         return REGISTRY[name]
+
+
+_UNSET = object()
 
 
 def _as_spec_value(v):

@@ -25,7 +25,7 @@ TERMINAL_TEXT = {
     "COMMA": "`,`", "COLON": "`:`", "EQUAL": "`=`", "DOT": "`.`", "SEMICOLON": "`;`",
     "ARROW": "`->`", "NAME": "a name", "NUMBER": "a number", "STRING": "a string",
     "COMP_OP": "a comparison", "ADD_OP": "`+`/`-`", "MUL_OP": "`*`, `/`, `//` or `%`", "POW": "`**`",
-    "MINUS": "`-`", "$END": "end of file",
+    "MINUS": "`-`", "$END": "end of file", "TERNARY_IF": "`if`",
 }
 CLOSERS = {"(": ")", "[": "]", "{": "}"}
 
@@ -51,7 +51,7 @@ def _lark() -> Lark:
         import tempfile  # rare: no writable home; kept off the start-up path
         cache = os.path.join(tempfile.gettempdir(), "cnndsl-grammar.lark.cache")
     return Lark(_grammar_text(), parser="lalr", propagate_positions=True,
-                start=["start", "expr"], cache=cache, maybe_placeholders=True)
+                start=["start", "test"], cache=cache, maybe_placeholders=True)
 
 
 def parse(text: str, path: str = "<string>") -> S.Module:
@@ -64,7 +64,7 @@ def parse(text: str, path: str = "<string>") -> S.Module:
 def parse_expr(text: str, source: Source, line: int, col: int) -> S.Node:
     """Parse an expression found inside a string template at (line, col)."""
     sub = Source(source.path, "\n" * (line - 1) + " " * (col - 1) + text)
-    return _build(Source(source.path, source.text), _parse_tree(sub, sub.text, "expr"))
+    return _build(Source(source.path, source.text), _parse_tree(sub, sub.text, "test"))
 
 
 def _parse_tree(source: Source, text: str, start: str):
@@ -294,7 +294,10 @@ class _ToAst(Transformer):
         return S.Index(self._span(meta), c[0], c[1])
 
     def ternary(self, meta, c):
-        return S.Ternary(self._span(meta), c[0], c[1], c[2])
+        return S.Ternary(self._span(meta), c[0], c[2], c[3])
+
+    def slice(self, meta, c):
+        return S.Slice(self._span(meta), c[0], c[1], c[2])
 
     def func(self, meta, c):
         return S.FuncCall(self._span(meta), str(c[0]), c[1] or ())

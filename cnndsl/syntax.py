@@ -51,6 +51,7 @@ Unary = node("Unary", "op", "operand")
 BinOp = node("BinOp", "op", "left", "right")
 Attr = node("Attr", "value", "attr")
 Index = node("Index", "value", "index")
+Slice = node("Slice", "value", "start", "stop")  # l[a:b]; start or stop None when left out
 FuncCall = node("FuncCall", "name", "args")
 Ternary = node("Ternary", "body", "test", "orelse")  # body if test else orelse
 

@@ -14,7 +14,7 @@ from . import syntax as S
 from .errors import CnnError, did_you_mean
 from .ir import Node
 from .ops import describe
-from .ops.schema import Symbol
+from .ops.schema import Initializer, Symbol
 
 
 def fmt_value(v) -> str:
@@ -36,7 +36,57 @@ TENSOR_ATTRS = {
     "rank": lambda s: len(s), "batch": lambda s: s[0],
 }
 
-FUNCS = {"min": min, "max": max, "abs": abs, "int": int, "float": float, "round": round, "len": len}
+def _sum(items, start=0):
+    if not isinstance(items, list):
+        raise TypeError(f"sum() needs a list, got {describe(items)}")
+    total = start
+    for x in items:
+        if isinstance(x, bool) or not isinstance(x, (int, float)):
+            raise TypeError(f"sum() adds numbers, got {describe(x)}")
+        total += x
+    return total
+
+
+def _rounding(fn):
+    def call(x):
+        if isinstance(x, bool) or not isinstance(x, (int, float)):
+            raise TypeError(f"needs a number, got {describe(x)}")
+        return int(fn(x))
+    return call
+
+
+def _maker(kind, name, params):
+    """A function of the language that makes an initializer or regularizer (``variance_scaling(2.0)``)."""
+    def make(*args, **kwargs):
+        if len(args) > len(params):
+            raise TypeError(f"takes at most {len(params)} positional argument(s) ({', '.join(params)})")
+        given = dict(zip(params, args))
+        for k, v in kwargs.items():
+            if k not in params:
+                raise TypeError(f"has no argument `{k}`; its arguments: {', '.join(params)}")
+            if k in given:
+                raise TypeError(f"`{k}` given twice")
+            given[k] = v
+        for k, v in given.items():
+            if not (v is None or isinstance(v, (int, float, str))):
+                raise TypeError(f"`{k}` must be a number or a name, got {describe(v)}")
+        return Initializer(kind, name, tuple((k, str(v) if isinstance(v, str) else v) for k, v in given.items()))
+    return make
+
+
+INITIALIZER_FUNCS = {
+    "variance_scaling": _maker("init", "VarianceScaling", ("scale", "mode", "distribution", "seed")),
+    "constant": _maker("init", "Constant", ("value",)),
+    "random_normal": _maker("init", "RandomNormal", ("mean", "stddev", "seed")),
+    "random_uniform": _maker("init", "RandomUniform", ("minval", "maxval", "seed")),
+    "truncated_normal": _maker("init", "TruncatedNormal", ("mean", "stddev", "seed")),
+    "l1": _maker("reg", "L1", ("l1",)),
+    "l2": _maker("reg", "L2", ("l2",)),
+    "l1_l2": _maker("reg", "L1L2", ("l1", "l2")),
+}
+
+FUNCS = {"min": min, "max": max, "abs": abs, "int": int, "float": float, "round": round, "len": len,
+         "sum": _sum, "ceil": _rounding(math.ceil), "floor": _rounding(math.floor), **INITIALIZER_FUNCS}
 
 ARITH = {"+": operator.add, "-": operator.sub, "*": operator.mul, "/": operator.truediv,
          "//": operator.floordiv, "%": operator.mod, "**": operator.pow}
@@ -104,7 +154,10 @@ class Evaluator:
         if e.op == "+" and isinstance(left, list) and isinstance(right, list):
             return left + right
         if e.op == "*" and isinstance(left, list):
-            return left * self.number(right, e.right)
+            times = self.number(right, e.right)
+            if not isinstance(times, int):
+                raise CnnError("type", f"a list repeats a whole number of times, got {fmt_value(times)}", e.right.span)
+            return left * times
         if e.op == "+" and isinstance(left, str) and isinstance(right, str) and not (
                 isinstance(left, Symbol) or isinstance(right, Symbol)):
             return left + right
@@ -142,13 +195,28 @@ class Evaluator:
             raise CnnError("value", f"index {fmt_value(i)} is out of range for a list of {len(v)}", e.span)
         return v[i]
 
+    def Slice(self, e):
+        v = self(e.value)
+        if not isinstance(v, list):
+            raise CnnError("type", f"only lists can be sliced, got {self.what(v, e.value)}", e.span)
+        bounds = []
+        for b in (e.start, e.stop):
+            i = None if b is None else self(b)
+            if i is not None and (isinstance(i, bool) or not isinstance(i, int)):
+                raise CnnError("type", f"a slice bound must be an integer, got {fmt_value(i)}", b.span)
+            bounds.append(i)
+        return v[bounds[0]:bounds[1]]
+
     def FuncCall(self, e):
         if e.name not in FUNCS:
             raise CnnError("name", f"unknown function `{e.name}`", e.span,
                            hint=did_you_mean(e.name, FUNCS) or f"functions: {', '.join(FUNCS)}")
-        args = [self(a.value) for a in e.args]
+        args = [self(a.value) for a in e.args if a.name is None]
+        kwargs = {a.name: self(a.value) for a in e.args if a.name is not None}
+        if kwargs and e.name not in INITIALIZER_FUNCS:
+            raise CnnError("type", f"{e.name}() takes no keyword arguments", e.span)
         try:
-            return FUNCS[e.name](*args)
+            return FUNCS[e.name](*args, **kwargs)
         except (TypeError, ValueError, OverflowError) as exc:
             raise CnnError("type", f"{e.name}(): {exc}", e.span) from None
 

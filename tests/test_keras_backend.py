@@ -5,14 +5,13 @@ parameter counts are compared exactly, op by op and node by node.
 """
 from __future__ import annotations
 
-import dataclasses
 
 import keras
 import numpy as np
 import pytest
 
 import cnndsl
-from cnndsl.backends.keras import build_model
+from cnndsl.backends.keras import BUILDERS, CALL, apply_template, build_model, keras_namespace
 from cnndsl.backends.keras_layers import LRN
 from cnndsl.backends.python import emit_python
 from cnndsl.ops import REGISTRY, bind_args
@@ -52,7 +51,37 @@ CASES = [
     ("bn", dict(center=False, scale=False, epsilon=1e-5, momentum=0.9), [S]),
     ("lrn", {}, [S]),
     ("lrn", dict(radius=2, alpha=2e-5, beta=0.75, bias=2.0), [S]),
-    *((fn, {}, [S]) for fn in ("relu", "relu6", "sigmoid", "softmax", "tanh", "swish", "silu", "gelu")),
+    *((fn, {}, [S]) for fn in ("relu", "relu6", "sigmoid", "softmax", "tanh", "swish", "silu", "gelu",
+                               "hard_sigmoid", "hard_swish", "leaky_relu", "elu", "prelu")),
+    ("relu", dict(max_value=6.0), [S]),
+    ("relu", dict(negative_slope=0.1, threshold=0.5), [S]),
+    ("relu", dict(layer=True), [S]),
+    ("relu6", dict(layer=True), [S]),
+    ("hard_sigmoid", dict(layer=True), [S]),
+    ("leaky_relu", dict(slope=0.1), [S]),
+    ("elu", dict(alpha=0.5), [S]),
+    ("prelu", dict(shared_axes=[1, 2]), [S]),
+    ("prelu", dict(shared_axes=[1, 2]), [(None, None, None, 6)]),
+    ("prelu", dict(alpha_init="ones"), [(None, 5)]),
+    ("conv_transpose", dict(filters=4, kernel=3), [S]),
+    ("conv_transpose", dict(filters=4, kernel=2, stride=2), [S]),
+    ("conv_transpose", dict(filters=4, kernel=3, stride=2, padding="same"), [S]),
+    ("conv_transpose", dict(filters=4, kernel=3, stride=2, output_padding=1), [S]),
+    ("conv_transpose", dict(filters=4, kernel=[3, 4], stride=[2, 3], padding="same", output_padding=[1, 0]), [S]),
+    ("conv_transpose", dict(filters=4, kernel=3, dilation=2, bias=False, activation="relu"), [S]),
+    ("conv_transpose", dict(filters=4, kernel=3, stride=2), [(None, None, 11, 6)]),
+    ("conv", dict(filters=4, kernel=3, kernel_init="he_normal", bias_init="ones"), [S]),
+    ("layernorm", {}, [S]),
+    ("layernorm", dict(epsilon=1e-6, center=False), [(None, 5)]),
+    ("layernorm", dict(axis=[1, 2, 3]), [S]),
+    ("normalize", {}, [S]),
+    ("normalize", dict(mean=[1.0, 2, 3, 4, 5, 6], variance=[1.0, 2, 3, 4, 5, 6]), [S]),
+    ("normalize", dict(mean=0.5, variance=2.0), [(None, None, None, 6)]),
+    ("layerscale", {}, [S]),
+    ("layerscale", dict(init=0.1), [(None, 5)]),
+    ("stochastic_depth", dict(rate=0.1), [S]),
+    ("dropout", dict(rate=0.2, noise_shape=[None, 1, 1, 1]), [S]),
+    ("scaled_add", dict(scale=0.17), [S, S]),
     *(("activation", dict(fn=fn), [S]) for fn in ACTIVATIONS),
     ("flatten", {}, [S]),
     ("flatten", {}, [(None, None, 4, 3)]),
@@ -95,17 +124,35 @@ def test_the_table_covers_every_op():
     assert {c[0] for c in CASES} == set(REGISTRY) - {"input", "identity"}
 
 
+def test_the_keras_backend_has_a_builder_for_every_op():
+    """A new registry entry needs its Keras builder (and nothing but the registry's own ops has one)."""
+    spec_ops = {name for name, op in REGISTRY.items() if not (op.internal or op.passthrough)}
+    assert set(BUILDERS) == spec_ops
+
+
+def test_an_op_without_a_builder_is_a_located_error(monkeypatch):
+    monkeypatch.delitem(BUILDERS, "lrn")
+    with pytest.raises(cnndsl.CnnError) as e:
+        cnndsl.compile("network n(x: [8, 8, 3]) {\n  conv(4, 1) -> lrn\n}")
+    assert e.value.kind == "unsupported" and e.value.exit_code == 1
+    assert "`lrn` is not supported by the Keras backend" in str(e.value)
+    assert (e.value.span.line, e.value.span.col) == (2, 17)
+
+
 @pytest.mark.parametrize("op_name, given, shapes", CASES, ids=map(_case_id, CASES))
 def test_op_rules_equal_keras(op_name, given, shapes):
     op = REGISTRY[op_name]
     args = bind_args(op, [], given, {})
     out = op.shape(shapes, args)
     trainable, non_trainable = op.params(shapes, args, out)
-    layer = op.keras(keras, args, "layer")
+    node = cnndsl.ir.Node("layer", op_name, args, (), out, None)
+    layer = BUILDERS[op_name](keras_namespace(), args, "layer")
     merge = op.arity is None
-    y = layer([keras.Input(batch_shape=s) for s in shapes] if merge else keras.Input(batch_shape=shapes[0]))
+    x = [keras.Input(batch_shape=s) for s in shapes] if merge else keras.Input(batch_shape=shapes[0])
+    y = eval(apply_template(node).format(layer="layer", x="x"), {"layer": layer, "x": x})
     assert tuple(y.shape) == out
-    assert tuple(layer.compute_output_shape(shapes if merge else shapes[0])) == out
+    if apply_template(node) == CALL:
+        assert tuple(layer.compute_output_shape(shapes if merge else shapes[0])) == out
     assert (_sizes(layer.trainable_weights), _sizes(layer.non_trainable_weights)) == (trainable, non_trainable)
     assert layer.count_params() == trainable + non_trainable
 
@@ -118,7 +165,7 @@ def assert_exact(graph, model):
         assert tuple(layer.output.shape) == node.shape, node.name
         got = (_sizes(layer.trainable_weights), _sizes(layer.non_trainable_weights))
         assert got == (node.trainable, node.non_trainable), node.name
-        assert type(layer).__module__.startswith("keras.") or type(layer) is LRN, type(layer)
+        assert type(layer).__module__.startswith(("keras.", "cnndsl.backends.keras_layers")), type(layer)
     assert model.count_params() == graph.total_params
     assert _sizes(model.trainable_weights) == graph.trainable
     assert _sizes(model.non_trainable_weights) == graph.non_trainable
@@ -189,14 +236,42 @@ network every_op(x: [8, 8, 4]) {
 """
 
 
-@pytest.mark.parametrize("src", [DEMO, EVERY_OP], ids=["demo", "every_op"])
+MODERN = """
+let FAN_OUT = variance_scaling(2.0, mode=fan_out, distribution=truncated_normal)
+network modern(x: [8, 8, 4]) {
+    normalize -> conv_transpose(6, 3, stride=2, padding=same, output_padding=1, kernel_init=FAN_OUT,
+                                kernel_reg=l2(1e-4))
+    -> layernorm(epsilon=1e-6) -> layerscale(0.5) -> prelu(shared_axes=[1, 2]) -> leaky_relu(0.1) -> elu
+    -> relu(max_value=6) -> relu6(layer=true) -> hard_sigmoid(layer=true) -> hard_swish -> hard_sigmoid
+    a = stochastic_depth(0.1)
+    b = a -> conv(6, 1, kernel_init=he_normal, bias_init=constant(0.1))
+    scaled_add(0.2) { a; b }
+    -> dropout(0.2, noise_shape=[none, 1, 1, 1]) -> relu(layer=true)
+    -> normalize(mean=[1, 2, 3, 4, 5, 6], variance=[1, 1, 2, 2, 3, 3]) -> global_avgpool -> dense(3)
+}
+"""
+
+
+@pytest.mark.parametrize("src", [DEMO, EVERY_OP, MODERN], ids=["demo", "every_op", "modern"])
 def test_inline_specs_compile_exactly(src):
     graph = cnndsl.check(src)
     assert_exact(graph, build_model(graph))
 
 
+def test_initializers_and_regularizers_reach_keras():
+    model = build_model(cnndsl.check(MODERN))
+    config = model.get_layer("conv_transpose_1").get_config()
+    assert config["kernel_initializer"]["class_name"] == "VarianceScaling"
+    assert config["kernel_initializer"]["config"]["mode"] == "fan_out"
+    assert config["kernel_initializer"]["config"]["distribution"] == "truncated_normal"
+    assert config["kernel_regularizer"]["config"]["l2"] == pytest.approx(1e-4)
+    config = model.get_layer("conv_1").get_config()
+    assert config["kernel_initializer"]["class_name"] == "HeNormal"
+    assert config["bias_initializer"]["config"]["value"] == pytest.approx(0.1)
+
+
 def test_inline_specs_use_every_op():
-    used = {n.op for src in (DEMO, EVERY_OP) for n in cnndsl.check(src).nodes}
+    used = {n.op for src in (DEMO, EVERY_OP, MODERN) for n in cnndsl.check(src).nodes}
     assert used == set(REGISTRY) - {"identity"}
 
 
@@ -264,9 +339,8 @@ def test_lrn_has_no_weights_and_round_trips_its_config():
 
 def test_a_layer_keras_refuses_is_a_located_error(monkeypatch):
     # Simulate a checker/Keras disagreement: a conv builder that asks Conv2D for stride 2 with dilation 2.
-    conv = REGISTRY["conv"]
-    monkeypatch.setitem(REGISTRY, "conv", dataclasses.replace(conv, keras=lambda keras, a, name: keras.layers.Conv2D(
-        a["filters"], a["kernel"], strides=2, dilation_rate=2, name=name)))
+    monkeypatch.setitem(BUILDERS, "conv", lambda k, a, name: k.layers.Conv2D(
+        a["filters"], a["kernel"], strides=2, dilation_rate=2, name=name))
     graph = cnndsl.check("block b() { conv(8, 3) }\nnetwork n(x: [9, 9, 3]) { b }")
     with pytest.raises(cnndsl.CnnError) as err:
         build_model(graph)

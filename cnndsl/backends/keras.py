@@ -1,12 +1,22 @@
 """IR graph -> Keras 3 functional model.
 
-Every IR node becomes one built-in Keras layer (LRN is cnndsl's own, in
-``keras_layers``), built by its registry entry and named exactly as the node.
-Keras 3 accepts the ``.`` of derived names (``residual_3.conv_2``) in layer
-names and in ``.keras`` files, so no name mapping is needed. Keras orders a
-functional model's layers, and so its weights, by walking the graph from the
-outputs, so the same graph always gives the same weight layout.
+The Keras backend owns its table of builders (``BUILDERS``), one per op, as
+sqlglot's generators own their per-expression dispatch; the op registry knows
+no framework. A builder is ``(k, a, name) -> layer``: ``k`` has ``layers``
+(``keras.layers``) and ``cnndsl`` (cnndsl's own layers, ``keras_layers``),
+``a`` the node's bound arguments. Builders only call constructors on ``k``, so
+``constructor`` can run one against a recorder and the Python emitter writes
+exactly the call ``build_model`` makes.
 
+Most layers meet their input as ``layer(x)``. A few builders say otherwise
+with an ``apply`` template, Python source in which ``{layer}`` is the
+constructor call and ``{x}`` the input: MobileNetV3's hard sigmoid is
+``{layer}({x} + 3.0) * (1.0 / 6.0)`` around a ``ReLU(6.0)``, Keras ops on the
+symbolic tensor, as keras.applications writes it. ``build_model`` evaluates the
+same template the emitter writes.
+
+Keras orders a functional model's layers, and so its weights, by walking the
+graph from the outputs, so the same graph always gives the same weight layout.
 Keras is imported inside the functions only: ``import cnndsl`` and ``cnndsl
 check`` must stay free of TensorFlow.
 """
@@ -14,10 +24,182 @@ from __future__ import annotations
 
 import functools
 import inspect
+import types
+from dataclasses import dataclass
+from typing import Callable
 
 from ..errors import CnnError
 from ..ops import REGISTRY
+from ..ops.schema import CHANNELS_LAST, Initializer
 from .hook import install_import_hook  # noqa: F401  (re-exported: the hook lives apart, so `import cnndsl` stays light)
+
+CALL = "{layer}({x})"
+
+
+@dataclass(frozen=True)
+class Builder:
+    """How one op becomes Keras: a constructor, and how the layer meets its input."""
+
+    make: Callable            # (k, a, name) -> layer
+    apply: str = CALL         # Python source; {layer} is the constructor call, {x} the input
+
+
+def _opt(**kw) -> dict:
+    """Keyword arguments that were given (not None): Keras keeps its own defaults for the rest."""
+    return {k: v for k, v in kw.items() if v is not None}
+
+
+def _init(v):
+    """An initializer or regularizer as Keras takes it: its name, or its serialized config."""
+    if isinstance(v, Initializer):
+        return {"class_name": v.name, "config": dict(v.args)}
+    return v
+
+
+def _weights(a, kernel="kernel_initializer", regularizer="kernel_regularizer") -> dict:
+    return _opt(**{kernel: _init(a.get("kernel_init")), "bias_initializer": _init(a.get("bias_init")),
+                   regularizer: _init(a.get("kernel_reg"))})
+
+
+def _conv(k, a, name):
+    return k.layers.Conv2D(a["filters"], a["kernel"], strides=a["stride"], padding=a["padding"],
+                           dilation_rate=a["dilation"], groups=a["groups"], use_bias=a["bias"],
+                           activation=a["activation"], data_format=CHANNELS_LAST, **_weights(a), name=name)
+
+
+def _conv_transpose(k, a, name):
+    return k.layers.Conv2DTranspose(a["filters"], a["kernel"], strides=a["stride"], padding=a["padding"],
+                                    **_opt(output_padding=a["output_padding"]), dilation_rate=a["dilation"],
+                                    use_bias=a["bias"], activation=a["activation"], data_format=CHANNELS_LAST,
+                                    **_weights(a), name=name)
+
+
+def _sepconv(k, a, name):
+    init, reg = _init(a["kernel_init"]), _init(a["kernel_reg"])
+    return k.layers.SeparableConv2D(a["filters"], a["kernel"], strides=a["stride"], padding=a["padding"],
+                                    dilation_rate=a["dilation"], depth_multiplier=a["depth_multiplier"],
+                                    use_bias=a["bias"], activation=a["activation"], data_format=CHANNELS_LAST,
+                                    **_opt(depthwise_initializer=init, pointwise_initializer=init,
+                                           bias_initializer=_init(a["bias_init"]), depthwise_regularizer=reg,
+                                           pointwise_regularizer=reg), name=name)
+
+
+def _dwconv(k, a, name):
+    return k.layers.DepthwiseConv2D(a["kernel"], strides=a["stride"], padding=a["padding"],
+                                    depth_multiplier=a["depth_multiplier"], dilation_rate=a["dilation"],
+                                    use_bias=a["bias"], activation=a["activation"], data_format=CHANNELS_LAST,
+                                    **_weights(a, "depthwise_initializer", "depthwise_regularizer"), name=name)
+
+
+def _pool(cls):
+    return lambda k, a, name: getattr(k.layers, cls)(pool_size=a["pool"], strides=a["stride"] or a["pool"],
+                                                     padding=a["padding"], data_format=CHANNELS_LAST, name=name)
+
+
+def _global(cls):
+    return lambda k, a, name: getattr(k.layers, cls)(keepdims=a["keepdims"], data_format=CHANNELS_LAST, name=name)
+
+
+def _activation(fn):
+    return lambda k, a, name: k.layers.Activation(fn, name=name)
+
+
+def _relu(k, a, name):
+    if a["layer"] or a["max_value"] is not None or a["negative_slope"] or a["threshold"]:
+        return k.layers.ReLU(**_opt(max_value=a["max_value"], negative_slope=a["negative_slope"] or None,
+                                    threshold=a["threshold"] or None), name=name)
+    return k.layers.Activation("relu", name=name)
+
+
+def _as_layer(fn, make_layer):
+    return lambda k, a, name: make_layer(k, name) if a["layer"] else k.layers.Activation(fn, name=name)
+
+
+def _merge(cls):
+    return lambda k, a, name: getattr(k.layers, cls)(name=name)
+
+
+def _floats(v):
+    return list(v) if isinstance(v, tuple) else v
+
+
+BUILDERS: dict[str, Callable | Builder] = {
+    "conv": _conv,
+    "conv_transpose": _conv_transpose,
+    "sepconv": _sepconv,
+    "dwconv": _dwconv,
+    "maxpool": _pool("MaxPooling2D"),
+    "avgpool": _pool("AveragePooling2D"),
+    "global_avgpool": _global("GlobalAveragePooling2D"),
+    "global_maxpool": _global("GlobalMaxPooling2D"),
+    "dense": lambda k, a, name: k.layers.Dense(a["units"], activation=a["activation"], use_bias=a["bias"],
+                                               **_weights(a), name=name),
+    "bn": lambda k, a, name: k.layers.BatchNormalization(epsilon=a["epsilon"], momentum=a["momentum"],
+                                                         center=a["center"], scale=a["scale"], name=name),
+    "layernorm": lambda k, a, name: k.layers.LayerNormalization(
+        axis=list(a["axis"]) if isinstance(a["axis"], tuple) else a["axis"], epsilon=a["epsilon"],
+        center=a["center"], scale=a["scale"], name=name),
+    "normalize": lambda k, a, name: k.layers.Normalization(
+        axis=list(a["axis"]) if isinstance(a["axis"], tuple) else a["axis"],
+        **_opt(mean=_floats(a["mean"]), variance=_floats(a["variance"])), name=name),
+    "lrn": lambda k, a, name: k.cnndsl.LRN(radius=a["radius"], alpha=a["alpha"], beta=a["beta"], bias=a["bias"],
+                                           name=name),
+    "layerscale": lambda k, a, name: k.cnndsl.LayerScale(a["init"], name=name),
+    "stochastic_depth": lambda k, a, name: k.cnndsl.StochasticDepth(a["rate"], name=name),
+    "activation": lambda k, a, name: k.layers.Activation(a["fn"], name=name),
+    "relu": _relu,
+    "relu6": _as_layer("relu6", lambda k, name: k.layers.ReLU(6.0, name=name)),
+    "hard_sigmoid": lambda k, a, name: (k.layers.ReLU(6.0, name=name) if a["layer"]
+                                        else k.layers.Activation("hard_sigmoid", name=name)),
+    **{fn: _activation(fn) for fn in ("sigmoid", "softmax", "tanh", "swish", "silu", "gelu", "hard_swish")},
+    "leaky_relu": lambda k, a, name: k.layers.LeakyReLU(negative_slope=a["slope"], name=name),
+    "elu": lambda k, a, name: k.layers.ELU(alpha=a["alpha"], name=name),
+    "prelu": lambda k, a, name: k.layers.PReLU(**_opt(alpha_initializer=_init(a["alpha_init"]),
+                                                      shared_axes=list(a["shared_axes"]) if a["shared_axes"] else None),
+                                               name=name),
+    "flatten": lambda k, a, name: k.layers.Flatten(data_format=CHANNELS_LAST, name=name),
+    "reshape": lambda k, a, name: k.layers.Reshape(tuple(a["shape"]), name=name),
+    "dropout": lambda k, a, name: k.layers.Dropout(a["rate"], **_opt(noise_shape=a["noise_shape"]), name=name),
+    "zeropad": lambda k, a, name: k.layers.ZeroPadding2D(a["padding"], data_format=CHANNELS_LAST, name=name),
+    "crop": lambda k, a, name: k.layers.Cropping2D(a["cropping"], data_format=CHANNELS_LAST, name=name),
+    "upsample": lambda k, a, name: k.layers.UpSampling2D(a["size"], interpolation=a["interpolation"],
+                                                         data_format=CHANNELS_LAST, name=name),
+    "rescaling": lambda k, a, name: k.layers.Rescaling(a["scale"], offset=a["offset"], name=name),
+    "concat": lambda k, a, name: k.layers.Concatenate(axis=a["axis"], name=name),
+    "add": _merge("Add"),
+    "multiply": _merge("Multiply"),
+    "scaled_add": lambda k, a, name: k.cnndsl.CustomScaleLayer(a["scale"], name=name),
+}
+
+# Ops whose layer meets its input some other way than ``layer(x)``, by the node's arguments.
+APPLY = {
+    "hard_sigmoid": lambda a: "{layer}({x} + 3.0) * (1.0 / 6.0)" if a["layer"] else CALL,
+}
+
+
+def builder(node) -> Callable:
+    """The node's builder, or a located "not supported by this backend" error."""
+    make = BUILDERS.get(node.op)
+    if make is None:
+        raise CnnError("unsupported", f"`{node.op}` is not supported by the Keras backend", node.span,
+                       tuple(s.frame for s in node.scope if s.kind == "block"))
+    return make
+
+
+def apply_template(node) -> str:
+    return APPLY[node.op](node.args) if node.op in APPLY else CALL
+
+
+@functools.lru_cache(maxsize=None)
+def _compiled(template: str):
+    return compile(template.format(layer="layer", x="x"), f"<apply {template}>", "eval")
+
+
+def keras_namespace():
+    import keras
+
+    from . import keras_layers
+    return types.SimpleNamespace(layers=keras.layers, cnndsl=keras_layers)
 
 
 def build_model(graph):
@@ -28,15 +210,17 @@ def build_model(graph):
     located at its node, never a bare Keras traceback.
     """
     import keras
+    k = keras_namespace()
     tensors = {}
     for node in graph.nodes:
         if node.op == "input":
             out = keras.Input(shape=node.shape[1:], batch_size=node.shape[0], name=node.name)
         else:
-            op = REGISTRY[node.op]
+            make = builder(node)
             ins = [tensors[id(i)] for i in node.inputs]
+            x = ins if REGISTRY[node.op].arity is None else ins[0]
             try:
-                out = op.keras(keras, node.args, node.name)(ins if op.arity is None else ins[0])
+                out = eval(_compiled(apply_template(node)), {"layer": make(k, node.args, node.name), "x": x})
             except Exception as e:  # Keras refused what the checker accepted: a cnndsl bug
                 raise CnnError("internal", f"Keras rejected layer `{node.name}`: {str(e).strip().splitlines()[0]}",
                                node.span, tuple(s.frame for s in node.scope if s.kind == "block"),
@@ -53,7 +237,7 @@ def _one_or_list(xs):
 
 
 class _Recorder:
-    """Stands in for the keras module: records the constructor a registry builder calls."""
+    """Stands in for the keras namespace: records the constructor a builder calls."""
 
     def __init__(self, path=()):
         self._path = path
@@ -68,24 +252,19 @@ class _Recorder:
 def constructor(node) -> tuple:
     """``(path, args, kwargs)`` of the layer ``build_model`` makes for a node, without Keras.
 
-    ``path`` leads from the keras module to the class (``("layers", "Conv2D")``),
-    or is ``("LRN",)`` for cnndsl's own layer. The registry builder runs
-    against a recorder, so this is exactly the call ``build_model`` makes.
+    ``path`` leads from the builder's namespace to the class: ``("layers", "Conv2D")``, or
+    ``("cnndsl", "LRN")`` for cnndsl's own layers. The builder runs against a recorder, so this is
+    exactly the call ``build_model`` makes.
     """
-    if node.op == "lrn":
-        return ("LRN",), (), {**node.args, "name": node.name}
-    made = REGISTRY[node.op].keras(_Recorder(), node.args, node.name)
+    made = builder(node)(_Recorder(), node.args, node.name)
     if not (isinstance(made, tuple) and len(made) == 3):
-        raise CnnError("internal", f"the `{node.op}` builder bypasses its keras argument", node.span)
+        raise CnnError("internal", f"the `{node.op}` builder bypasses its namespace argument", node.span)
     return made
 
 
 @functools.lru_cache(maxsize=None)
 def parameters(path: tuple) -> dict:
     """The constructor's parameter -> default (``inspect.Parameter.empty`` when required), in order."""
-    import keras
-
-    from .keras_layers import LRN
-    cls = LRN if path == ("LRN",) else functools.reduce(getattr, path, keras)
+    cls = functools.reduce(getattr, path, keras_namespace())
     return {p.name: p.default for p in inspect.signature(cls).parameters.values()
             if p.kind not in (p.VAR_KEYWORD, p.VAR_POSITIONAL)}

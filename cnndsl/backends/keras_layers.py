@@ -1,14 +1,20 @@
-"""The one layer cnndsl adds to Keras: LRN (local response normalisation).
+"""The layers cnndsl adds to Keras, all in this one module.
 
-Keras 3 has no LRN, and a ``Lambda`` around ``tf.nn.local_response_normalization``
-would tie the model to TensorFlow and would not serialize. So LRN is a small
-layer written with ``keras.ops`` only; it runs on any Keras backend. It is
-registered as ``cnndsl>LRN``, so ``keras.saving.load_model`` finds it once this
-module has been imported (``cnndsl.backends.keras.install_import_hook`` does
-that as soon as Keras is imported).
+- ``LRN``: local response normalisation. Keras 3 has none, and a ``Lambda``
+  around ``tf.nn.local_response_normalization`` would tie the model to
+  TensorFlow and would not serialize.
+- ``LayerScale``, ``StochasticDepth``: ConvNeXt's, and ``CustomScaleLayer``:
+  InceptionResNetV2's scaled residual. keras.applications defines these inside
+  its model files, unregistered; these are the same computations with the same
+  weights, under the same class names.
 
-``backends.python`` copies the class below, decorator included, into the
-standalone modules it writes, so the class uses only the name ``keras``.
+Each is written with ``keras.ops`` only, so it runs on any Keras backend, and
+is registered as ``cnndsl>Name``, so ``keras.saving.load_model`` finds it once
+this module has been imported (``cnndsl.backends.keras.install_import_hook``
+does that as soon as Keras is imported).
+
+``backends.python`` copies the classes a model uses, decorators included, into
+the standalone modules it writes, so the classes use only the name ``keras``.
 """
 import keras
 
@@ -44,3 +50,76 @@ class LRN(keras.layers.Layer):
     def get_config(self):
         return {**super().get_config(), "radius": self.radius, "alpha": self.alpha,
                 "beta": self.beta, "bias": self.bias}
+
+
+@keras.saving.register_keras_serializable(package="cnndsl")
+class LayerScale(keras.layers.Layer):
+    """Multiplies each channel by a learned scale, initialised to ``init_values`` (ConvNeXt's LayerScale).
+
+    ``projection_dim`` (the channel count) may be left out: it is then read from the input.
+    """
+
+    def __init__(self, init_values, projection_dim=None, **kwargs):
+        super().__init__(**kwargs)
+        self.init_values = init_values
+        self.projection_dim = projection_dim
+
+    def build(self, input_shape):
+        if self.projection_dim is None:
+            self.projection_dim = input_shape[-1]
+        self.gamma = self.add_weight(shape=(self.projection_dim,),
+                                     initializer=keras.initializers.Constant(self.init_values), trainable=True)
+
+    def call(self, x):
+        return x * self.gamma
+
+    def compute_output_shape(self, input_shape):
+        return input_shape
+
+    def get_config(self):
+        return {**super().get_config(), "init_values": self.init_values, "projection_dim": self.projection_dim}
+
+
+@keras.saving.register_keras_serializable(package="cnndsl")
+class StochasticDepth(keras.layers.Layer):
+    """Drops a sample's whole residual path with probability ``drop_path_rate`` in training (ConvNeXt's).
+
+    In training, each sample is kept with probability 1 - rate and then scaled by 1 / (1 - rate);
+    in inference it is the identity.
+    """
+
+    def __init__(self, drop_path_rate, **kwargs):
+        super().__init__(**kwargs)
+        self.drop_path_rate = drop_path_rate
+
+    def call(self, x, training=None):
+        if training:
+            keep_prob = 1 - self.drop_path_rate
+            shape = (keras.ops.shape(x)[0],) + (1,) * (len(x.shape) - 1)
+            random_tensor = keras.ops.floor(keep_prob + keras.random.uniform(shape, 0, 1))
+            return (x / keep_prob) * random_tensor
+        return x
+
+    def compute_output_shape(self, input_shape):
+        return input_shape
+
+    def get_config(self):
+        return {**super().get_config(), "drop_path_rate": self.drop_path_rate}
+
+
+@keras.saving.register_keras_serializable(package="cnndsl")
+class CustomScaleLayer(keras.layers.Layer):
+    """``inputs[0] + inputs[1] * scale``: InceptionResNetV2's scaled residual. No weights."""
+
+    def __init__(self, scale, **kwargs):
+        super().__init__(**kwargs)
+        self.scale = scale
+
+    def call(self, inputs):
+        return inputs[0] + inputs[1] * self.scale
+
+    def compute_output_shape(self, input_shape):
+        return input_shape[0]
+
+    def get_config(self):
+        return {**super().get_config(), "scale": self.scale}

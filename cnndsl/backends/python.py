@@ -42,10 +42,12 @@ from itertools import chain, count
 
 from ..ir import Node
 from ..ops import REGISTRY
-from .keras import constructor, parameters
+from .keras import apply_template, constructor, parameters
 
 EMPTY = inspect.Parameter.empty
-RESERVED = {"x", "inputs", "keras", "layers", "LRN", "build_model"} | set(keyword.kwlist) | set(dir(builtins))
+OWN_LAYERS = ("LRN", "LayerScale", "StochasticDepth", "CustomScaleLayer")   # the classes of keras_layers
+RESERVED = ({"x", "inputs", "keras", "layers", "build_model", *OWN_LAYERS} | set(keyword.kwlist)
+            | set(dir(builtins)))
 
 
 @dataclass(frozen=True)
@@ -88,10 +90,12 @@ def emit_python(graph) -> str:
            f"Network parameters: {values}.\nOne function per block of the spec. Layer names and weight "
            "order match `cnndsl.compile`,\nso `set_weights(compiled.get_weights())` works.\n")
     head = [_doc(doc), "import keras"]
-    if any(n.op not in ("input", "lrn") for n in graph.nodes):
+    paths = [constructor(n)[0] for n in graph.nodes if n.op != "input"]
+    if any(p[0] == "layers" for p in paths):
         head.append("from keras import layers")
-    if any(n.op == "lrn" for n in graph.nodes):
-        head += ["", "", _lrn_source()]
+    own = sorted({p[-1] for p in paths if p[0] == "cnndsl"}, key=OWN_LAYERS.index)
+    if own:
+        head += ["", "", "\n\n\n".join(_own_source(cls) for cls in own)]
     return "\n\n".join(["\n".join(head) + "\n", *writer.functions, writer.network(graph, root),
                         'if __name__ == "__main__":\n    build_model().summary()\n'])
 
@@ -190,7 +194,9 @@ class _Writer:
         holes += [name_hole if key == "name" else Hole(key, value, key, default=params.get(key, EMPTY))
                   for key, value in kwargs.items()]
         read = reads[0] if REGISTRY[node.op].arity is not None else "[" + ", ".join(reads) + "]"
-        return f"{head}{'.'.join(path)}(", "", holes, f")({read})"
+        before, after = apply_template(node).split("{layer}")
+        cls = path[-1] if path[0] == "cnndsl" else ".".join(path)
+        return f"{head}{before}{cls}(", "", holes, ")" + after.format(x=read)
 
     def write_block(self, block: str, instances: list):
         """One function per structure among the block's instances; sets each instance's ``call``."""
@@ -308,10 +314,10 @@ def _doc(text: str) -> str:
     return '"""' + text.replace("\\", "\\\\").replace('"', '\\"') + '"""'
 
 
-def _lrn_source() -> str:
-    """The LRN class of ``keras_layers``, decorator included, read from its source file."""
+def _own_source(name: str) -> str:
+    """A class of ``keras_layers``, decorator included, read from its source file."""
     with open(os.path.join(os.path.dirname(__file__), "keras_layers.py"), encoding="utf-8") as f:
         text = f.read()
-    cls = next(n for n in ast.parse(text).body if isinstance(n, ast.ClassDef) and n.name == "LRN")
+    cls = next(n for n in ast.parse(text).body if isinstance(n, ast.ClassDef) and n.name == name)
     start = (cls.decorator_list[0] if cls.decorator_list else cls).lineno
     return "\n".join(text.splitlines()[start - 1:cls.end_lineno])

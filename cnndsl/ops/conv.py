@@ -1,12 +1,14 @@
-"""Convolutions and pooling: conv, sepconv, dwconv, maxpool, avgpool, global pools."""
+"""Convolutions and pooling: conv, conv_transpose, sepconv, dwconv, maxpool, avgpool, global pools."""
 from __future__ import annotations
 
 from ..errors import CnnError
-from .schema import CHANNELS_LAST, Arg, Op, kxk, prod, spatial
+from .schema import Arg, Op, kxk, prod, spatial
 
 PADDING = Arg("padding", "choice", "valid", ("valid", "same"))
 ACT = Arg("activation", "activation", None)
 BIAS = Arg("bias", "bool", True)
+# Initializers and regularizers of a layer's weights (none: the framework's default).
+INITS = (Arg("kernel_init", "init", None), Arg("bias_init", "init", None), Arg("kernel_reg", "reg", None))
 
 
 def _suffix(a) -> str:
@@ -41,17 +43,11 @@ def _conv_macs(ins, a, out):
     return prod((kh, kw, ins[0][3] // a["groups"], a["filters"], out[1], out[2]))
 
 
-def _conv_keras(keras, a, name):
-    return keras.layers.Conv2D(a["filters"], a["kernel"], strides=a["stride"], padding=a["padding"],
-                               dilation_rate=a["dilation"], groups=a["groups"], use_bias=a["bias"],
-                               activation=a["activation"], data_format=CHANNELS_LAST, name=name)
-
-
 CONV = Op(
     "conv", rank=4, family="conv",
     args=(Arg("filters", "int", low=1), Arg("kernel", "size2"), Arg("stride", "size2", (1, 1)), PADDING,
-          Arg("dilation", "size2", (1, 1)), Arg("groups", "int", 1, low=1), BIAS, ACT),
-    shape=_conv_shape, params=_conv_params, macs=_conv_macs, keras=_conv_keras,
+          Arg("dilation", "size2", (1, 1)), Arg("groups", "int", 1, low=1), BIAS, ACT, *INITS),
+    shape=_conv_shape, params=_conv_params, macs=_conv_macs,
     label=lambda a: f"conv {kxk(a['kernel'])}{_suffix(a)} · {a['filters']}{_act(a)}",
     doc="Conv2D. k_h·k_w·C_in/groups·filters weights, plus filters biases.",
 )
@@ -78,14 +74,11 @@ def _sep_macs(ins, a, out):
 SEPCONV = Op(
     "sepconv", rank=4, family="conv",
     args=(Arg("filters", "int", low=1), Arg("kernel", "size2"), Arg("stride", "size2", (1, 1)), PADDING,
-          Arg("dilation", "size2", (1, 1)), Arg("depth_multiplier", "int", 1, low=1), BIAS, ACT),
+          Arg("dilation", "size2", (1, 1)), Arg("depth_multiplier", "int", 1, low=1), BIAS, ACT, *INITS),
     shape=_sep_shape, params=_sep_params, macs=_sep_macs,
-    keras=lambda keras, a, name: keras.layers.SeparableConv2D(
-        a["filters"], a["kernel"], strides=a["stride"], padding=a["padding"], dilation_rate=a["dilation"],
-        depth_multiplier=a["depth_multiplier"], use_bias=a["bias"], activation=a["activation"],
-        data_format=CHANNELS_LAST, name=name),
     label=lambda a: f"sepconv {kxk(a['kernel'])}{_suffix(a)} · {a['filters']}{_act(a)}",
-    doc="SeparableConv2D: a depthwise k_h×k_w conv, then a pointwise 1×1 conv.",
+    doc="SeparableConv2D: a depthwise k_h×k_w conv, then a pointwise 1×1 conv. kernel_init and kernel_reg "
+        "apply to both kernels.",
 )
 
 
@@ -98,14 +91,10 @@ def _dw_shape(ins, a):
 DWCONV = Op(
     "dwconv", rank=4, family="conv",
     args=(Arg("kernel", "size2"), Arg("stride", "size2", (1, 1)), PADDING, Arg("dilation", "size2", (1, 1)),
-          Arg("depth_multiplier", "int", 1, low=1), BIAS, ACT),
+          Arg("depth_multiplier", "int", 1, low=1), BIAS, ACT, *INITS),
     shape=_dw_shape,
     params=lambda ins, a, out: (a["kernel"][0] * a["kernel"][1] * out[3] + (out[3] if a["bias"] else 0), 0),
     macs=lambda ins, a, out: prod((a["kernel"][0], a["kernel"][1], out[3], out[1], out[2])),
-    keras=lambda keras, a, name: keras.layers.DepthwiseConv2D(
-        a["kernel"], strides=a["stride"], padding=a["padding"], depth_multiplier=a["depth_multiplier"],
-        dilation_rate=a["dilation"], use_bias=a["bias"], activation=a["activation"], data_format=CHANNELS_LAST,
-        name=name),
     label=lambda a: f"dwconv {kxk(a['kernel'])}{_suffix(a)}" + (f" ×{a['depth_multiplier']}" if a["depth_multiplier"] > 1 else "") + _act(a),
     doc="DepthwiseConv2D: one k_h×k_w filter per input channel (times depth_multiplier).",
 )
@@ -122,9 +111,6 @@ def _pool(name, keras_cls):
         name, rank=4, family="pool",
         args=(Arg("pool", "size2", (2, 2)), Arg("stride", "size2", None), PADDING),
         shape=_pool_shape,
-        keras=lambda keras, a, n: getattr(keras.layers, keras_cls)(
-            pool_size=a["pool"], strides=a["stride"] or a["pool"], padding=a["padding"], data_format=CHANNELS_LAST,
-            name=n),
         label=lambda a: f"{name} {kxk(a['pool'])}{_suffix({**a, 'stride': a['stride'] or a['pool']})}"
                         + (" same" if a["padding"] == "same" else ""),
         doc=f"{keras_cls}; stride defaults to the pool size, as in Keras.",
@@ -135,12 +121,50 @@ def _global(name, keras_cls):
     return Op(
         name, rank=4, family="pool", args=(Arg("keepdims", "bool", False),),
         shape=lambda ins, a: (ins[0][0], 1, 1, ins[0][3]) if a["keepdims"] else (ins[0][0], ins[0][3]),
-        keras=lambda keras, a, n: getattr(keras.layers, keras_cls)(
-            keepdims=a["keepdims"], data_format=CHANNELS_LAST, name=n),
         label=lambda a: name.replace("_", " "),
         doc=f"{keras_cls}; keepdims=true keeps a 1×1 spatial size (as SE blocks need).",
     )
 
 
-OPS = [CONV, SEPCONV, DWCONV, _pool("maxpool", "MaxPooling2D"), _pool("avgpool", "AveragePooling2D"),
+def transpose_len(n, k, s, d, padding, output_padding):
+    """Output length of a transposed conv along one axis, as Keras computes it."""
+    if n is None:
+        return None
+    k = k + (k - 1) * (d - 1)
+    if output_padding is None:
+        return n * s + max(k - s, 0) if padding == "valid" else n * s
+    pad = k // 2 if padding == "same" else 0
+    return (n - 1) * s + k - 2 * pad + output_padding
+
+
+def _tconv_shape(ins, a):
+    op = a["output_padding"]
+    if op is not None and any(p >= s for p, s in zip(op, a["stride"])):
+        raise CnnError("shape", f"output_padding {kxk(op)} must be smaller than the stride {kxk(a['stride'])}")
+    if max(a["stride"]) > 1 and max(a["dilation"]) > 1:
+        raise CnnError("shape", "Keras can't combine a stride over 1 with a dilation over 1", hint="use stride=1, or dilation=1")
+    _, h, w, _c = ins[0]
+    out = tuple(transpose_len(n, k, s, d, a["padding"], None if op is None else p)
+                for n, k, s, d, p in zip((h, w), a["kernel"], a["stride"], a["dilation"], op or (0, 0)))
+    if any(o is not None and o <= 0 for o in out):
+        raise CnnError("shape", f"the output would be empty ({'×'.join(map(str, out))})")
+    return (ins[0][0], *out, a["filters"])
+
+
+CONV_TRANSPOSE = Op(
+    "conv_transpose", rank=4, family="conv",
+    args=(Arg("filters", "int", low=1), Arg("kernel", "size2"), Arg("stride", "size2", (1, 1)), PADDING,
+          Arg("output_padding", "offset2", None), Arg("dilation", "size2", (1, 1)), BIAS, ACT, *INITS),
+    shape=_tconv_shape,
+    params=lambda ins, a, out: (a["kernel"][0] * a["kernel"][1] * ins[0][3] * a["filters"]
+                                + (a["filters"] if a["bias"] else 0), 0),
+    # Each input position scatters one k_h×k_w×C_out kernel slice per input channel.
+    macs=lambda ins, a, out: prod((a["kernel"][0], a["kernel"][1], ins[0][3], a["filters"], ins[0][1], ins[0][2])),
+    label=lambda a: f"conv_transpose {kxk(a['kernel'])}{_suffix(a).replace(' /', ' ×')} · {a['filters']}{_act(a)}",
+    doc="Conv2DTranspose (an up-convolution). k_h·k_w·C_in·filters weights plus filters biases; MACs "
+        "k_h·k_w·C_in·C_out·H_in·W_in (every input position scatters a kernel).",
+)
+
+
+OPS = [CONV, CONV_TRANSPOSE, SEPCONV, DWCONV, _pool("maxpool", "MaxPooling2D"), _pool("avgpool", "AveragePooling2D"),
        _global("global_avgpool", "GlobalAveragePooling2D"), _global("global_maxpool", "GlobalMaxPooling2D")]

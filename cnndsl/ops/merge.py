@@ -1,4 +1,4 @@
-"""Merges: concat (along an axis), add and multiply (elementwise, broadcasting)."""
+"""Merges: concat (along an axis), add and multiply (elementwise, broadcasting), scaled_add."""
 from __future__ import annotations
 
 from ..errors import CnnError
@@ -62,7 +62,10 @@ def _broadcast(name, ins, allow):
     for j, s in enumerate(ins[1:], start=1):
         for i, (x, y) in enumerate(zip(out, s)):
             if x is None or y is None:
-                out[i] = x if y is None else (y if x is None or x == 1 else x)
+                # An unknown size meets a known one. Equal sizes are required, or, when broadcasting,
+                # one of them is 1: against n > 1 the result is n either way; against 1 it is unknown.
+                known = x if y is None else y
+                out[i] = None if known is None or (allow and known == 1) else known
             elif x == y:
                 continue
             elif allow and (x == 1 or y == 1):
@@ -76,16 +79,24 @@ def _broadcast(name, ins, allow):
     return tuple(out)
 
 
-def _merge(name, keras_cls, allow_broadcast, doc):
-    return Op(name, family="merge", arity=None, args=(), shape=lambda ins, a: _broadcast(name, ins, allow_broadcast),
-              keras=lambda keras, a, n: getattr(keras.layers, keras_cls)(name=n), label=lambda a: name, doc=doc)
+def _merge(name, allow_broadcast, doc, args=(), label=None):
+    return Op(name, family="merge", arity=None, args=args, shape=lambda ins, a: _broadcast(name, ins, allow_broadcast),
+              label=label or (lambda a: name), doc=doc)
+
+
+def _scaled_add_shape(ins, a):
+    if len(ins) != 2:
+        raise CnnError("shape", f"scaled_add adds exactly 2 tensors (a + scale·b), got {len(ins)}")
+    return _broadcast("scaled_add", ins, False)
 
 
 OPS = [
     Op("concat", family="merge", arity=None, args=(Arg("axis", "int", -1),), shape=_concat_shape,
-       keras=lambda keras, a, name: keras.layers.Concatenate(axis=a["axis"], name=name),
        label=lambda a: "concat" if a["axis"] == -1 else f"concat axis {a['axis']}",
        doc="Concatenate along an axis (channels by default)."),
-    _merge("add", "Add", False, "Elementwise sum of equal shapes."),
-    _merge("multiply", "Multiply", True, "Elementwise product; (1, 1, C) broadcasts against (H, W, C), as SE needs."),
+    _merge("add", False, "Elementwise sum of equal shapes."),
+    _merge("multiply", True, "Elementwise product; (1, 1, C) broadcasts against (H, W, C), as SE needs."),
+    Op("scaled_add", family="merge", arity=None, args=(Arg("scale", "float"),), shape=_scaled_add_shape,
+       label=lambda a: f"add ×{a['scale']:g}",
+       doc="a + scale·b, no weights (InceptionResNetV2's scaled residual, its CustomScaleLayer)."),
 ]

@@ -2,9 +2,9 @@
 
 An ``Op`` is one registry entry. Its argument schema is validated by one
 generic function (``bind_args``), never per op. Shape, parameter and MAC rules
-are pure functions of the input shapes and the bound arguments. The Keras
-builder receives the ``keras`` module as an argument, so nothing here imports
-Keras.
+are pure functions of the input shapes and the bound arguments. Nothing here
+knows a framework: each backend owns its table of builders, one per op
+(``backends/keras.py``: ``BUILDERS``), as sqlglot's generators own theirs.
 """
 from __future__ import annotations
 
@@ -22,6 +22,29 @@ CHANNELS_LAST = "channels_last"  # shapes are channels-last; builders say so, wh
 
 class Symbol(str):
     """An unbound bare name in a spec, such as ``same``: equal to the string of its text."""
+
+
+@dataclass(frozen=True)
+class Initializer:
+    """An initializer or regularizer with arguments, such as ``variance_scaling(2.0, mode=fan_out)``.
+
+    ``name`` is the class as frameworks call it (``VarianceScaling``, ``L2``); ``args`` its keyword
+    arguments, as ``((key, value), ...)``. Framework-free: a backend turns it into its own object.
+    """
+
+    kind: str      # "init" or "reg"
+    name: str
+    args: tuple
+
+    def __str__(self) -> str:
+        return f"{self.name}(" + ", ".join(f"{k}={describe(v)}" for k, v in self.args) + ")"
+
+
+# Names a backend resolves itself (Keras's identifiers), and the functions that make an Initializer.
+INITIALIZERS = ("zeros", "ones", "glorot_uniform", "glorot_normal", "he_uniform", "he_normal",
+                "lecun_uniform", "lecun_normal", "orthogonal", "identity", "random_normal", "random_uniform",
+                "truncated_normal", "variance_scaling")
+REGULARIZERS = ("l1", "l2", "l1_l2", "orthogonal_regularizer")
 
 
 @dataclass(frozen=True)
@@ -45,12 +68,12 @@ class Op:
     shape: Callable                      # (ins, a) -> Shape
     family: str                          # conv | pool | norm | act | merge | dense | shape | io
     label: Callable                      # (a) -> str shown on diagrams
-    keras: Callable | None = None        # (keras, a, name) -> keras layer
     params: Callable = lambda ins, a, out: (0, 0)   # -> (trainable, non_trainable)
     macs: Callable = lambda ins, a, out: 0
     arity: int | None = 1
     rank: int | None = None              # required input rank (batch included)
     passthrough: bool = False            # identity: no node is emitted
+    internal: bool = False               # made by cnndsl itself (inputs); a spec can't name it
     doc: str = ""
 
 
@@ -77,12 +100,13 @@ def _bool(v, arg):
     return v
 
 
-def _size2(v, arg):
+def _size2(v, arg, least=1):
     if isinstance(v, int) and not isinstance(v, bool):
         v = [v, v]
-    if isinstance(v, (list, tuple)) and len(v) == 2 and all(isinstance(x, int) and not isinstance(x, bool) and x > 0 for x in v):
+    if isinstance(v, (list, tuple)) and len(v) == 2 and all(isinstance(x, int) and not isinstance(x, bool) and x >= least
+                                                            for x in v):
         return tuple(v)
-    raise TypeError(f"a positive integer or [h, w], got {describe(v)}")
+    raise TypeError(f"a {'positive' if least else 'non-negative'} integer or [h, w], got {describe(v)}")
 
 
 def _choice(v, arg):
@@ -97,6 +121,46 @@ def _activation(v, arg):
     if v is None:
         return None
     return _choice(v, Arg(arg.name, "choice", choices=ACTIVATIONS))
+
+
+def _init(v, arg):
+    if v is None:
+        return None
+    kind = "reg" if arg.type == "reg" else "init"
+    if isinstance(v, Initializer) and v.kind == kind:
+        return v
+    names = REGULARIZERS if kind == "reg" else INITIALIZERS
+    if isinstance(v, str):
+        return _choice(v, Arg(arg.name, "choice", choices=names))
+    what = "a regularizer such as l2(1e-4)" if kind == "reg" else "an initializer such as he_normal or variance_scaling(2.0)"
+    raise TypeError(f"{what}, got {describe(v)}")
+
+
+def _noise_shape(v, arg):
+    if v is None:
+        return None
+    if isinstance(v, (list, tuple)) and v and all(x is None or (isinstance(x, int) and not isinstance(x, bool) and x > 0)
+                                                   for x in v):
+        return tuple(v)
+    raise TypeError(f"a list of positive integers or none (one per axis, batch first), got {describe(v)}")
+
+
+def _floats(v, arg):
+    if v is None:
+        return None
+    if isinstance(v, (int, float)) and not isinstance(v, bool):
+        return float(v)
+    if isinstance(v, (list, tuple)) and v and all(isinstance(x, (int, float)) and not isinstance(x, bool) for x in v):
+        return tuple(float(x) for x in v)
+    raise TypeError(f"a number or a list of numbers, got {describe(v)}")
+
+
+def _axes(v, arg):
+    if isinstance(v, int) and not isinstance(v, bool):
+        return v
+    if isinstance(v, (list, tuple)) and v and all(isinstance(x, int) and not isinstance(x, bool) for x in v):
+        return tuple(v)
+    raise TypeError(f"an axis or a list of axes, got {describe(v)}")
 
 
 def _str(v, arg):
@@ -125,8 +189,13 @@ def _pad2(v, arg):
     raise TypeError(f"a non-negative integer, [h, w] or [[top, bottom], [left, right]], got {describe(v)}")
 
 
-CONVERTERS = {"int": _int, "float": _float, "bool": _bool, "size2": _size2, "choice": _choice,
-              "activation": _activation, "str": _str, "ints": _ints, "pad2": _pad2}
+CONVERTERS = {"int": _int, "float": _float, "bool": _bool, "size2": _size2,
+              "offset2": lambda v, arg: _size2(v, arg, least=0), "choice": _choice,
+              "activation": _activation, "str": _str, "ints": _ints, "pad2": _pad2, "init": _init, "reg": _init,
+              "noise_shape": _noise_shape, "floats": _floats, "axes": _axes}
+
+
+NULLABLE = ("activation", "str", "init", "reg", "noise_shape", "floats", "offset2")
 
 
 def describe(v) -> str:
@@ -185,7 +254,7 @@ def convert(op: Op, name: str, value, defaulted: bool = False):
         raise CnnError("name", f"{op.name} has no argument `{name}`", hint=did_you_mean(name, [a.name for a in op.args])
                        or f"its arguments are: {', '.join(a.name for a in op.args) or 'none'}", arg=name)
     if value is None:
-        if arg.default is not None and arg.type not in ("activation", "str"):
+        if arg.default is not None and arg.type not in NULLABLE:
             raise CnnError("type", f"{op.name}: `{name}` can't be none", arg=name)
         return None
     try:
