@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from . import syntax as S
 from .errors import CnnError, did_you_mean
-from .ir import Node, Scope, Tensors
+from .ir import SEP, Node, Scope, Tensors
 from .ops import bind_args
 from .values import Symbol, fmt_value
 
@@ -133,7 +133,7 @@ class CallMixin:
         blocks, consts = self.program.home[id(bdef)]
         names = {**consts, **names}
         inner = env.child(names=names, blocks=blocks, scope=self.nest(env, scope, c.span),
-                          prefix=instance + ".",
+                          prefix=instance + SEP,
                           active=env.active + (bdef.name,), is_network=False)
         if cur is not None:
             names.setdefault("in", cur)

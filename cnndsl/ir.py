@@ -3,9 +3,10 @@
 A ``Node`` is one layer of the compiled model (identity emits none). Its
 fields are the spec of the IR:
 
-- ``name``: unique in the graph and valid as a Keras layer name (no ``/``).
-  Explicit (``name="fc1"``) or derived from the block path
-  (``residual_3.conv_2``).
+- ``name``: unique in the graph and valid as a layer name on every Keras
+  backend (ASCII letters, digits, ``_`` and ``-``: torch refuses ``.``).
+  Explicit (``name="fc1"``) or derived from the block path, its steps joined
+  by ``SEP`` (``residual_3-conv_2``).
 - ``op``: a key of ``ops.REGISTRY``; ``args``: the bound, validated arguments.
 - ``inputs``: the nodes it reads, in order; always earlier in ``Graph.nodes``.
 - ``shape``: the output shape, batch first, None where unknown.
@@ -19,6 +20,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from .errors import CnnError, Frame, Span
+
+SEP = "-"   # joins the steps of a derived name: `stage_2-residual_1-conv_1`
 
 
 @dataclass(frozen=True)

@@ -25,7 +25,7 @@ from .shapes import infer_node
 from .values import Evaluator, fmt_value
 
 KEYWORD_NAMES = {"in"}
-LAYER_NAME = re.compile(r"[A-Za-z0-9_.][A-Za-z0-9_.\-]*")
+LAYER_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_\-]*")
 
 
 @dataclass(frozen=True)
@@ -87,8 +87,12 @@ class Lowerer(CallMixin):
 
     def claim(self, name: str, span, env: Env) -> str:
         if not LAYER_NAME.fullmatch(name):
-            self.fail("name", f"layer name `{name}` can't be used by Keras's TensorFlow backend", span, env,
-                      hint="use ASCII letters, digits, `_`, `.` and `-`")
+            bad = next((ch for k, ch in enumerate(name) if not LAYER_NAME.fullmatch("a" + ch)), name[:1] or "")
+            who = {".": "Keras's torch backend", "/": "Keras"}.get(bad, "Keras's TensorFlow backend")
+            shown = repr(bad)[1:-1] if bad.isprintable() else f"U+{ord(bad):04X}" if bad else "nothing"
+            self.fail("name", f"layer name `{name[:80]}` has `{shown}`, which {who} rejects" if bad else
+                      "a layer name can't be empty", span, env,
+                      hint="use ASCII letters, digits, `_` and `-` (not first)")
         if name in self.taken:
             self.fail("name", f"layer name `{name}` is used twice (first at {self.taken[name]})", span, env,
                       hint="put a block parameter or the repeat index in the name template, e.g. \"{name}_pool\"")

@@ -90,7 +90,7 @@ def test_compile_writes_a_keras_file_that_reloads_with_identical_outputs(network
 def test_summary_prints_keras_summary(tmp_path, capsys):
     assert main(["compile", str(SPECS / "se_block.cnn"), "--summary", "-o", str(tmp_path / "se.keras")]) == 0
     out = capsys.readouterr().out
-    assert "Total params: 8,464" in out and "se_1.multiply_1" in out
+    assert "Total params: 8,464" in out and "se_1-multiply_1" in out
 
 
 def test_emit_python_writes_the_module(tmp_path, capsys):

@@ -61,7 +61,7 @@ def test_full_depth_is_complete_and_edges_carry_shapes():
                 for n in graph.nodes for i in n.inputs if owner[i.name] != owner[n.name]}
     assert edges(text) == expected
     # conv -> bn -> relu share one box; the residual add -> relu too
-    assert shown["unit_1.conv_1"] == ["unit_1.conv_1", "unit_1.bn_1", "unit_1.relu_1"]
+    assert shown["unit_1-conv_1"] == ["unit_1-conv_1", "unit_1-bn_1", "unit_1-relu_1"]
     assert 'label=<<FONT POINT-SIZE="10" COLOR="#333333"><B>unit(16)  ·  4.77K params</B>' in text
     assert '"cluster/repeat_1"' in text and ">×2</FONT>" in text
     assert "ortho" not in text
@@ -77,9 +77,9 @@ def test_depth_folds_blocks_into_one_box_with_shapes_and_params():
     assert "cluster" not in text
     # depth 1: unit(16) opens; the repeat would be a cluster of two folded units, so it stays one box
     shown = boxes(dot.to_dot(graph, depth=1))
-    assert "unit_1.conv_1" in shown and "scope/repeat_1" in shown and "scope/unit_2" not in shown
+    assert "unit_1-conv_1" in shown and "scope/repeat_1" in shown and "scope/unit_2" not in shown
     shown = boxes(dot.to_dot(graph, depth=2))
-    assert "unit_2.conv_1" in shown and not any(b.startswith("scope/") for b in shown)
+    assert "unit_2-conv_1" in shown and not any(b.startswith("scope/") for b in shown)
 
 
 def test_repeat_of_folded_blocks_is_one_box():

@@ -297,7 +297,7 @@ def test_compiling_twice_gives_identical_names_weight_order_and_python():
     first, second = cnndsl.compile(DEMO), cnndsl.compile(DEMO)   # no clear_session between them
     assert [layer.name for layer in first.layers] == [layer.name for layer in second.layers]
     assert [(w.path, w.shape) for w in first.weights] == [(w.path, w.shape) for w in second.weights]
-    assert "tower_2.sepconv_1" in [layer.name for layer in first.layers]   # derived names keep their `.`
+    assert "tower_2-sepconv_1" in [layer.name for layer in first.layers]   # derived names keep their `.`
     assert emit_python(cnndsl.check(DEMO)) == emit_python(cnndsl.check(DEMO))
 
 
@@ -309,7 +309,7 @@ def test_keras_file_round_trip_gives_identical_outputs(tmp_path):
     model.save(path)
     loaded = keras.saving.load_model(path)
     assert [w.path for w in loaded.weights] == [w.path for w in model.weights]
-    assert isinstance(loaded.get_layer("tower_1.lrn_1"), LRN)
+    assert isinstance(loaded.get_layer("tower_1-lrn_1"), LRN)
     xs = sample_inputs(graph)
     for want, got in zip(outputs(model, xs), outputs(loaded, xs)):
         np.testing.assert_array_equal(got, want)
@@ -344,7 +344,7 @@ def test_a_layer_keras_refuses_is_a_located_error(monkeypatch):
     graph = cnndsl.check("block b() { conv(8, 3) }\nnetwork n(x: [9, 9, 3]) { b }")
     with pytest.raises(cnndsl.CnnError) as err:
         build_model(graph)
-    assert err.value.kind == "internal" and "Keras rejected layer `b_1.conv_1`" in err.value.message
+    assert err.value.kind == "internal" and "Keras rejected layer `b_1-conv_1`" in err.value.message
     assert err.value.span is not None and err.value.chain[0].label == "b()"
 
 

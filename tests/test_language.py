@@ -140,13 +140,13 @@ def test_explicit_name_templates_and_none_propagation():
         conv_bn(8)
     }""")
     assert [n.name for n in g.nodes] == ["x", "conv2_block1_1_conv", "conv2_block1_1_bn", "conv2_block2_1_conv",
-                                         "conv2_block2_1_bn", "conv_bn_3.conv_1", "conv_bn_3.bn_1"]
+                                         "conv2_block2_1_bn", "conv_bn_3-conv_1", "conv_bn_3-bn_1"]
 
 
 def test_derived_names_are_deterministic_and_follow_the_block_path():
     src = "block b() { conv(4, 1) -> relu -> conv(4, 1) }\nnetwork n(x: [8, 8, 3]) { b -> b -> relu }"
     names = [n.name for n in check(src).nodes]
-    assert names == ["x", "b_1.conv_1", "b_1.relu_1", "b_1.conv_2", "b_2.conv_1", "b_2.relu_1", "b_2.conv_2", "relu_1"]
+    assert names == ["x", "b_1-conv_1", "b_1-relu_1", "b_1-conv_2", "b_2-conv_1", "b_2-relu_1", "b_2-conv_2", "relu_1"]
     assert names == [n.name for n in check(src).nodes]
 
 
@@ -239,7 +239,7 @@ def test_import_as_a_namespace_and_private_blocks(tmp_path):
     (tmp_path / "net.cnn").write_text('import "a.cnn" as a\nimport "b.cnn"\n'
                                       "network n(x: [8, 8, 3]) { a.unit(4) -> unit(2) }")
     g = check(tmp_path / "net.cnn")
-    assert [n.name for n in g.nodes[1:]] == ["a_unit_1._helper_1.conv_1", "a_unit_1.relu_1", "unit_1.conv_1"]
+    assert [n.name for n in g.nodes[1:]] == ["a_unit_1-_helper_1-conv_1", "a_unit_1-relu_1", "unit_1-conv_1"]
     (tmp_path / "clash.cnn").write_text('import "a.cnn"\nimport "b.cnn"\nnetwork n(x: [8, 8, 3]) { unit(2) }')
     with pytest.raises(CnnError, match="block `unit` comes from both a.cnn and b.cnn"):
         check(tmp_path / "clash.cnn")

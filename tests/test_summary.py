@@ -69,9 +69,9 @@ def test_block_rows_carry_subtotals_of_what_they_fold():
     graph = cnndsl.check(GOLDEN / "tiny_resnet.cnn")
     full = rows(summary_table(graph))
     unit = next(r for r in full if r[1] == "unit(16)")
-    inside = [n for n in graph.nodes if n.name.startswith("unit_1.")]
+    inside = [n for n in graph.nodes if n.name.startswith("unit_1-")]
     assert unit[0] == 0 and unit[4] == sum(n.params for n in inside) and unit[5] == sum(n.macs for n in inside)
-    assert all(r[0] == 1 for r in full if r[1].startswith("unit_1."))            # indented under their block
+    assert all(r[0] == 1 for r in full if r[1].startswith("unit_1-"))            # indented under their block
     folded = rows(summary_table(graph, depth=0))
     assert [r[1] for r in folded] == ["image", "conv_1", "bn_1", "relu_1", "unit(16)", "×2 unit(32, stride=2)",
                                       "global_avgpool_1", "dropout_1", "probs"]
@@ -127,7 +127,7 @@ def test_unknown_spatial_size_reads_as_unknown():
 def test_cli_summary_and_depth(tmp_path):
     r = run_cli("summary", GOLDEN / "tiny_resnet.cnn", "--depth", "0")
     assert r.returncode == 0 and r.stdout.startswith("tiny_resnet: image (None, 32, 32, 3) -> probs (None, 10)")
-    assert "unit_1.conv_1" not in r.stdout and "×2 unit(32, stride=2)" in r.stdout
+    assert "unit_1-conv_1" not in r.stdout and "×2 unit(32, stride=2)" in r.stdout
     r = run_cli("summary", GOLDEN / "tiny_resnet.cnn", "--depth", "-2")
     assert r.returncode == 2 and r.stderr.strip() == "error: --depth must be a whole number 0 or more, got -2"
 

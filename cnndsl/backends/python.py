@@ -10,8 +10,8 @@ recovered from those calls:
    its outputs, its tensors read outside it.
 2. Each instance is written as statements whose varying parts are *holes*:
    a layer argument, a callee's parameter, or a layer name. A name is split
-   into a per-instance part and a fixed suffix: ``residual_3.conv_1`` is
-   ``{name}.conv_1`` (``name`` is the instance's id, the prefix of derived
+   into a per-instance part and a fixed suffix: ``residual_3-conv_1`` is
+   ``{name}-conv_1`` (``name`` is the instance's id, the prefix of derived
    names); ``conv2_block1_1_conv`` is ``{prefix}_1_conv`` (``prefix`` is the
    stem the instance's explicit names share).
 3. Instances of a block whose statements agree apart from holes share one
@@ -40,7 +40,7 @@ import re
 from dataclasses import dataclass, field
 from itertools import chain, count
 
-from ..ir import Node
+from ..ir import SEP, Node
 from ..ops import REGISTRY
 from .keras import apply_template, constructor, parameters
 
@@ -252,7 +252,7 @@ def _var_names(item, name_hole: Hole | None, root: bool):
 
 def _stem(inst: Instance) -> str:
     """The common stem of an instance's explicit names, cut at a separator: ``conv2_block1``."""
-    own = f"{inst.scope.id}." if inst.scope else None
+    own = f"{inst.scope.id}{SEP}" if inst.scope else None
     names = []
     for item in inst.items:
         names += [item.name] if isinstance(item, Node) else [v for _, v, namey in item.call[1] if namey]
@@ -264,7 +264,7 @@ def _stem(inst: Instance) -> str:
 def _name_hole(value: str, inst: Instance, stem: str, kw: str) -> Hole:
     """A layer name (or a callee's name argument) as a per-instance part plus a fixed suffix."""
     own = inst.scope.id if inst.scope else None
-    if own and value.startswith(own + "."):
+    if own and value.startswith(own + SEP):
         return Hole("name", own, kw, value[len(own):], True)
     if stem and value.startswith(stem):
         return Hole("prefix", stem, kw, value[len(stem):], True)
