@@ -127,9 +127,8 @@ class CallMixin:
             self.fail("limit", f"block `{bdef.name}` calls itself ({cycle})", c.span, env,
                       hint="blocks are expanded at their call, so recursion never ends; use repeat")
         names, shown = self.bind_block(bdef, c, env)
-        label = f"{c.name}({', '.join(shown)})"
         instance = self.fresh(env.prefix, c.name.replace(".", "_"))
-        scope = Scope(instance, "block", label, c.span)
+        scope = Scope(instance, "block", c.span, block=c.name, args=tuple(shown))
         blocks, consts = self.program.home[id(bdef)]
         names = {**consts, **names}
         inner = env.child(names=names, blocks=blocks, scope=self.nest(env, scope, c.span),
@@ -162,7 +161,8 @@ class CallMixin:
         return fmt_value(value)
 
     def bind_block(self, bdef: S.BlockDef, c: S.Call, env):
-        """Evaluate a call's arguments against the block's parameters."""
+        """Evaluate a call's arguments against the block's parameters: (names, the arguments as
+        ``(keyword or None, value, text as written)``)."""
         params = [p.name for p in bdef.params]
         names, shown = {}, []
         args = c.args or ()
@@ -172,7 +172,7 @@ class CallMixin:
                       hint=f"{bdef.name}({', '.join(params)})")
         for p, a in zip(params, positional):
             names[p] = self.eval(a.value, env)
-            shown.append(self.as_written(names[p], a))
+            shown.append((None, names[p], self.as_written(names[p], a)))
         for a in args:
             if a.name is None:
                 continue
@@ -182,7 +182,7 @@ class CallMixin:
             if a.name in names:
                 self.fail("type", f"block `{bdef.name}`: `{a.name}` given twice", a.span, env)
             names[a.name] = self.eval(a.value, env)
-            shown.append(f"{a.name}={self.as_written(names[a.name], a)}")
+            shown.append((a.name, names[a.name], self.as_written(names[a.name], a)))
         for p in bdef.params:
             if p.kind == "input":
                 self.fail("type", f"block parameter `{p.name}` can't be an input; blocks read `in`", p.span, env)

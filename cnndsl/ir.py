@@ -26,12 +26,32 @@ SEP = "-"   # joins the steps of a derived name: `stage_2-residual_1-conv_1`
 
 @dataclass(frozen=True)
 class Scope:
-    """A block call or a repeat that nodes sit in (a cluster in diagrams)."""
+    """A block call or a repeat that nodes sit in (a cluster in diagrams), as structured data.
 
-    id: str          # unique in the graph, e.g. "stage2.residual_1" or "repeat_1"
+    A block call has the block's qualified name as written (``resnet.stack``) and its arguments as
+    ``(keyword or None, value, text as written)``; a repeat its count and its index variable.
+    ``label`` is derived from them, for display only.
+    """
+
+    id: str          # unique in the graph, e.g. "stage_2-residual_1" or "repeat_1"
     kind: str        # "block" or "repeat"
-    label: str       # "residual(128, stride=2)" or "×3"
     span: Span
+    block: str | None = None     # the block called, as written (qualified when imported `as`)
+    args: tuple = ()             # ((keyword or None, value, text), ...)
+    count: int | None = None     # a repeat's iterations
+    var: str | None = None       # a repeat's index (`as i`), if any
+
+    @property
+    def label(self) -> str:
+        """``residual(128, stride=2)`` or ``×3``."""
+        if self.kind == "repeat":
+            return f"×{self.count}"
+        return f"{self.block}({', '.join(self.arg_texts)})"
+
+    @property
+    def arg_texts(self) -> list:
+        """The arguments as written: ``128``, ``stride=2``."""
+        return [text if kw is None else f"{kw}={text}" for kw, _value, text in self.args]
 
     @property
     def frame(self) -> Frame:

@@ -274,7 +274,7 @@ class Lowerer(CallMixin):
         if r.var and r.var in env.names:
             self.fail("name", f"repeat index `{r.var}` would hide the {self.what(env.names[r.var])} `{r.var}`",
                       r.span, env, hint="pick another index name")
-        scope = Scope(self.fresh(env.prefix, "repeat"), "repeat", f"×{n}", r.span)
+        scope = Scope(self.fresh(env.prefix, "repeat"), "repeat", r.span, count=n, var=r.var)
         inner = env.child(scope=self.nest(env, scope, r.span))
         for i in range(n):
             if r.var:

@@ -22,52 +22,16 @@ torchvision builds it (v1.5: the stride on the 3×3), the "4.1 GFLOPs" often quo
 Activation memory is the sum of every layer's output (the input excluded),
 4 bytes per value, batch 1: what a forward pass holds if nothing is freed.
 
-The grouping of nodes into blocks (``build_tree``, ``ports``, ``title``) is
-shared with the diagram backend, so the table and the picture fold alike.
+The grouping of nodes into blocks is ``structure``'s, shared with the diagram
+backend and the Python emitter, so the table and the picture fold alike.
 """
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
 
 from .errors import CnnError
 from .ops import REGISTRY, fmt_shape
-
-
-@dataclass(eq=False)
-class Group:
-    """A block call or repeat (or the whole network when ``scope`` is None) and what is inside it."""
-
-    scope: object                                # ir.Scope, or None for the root
-    level: int                                   # 0 for the root, 1 for a top-level block, ...
-    items: list = field(default_factory=list)    # Nodes and Groups, in graph order
-    nodes: list = field(default_factory=list)    # every Node inside, at any depth
-
-    @property
-    def params(self) -> int:
-        return sum(n.params for n in self.nodes)
-
-    @property
-    def macs(self):
-        return None if any(n.macs is None for n in self.nodes) else sum(n.macs for n in self.nodes)
-
-
-def build_tree(graph) -> Group:
-    """Nest the graph's nodes into Groups following each node's scope chain."""
-    root = Group(None, 0)
-    groups = {}
-    for node in graph.nodes:
-        parent = root
-        parent.nodes.append(node)
-        for level, scope in enumerate(node.scope, start=1):
-            group = groups.get(scope.id)
-            if group is None:
-                group = groups[scope.id] = Group(scope, level)
-                parent.items.append(group)
-            group.nodes.append(node)
-            parent = group
-        parent.items.append(node)
-    return root
+from .structure import Group, build_tree, ports, users
 
 
 def folded(group: Group, depth) -> bool:
@@ -80,35 +44,12 @@ def folded(group: Group, depth) -> bool:
                                    and all(isinstance(x, Group) for x in group.items))
 
 
-def consumers(graph) -> dict:
-    """Node name -> the nodes that read it."""
-    out = {n.name: [] for n in graph.nodes}
-    for n in graph.nodes:
-        for i in n.inputs:
-            out[i.name].append(n)
-    return out
-
-
-def ports(group: Group, readers: dict, graph) -> tuple[list, list]:
-    """The nodes outside ``group`` that it reads, and the nodes inside it read from outside."""
-    inside = {n.name for n in group.nodes}
-    ins, outs = {}, {}
-    outputs = {n.name for n in graph.outputs.values()}
-    for n in group.nodes:
-        for i in n.inputs:
-            if i.name not in inside:
-                ins.setdefault(i.name, i)
-        if n.name in outputs or any(r.name not in inside for r in readers[n.name]):
-            outs.setdefault(n.name, n)
-    return list(ins.values()), list(outs.values())
-
-
 def title(group: Group) -> str:
     """``inception(64, 96, 128, 16, 32, 32)`` for a block; ``×35 bottleneck(256, …)`` for a repeat."""
     scope = group.scope
     if scope.kind != "repeat":
         return scope.label
-    count = int(scope.label.lstrip("×") or 0)
+    count = scope.count
     items = group.items
     per = len(items) // count if count and len(items) % count == 0 else len(items)
     first = items[:per]
@@ -116,16 +57,16 @@ def title(group: Group) -> str:
         if first[0].scope.kind == "repeat":
             return f"{scope.label} {title(first[0])}"
         if all(isinstance(x, Group) and _block_name(x) == _block_name(first[0]) for x in items):
-            return f"{scope.label} {_common_call([x.scope.label for x in items])}"
+            return f"{scope.label} {_common_call([x.scope for x in items])}"
     names = [(_block_name(x) if isinstance(x, Group) else x.op) for x in first]
     body = " → ".join(names[:3]) + (" → …" if len(names) > 3 else "")
     return f"{scope.label} {body}".rstrip()
 
 
-def _common_call(labels: list) -> str:
+def _common_call(scopes: list) -> str:
     """``bottleneck(256, conv_shortcut=false, …)``: the arguments all the calls share, ``…`` for the rest."""
-    name = labels[0].split("(", 1)[0]
-    calls = [_call_args(label) for label in labels]
+    name = scopes[0].block
+    calls = [s.arg_texts for s in scopes]
     if any(len(c) != len(calls[0]) for c in calls):
         return f"{name}(…)"
     shown = []
@@ -136,21 +77,8 @@ def _common_call(labels: list) -> str:
     return f"{name}({', '.join(shown)})"
 
 
-def _call_args(label: str) -> list:
-    """The top-level arguments of a call label: ``f(1, [2, 3], k=x)`` -> ``1``, ``[2, 3]``, ``k=x``."""
-    args, depth, cur = [], 0, ""
-    for ch in label[label.index("(") + 1:-1]:
-        if ch == "," and depth == 0:
-            args.append(cur.strip())
-            cur = ""
-            continue
-        depth += (ch in "[(") - (ch in "])")
-        cur += ch
-    return args + ([cur.strip()] if cur.strip() else [])
-
-
 def _block_name(group: Group) -> str:
-    return group.scope.label.split("(")[0] if group.scope.kind == "block" else group.scope.label
+    return group.scope.block if group.scope.kind == "block" else group.scope.label
 
 
 def human(n) -> str:
@@ -189,7 +117,7 @@ def summary_table(graph, depth=None) -> str:
     """The whole summary as text: header, table and totals."""
     check_depth(depth)
     rows = []
-    _rows(build_tree(graph), depth, consumers(graph), graph, rows)
+    _rows(build_tree(graph), depth, users(graph), graph, rows)
     head = ("name", "op", "output shape", "params", "MACs")
     cells = [(("  " * ind) + name, op, shape, f"{p:,}", _macs(m)) for ind, name, op, shape, p, m in rows]
     widths = [max(len(h), *(len(c[i]) for c in cells)) if cells else len(h) for i, h in enumerate(head)]

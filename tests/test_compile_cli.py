@@ -139,7 +139,7 @@ def test_emitted_python_has_a_function_per_block_and_imports_only_keras():
     imports = {a.name for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names}
     assert imports | {n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)} == {"keras"}
     assert "def unit(inputs, prefix):" in src and "x = unit(x, prefix='s1_1')" in src   # explicit names: a stem
-    assert "def tower(inputs, name):" in src and "name=f'{name}.lrn_1'" in src         # derived names: the id
+    assert "def tower(inputs, name):" in src and "name=f'{name}-lrn_1'" in src         # derived names: the id
     assert "x = tower(x, name='tower_2')" in src and "class LRN(keras.layers.Layer)" in src
 
 
@@ -291,3 +291,46 @@ def test_mirrored_strategy_fits_a_compiled_spec_on_two_cpus():
     """)
     assert r.returncode == 0, r.stderr
     assert r.stdout.strip().splitlines()[-1] == "2 2 MirroredVariable True True"
+
+
+def test_an_aliased_block_emits_a_valid_python_function(tmp_path, monkeypatch):
+    """`import "lib.cnn" as a` and `a.unit(4)`: the function is `a_unit`, and the module rebuilds the model."""
+    (tmp_path / "lib.cnn").write_text("block unit(filters) { conv(filters, 3, padding=same) -> bn -> relu }\n")
+    (tmp_path / "net.cnn").write_text('import "lib.cnn" as a\n'
+                                      "network n(x: [8, 8, 3]) { a.unit(4) -> a.unit(8) -> global_avgpool }\n")
+    graph = cnndsl.check(tmp_path / "net.cnn")
+    src = emit_python(graph)
+    assert "def a_unit(" in src and "x = a_unit(x, " in src
+    assert_same_model(graph, build_model(graph), rebuild(graph, monkeypatch))
+
+
+def test_emit_python_imports_no_keras_or_tensorflow(tmp_path):
+    """Writing Python needs no framework: with keras, tensorflow, jax and torch unimportable, it still works."""
+    out = tmp_path / "demo.py"
+    (tmp_path / "demo.cnn").write_text(DEMO)
+    r = python(f"""
+        import sys
+        for m in ("keras", "tensorflow", "jax", "torch"):
+            sys.modules[m] = None          # `import keras` now raises ImportError
+        from cnndsl.cli import main
+        assert main(["compile", {str(tmp_path / 'demo.cnn')!r}, "--emit", "python", "-o", {str(out)!r}]) == 0
+    """)
+    assert r.returncode == 0, r.stderr
+    graph = cnndsl.check(DEMO)
+    assert out.read_text() == emit_python(graph)
+    namespace = {}
+    exec(compile(out.read_text(), str(out), "exec"), namespace)
+    assert namespace["build_model"]().count_params() == graph.total_params
+
+
+def test_the_emitters_signature_table_is_keras_own():
+    """The Python emitter names positional arguments and drops defaults from SIGNATURES, not from Keras;
+    each entry must be exactly the constructor's signature in the installed Keras."""
+    import inspect
+    from cnndsl.backends.keras import REQUIRED, SIGNATURES, keras_namespace
+    namespace = keras_namespace()
+    for path, params in SIGNATURES.items():
+        cls = getattr(getattr(namespace, path[0]), path[1])
+        real = {p.name: (REQUIRED if p.default is p.empty else p.default)
+                for p in inspect.signature(cls).parameters.values() if p.kind not in (p.VAR_KEYWORD, p.VAR_POSITIONAL)}
+        assert params == real, path

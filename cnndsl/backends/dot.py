@@ -33,7 +33,8 @@ import graphviz
 from ..errors import CnnError
 from ..files import write_atomic
 from ..ops import REGISTRY
-from ..summary import Group, build_tree, check_depth, consumers, folded, human, ports, title
+from ..structure import Group, build_tree, ports, users
+from ..summary import check_depth, folded, human, title
 
 FONT = "Helvetica"
 # family -> (fill, border)
@@ -84,7 +85,7 @@ class _Drawer:
     def __init__(self, graph, depth, show_shapes, show_params):
         self.graph, self.depth = graph, depth
         self.show_shapes, self.show_params = show_shapes, show_params
-        self.readers = consumers(graph)
+        self.readers = users(graph)
         self.outputs = {n.name: k for k, n in graph.outputs.items()}
         self.rep = {}                           # layer name -> id of the box that shows it
         self.runs = self.fuse()

@@ -21,7 +21,7 @@ def install_import_hook() -> None:
     registers them right after Keras has loaded, then removes itself.
     Calling this twice is harmless.
     """
-    if "keras" in sys.modules:
+    if sys.modules.get("keras") is not None:
         importlib.import_module(_LAYERS)
     elif not any(isinstance(f, _RegisterAfterKeras) for f in sys.meta_path):
         sys.meta_path.insert(0, _RegisterAfterKeras())

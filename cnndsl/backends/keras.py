@@ -262,9 +262,75 @@ def constructor(node) -> tuple:
     return made
 
 
-@functools.lru_cache(maxsize=None)
+# The signatures of the constructors the builders call: parameter -> default (REQUIRED when it has
+# none), in order, as Keras 3 declares them. The Python emitter names positional arguments and leaves
+# out keyword arguments equal to their default with these, so writing Python needs no Keras; a test
+# checks every entry against Keras's own signature.
+REQUIRED = inspect.Parameter.empty
+SIGNATURES = {
+    ("layers", "Conv2D"): {"filters": REQUIRED, "kernel_size": REQUIRED, "strides": (1, 1), "padding": "valid",
+        "data_format": None, "dilation_rate": (1, 1), "groups": 1, "activation": None, "use_bias": True,
+        "kernel_initializer": "glorot_uniform", "bias_initializer": "zeros", "kernel_regularizer": None,
+        "bias_regularizer": None, "activity_regularizer": None, "kernel_constraint": None,
+        "bias_constraint": None},
+    ("layers", "Conv2DTranspose"): {"filters": REQUIRED, "kernel_size": REQUIRED, "strides": (1, 1),
+        "padding": "valid", "output_padding": None, "data_format": None, "dilation_rate": (1, 1),
+        "activation": None, "use_bias": True, "kernel_initializer": "glorot_uniform",
+        "bias_initializer": "zeros", "kernel_regularizer": None, "bias_regularizer": None,
+        "activity_regularizer": None, "kernel_constraint": None, "bias_constraint": None},
+    ("layers", "SeparableConv2D"): {"filters": REQUIRED, "kernel_size": REQUIRED, "strides": (1, 1),
+        "padding": "valid", "data_format": None, "dilation_rate": (1, 1), "depth_multiplier": 1,
+        "activation": None, "use_bias": True, "depthwise_initializer": "glorot_uniform",
+        "pointwise_initializer": "glorot_uniform", "bias_initializer": "zeros", "depthwise_regularizer": None,
+        "pointwise_regularizer": None, "bias_regularizer": None, "activity_regularizer": None,
+        "depthwise_constraint": None, "pointwise_constraint": None, "bias_constraint": None},
+    ("layers", "DepthwiseConv2D"): {"kernel_size": REQUIRED, "strides": (1, 1), "padding": "valid",
+        "depth_multiplier": 1, "data_format": None, "dilation_rate": (1, 1), "activation": None,
+        "use_bias": True, "depthwise_initializer": "glorot_uniform", "bias_initializer": "zeros",
+        "depthwise_regularizer": None, "bias_regularizer": None, "activity_regularizer": None,
+        "depthwise_constraint": None, "bias_constraint": None},
+    ("layers", "MaxPooling2D"): {"pool_size": (2, 2), "strides": None, "padding": "valid", "data_format": None,
+        "name": None},
+    ("layers", "AveragePooling2D"): {"pool_size": REQUIRED, "strides": None, "padding": "valid",
+        "data_format": None, "name": None},
+    ("layers", "GlobalAveragePooling2D"): {"data_format": None, "keepdims": False},
+    ("layers", "GlobalMaxPooling2D"): {"data_format": None, "keepdims": False},
+    ("layers", "Dense"): {"units": REQUIRED, "activation": None, "use_bias": True,
+        "kernel_initializer": "glorot_uniform", "bias_initializer": "zeros", "kernel_regularizer": None,
+        "bias_regularizer": None, "activity_regularizer": None, "kernel_constraint": None,
+        "bias_constraint": None, "lora_rank": None, "lora_alpha": None, "quantization_config": None},
+    ("layers", "BatchNormalization"): {"axis": -1, "momentum": 0.99, "epsilon": 0.001, "center": True,
+        "scale": True, "beta_initializer": "zeros", "gamma_initializer": "ones",
+        "moving_mean_initializer": "zeros", "moving_variance_initializer": "ones", "beta_regularizer": None,
+        "gamma_regularizer": None, "beta_constraint": None, "gamma_constraint": None, "renorm": False,
+        "renorm_clipping": None, "renorm_momentum": 0.99, "synchronized": False},
+    ("layers", "LayerNormalization"): {"axis": -1, "epsilon": 0.001, "center": True, "scale": True,
+        "beta_initializer": "zeros", "gamma_initializer": "ones", "beta_regularizer": None,
+        "gamma_regularizer": None, "beta_constraint": None, "gamma_constraint": None},
+    ("layers", "Normalization"): {"axis": -1, "mean": None, "variance": None, "invert": False},
+    ("layers", "Activation"): {"activation": REQUIRED},
+    ("layers", "ReLU"): {"max_value": None, "negative_slope": 0.0, "threshold": 0.0},
+    ("layers", "LeakyReLU"): {"negative_slope": 0.3},
+    ("layers", "ELU"): {"alpha": 1.0},
+    ("layers", "PReLU"): {"alpha_initializer": "Zeros", "alpha_regularizer": None, "alpha_constraint": None,
+        "shared_axes": None},
+    ("layers", "Flatten"): {"data_format": None},
+    ("layers", "Reshape"): {"target_shape": REQUIRED},
+    ("layers", "Dropout"): {"rate": REQUIRED, "noise_shape": None, "seed": None},
+    ("layers", "ZeroPadding2D"): {"padding": (1, 1), "data_format": None},
+    ("layers", "Cropping2D"): {"cropping": ((0, 0), (0, 0)), "data_format": None},
+    ("layers", "UpSampling2D"): {"size": (2, 2), "data_format": None, "interpolation": "nearest"},
+    ("layers", "Rescaling"): {"scale": REQUIRED, "offset": 0.0},
+    ("layers", "Concatenate"): {"axis": -1},
+    ("layers", "Add"): {},
+    ("layers", "Multiply"): {},
+    ("cnndsl", "LRN"): {"radius": 5, "alpha": 1.0, "beta": 0.5, "bias": 1.0},
+    ("cnndsl", "LayerScale"): {"init_values": REQUIRED, "projection_dim": None},
+    ("cnndsl", "StochasticDepth"): {"drop_path_rate": REQUIRED},
+    ("cnndsl", "CustomScaleLayer"): {"scale": REQUIRED},
+}
+
+
 def parameters(path: tuple) -> dict:
-    """The constructor's parameter -> default (``inspect.Parameter.empty`` when required), in order."""
-    cls = functools.reduce(getattr, path, keras_namespace())
-    return {p.name: p.default for p in inspect.signature(cls).parameters.values()
-            if p.kind not in (p.VAR_KEYWORD, p.VAR_POSITIONAL)}
+    """The constructor's parameter -> default (``REQUIRED`` when it has none), in order."""
+    return SIGNATURES[path]

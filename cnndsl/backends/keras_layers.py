@@ -123,3 +123,48 @@ class CustomScaleLayer(keras.layers.Layer):
 
     def get_config(self):
         return {**super().get_config(), "scale": self.scale}
+
+
+def _fix_torch_same_average_pool():
+    """Make Keras's torch backend average a 'same'-padded pool as TensorFlow and JAX do.
+
+    Where 'same' padding is asymmetric (a 3×3/2 pool over 28×28 pads 0 before and 1 after),
+    Keras 3's torch backend pads by replicating the edge values and averages them in, where
+    TensorFlow and JAX average over the elements inside the input only. Max pooling is unaffected.
+    This replaces the backend's ``average_pool`` for that one case with the exact computation: a
+    zero-padded sum divided by the count of in-bounds elements. Nothing changes on other backends.
+    """
+    if keras.backend.backend() != "torch":
+        return
+    from keras.src.backend.torch import nn
+    if getattr(nn.average_pool, "cnndsl_fixed", False):
+        return
+    import torch
+    import torch.nn.functional as F
+    original = nn.average_pool
+
+    def average_pool(inputs, pool_size, strides=None, padding="valid", data_format=None):
+        x = nn.convert_to_tensor(inputs)
+        dims = x.ndim - 2
+        if padding != "same" or dims not in (1, 2, 3):
+            return original(inputs, pool_size, strides, padding, data_format)
+        pool = nn.standardize_tuple(pool_size, dims, "pool_size")
+        steps = pool if strides is None else nn.standardize_tuple(strides, dims, "strides")
+        last = nn.backend.standardize_data_format(data_format) == "channels_last"
+        if last:
+            x = torch.movedim(x, -1, 1)
+        pads = [nn._compute_padding_length(x.shape[2 + i], pool[i], steps[i]) for i in range(dims)]
+        if all(left == right for left, right in pads):
+            return original(inputs, pool_size, strides, padding, data_format)
+        flat = [p for pair in reversed(pads) for p in pair]
+        pool_fn = (F.avg_pool1d, F.avg_pool2d, F.avg_pool3d)[dims - 1]
+        sums = pool_fn(F.pad(x, flat), pool, steps)
+        counts = pool_fn(F.pad(torch.ones_like(x[:, :1]), flat), pool, steps)
+        out = sums / counts
+        return torch.movedim(out, 1, -1) if last else out
+
+    average_pool.cnndsl_fixed = True
+    nn.average_pool = average_pool
+
+
+_fix_torch_same_average_pool()

@@ -41,6 +41,7 @@ from dataclasses import dataclass, field
 from itertools import chain, count
 
 from ..ir import SEP, Node
+from ..structure import Group, build_tree, ports, users
 from ..ops import REGISTRY
 from .keras import apply_template, constructor, parameters
 
@@ -101,28 +102,24 @@ def emit_python(graph) -> str:
 
 
 def _tree(graph):
-    """The root instance, and every block's instances, callees' blocks first."""
-    root, by_id, calls = Instance(), {}, {}
-    for node in graph.nodes:
-        inst = root
-        for s in (s for s in node.scope if s.kind == "block"):
-            if s.id not in by_id:
-                by_id[s.id] = Instance(s)
-                inst.items.append(by_id[s.id])
-                calls.setdefault(_block(inst), {})[_block(by_id[s.id])] = None
-            inst = by_id[s.id]
-            inst.nodes.append(node)
-        if node.op != "input":
-            inst.items.append(node)
-    users = {id(n): [] for n in graph.nodes}
-    for n in graph.nodes:
-        for i in n.inputs:
-            users[id(i)].append(n)
-    outs = {id(n) for n in graph.outputs.values()}
-    for inst in by_id.values():
-        inside = {id(n) for n in inst.nodes}
-        inst.inputs = list({id(i): i for n in inst.nodes for i in n.inputs if id(i) not in inside}.values())
-        inst.outputs = [n for n in inst.nodes if id(n) in outs or any(id(u) not in inside for u in users[id(n)])]
+    """The root instance, and every block's instances, callees' blocks first (``structure``'s tree of
+    block calls; repeats are transparent)."""
+    readers, calls, by_block = users(graph), {}, {}
+
+    def instance(group, parent_block) -> Instance:
+        inst = Instance(group.scope, nodes=group.nodes)
+        if group.scope is not None:
+            inst.inputs, inst.outputs = ports(group, readers, graph)
+            calls.setdefault(parent_block, {})[_block(inst)] = None
+            by_block.setdefault(_block(inst), []).append(inst)
+        for item in group.items:
+            if isinstance(item, Group):
+                inst.items.append(instance(item, _block(inst)))
+            elif item.op != "input":
+                inst.items.append(item)
+        return inst
+
+    root = instance(build_tree(graph, kinds=("block",)), None)
     root.inputs, root.outputs = list(graph.inputs.values()), list(graph.outputs.values())
     order = []
 
@@ -133,11 +130,12 @@ def _tree(graph):
             order.append(name)
     for name in calls.get(None, ()):
         visit(name)
-    return root, {name: [i for i in by_id.values() if _block(i) == name] for name in order}
+    return root, {name: by_block[name] for name in order}
 
 
 def _block(inst: Instance) -> str | None:
-    return inst.scope.label.partition("(")[0] if inst.scope else None
+    """The block's name as a Python function name: ``a.unit`` (imported as ``a``) is ``a_unit``."""
+    return _ident(inst.scope.block) if inst.scope else None
 
 
 class _Writer:

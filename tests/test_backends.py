@@ -1,0 +1,132 @@
+"""Keras 3 on TensorFlow, JAX and torch (issue 9): every shipped spec compiles and computes the same.
+
+For every network of the seed library and the first (smallest) network of each zoo file, each
+backend compiles the spec, checks Keras's parameter counts and output shapes against ``cnndsl
+check``, fills the weights with the same deterministic values (tests/backend_worker.py) and runs
+the same input: JAX's and torch's outputs must equal TensorFlow's within 1e-5 (relative to the
+output's magnitude where it exceeds 1). Models under 5M parameters also cross backends as
+``.keras`` files: TensorFlow's file loads on JAX and torch, torch's loads on TensorFlow, and each
+loaded model computes the same outputs.
+
+TensorFlow runs in this process; JAX and torch each run once, in a subprocess with
+KERAS_BACKEND set, over all the cases. The test command installs all three backends: nothing here
+is skipped when one is missing.
+"""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import cnndsl
+from backend_worker import main as run_worker
+from conftest import ROOT, seed_library
+from zoo_table import ZOO
+
+TOLERANCE = 1e-5
+SMALL = 5_000_000
+OTHERS = ("jax", "torch")
+
+
+def _cases() -> list:
+    cases = [(path, name) for path in seed_library() for name in cnndsl.load(path).network_names()]
+    seen = set()
+    for z in ZOO:
+        if z.module not in seen and z.spec.exists():
+            seen.add(z.module)
+            cases.append((z.spec, z.network))
+    out = []
+    for path, name in cases:
+        graph = cnndsl.check(path, name)
+        params = {"batch": 2} if isinstance(graph.params.get("batch"), int) and graph.params["batch"] > 2 else {}
+        rel = path.relative_to(ROOT / "specs")
+        out.append({"id": f"{rel}:{name}", "path": str(path), "network": name, "params": params,
+                    "small": graph.total_params < SMALL})
+    return out
+
+
+CASES = _cases()
+IDS = [c["id"] for c in CASES]
+
+
+@pytest.fixture(scope="session")
+def runs(tmp_path_factory):
+    """backend -> its results (an npz mapping): TensorFlow here, JAX and torch in subprocesses."""
+    tmp = tmp_path_factory.mktemp("backends")
+    manifest = [{**c, "save": str(tmp / f"tf_{k}.keras") if c["small"] else None} for k, c in enumerate(CASES)]
+    (tmp / "tf.json").write_text(json.dumps(manifest))
+    run_worker(str(tmp / "tf.json"), str(tmp / "tensorflow.npz"))
+    out = {"tensorflow": np.load(tmp / "tensorflow.npz")}
+    for backend in OTHERS:
+        cases = [{**c, "load": c["save"], "save": str(tmp / f"{backend}_{k}.keras") if c["small"] else None}
+                 for k, c in enumerate(manifest)]
+        (tmp / f"{backend}.json").write_text(json.dumps(cases))
+        r = subprocess.run([sys.executable, str(ROOT / "tests" / "backend_worker.py"), str(tmp / f"{backend}.json"),
+                            str(tmp / f"{backend}.npz")], capture_output=True, text=True, cwd=ROOT, timeout=1200,
+                           env={**os.environ, "KERAS_BACKEND": backend, "TF_CPP_MIN_LOG_LEVEL": "3"})
+        assert r.returncode == 0, f"{backend} worker failed:\n{r.stderr[-3000:]}"
+        out[backend] = np.load(tmp / f"{backend}.npz")
+    out["files"] = {c["id"]: c["save"] for c in manifest}
+    out["torch_files"] = {c["id"]: str(tmp / f"torch_{k}.keras") for k, c in enumerate(manifest) if c["small"]}
+    return out
+
+
+def _outputs(result, key, kind="output") -> list:
+    found = sorted((k for k in result.files if k.startswith(f"{key}/{kind}_")), key=lambda k: int(k.rsplit("_", 1)[1]))
+    return [result[k] for k in found]
+
+
+def _no_error(result, key, backend):
+    assert f"{key}/error" not in result.files, f"{backend}: {result[f'{key}/error']}"
+
+
+def _close(got, want, what):
+    assert len(got) == len(want) > 0, what
+    for g, w in zip(got, want):
+        assert g.shape == w.shape, what
+        assert np.all(np.isfinite(w)) and np.abs(w).max() > 0, f"{what}: TensorFlow's output says nothing"
+        diff = np.abs(g - w).max()
+        assert diff <= TOLERANCE * max(1.0, float(np.abs(w).max())), f"{what}: max abs difference {diff:.3g}"
+
+
+@pytest.mark.parametrize("backend", ("tensorflow", *OTHERS))
+@pytest.mark.parametrize("case", CASES, ids=IDS)
+def test_counts_and_shapes_equal_the_checker(runs, case, backend):
+    result, key = runs[backend], case["id"]
+    _no_error(result, key, backend)
+    counts = result[f"{key}/counts"]
+    assert list(counts[:3]) == list(counts[3:]), f"Keras (total, trainable, non-trainable) vs cnndsl check"
+    keras_shapes, checker_shapes = json.loads(str(result[f"{key}/shapes"]))
+    assert [s[1:] for s in keras_shapes] == [s[1:] for s in checker_shapes]
+
+
+@pytest.mark.parametrize("backend", OTHERS)
+@pytest.mark.parametrize("case", CASES, ids=IDS)
+def test_outputs_equal_tensorflow(runs, case, backend):
+    key = case["id"]
+    _no_error(runs[backend], key, backend)
+    _close(_outputs(runs[backend], key), _outputs(runs["tensorflow"], key), f"{backend} vs tensorflow")
+
+
+SMALL_CASES = [c for c in CASES if c["small"]]
+
+
+@pytest.mark.parametrize("backend", OTHERS)
+@pytest.mark.parametrize("case", SMALL_CASES, ids=[c["id"] for c in SMALL_CASES])
+def test_a_tensorflow_keras_file_loads_and_computes_the_same(runs, case, backend):
+    key = case["id"]
+    _no_error(runs[backend], key, backend)
+    _close(_outputs(runs[backend], key, "loaded"), _outputs(runs["tensorflow"], key), f"TF file on {backend}")
+
+
+@pytest.mark.parametrize("case", SMALL_CASES, ids=[c["id"] for c in SMALL_CASES])
+def test_a_torch_keras_file_loads_in_tensorflow(runs, case):
+    import keras
+    from backend_worker import run, sample
+    model = keras.saving.load_model(runs["torch_files"][case["id"]])
+    _close(run(model, sample(model)), _outputs(runs["torch"], case["id"]), "torch file on tensorflow")
