@@ -1,6 +1,8 @@
-"""Regenerate the README's spec table and the diagrams it links (docs/img/).
+"""Regenerate the README's generated parts: the op table (from the registry and the Keras
+backend's table), the spec table and the zoo table, and the diagrams they link (docs/img/).
 
-    .venv/bin/python scripts/render_docs.py
+    .venv/bin/python scripts/render_docs.py            # everything
+    .venv/bin/python scripts/render_docs.py ops        # the op table only (no drawing)
 
 Each spec is checked, drawn to SVG at the deepest depth that keeps the diagram
 near one screen (``auto_depth``), and given a row: network, seed, input ->
@@ -21,9 +23,63 @@ from cnndsl.summary import human  # noqa: E402
 from cnndsl.ops import fmt_shape  # noqa: E402
 
 BEGIN, END = "<!-- spec-table:begin -->", "<!-- spec-table:end -->"
+FAMILIES = [("conv", "Convolutions"), ("pool", "Pooling"), ("dense", "Dense"), ("norm", "Normalisation"),
+            ("act", "Activations"), ("shape", "Shape and regularisation"), ("merge", "Merges")]
 VARIANTS = {"vgg16.cnn": [{"include_top": False, "pooling": "max"}, {"channels": 3}]}
 SHOWCASE = [("googlenet.cnn", 1, "googlenet_depth1.svg"), ("resnet34.cnn", 2, "resnet34.svg"),
             ("xception.cnn", 1, "xception.svg")]
+
+
+def _default(arg) -> str:
+    from cnndsl.ops import REQUIRED
+    from cnndsl.values import fmt_value
+    if arg.default is REQUIRED:
+        return f"`{arg.name}`"
+    value = arg.default
+    if isinstance(value, tuple) and len(value) == 2 and value[0] == value[1] and not isinstance(value[0], tuple):
+        value = value[0]
+    if isinstance(value, tuple) and len(value) == 2 and all(isinstance(x, tuple) and x[0] == x[1] for x in value) \
+            and value[0] == value[1]:
+        value = value[0][0]
+    shown = "none" if value is None else str(value).lower() if isinstance(value, bool) else fmt_value(value)
+    return f"`{arg.name}={shown}`"
+
+
+def keras_classes(op) -> str:
+    """The Keras class(es) an op builds, read off the backend's table with a recorder."""
+    from cnndsl.backends.keras import APPLY, BUILDERS, _Recorder
+    from cnndsl.ops import REQUIRED
+    if op.name not in BUILDERS:
+        return "(none)"
+    placeholder = {"ints": (1,), "pad2": ((1, 1), (1, 1)), "size2": (1, 1), "choice": "relu"}
+    base = {a.name: (placeholder.get(a.type, 1) if a.default is REQUIRED else a.default) for a in op.args}
+    variants = [base] + ([{**base, "layer": True}] if "layer" in base else [])
+    names = []
+    for a in variants:
+        path = BUILDERS[op.name](_Recorder(), a, "x")[0]
+        cls = ("cnndsl " if path[0] == "cnndsl" else "") + path[-1] + (" (layer=true)" if a.get("layer") else "")
+        if op.name in APPLY and APPLY[op.name](a) != "{layer}({x})":
+            cls += ": `" + APPLY[op.name](a).format(layer=path[-1] + "(6.0)", x="x") + "`"
+        names.append(cls)
+    return ", ".join(dict.fromkeys(names))
+
+
+def op_table() -> str:
+    """The README's op table: every op of the registry a spec can name, by family."""
+    from cnndsl.ops import REGISTRY
+    rows = ["| op | Keras | arguments (defaults) | what it is |", "|---|---|---|---|"]
+    for family, title in FAMILIES:
+        for op in (o for o in REGISTRY.values() if o.family == family and not o.internal):
+            args = ", ".join(_default(a) for a in op.args) or "none"
+            rows.append(f"| `{op.name}` | {keras_classes(op)} | {args} | {op.doc or ''} |")
+    return "\n".join(rows)
+
+
+def replace_between(text: str, marker: str, body: str) -> str:
+    begin, end = f"<!-- {marker}:begin -->", f"<!-- {marker}:end -->"
+    head, rest = text.split(begin)
+    _, tail = rest.split(end)
+    return head + begin + "\n" + body + "\n" + end + tail
 
 
 def seed_of(path: Path) -> str:
@@ -66,5 +122,12 @@ def main() -> None:
     readme.write_text(head + BEGIN + "\n" + "\n".join(rows) + "\n" + END + tail)
 
 
+def write_op_table() -> None:
+    readme = ROOT / "README.md"
+    readme.write_text(replace_between(readme.read_text(), "op-table", op_table()))
+
+
 if __name__ == "__main__":
-    main()
+    write_op_table()
+    if sys.argv[1:] != ["ops"]:
+        main()

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import re
+import shutil
 
 from cnndsl import check
 from conftest import ROOT, SPECS, run_cli
@@ -12,13 +13,20 @@ BLOCKS = re.findall(r"```[a-z]*\n(.*?)```", README, flags=re.S)
 
 def test_the_language_tour_checks_with_its_contracts(tmp_path):
     tour = next(b for b in BLOCKS if "network resnet34" in b)
-    spec = SPECS / "_readme_tour.cnn"   # beside specs/, so its `import "lib/resnet.cnn"` resolves
-    try:
-        spec.write_text(tour)
-        g = check(spec)
-    finally:
-        spec.unlink(missing_ok=True)
+    shutil.copytree(SPECS / "lib", tmp_path / "lib")     # its `import "lib/resnet.cnn"` resolves here
+    spec = tmp_path / "tour.cnn"
+    spec.write_text(tour)
+    g = check(spec)
     assert g.total_params == 21_306_826 and g.trainable == 21_289_802
+
+
+def test_the_op_table_is_generated_from_the_registry():
+    import importlib.util
+    loader = importlib.util.spec_from_file_location("render_docs", ROOT / "scripts" / "render_docs.py")
+    render_docs = importlib.util.module_from_spec(loader)
+    loader.loader.exec_module(render_docs)
+    table = README.split("<!-- op-table:begin -->\n")[1].split("\n<!-- op-table:end -->")[0]
+    assert table == render_docs.op_table(), "run scripts/render_docs.py ops"
 
 
 def test_the_opening_block_is_valid():

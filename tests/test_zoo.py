@@ -84,3 +84,33 @@ if __name__ == "__main__":
     found = differences(zoo, args[1] if len(args) > 1 else "top", numeric="--numeric" in sys.argv)
     print("\n".join(found) or f"{zoo.network}: equal to keras.applications.{zoo.function}")
     sys.exit(1 if found else 0)
+
+
+PRETRAINED = ["resnet50", "mobilenetv3small", "efficientnetb0", "convnexttiny"]
+
+
+@pytest.mark.parametrize("fmt", ["weights.h5", "h5"])
+@pytest.mark.parametrize("network", PRETRAINED)
+def test_a_keras_applications_weights_file_loads_into_the_compiled_spec(network, fmt, tmp_path):
+    """A user with a keras.applications weights file loads it into the compiled spec: Keras 3's own
+    `.weights.h5`, and the legacy `.h5` layout of the published ImageNet files (saved here from a
+    weights=None model with randomised statistics: nothing downloads)."""
+    import h5py
+    import keras
+    import numpy as np
+    from keras.src.legacy.saving import legacy_h5_format
+    zoo = next(z for z in ZOO if z.network == network)
+    ref = getattr(keras.applications, zoo.function)(weights=None)
+    randomize(ref)
+    path = tmp_path / f"{network}.{fmt}"
+    if fmt == "h5":
+        with h5py.File(path, "w") as f:
+            legacy_h5_format.save_weights_to_hdf5_group(f, ref)
+    else:
+        ref.save_weights(path)
+    model = cnndsl.compile(zoo.spec, network=zoo.network)
+    model.load_weights(path)
+    x = np.random.default_rng(3).normal(size=(1, *[d or 224 for d in ref.input_shape[1:]])).astype("float32")
+    want, got = np.asarray(ref(x, training=False)), np.asarray(model(x, training=False))
+    assert np.abs(got - want).max() <= 1e-5
+    keras.backend.clear_session()
