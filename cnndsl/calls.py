@@ -7,7 +7,7 @@ from __future__ import annotations
 from . import syntax as S
 from .errors import CnnError, did_you_mean
 from .ir import SEP, Node, Scope, Tensors
-from .ops import bind_args
+from .ops import bind_args, describe
 from .values import Symbol, fmt_value
 
 
@@ -99,8 +99,8 @@ class CallMixin:
                 continue
             value = self.eval(a.value, env)
             if a.name == "name":
-                if value is not None and not isinstance(value, str):
-                    self.fail("type", f"name must be a string, got {fmt_value(value)}", a.span, env)
+                if value is not None and (not isinstance(value, str) or isinstance(value, Symbol)):
+                    self.fail("type", f"name must be a string, got {describe(value)}", a.span, env)
                 name = value
             elif a.name is None:
                 if len(positional) < len(op.args):

@@ -15,6 +15,14 @@ from .errors import CnnError, did_you_mean, format_error
 from .lower import Limits
 
 
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+    try:
+        return version("cnndsl")
+    except PackageNotFoundError:   # a source tree that was never installed
+        return "(not installed)"
+
+
 def _parser() -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("-n", "--network", help="the network to use, when a file defines several")
@@ -26,6 +34,7 @@ def _parser() -> argparse.ArgumentParser:
     common.add_argument("--max-nodes", type=int, default=lim.max_nodes, help="most layers in a network (%(default)s)")
 
     p = argparse.ArgumentParser(prog="cnndsl", description="Check, compile and draw .cnn network specs.")
+    p.add_argument("--version", action="version", version=f"cnndsl {_version()}")
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     c = sub.add_parser("check", parents=[common], help="check shapes and print params and MACs")
@@ -162,15 +171,15 @@ def main(argv=None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:   # `cnndsl summary x.cnn | head`: the reader is gone; end quietly
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
     except Exception as e:  # a bug in cnndsl, not in the spec: one line, unless debugging
         if os.environ.get("CNNDSL_DEBUG"):
             raise
         print(f"error: internal error in cnndsl ({type(e).__name__}: {e}); please report it with the spec "
               f"(CNNDSL_DEBUG=1 shows the traceback)", file=sys.stderr)
         return 3
-    except BrokenPipeError:
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-        return 0
 
 
 if __name__ == "__main__":

@@ -68,8 +68,9 @@ class CnnError(Exception):
 
     @property
     def exit_code(self) -> int:
-        """2 for usage errors (bad flags, unknown network), 1 for spec errors."""
-        return 2 if self.kind == "usage" else 1
+        """2 for usage errors (bad flags, unknown network), 3 for internal errors (a bug in cnndsl),
+        1 for everything else: an error in a spec, a missing Graphviz or Keras backend."""
+        return {"usage": 2, "internal": 3}.get(self.kind, 1)
 
     def located(self, span: Span | None, chain: tuple[Frame, ...] = ()) -> "CnnError":
         """Fill in a location if the error has none yet (innermost wins)."""

@@ -123,6 +123,9 @@ class Evaluator:
             if isinstance(part, str):
                 out.append(part)
                 continue
+            if isinstance(part, S.Name) and part.id not in self.lookup:
+                raise CnnError("name", f"unknown name `{part.id}` in a name template", part.span,
+                               hint=did_you_mean(part.id, self.lookup) or "bind it with a parameter or `let`")
             v = self(part)
             if v is None:
                 return None

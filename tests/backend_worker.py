@@ -52,7 +52,9 @@ def run(model, xs) -> list:
         feeds += [x for x in (layer.input if isinstance(layer.input, list) else [layer.input])
                   if not any(x is i for i in model.inputs)]
     probe = keras.Model(model.inputs, list(model.outputs) + feeds)
-    ys = probe(xs if len(xs) > 1 else xs[0], training=False)
+    x = xs if len(xs) > 1 else xs[0]
+    # JAX runs eagerly one op at a time, slowly; predict runs one jitted program (same numbers).
+    ys = probe.predict(x, verbose=0) if keras.backend.backend() == "jax" else probe(x, training=False)
     return [keras.ops.convert_to_numpy(y) for y in (ys if isinstance(ys, (list, tuple)) else [ys])]
 
 
@@ -60,10 +62,28 @@ def count(weights) -> int:
     return sum(int(np.prod(w.shape)) for w in weights)
 
 
+def _cheap_jax_initializers() -> None:
+    """On JAX, Keras draws each new weight with a jitted random function, one XLA compile per weight
+    shape: most of the time it takes to build a network. ``fill`` overwrites every weight anyway, so
+    the worker lets Keras's JAX random functions draw with numpy instead (test speed only)."""
+    import keras
+    if keras.backend.backend() != "jax":
+        return
+    import jax.numpy as jnp
+    from keras.src.backend.jax import random
+    rng = np.random.default_rng(0)
+
+    def draw(shape, *args, dtype=None, **kwargs):
+        return jnp.asarray(rng.uniform(-0.05, 0.05, tuple(shape)), dtype=dtype or "float32")
+    for name in ("uniform", "normal", "truncated_normal"):
+        setattr(random, name, draw)
+
+
 def main(manifest: str, out: str) -> None:
     import keras
 
     import cnndsl
+    _cheap_jax_initializers()
     results = {}
     for case in json.loads(Path(manifest).read_text()):
         key = case["id"]

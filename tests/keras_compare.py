@@ -25,6 +25,7 @@ import numpy as np
 SAME_KIND = {"ReLU": "Activation", "LocalResponseNormalization": "LRN"}
 COMMUTATIVE = {"Add", "Multiply", "Maximum", "Minimum", "Average"}
 TOLERANCE = 1e-5
+UNKNOWN_SIZE = 224   # the input size numeric checks use where a model leaves H or W unknown
 
 
 def kind(op, strict: bool = False) -> str:
@@ -145,7 +146,8 @@ def output_differences(spec, ref, spec_nodes, ref_nodes, every_layer: bool = Tru
     """
     import keras
     rng = np.random.default_rng(seed)
-    xs = [rng.normal(size=(t.shape[0] or 1, *t.shape[1:])).astype("float32") for t in ref.inputs]
+    xs = [rng.normal(size=(t.shape[0] or 1, *[d or UNKNOWN_SIZE for d in t.shape[1:]])).astype("float32")
+          for t in ref.inputs]
     x = xs if len(xs) > 1 else xs[0]
     out = []
     if every_layer:

@@ -141,3 +141,14 @@ def test_list_times_a_fraction_is_an_error():
     with pytest.raises(cnndsl.CnnError) as e:
         cnndsl.check('network n(x: [8, 8, 3]) { conv(8, 3, name="{[1] * 1.5}") }')
     assert "whole number" in e.value.message
+
+
+@pytest.mark.parametrize("call, message", [
+    ('conv(4, 1, name="{n}_{idx}")', "unknown name `idx` in a name template"),
+    ("conv(4, 1, name=idx)", "name must be a string, got unknown name `idx`"),
+])
+def test_a_misspelt_name_in_a_layer_name_is_an_error(call, message):
+    """An unbound word in a name template (or as a name) used to become its own text silently."""
+    with pytest.raises(cnndsl.CnnError) as e:
+        cnndsl.check(f'block b(n) {{\n  let k = 1\n  {call} }}\nnetwork t(x: [8, 8, 3]) {{ b("a") }}'.replace("  {call}", "  " + call))
+    assert message in e.value.message and e.value.span.line == 3

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import functools
 import inspect
+import os
 import types
 from dataclasses import dataclass
 from typing import Callable
@@ -195,9 +196,22 @@ def _compiled(template: str):
     return compile(template.format(layer="layer", x="x"), f"<apply {template}>", "eval")
 
 
-def keras_namespace():
-    import keras
+def import_keras():
+    """``import keras``, or a clear error naming the extra to install (exit 1), never a traceback."""
+    try:
+        import keras
+    except ImportError as e:
+        missing = (getattr(e, "name", None) or "keras").split(".")[0]
+        backend = os.environ.get("KERAS_BACKEND", "tensorflow")
+        extra = {"jax": "jax", "jaxlib": "jax", "torch": "torch"}.get(missing, backend if backend in ("jax", "torch")
+                                                                        else "tensorflow")
+        raise CnnError("backend", f"compiling needs Keras 3 and its {backend} backend, but `{missing}` can't be "
+                                  f"imported ({e})", hint=f"pip install 'cnndsl[{extra}]'") from None
+    return keras
 
+
+def keras_namespace():
+    keras = import_keras()
     from . import keras_layers
     return types.SimpleNamespace(layers=keras.layers, cnndsl=keras_layers)
 
@@ -209,8 +223,8 @@ def build_model(graph):
     several, a list. A layer Keras refuses raises ``CnnError("internal")``
     located at its node, never a bare Keras traceback.
     """
-    import keras
     k = keras_namespace()
+    import keras
     tensors = {}
     for node in graph.nodes:
         if node.op == "input":
