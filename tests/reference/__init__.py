@@ -1,4 +1,4 @@
-"""Reference Keras 3 models transcribed from the seed documents (/work/shared/seeds).
+"""Reference Keras 3 models transcribed from the seed documents (the five source documents of cnndsl's first version).
 
 ``REFERENCES`` maps a spec file name (relative to the specs folder) to a
 ``"module:function"`` string naming its builder in this package. Nothing here
