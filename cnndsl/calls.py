@@ -52,6 +52,10 @@ class CallMixin:
             if a.name is not None:
                 continue
             if op.arity is None:
+                if isinstance(a.value, S.Name) and a.value.id not in env.names:
+                    tensors = [k for k, x in env.names.items() if isinstance(x, Node)]
+                    self.fail("name", f"unknown tensor `{a.value.id}`", a.value.span, env,
+                              hint=did_you_mean(a.value.id, tensors) or f"tensors here: {', '.join(tensors) or 'none'}")
                 v = self.eval(a.value, env)
             elif isinstance(a.value, S.Name):
                 v = env.names.get(a.value.id)

@@ -14,6 +14,8 @@ import sys
 from .errors import CnnError, did_you_mean, format_error
 from .lower import Limits
 
+MAX_DEPTH_FLAG = 10_000   # deeper nesting than this would outgrow any Python stack
+
 
 def _version() -> str:
     from importlib.metadata import PackageNotFoundError, version
@@ -32,6 +34,8 @@ def _parser() -> argparse.ArgumentParser:
     common.add_argument("--max-repeat", type=int, default=lim.max_repeat, help="largest repeat count (%(default)s)")
     common.add_argument("--max-depth", type=int, default=lim.max_depth, help="deepest block nesting (%(default)s)")
     common.add_argument("--max-nodes", type=int, default=lim.max_nodes, help="most layers in a network (%(default)s)")
+    common.add_argument("--max-steps", type=int, default=lim.max_steps,
+                        help="most evaluation steps: statements, repeat iterations, block calls, layers (%(default)s)")
 
     p = argparse.ArgumentParser(prog="cnndsl", description="Check, compile and draw .cnn network specs.")
     p.add_argument("--version", action="version", version=f"cnndsl {_version()}")
@@ -72,10 +76,12 @@ def _settings(args) -> dict:
 
 
 def _limits(args) -> Limits:
-    for flag in ("max_repeat", "max_depth", "max_nodes"):
+    for flag in ("max_repeat", "max_depth", "max_nodes", "max_steps"):
         if getattr(args, flag) < 1:
             raise CnnError("usage", f"--{flag.replace('_', '-')} must be at least 1")
-    return Limits(args.max_repeat, args.max_depth, args.max_nodes)
+    if args.max_depth > MAX_DEPTH_FLAG:
+        raise CnnError("usage", f"--max-depth must be at most {MAX_DEPTH_FLAG:,}")
+    return Limits(args.max_repeat, args.max_depth, args.max_nodes, args.max_steps)
 
 
 def _program(path: str):

@@ -6,6 +6,8 @@ chain of block calls that led there.
 """
 from __future__ import annotations
 
+import contextlib
+import sys
 from dataclasses import dataclass, field
 
 
@@ -17,8 +19,9 @@ class Source:
     text: str
 
     def line(self, n: int) -> str:
-        lines = self.text.splitlines()
-        return lines[n - 1] if 0 < n <= len(lines) else ""
+        """Line ``n`` (1-based), lines split at ``\n`` only, as the parser counts them."""
+        lines = self.text.split("\n")
+        return lines[n - 1].removesuffix("\r") if 0 < n <= len(lines) else ""
 
 
 @dataclass(frozen=True)
@@ -91,22 +94,40 @@ def format_error(err: CnnError) -> str:
     the source line with a caret under the span, the call chain and a hint.
     """
     where = f"{err.span}: " if err.span else ""
-    out = [f"{where}error: {err.message}"]
+    out = [f"{where}error: {printable(err.message)}"]
     if err.span is not None:
         sp = err.span
         text = sp.source.line(sp.line).expandtabs(1)
         width = (sp.end_col - sp.col) if sp.end_line == sp.line else len(text) - sp.col + 1
+        start = max(0, sp.col - 1 - 60) if len(text) > SHOWN_LINE else 0   # a window around the caret
+        shown = "".join(c if c.isprintable() else "\ufffd" for c in text[start:start + SHOWN_LINE])
         gutter = f"{sp.line:>5} | "
-        out.append(gutter + text)
-        out.append(" " * (len(gutter) - 2) + "| " + " " * (sp.col - 1) + "^" * max(1, width))
-    for note in err.notes:
-        out.append(f"  note: {note}")
+        out.append(gutter + shown)
+        width = min(max(1, width), max(1, len(shown) - (sp.col - 1 - start)))
+        out.append(" " * (len(gutter) - 2) + "| " + " " * (sp.col - 1 - start) + "^" * width)
+    notes = err.notes if len(err.notes) <= MAX_NOTES else err.notes[:MAX_NOTES - 1] + [
+        f"... and {len(err.notes) - MAX_NOTES + 1} more like these", err.notes[-1]]
+    for note in notes:
+        out.append(f"  note: {printable(note)}")
     for frame in reversed(err.chain):
         at = f" at {frame.span}" if frame.span else ""
         out.append(f"  in {frame.label}, called{at}")
     if err.hint:
         out.append(f"  hint: {err.hint}")
     return "\n".join(out)
+
+
+MAX_NOTES = 12       # notes printed under an error (an import chain adds one per file)
+SHOWN_LINE = 160     # characters of a source line shown under an error
+SHOWN_WORD = 80      # characters of one word (a name, a token) quoted in a message
+
+
+def printable(text: str) -> str:
+    """A message as it may be printed: control characters escaped, very long words cut."""
+    import re
+    text = "".join(c if c.isprintable() or c == "\n" else f"\\x{ord(c):02x}" if ord(c) < 256 else f"\\u{ord(c):04x}"
+                   for c in text)
+    return re.sub(r"\S{%d,}" % (SHOWN_WORD + 1), lambda m: m.group()[:SHOWN_WORD] + "…", text)
 
 
 def did_you_mean(name: str, candidates) -> str | None:
@@ -117,3 +138,20 @@ def did_you_mean(name: str, candidates) -> str | None:
     if not close:
         return None
     return "did you mean " + " or ".join(f"`{c}`" for c in close) + "?"
+
+
+@contextlib.contextmanager
+def deep_stack(frames: int):
+    """Allow ``frames`` of Python recursion while the block runs (nested specs recurse once per level;
+    their depth is bounded by limits, not by Python's default of 1000). A RecursionError that still
+    happens becomes a limit error, never a traceback."""
+    old = sys.getrecursionlimit()
+    if frames > old:
+        sys.setrecursionlimit(frames)
+    try:
+        yield
+    except RecursionError:
+        raise CnnError("limit", "the spec nests too deeply for Python's stack",
+                       hint="lower --max-depth, or flatten the nesting") from None
+    finally:
+        sys.setrecursionlimit(old)

@@ -35,6 +35,7 @@ class Limits:
     max_repeat: int = 100_000      # iterations of one repeat
     max_depth: int = 64            # nested block calls and repeats
     max_nodes: int = 2_000_000     # nodes in one network
+    max_steps: int = 100_000       # evaluation steps: statements, repeat iterations, block calls, layers
 
 
 @dataclass
@@ -67,6 +68,16 @@ class Lowerer(CallMixin):
         self.counters: dict = {}
         self.taken: dict = {}
         self.expects: list = []      # (Expect statement, expected value)
+        self.steps = 0
+
+    # --- budget -----------------------------------------------------------------
+    def tick(self, span, env: Env) -> None:
+        """Count one evaluation step; past ``max_steps`` the spec is stopped, wherever it is."""
+        self.steps += 1
+        if self.steps > self.limits.max_steps:
+            self.fail("limit", f"the network takes more than {self.limits.max_steps:,} evaluation steps "
+                               "(statements, repeat iterations, block calls and layers) (--max-steps)", span, env,
+                      hint="a repeat or block nesting multiplies the work; raise --max-steps if this is intended")
 
     # --- errors -----------------------------------------------------------------
     def fail(self, kind, msg, span, env: Env | None, hint=None):
@@ -101,6 +112,7 @@ class Lowerer(CallMixin):
 
     # --- nodes ------------------------------------------------------------------
     def emit(self, op_name, args, inputs, span, env: Env, name=None) -> Node:
+        self.tick(span, env)
         if len(self.graph.nodes) >= self.limits.max_nodes:
             self.fail("limit", f"the network has more than {self.limits.max_nodes:,} nodes (max_nodes)", span, env)
         name = self.claim(name if name is not None else self.fresh(env.prefix, op_name), span, env)
@@ -190,6 +202,7 @@ class Lowerer(CallMixin):
     # --- bodies, statements, chains -------------------------------------------------
     def body(self, stmts, env: Env, cur):
         for stmt in stmts:
+            self.tick(stmt.span, env)
             cur = getattr(self, "stmt_" + type(stmt).__name__)(stmt, env, cur)
         return cur
 
@@ -277,6 +290,7 @@ class Lowerer(CallMixin):
         scope = Scope(self.fresh(env.prefix, "repeat"), "repeat", r.span, count=n, var=r.var)
         inner = env.child(scope=self.nest(env, scope, r.span))
         for i in range(n):
+            self.tick(r.span, inner)
             if r.var:
                 env.names[r.var] = i if items is None else items[i]
             cur = self.body(r.body, inner, cur)

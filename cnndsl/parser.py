@@ -11,13 +11,14 @@ import functools
 import os
 import re
 
-from lark import Lark, Token, Transformer, v_args
+from lark import Lark, Token, Transformer, Tree, v_args
 from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, VisitError
 
 from . import syntax as S
-from .errors import CnnError, Source, Span
+from .errors import CnnError, Source, Span, deep_stack
 
 GRAMMAR_FILE = "cnn.lark"
+MAX_NESTING = 1000   # levels of the syntax tree: brackets, operators, blocks, repeats, ifs
 
 # What the user sees instead of Lark's terminal names.
 TERMINAL_TEXT = {
@@ -26,6 +27,8 @@ TERMINAL_TEXT = {
     "ARROW": "`->`", "NAME": "a name", "NUMBER": "a number", "STRING": "a string",
     "COMP_OP": "a comparison", "ADD_OP": "`+`/`-`", "MUL_OP": "`*`, `/`, `//` or `%`", "POW": "`**`",
     "MINUS": "`-`", "$END": "end of file", "TERNARY_IF": "`if`",
+    **{f"_KW_{k.upper()}": f"`{k}`" for k in ("import", "as", "let", "block", "network", "defaults", "expect", "repeat",
+                                             "if", "elif", "else", "true", "false", "none", "and", "or", "not")},
 }
 CLOSERS = {"(": ")", "[": "]", "{": "}"}
 
@@ -63,8 +66,13 @@ def parse(text: str, path: str = "<string>") -> S.Module:
 
 def parse_expr(text: str, source: Source, line: int, col: int) -> S.Node:
     """Parse an expression found inside a string template at (line, col)."""
-    sub = Source(source.path, "\n" * (line - 1) + " " * (col - 1) + text)
-    return _build(Source(source.path, source.text), _parse_tree(sub, sub.text, "test"))
+    padded = "\n" * (line - 1) + " " * (col - 1) + text   # positions in the template are the file's
+    try:
+        tree = _parse_tree(source, padded, "test")
+    except CnnError as e:
+        e.message = e.message.replace("end of file", "end of the `{...}`")
+        raise
+    return _build(source, tree)
 
 
 def _parse_tree(source: Source, text: str, start: str):
@@ -74,9 +82,24 @@ def _parse_tree(source: Source, text: str, start: str):
         raise _syntax_error(source, text, e) from None
 
 
+def _check_nesting(source: Source, tree) -> None:
+    """A located limit error where the syntax tree nests deeper than MAX_NESTING (checked without recursion)."""
+    stack = [(tree, 1)]
+    while stack:
+        node, depth = stack.pop()
+        if depth > MAX_NESTING:
+            meta = node.meta
+            line, col = getattr(meta, "line", 1), getattr(meta, "column", 1)
+            raise CnnError("limit", f"nested too deeply: over {MAX_NESTING} levels of brackets, operators or blocks",
+                           Span(source, line, col, line, col + 1))
+        stack.extend((c, depth + 1) for c in node.children if isinstance(c, Tree))
+
+
 def _build(source: Source, tree) -> S.Node:
+    _check_nesting(source, tree)
     try:
-        return _ToAst(source).transform(tree)
+        with deep_stack(8 * MAX_NESTING + 2000):
+            return _ToAst(source).transform(tree)
     except VisitError as e:
         if isinstance(e.orig_exc, CnnError):
             raise e.orig_exc from None
@@ -98,10 +121,15 @@ def _syntax_error(source: Source, text: str, e: UnexpectedInput) -> CnnError:
     expected = sorted(getattr(e, "expected", None) or getattr(e, "accepts", None) or ())
     if isinstance(e, UnexpectedEOF) or (token is not None and token.type == "$END"):
         found, length = "end of file", 1
-        lines = text.splitlines() or [""]
+        lines = text.split("\n")
         line, col = len(lines), len(lines[-1]) + 1
     else:
         found, length = f"`{token}`", len(str(token))
+        start = getattr(token, "start_pos", None)
+        if token.type == "NUMBER" and start and re.search(r"\d\.\d*\.$", text[max(0, start - 40):start]):
+            number = re.search(r"[\d._]*$", text[:start]).group() + str(token)
+            return CnnError("syntax", f"`{number}` is not a number: a number has one decimal point at most",
+                            _token_span(source, line, col - len(number) + len(str(token)), len(number)))
     unclosed = _unclosed_bracket(text, line, col)
     if unclosed and CLOSERS[unclosed[0]] in "".join(TERMINAL_TEXT.get(t, "") for t in expected):
         opener, oline, ocol = unclosed
@@ -115,7 +143,7 @@ def _syntax_error(source: Source, text: str, e: UnexpectedInput) -> CnnError:
 def _unclosed_bracket(text: str, line: int, col: int):
     """The innermost bracket still open before (line, col), as (char, line, col)."""
     stack = []
-    for ln, row in enumerate(text.splitlines()[:line], start=1):
+    for ln, row in enumerate(text.split("\n")[:line], start=1):
         row = re.sub(r"#.*", "", row)
         row = re.sub(r"\"[^\"]*\"|'[^']*'", lambda m: " " * len(m.group()), row)
         if ln == line:
@@ -309,7 +337,13 @@ class _ToAst(Transformer):
                                 right.span.end_col), str(op), left, right)
         return left
 
-    sum = product = power = comparison = _binary
+    sum = product = power = _binary
+
+    def comparison(self, meta, c):
+        if len(c) > 3:
+            raise CnnError("syntax", "comparisons don't chain: `a < b < c` is not `a < b and b < c`",
+                           self._span(meta), hint="write each comparison on its own, joined by `and`")
+        return self._binary(meta, c)
 
     def or_expr(self, meta, c):
         return self._binary(meta, [x for pair in zip(c, ["or"] * len(c)) for x in pair][:-1])

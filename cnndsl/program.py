@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import gc
 import os
+import stat
 from dataclasses import dataclass, field
 
 from . import syntax as S
-from .errors import CnnError, did_you_mean
+from .errors import CnnError, Source, Span, deep_stack, did_you_mean
 from .ir import Graph
 from .lower import Limits, Lowerer
 from .ops import REGISTRY
@@ -31,6 +32,7 @@ class Program:
     networks: dict = field(default_factory=dict)   # name -> NetworkDef (the top file's only)
     consts: dict = field(default_factory=dict)     # the top file's constants: name -> value
     home: dict = field(default_factory=dict)       # id(BlockDef) -> (blocks, constants) of its file
+    import_root: str | None = None                 # imports may only read files inside this folder
 
     def network_names(self) -> list:
         return list(self.networks)
@@ -40,8 +42,10 @@ class Program:
         ndef = self.pick(network)
         enabled = gc.isenabled()
         gc.disable()  # lowering makes many long-lived objects and no cycles; collections would only cost time
+        limits = limits or Limits()
         try:
-            graph = Lowerer(self, limits or Limits()).network(ndef, params)
+            with deep_stack(20_000 + 40 * limits.max_depth):
+                graph = Lowerer(self, limits).network(ndef, params)
         finally:
             if enabled:
                 gc.enable()
@@ -60,11 +64,76 @@ class Program:
         return self.networks[network]
 
 
-def load(text: str, path: str = "<string>") -> Program:
-    """Parse ``text`` and everything it imports into a ``Program``."""
+KEYWORDS = {"import", "as", "let", "block", "network", "defaults", "expect", "repeat", "if", "elif", "else",
+            "true", "false", "none", "and", "or", "not", "in"}
+MAX_IMPORT_DEPTH = 200    # a chain of imports (each file imports the next)
+MAX_FILE = 10 * 2 ** 20   # bytes: a spec is text a person writes; anything bigger is a mistake
+
+
+def read_text(path: str, kind: str = "usage", span: Span | None = None, import_root: str | None = None,
+              written: str | None = None) -> str:
+    """A spec file's text: a regular file of at most MAX_FILE bytes, UTF-8, a leading BOM dropped.
+
+    Errors are ``kind`` (``usage`` for the file named on the command line, ``import`` for an import,
+    located at ``span``); invalid UTF-8 is a syntax error at the line:col of its first bad byte.
+    With ``import_root``, only files whose real path lies inside that folder may be read.
+    ``written`` is an import's path as written in the spec, for the messages.
+    """
+    shown = repr(path)[1:-1]
+
+    def fail(why, hint=None):
+        if written is None:
+            return CnnError(kind, f"can't read {shown}: {why}", span, hint=hint)
+        return CnnError(kind, f"can't import {written}: {why} (looked for {shown})", span, hint=hint)
+    if "\0" in path:
+        raise fail("a path can't contain a NUL byte")
+    if import_root is not None:
+        root = os.path.realpath(import_root)
+        real = os.path.realpath(path)
+        if os.path.commonpath([root, real]) != root:
+            raise fail(f"it is outside the import root {import_root}",
+                       hint="--import-root confines imports to one folder (symlinks are followed first)")
+    try:
+        info = os.stat(path)
+        if not stat.S_ISREG(info.st_mode):
+            what = "a folder" if stat.S_ISDIR(info.st_mode) else "not a regular file (a device, FIFO or socket)"
+            raise fail(f"it is {what}")
+        if info.st_size > MAX_FILE:
+            raise fail(f"{info.st_size:,} bytes is over the limit of {MAX_FILE:,} for a spec file")
+        with open(path, "rb") as f:
+            data = f.read(MAX_FILE + 1)
+    except OSError as e:
+        raise fail(e.strerror or str(e)) from None
+    if len(data) > MAX_FILE:
+        raise fail(f"over the limit of {MAX_FILE:,} bytes for a spec file")
+    return decode(data, path)
+
+
+def decode(data: bytes, path: str) -> str:
+    """UTF-8 text without a leading BOM, or a syntax error at the first bad byte's line:col."""
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as e:
+        good = data[:e.start].decode("utf-8")
+        line = good.count("\n") + 1
+        col = len(good) - (good.rfind("\n") + 1) + 1
+        source = Source(path, good + "\ufffd" + data[e.end:].decode("utf-8", "replace"))
+        raise CnnError("syntax", f"invalid UTF-8: byte 0x{data[e.start]:02x} can't start or continue a character "
+                                 "here", Span(source, line, col, line, col + 1),
+                       hint="save the file as UTF-8") from None
+    return text[1:] if text.startswith("\ufeff") else text
+
+
+def load(text: str, path: str = "<string>", import_root: str | None = None) -> Program:
+    """Parse ``text`` and everything it imports into a ``Program``. With ``import_root``, imports
+    may only read files inside that folder (for services that check specs they did not write)."""
+    if text.startswith("\ufeff"):
+        text = text[1:]
     program = Program(path)
+    program.import_root = import_root
     module = parse(text, path)
-    program.blocks, program.consts = _namespace(program, module, path, (os.path.abspath(path),), {})
+    key = os.path.realpath(path) if os.path.exists(path) else os.path.abspath(path)
+    program.blocks, program.consts = _namespace(program, module, path, (key,), {})
     for n in module.networks:
         if n.name in program.networks:
             raise CnnError("name", f"network `{n.name}` is defined twice (first at {program.networks[n.name].span})", n.span)
@@ -72,15 +141,8 @@ def load(text: str, path: str = "<string>") -> Program:
     return program
 
 
-def load_file(path: str) -> Program:
-    try:
-        with open(path, encoding="utf-8") as f:
-            text = f.read()
-    except OSError as e:
-        raise CnnError("usage", f"can't read {path}: {e.strerror or e}") from None
-    except UnicodeDecodeError:
-        raise CnnError("usage", f"{path} is not UTF-8 text") from None
-    return load(text, path)
+def load_file(path: str, import_root: str | None = None) -> Program:
+    return load(read_text(path), path, import_root)
 
 
 def _namespace(program: Program, module: S.Module, path: str, loading: tuple, done: dict) -> tuple:
@@ -95,19 +157,22 @@ def _namespace(program: Program, module: S.Module, path: str, loading: tuple, do
         table[name], origin[name] = value, where
 
     for imp in module.imports:
+        if "\0" in imp.path:
+            raise CnnError("import", "an import path can't contain a NUL byte", imp.span)
         target = os.path.normpath(os.path.join(os.path.dirname(path), imp.path))
-        key = os.path.abspath(target)
+        key = os.path.realpath(target)     # one file reached through links or `..` is one file
         if key in loading:
             raise CnnError("import", f"import cycle: {' -> '.join(os.path.basename(p) for p in loading + (key,))}", imp.span)
         if key not in done:
+            if len(loading) > MAX_IMPORT_DEPTH:
+                raise CnnError("limit", f"imports nest deeper than {MAX_IMPORT_DEPTH}", imp.span)
+            text = read_text(target, "import", imp.span, program.import_root, written=imp.path)
             try:
-                with open(target, encoding="utf-8") as f:
-                    text = f.read()
-            except (OSError, UnicodeDecodeError) as e:
-                why = getattr(e, "strerror", None) or str(e)
-                raise CnnError("import", f"can't import {imp.path}: {why} (looked for {target})", imp.span) from None
-            sub = parse(text, target)
-            _, sub_consts = _namespace(program, sub, target, loading + (key,), done)
+                sub = parse(text, target)
+                _, sub_consts = _namespace(program, sub, target, loading + (key,), done)
+            except CnnError as e:
+                e.notes.append(f"{imp.path} is imported at {imp.span}")
+                raise
             done[key] = (sub.blocks, {c.name: sub_consts[c.name] for c in sub.consts})
         blocks, own_consts = done[key]
         for b in blocks:
@@ -124,6 +189,9 @@ def _namespace(program: Program, module: S.Module, path: str, loading: tuple, do
         except CnnError as e:
             raise e.located(c.value.span)
     for b in module.blocks:
+        if b.name in KEYWORDS:
+            raise CnnError("name", f"`{b.name}` is a keyword, so a block of that name could never be called", b.span,
+                           hint="pick another block name")
         if b.name in REGISTRY:
             raise CnnError("name", f"block `{b.name}` has the name of an op; rename it", b.span)
         if b.name in origin:

@@ -11,6 +11,8 @@ from .errors import CnnError
 from .ir import Graph, Node
 from .ops import REGISTRY, fmt_shape
 
+MAX_DIM = 2 ** 31 - 1   # a tensor dimension Keras and its backends can index
+
 
 def infer_node(node: Node) -> Node:
     """Fill in ``shape``, ``trainable``, ``non_trainable`` and ``macs``.
@@ -25,6 +27,9 @@ def infer_node(node: Node) -> Node:
     try:
         _check_inputs(op, ins)
         node.shape = tuple(op.shape(ins, node.args))
+        if any(d is not None and d > MAX_DIM for d in node.shape):
+            raise CnnError("limit", f"the output {fmt_shape(node.shape)} has a dimension over 2**31 - 1, more than "
+                                    "any backend can index")
         node.trainable, node.non_trainable = op.params(ins, node.args, node.shape)
         node.macs = op.macs(ins, node.args, node.shape)
     except CnnError as e:

@@ -94,6 +94,10 @@ COMPARE = {"==": operator.eq, "!=": operator.ne, "<": operator.lt, "<=": operato
            ">": operator.gt, ">=": operator.ge}
 MAX_POW = 10 ** 12  # keeps `10 ** 10 ** 10` from hanging the checker
 
+# Bounds on values, so no spec can exhaust memory or time through arithmetic (each a limit error).
+MAX_INT = 2 ** 63          # integers: magnitude below this (a tensor dimension is far smaller)
+MAX_LEN = 1_000_000        # lists: items; strings: characters
+
 
 class Evaluator:
     """Evaluates expressions against ``lookup``, a name -> value mapping."""
@@ -104,11 +108,9 @@ class Evaluator:
     def __call__(self, e: S.Node):
         try:
             v = getattr(self, type(e).__name__)(e)
-        except (OverflowError, ValueError) as exc:
+        except (OverflowError, ValueError, ZeroDivisionError) as exc:
             raise CnnError("value", f"can't compute this: {exc}", e.span) from None
-        if isinstance(v, complex) or (isinstance(v, float) and v != v):
-            raise CnnError("value", f"not a real number ({v})", e.span)
-        return v
+        return bounded(v, e.span)
 
     def Num(self, e):
         return e.value
@@ -146,28 +148,42 @@ class Evaluator:
         return -self.number(v, e.operand)
 
     def BinOp(self, e):
+        """A chain of binary operators, evaluated along its left spine without recursion, so a sum
+        of a thousand terms (parsed as a left-nested tree) needs no deep Python stack."""
+        spine = [e]
+        while isinstance(spine[-1].left, S.BinOp):
+            spine.append(spine[-1].left)
+        value = self(spine[-1].left)
+        for node in reversed(spine):
+            value = bounded(self.binary(node, value), node.span)
+        return value
+
+    def binary(self, e, left):
         if e.op in ("and", "or"):
-            left = self.truth(self(e.left), e.left)
+            left = self.truth(left, e.left)
             if (e.op == "and") != left:
                 return left
             return self.truth(self(e.right), e.right)
-        left, right = self(e.left), self(e.right)
+        right = self(e.right)
         if e.op in ("==", "!="):
             return COMPARE[e.op](left, right)
         if e.op == "+" and isinstance(left, list) and isinstance(right, list):
+            _fits(len(left) + len(right), "a list", e.span)
             return left + right
         if e.op == "*" and isinstance(left, list):
             times = self.number(right, e.right)
             if not isinstance(times, int):
                 raise CnnError("type", f"a list repeats a whole number of times, got {fmt_value(times)}", e.right.span)
+            _fits(len(left) * max(times, 0), "a list", e.span)
             return left * times
         if e.op == "+" and isinstance(left, str) and isinstance(right, str) and not (
                 isinstance(left, Symbol) or isinstance(right, Symbol)):
+            _fits(len(left) + len(right), "a string", e.span)
             return left + right
         a, b = self.number(left, e.left), self.number(right, e.right)
         if e.op in COMPARE:
             return COMPARE[e.op](a, b)
-        if e.op in ("/", "//", "%") and b == 0:
+        if (e.op in ("/", "//", "%") and b == 0) or (e.op == "**" and a == 0 and b < 0):
             raise CnnError("value", "division by zero", e.span)
         if e.op == "**" and abs(a) > 1 and b > 0 and b * math.log10(abs(a)) > math.log10(MAX_POW):
             raise CnnError("limit", f"{fmt_value(a)} ** {fmt_value(b)} is too large (over {MAX_POW:.0e})", e.span)
@@ -242,3 +258,31 @@ class Evaluator:
 
 
 _MISSING = object()
+
+
+def _fits(n: int, what: str, span) -> None:
+    if n > MAX_LEN:
+        raise CnnError("limit", f"{what} of {n:,} items is over the limit of {MAX_LEN:,}", span)
+
+
+def bounded(v, span):
+    """``v``, if it is a value the language allows: a finite number of bounded size, a list or a
+    string of bounded length. Anything else is a located error, never a Python exception later."""
+    if isinstance(v, bool) or v is None:
+        return v
+    if isinstance(v, int):
+        if not -MAX_INT < v < MAX_INT:
+            raise CnnError("limit", f"an integer of {len(str(abs(v))) if abs(v) < 10 ** 4000 else 'over 4000'} "
+                                    f"digits is over the limit of 2**63", span)
+        return v
+    if isinstance(v, float):
+        if v != v:
+            raise CnnError("value", "not a real number (nan)", span)
+        if v in (float("inf"), float("-inf")):
+            raise CnnError("value", "not a finite number", span)
+        return v
+    if isinstance(v, complex):
+        raise CnnError("value", f"not a real number ({v})", span)
+    if isinstance(v, (list, str)):
+        _fits(len(v), "a list" if isinstance(v, list) else "a string", span)
+    return v
