@@ -18,21 +18,24 @@ def _is_path(spec) -> bool:
     return isinstance(spec, str) and "\n" not in spec and "{" not in spec
 
 
-def load_spec(spec) -> Program:
-    """A ``Program`` from a path (str or PathLike) or from spec source text."""
+def load_spec(spec, *, import_root: str | None = None) -> Program:
+    """A ``Program`` from a path (str or PathLike) or from spec source text. With ``import_root``,
+    imports may only read files inside that folder (for services checking specs they did not write)."""
     if isinstance(spec, Program):
         return spec
-    return load_file(os.fspath(spec)) if _is_path(spec) else load(spec)
+    root = None if import_root is None else os.fspath(import_root)
+    return load_file(os.fspath(spec), root) if _is_path(spec) else load(spec, import_root=root)
 
 
-def check(spec, network: str | None = None, limits: Limits | None = None, **params) -> Graph:
+def check(spec, network: str | None = None, limits: Limits | None = None, *, import_root=None, **params) -> Graph:
     """Parse, lower and shape-check one network; return its IR ``Graph``.
 
     ``spec`` is a path or source text; ``network`` picks one when the file
-    defines several; ``params`` set network parameters (``classes=5``).
-    Raises ``CnnError`` for anything wrong in the spec.
+    defines several; ``params`` set network parameters (``classes=5``), inputs
+    included (``image=[300, 300, 3]``). Raises ``CnnError`` for anything wrong
+    in the spec.
     """
-    return load_spec(spec).lower(network, limits, **params)
+    return load_spec(spec, import_root=import_root).lower(network, limits, **params)
 
 
 def compile(spec, network: str | None = None, **params):

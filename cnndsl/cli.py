@@ -34,6 +34,8 @@ def _parser() -> argparse.ArgumentParser:
     common.add_argument("--max-repeat", type=int, default=lim.max_repeat, help="largest repeat count (%(default)s)")
     common.add_argument("--max-depth", type=int, default=lim.max_depth, help="deepest block nesting (%(default)s)")
     common.add_argument("--max-nodes", type=int, default=lim.max_nodes, help="most layers in a network (%(default)s)")
+    common.add_argument("--import-root", metavar="DIR", default=None,
+                        help="imports may only read files inside DIR (for checking specs you did not write)")
     common.add_argument("--max-steps", type=int, default=lim.max_steps,
                         help="most evaluation steps: statements, repeat iterations, block calls, layers (%(default)s)")
 
@@ -84,15 +86,18 @@ def _limits(args) -> Limits:
     return Limits(args.max_repeat, args.max_depth, args.max_nodes, args.max_steps)
 
 
-def _program(path: str):
-    from .program import load, load_file
+def _program(path: str, import_root=None):
+    from .program import MAX_FILE, decode, load, load_file
     if path == "-":
-        return load(sys.stdin.read(), "<stdin>")
-    return load_file(path)
+        data = sys.stdin.buffer.read(MAX_FILE + 1)
+        if len(data) > MAX_FILE:
+            raise CnnError("usage", f"standard input is over the limit of {MAX_FILE:,} bytes for a spec")
+        return load(decode(data, "<stdin>"), "<stdin>", import_root)
+    return load_file(path, import_root)
 
 
 def _graph(args):
-    return _program(args.file).lower(args.network, _limits(args), **_settings(args))
+    return _program(args.file, args.import_root).lower(args.network, _limits(args), **_settings(args))
 
 
 def describe(graph) -> str:
@@ -112,7 +117,7 @@ def _cmd_check(args) -> int:
     settings, limits = _settings(args), _limits(args)
     jobs = []
     for path in args.files:
-        program = _program(path)
+        program = _program(path, args.import_root)
         if not program.networks and not args.network:
             print(f"{path}: no networks; {len(program.blocks)} block(s) parsed")
         for name in [args.network] if args.network else program.network_names():

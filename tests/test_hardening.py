@@ -1,0 +1,174 @@
+"""No input a user can write crashes, hangs or exhausts cnndsl (issue 10): the regression corpus.
+
+Every reproducer of the issue, as a row: the spec text, the exit code, the line:col of the error
+and a fragment of its message. Each runs in process through the command line's ``main`` and must
+finish well inside a few seconds (the budgets: --max-steps, value and size bounds, the syntax
+nesting limit). A second table covers files: FIFOs, devices, import roots, symlinks.
+"""
+from __future__ import annotations
+
+import os
+import re
+import time
+
+import pytest
+
+from cnndsl.cli import main
+
+SUM = " + ".join(["1"] * 400)
+ANDS = " and ".join(["true"] * 3000)
+DOUBLING = "\n".join(f"block b{k}() {{ b{k - 1} -> b{k - 1} }}" for k in range(1, 41))
+
+# (id, spec text, exit code, "line:col" or None, message fragment)
+CORPUS = [
+    ("input-op", "network n(x: [8, 8, 3]) {\n  input -> relu\n}", 1, "2:3", "unknown op or block `input`"),
+    ("list-times-float", 'network n(x: [8, 8, 3]) {\n  conv(8, 3, name="{[1] * 1.5}")\n}', 1, "2:27", "whole number"),
+    ("zero-to-negative", "network n(x: [8, 8, 3]) {\n  let a = 0 ** -1\n  relu\n}", 1, "2:11", "division by zero"),
+    ("huge-int", "network n(x: [8, 8, 3]) {\n  let a = 10 ** 12\n  let b = a * a * a * a * a * a\n  relu\n}", 1,
+     "3:11", "over the limit of 2**63"),
+    ("huge-upsample", "network n(x: [8, 8, 3]) {\n  upsample(100000) -> upsample(100000) -> conv(8, 3)\n}", 1,
+     "2:23", "over 2**31 - 1"),
+    ("sum-of-400", f"network n(x: [8, 8, 3]) {{\n  let a = {SUM}\n  conv(a, 1)\n}}", 0, None, ""),
+    ("3000-ands", f"network n(x: [8, 8, 3]) {{\n  let a = {ANDS}\n  relu\n}}", 0, None, ""),
+    ("5000-minuses", "network n(x: [8, 8, 3]) {\n  let a = " + "-" * 5000 + "1\n  relu\n}", 1, None,
+     "nested too deeply"),
+    ("nested-lists", "network n(x: [8, 8, 3]) {\n  let a = " + "[" * 2000 + "]" * 2000 + "\n  relu\n}", 1, None,
+     "nested too deeply"),
+    ("nested-repeats", "network n(x: [8, 8, 3]) {\n" + "repeat 1 { " * 100 + "relu" + " }" * 100 + "\n}", 1, None,
+     "nest deeper than 64 (max_depth)"),
+    ("very-nested-repeats", "network n(x: [8, 8, 3]) {\n" + "repeat 1 { " * 3000 + "relu" + " }" * 3000 + "\n}", 1,
+     None, "nested too deeply"),
+    ("repeat-of-repeats", "network n(x: [8, 8, 3]) {\n  repeat 100000 { repeat 100000 { identity } }\n}", 1, "2:19",
+     "--max-steps"),
+    ("repeat-of-lets", "network n(x: [8, 8, 3]) {\n  repeat 100000 { repeat 100000 { let a = 1 } }\n}", 1, None,
+     "--max-steps"),
+    ("doubling-blocks", "block b0() { relu }\n" + DOUBLING + "\nnetwork n(x: [8, 8, 3]) { b40 }", 1, None,
+     "--max-steps"),
+    ("list-doubling", "network n(x: [8, 8, 3]) {\n  let a = [1]\n  repeat 100 { let a = a + a }\n  relu\n}", 1,
+     "3:24", "over the limit of 1,000,000"),
+    ("string-doubling", 'network n(x: [8, 8, 3]) {\n  let a = "ab"\n  repeat 100 { let a = a + a }\n  relu\n}', 1,
+     "3:24", "over the limit of 1,000,000"),
+    ("huge-list", "network n(x: [8, 8, 3]) {\n  let a = [0] * 10 ** 10\n  relu\n}", 1, "2:11", "over the limit"),
+    ("squaring", "network n(x: [8, 8, 3]) {\n  let a = 3\n  repeat 40 { let a = a * a }\n  relu\n}", 1, "3:23",
+     "over the limit of 2**63"),
+    ("form-feed", "network n(x: [8, 8, 3]) {\n  # a \x0c form feed \u2028 and a line separator\n  conv(8, 3) -> nope\n}",
+     1, "3:17", "unknown op or block `nope`"),
+    ("bom", "\ufeffnetwork n(x: [8, 8, 3]) {\n  conv(8, 3) -> nope\n}", 1, "2:17", "`nope`"),
+    ("template-syntax", 'network n(x: [8, 8, 3]) {\n  conv(8, 3, name="{1 +}")\n}', 1, "2:24", "end of the `{...}`"),
+    ("eof-after-bracket", "network n(x: [8, 8, 3]) {\n  conv(8, 3\n", 1, "3:1", "found end of file"),
+    ("unknown-tensor", "network n(x: [8, 8, 3]) {\n  a = conv(8, 1)\n  add(a, nope)\n}", 1, "3:10", "unknown tensor `nope`"),
+    ("chained-comparison", "network n(x: [8, 8, 3]) {\n  let a = 1 < 2 < 3\n  relu\n}", 1, "2:11",
+     "comparisons don't chain"),
+    ("two-points", "network n(x: [8, 8, 3]) {\n  dropout(0.5.1)\n}", 1, "2:11", "`0.5.1` is not a number"),
+    ("glued-keyword", "networknet(x: [8, 8, 3]) { relu }", 1, "1:1", "unexpected `networknet`"),
+    ("keyword-block", "block repeat(f) { relu }\nnetwork n(x: [8, 8, 3]) { relu }", 1, "1:1", "`repeat` is a keyword"),
+    ("nul-character", "network n(x: [8, 8, 3]) {\n  relu \x00\n}", 1, "2:8", "unexpected character `\\x00`"),
+    ("long-identifier", "network n(x: [8, 8, 3]) {\n  " + "a" * 1_000_000 + "\n}", 1, "2:3", "…"),
+    ("nul-import", 'import "a\x00b.cnn"\nnetwork n(x: [8, 8, 3]) { relu }', 1, "1:1", "NUL byte"),
+    ("dev-zero-import", 'import "/dev/zero"\nnetwork n(x: [8, 8, 3]) { relu }', 1, "1:1", "not a regular file"),
+    ("dev-urandom-import", 'import "/dev/urandom"\nnetwork n(x: [8, 8, 3]) { relu }', 1, "1:1", "not a regular file"),
+    ("folder-import", 'import "/tmp"\nnetwork n(x: [8, 8, 3]) { relu }', 1, "1:1", "it is a folder"),
+    ("zeropad-by-height", "network n(x: [8, 8, 3]) {\n  a = relu\n  let h = a.height\n  zeropad(h * 1000000000)\n}", 1, "4:3",
+     "over 2**31 - 1"),
+]
+
+
+@pytest.mark.parametrize("name, text, code, where, fragment", CORPUS, ids=[c[0] for c in CORPUS])
+def test_the_corpus(name, text, code, where, fragment, tmp_path, capsys):
+    spec = tmp_path / "spec.cnn"
+    spec.write_text(text, encoding="utf-8")
+    start = time.perf_counter()
+    assert main(["check", str(spec)]) == code
+    elapsed = time.perf_counter() - start
+    err = capsys.readouterr().err
+    assert elapsed < 5, f"took {elapsed:.1f} s"
+    if code:
+        first = err.splitlines()[0]
+        assert "Traceback" not in err and "internal error" not in err
+        assert fragment in first, first[:300]
+        if where is not None:
+            assert first.startswith(f"{spec}:{where}: error:"), first[:200]
+        else:
+            assert re.match(re.escape(str(spec)) + r":\d+:\d+: error:", first), first[:200]
+        assert max(len(line) for line in err.splitlines()) < 400, "a huge token echoed in full"
+        assert "\x00" not in err
+
+
+def test_a_block_chain_deeper_than_python_allows_with_max_depth_raised(tmp_path, capsys):
+    """3,000 blocks each calling the next, with --max-depth raised to allow them: no RecursionError."""
+    chain = "\n".join(f"block b{k}() {{ b{k - 1} }}" for k in range(1, 3000))
+    spec = tmp_path / "spec.cnn"
+    spec.write_text("block b0() { relu }\n" + chain + "\nnetwork n(x: [8, 8, 3]) { b2999 }\n")
+    assert main(["check", str(spec), "--max-depth", "5000"]) == 0
+    assert main(["check", str(spec)]) == 1
+    assert "max_depth" in capsys.readouterr().err
+
+
+def test_invalid_utf8_is_located_at_its_first_bad_byte(tmp_path, capsys):
+    spec = tmp_path / "spec.cnn"
+    spec.write_bytes(b"network n(x: [8, 8, 3]) {\n  relu # caf\xe9\n}\n")
+    assert main(["check", str(spec)]) == 1
+    first = capsys.readouterr().err.splitlines()[0]
+    assert first.startswith(f"{spec}:2:13: error: invalid UTF-8")
+
+
+def test_a_fifo_or_device_given_as_the_spec_is_refused_without_reading(tmp_path, capsys):
+    fifo = tmp_path / "fifo.cnn"
+    os.mkfifo(fifo)
+    for path in (str(fifo), "/dev/zero"):
+        assert main(["check", path]) == 2
+        assert "not a regular file" in capsys.readouterr().err
+
+
+def test_an_import_cycle_through_a_symlink_is_found(tmp_path, capsys):
+    (tmp_path / "a.cnn").write_text('import "link.cnn"\nblock a() { relu }\n')
+    (tmp_path / "link.cnn").symlink_to(tmp_path / "main.cnn")
+    (tmp_path / "main.cnn").write_text('import "a.cnn"\nnetwork n(x: [8, 8, 3]) { a }\n')
+    assert main(["check", str(tmp_path / "main.cnn")]) == 1
+    assert "import cycle" in capsys.readouterr().err
+
+
+def test_an_error_in_an_imported_file_names_the_imports(tmp_path, capsys):
+    (tmp_path / "c.cnn").write_text("block c() { relu ->\n}\n")
+    (tmp_path / "b.cnn").write_text('import "c.cnn"\n')
+    (tmp_path / "main.cnn").write_text('import "b.cnn"\nnetwork n(x: [8, 8, 3]) { relu }\n')
+    assert main(["check", str(tmp_path / "main.cnn")]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith(f"{tmp_path / 'c.cnn'}:2:1: error:")
+    assert f"note: c.cnn is imported at {tmp_path / 'b.cnn'}:1:1" in err
+    assert f"note: b.cnn is imported at {tmp_path / 'main.cnn'}:1:1" in err
+
+
+@pytest.mark.parametrize("target", ["../outside.cnn", "/ABS/outside.cnn", "sneaky.cnn"])
+def test_the_import_root_cannot_be_escaped(target, tmp_path, capsys):
+    root, outside = tmp_path / "root", tmp_path / "outside.cnn"
+    root.mkdir()
+    outside.write_text("block b() { relu }\n")
+    (root / "sneaky.cnn").symlink_to(outside)             # a link inside the root, to a file outside it
+    target = target.replace("/ABS/", f"{tmp_path}/")
+    (root / "main.cnn").write_text(f'import "{target}"\nnetwork n(x: [8, 8, 3]) {{ b }}\n')
+    assert main(["check", str(root / "main.cnn"), "--import-root", str(root)]) == 1
+    assert "outside the import root" in capsys.readouterr().err
+    assert main(["check", str(root / "main.cnn")]) == 0                  # without the option it reads it
+
+
+def test_the_import_root_allows_imports_inside_it(tmp_path):
+    import cnndsl
+    (tmp_path / "lib.cnn").write_text("block b() { relu }\n")
+    (tmp_path / "main.cnn").write_text('import "lib.cnn"\nnetwork n(x: [8, 8, 3]) { b }\n')
+    assert len(cnndsl.check(tmp_path / "main.cnn", import_root=tmp_path).nodes) == 2
+    with pytest.raises(cnndsl.CnnError, match="outside the import root"):
+        cnndsl.check(tmp_path / "main.cnn", import_root=tmp_path / "elsewhere")
+
+
+def test_a_summary_into_a_closed_pipe_ends_quietly():
+    import subprocess
+    import sys
+    r = subprocess.run(f"{sys.executable} -m cnndsl summary specs/resnet152.cnn | head -1", shell=True,
+                       capture_output=True, text=True, cwd=os.path.dirname(os.path.dirname(__file__)))
+    assert r.stdout.startswith("resnet152") and r.stderr == ""
+
+
+def test_an_internal_error_exits_3():
+    from cnndsl import CnnError
+    assert CnnError("internal", "x").exit_code == 3 and CnnError("usage", "x").exit_code == 2
