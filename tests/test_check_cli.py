@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import subprocess
+from pathlib import Path
 import sys
 
 import pytest
@@ -42,9 +43,9 @@ def test_stdin_and_console_script_agree():
         "n: x (None, 8, 8, 3) -> dense_1 (None, 10)",
         "  params 6,218 (trainable 6,218, non-trainable 0) · MACs 21.3K · 3 layers",
     ]
-    script = subprocess.run([str(ROOT / ".venv" / "bin" / "cnndsl"), "check", "-"], input=src, capture_output=True,
-                            text=True) if (ROOT / ".venv" / "bin" / "cnndsl").exists() else r
-    assert script.stdout == r.stdout
+    script = Path(sys.executable).parent / "cnndsl"      # the console script installed beside this Python
+    assert script.exists(), "the test command installs cnndsl, console script included"
+    assert subprocess.run([str(script), "check", "-"], input=src, capture_output=True, text=True).stdout == r.stdout
 
 
 def test_set_applies_to_the_networks_that_declare_it(tmp_path):

@@ -174,7 +174,6 @@ def test_failed_render_leaves_old_file(tmp_path, monkeypatch):
     assert out.read_text() == "old" and sorted(p.name for p in tmp_path.iterdir()) == ["net.svg"]
 
 
-@pytest.mark.skipif(not (SPECS / "resnet152.cnn").exists(), reason="specs/resnet152.cnn is not written yet")
 def test_resnet152_depth1_fits_one_screen():
     graph = cnndsl.check(SPECS / "resnet152.cnn")
     g = dot._digraph(graph, 1, "TB", True, True)
@@ -194,7 +193,6 @@ def test_notebook_svg(monkeypatch):
     assert dot.repr_svg(graph) is None                            # Jupyter falls back to the text repr
 
 
-@pytest.mark.skipif(not (SPECS / "resnet152.cnn").exists(), reason="specs/resnet152.cnn is not written yet")
 def test_notebook_picks_a_depth_that_stays_small():
     big = cnndsl.check(SPECS / "resnet152.cnn")
     depth = dot.auto_depth(big)

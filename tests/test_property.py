@@ -4,7 +4,6 @@ from __future__ import annotations
 from hypothesis import HealthCheck, given, settings, strategies as st
 
 from cnndsl import CnnError, Graph, check
-from cnndsl.shapes import infer
 
 SEED_SPEC = """block unit(f, stride=1) {
     add { conv(f, 3, stride=stride, padding=same) -> bn -> relu; if stride > 1 { conv(f, 1, stride=stride) } }
@@ -65,16 +64,19 @@ def spec(draw):
 
 
 def _checks_or_cnn_error(src: str):
+    """The spec checks to a consistent graph, or fails with a CnnError located inside the spec.
+    (Shapes are compared with Keras's own in the compile test below, not with the checker itself.)"""
     try:
         g = check(src)
     except CnnError as e:
         assert e.message and str(e)
+        if e.kind != "usage":
+            assert e.span is not None, e.message
+            assert 1 <= e.span.line <= src.count("\n") + 1 and e.span.col >= 1, (e.span, e.message)
         return
     assert isinstance(g, Graph)
     g.lint()
-    shapes = [n.shape for n in g.nodes]
-    assert [n.shape for n in infer(g).nodes] == shapes
-    assert all(isinstance(s, tuple) for s in shapes)
+    assert all(isinstance(n.shape, tuple) and all(d is None or d > 0 for d in n.shape[1:]) for n in g.nodes)
 
 
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])

@@ -94,7 +94,6 @@ network macs(x: [8, 8, 32]) {
     assert f"Activation memory:    {values / 1024:.2f} KiB" in table
 
 
-@pytest.mark.skipif(not (SPECS / "resnet50.cnn").exists(), reason="specs/resnet50.cnn is not written yet")
 def test_resnet50_macs_match_the_published_figures():
     """Keras's ResNet-50 (v1, stride on the first 1×1) is the paper's 3.8 G multiply-adds (He et al.
     2015, Table 1); moving the stride to the 3×3 (v1.5, torchvision) gives the 4.1 G often quoted."""
