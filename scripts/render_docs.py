@@ -96,8 +96,8 @@ def main() -> None:
     rows = ["| network | seed | input → output | params (trainable) | MACs | diagram |", "|---|---|---|---|---|---|"]
     for path in sorted((ROOT / "specs").rglob("*.cnn")):
         rel = path.relative_to(ROOT / "specs")
-        if rel.parts[0] == "lib":
-            continue
+        if rel.parts[0] == "lib" or (rel.parts[0] == "applications" and rel.name != "xception.cnn"):
+            continue    # the zoo has its own table
         graph = cnndsl.check(path)
         depth = auto_depth(graph)
         svg = img / "specs" / rel.with_suffix(".svg")
@@ -119,7 +119,29 @@ def main() -> None:
     text = readme.read_text()
     head, rest = text.split(BEGIN)
     _, tail = rest.split(END)
-    readme.write_text(head + BEGIN + "\n" + "\n".join(rows) + "\n" + END + tail)
+    text = head + BEGIN + "\n" + "\n".join(rows) + "\n" + END + tail
+    readme.write_text(replace_between(text, "zoo-table", zoo_table()))
+
+
+def zoo_table() -> str:
+    """The README's zoo table: every keras.applications function, its spec network and figures,
+    with a depth-1 diagram (drawn into docs/img/zoo/)."""
+    sys.path.insert(0, str(ROOT / "tests"))
+    from zoo_table import ZOO
+    rows = ["| keras.applications | spec network | input → output | params (trainable) | MACs | diagram |",
+            "|---|---|---|---|---|---|"]
+    for z in ZOO:
+        graph = cnndsl.check(z.spec, z.network)
+        rel = z.spec.relative_to(ROOT)
+        svg = ROOT / "docs" / "img" / "zoo" / f"{z.network}.svg"
+        svg.parent.mkdir(parents=True, exist_ok=True)
+        write_diagram(graph, str(svg), depth=1)
+        counts = f"{graph.total_params:,}" + (f" ({graph.trainable:,})" if graph.non_trainable else "")
+        rows.append(f"| `{z.function}` | [`{z.network}`]({rel}) | {shapes(graph.inputs.values())} → "
+                    f"{shapes(graph.outputs.values())} | {counts} | {human(graph.macs)} | "
+                    f"[depth 1]({svg.relative_to(ROOT)}) |")
+        print(f"zoo {z.network}")
+    return "\n".join(rows)
 
 
 def write_op_table() -> None:
