@@ -8,6 +8,7 @@ from . import syntax as S
 from .errors import CnnError, did_you_mean
 from .ir import SEP, Node, Scope, Tensors
 from .ops import bind_args, describe
+from .ops.tensor import split_sizes
 from .values import Symbol, fmt_value
 
 
@@ -120,7 +121,18 @@ class CallMixin:
             if symbols and e.hint is None and e.kind == "type":
                 e.hint = did_you_mean(symbols[0], env.names)
             raise e.located(spans.get(e.arg, c.span), env.chain)
-        return self.emit(op.name, args, inputs, c.span, env, name=name)
+        node = self.emit(op.name, args, inputs, c.span, env, name=name)
+        if op.name == "split":
+            return self.split_outputs(node, c, env)
+        return node
+
+    def split_outputs(self, node, c: S.Call, env) -> Tensors:
+        """A split's parts: one internal ``take`` node each, bound as ``a, b = split(2)``."""
+        sizes = split_sizes(node.inputs[0].shape, node.args)
+        node.args["sizes"] = sizes
+        takes = [self.emit("take", {"index": i, "sizes": sizes, "axis": node.args["axis"]}, [node], c.span, env,
+                           name=f"{node.name}[{i}]", layer=False) for i in range(len(sizes))]
+        return Tensors(takes, "split", tuple(f"part{i + 1}" for i in range(len(sizes))))
 
     def block_call(self, c: S.Call, env, cur):
         bdef = env.blocks[c.name]

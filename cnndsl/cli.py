@@ -108,7 +108,7 @@ def describe(graph) -> str:
     outs = ", ".join(f"{k} {fmt_shape(n.shape)}" for k, n in graph.outputs.items())
     lines = [f"{graph.name}: {ins} -> {outs}",
              f"  params {graph.total_params:,} (trainable {graph.trainable:,}, non-trainable {graph.non_trainable:,})"
-             f" · MACs {human(graph.macs) if graph.macs is not None else '? (H or W unknown)'} · {len(graph.nodes) - len(graph.inputs)} layers"]
+             f" · MACs {human(graph.macs) if graph.macs is not None else '? (H or W unknown)'} · {graph.layers} layers"]
     lines += [f"  warning: {w}" for w in graph.warnings]
     return "\n".join(lines)
 

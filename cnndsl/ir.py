@@ -114,6 +114,11 @@ class Graph:
         return self.trainable + self.non_trainable
 
     @property
+    def layers(self) -> int:
+        """How many layers the model has: every node but the inputs and a split's parts."""
+        return sum(1 for n in self.nodes if n.op not in ("input", "take"))
+
+    @property
     def macs(self) -> int | None:
         total = 0
         for n in self.nodes:

@@ -111,11 +111,12 @@ class Lowerer(CallMixin):
         return name
 
     # --- nodes ------------------------------------------------------------------
-    def emit(self, op_name, args, inputs, span, env: Env, name=None) -> Node:
+    def emit(self, op_name, args, inputs, span, env: Env, name=None, layer=True) -> Node:
+        """A new node; ``layer=False`` for nodes no backend makes a layer of (a split's parts)."""
         self.tick(span, env)
         if len(self.graph.nodes) >= self.limits.max_nodes:
             self.fail("limit", f"the network has more than {self.limits.max_nodes:,} nodes (max_nodes)", span, env)
-        name = self.claim(name if name is not None else self.fresh(env.prefix, op_name), span, env)
+        name = name if not layer else self.claim(name if name is not None else self.fresh(env.prefix, op_name), span, env)
         node = Node(name, op_name, args, tuple(inputs), None, span, env.scope)
         infer_node(node)
         self.graph.nodes.append(node)
@@ -269,7 +270,8 @@ class Lowerer(CallMixin):
         return cur
 
     def unbound(self, bundle: Tensors, span, env: Env):
-        self.fail("value", f"block `{bundle.block}` gives {len(bundle)} tensors; bind them by name first",
+        what = "split" if bundle.block == "split" else f"block `{bundle.block}`"
+        self.fail("value", f"{what} gives {len(bundle)} tensors; bind them by name first",
                   span, env, hint=f"{', '.join(bundle.names)} = {bundle.block}(...)")
 
     def elem_Repeat(self, r, env, cur, first):

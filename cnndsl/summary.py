@@ -130,7 +130,7 @@ def summary_table(graph, depth=None) -> str:
     ins = ", ".join(f"{k} {fmt_shape(n.shape)}" for k, n in graph.inputs.items())
     outs = ", ".join(f"{k} {fmt_shape(n.shape)}" for k, n in graph.outputs.items())
     sizes = [math.prod(n.shape[1:]) if None not in n.shape[1:] else None
-             for n in graph.nodes if n.op != "input"]
+             for n in graph.nodes if n.op not in ("input", "take")]   # a split's parts are its output
     memory = "? (a dimension is unknown)" if None in sizes else f"{_bytes(4 * sum(sizes))} (batch 1, float32, all layer outputs)"
     macs = graph.macs
     total = [

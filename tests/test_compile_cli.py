@@ -17,7 +17,7 @@ from cnndsl.backends.python import emit_python
 from cnndsl.backends.keras_layers import LRN
 from cnndsl.cli import main
 from conftest import ROOT, SPECS, run_cli, seed_library
-from test_keras_backend import DEMO, EVERY_OP, assert_exact, outputs, randomise, sample_inputs
+from test_keras_backend import DEMO, EVERY_OP, MODERN, assert_exact, outputs, randomise, sample_inputs
 
 NETWORKS = [(path, name) for path in seed_library()
             for name in cnndsl.load(path).network_names()]
@@ -126,7 +126,7 @@ network two(image: [16, 16, 4]) {
 """  # a block with two outputs, called twice
 
 
-@pytest.mark.parametrize("src", [DEMO, EVERY_OP, EDGE, TWO_OUTPUTS], ids=["demo", "every_op", "edge", "two_outputs"])
+@pytest.mark.parametrize("src", [DEMO, EVERY_OP, EDGE, TWO_OUTPUTS, MODERN], ids=["demo", "every_op", "edge", "two_outputs", "modern"])
 def test_emitted_python_rebuilds_the_same_model(src, monkeypatch):
     graph = cnndsl.check(src)
     assert_same_model(graph, build_model(graph), rebuild(graph, monkeypatch))

@@ -16,6 +16,7 @@ from cnndsl.backends.keras_layers import LRN
 from cnndsl.backends.python import emit_python
 from cnndsl.ops import REGISTRY, bind_args
 from cnndsl.ops.schema import ACTIVATIONS
+from cnndsl.ops.tensor import split_sizes
 
 S = (2, 9, 11, 6)   # batch 2, non-square H x W, 6 channels
 
@@ -82,6 +83,19 @@ CASES = [
     ("stochastic_depth", dict(rate=0.1), [S]),
     ("dropout", dict(rate=0.2, noise_shape=[None, 1, 1, 1]), [S]),
     ("scaled_add", dict(scale=0.17), [S, S]),
+    ("split", dict(parts=2), [S]),
+    ("split", dict(parts=[1, 2, 3]), [(None, None, None, 6)]),
+    ("split", dict(parts=3, axis=1), [S]),
+    ("slice", dict(start=1, stop=4), [S]),
+    ("slice", dict(start=-2), [S]),
+    ("permute", dict(dims=[2, 1, 3]), [S]),
+    ("permute", dict(dims=[3, 1, 2]), [(None, None, 11, 6)]),
+    ("channel_shuffle", dict(groups=3), [S]),
+    ("resize", dict(size=[5, 7]), [S]),
+    ("resize", dict(size=4, interpolation="nearest"), [(None, None, None, 6)]),
+    ("maxpool", dict(pool=3, stride=2, padding=1), [S]),
+    ("maxpool", dict(pool=3, stride=2, ceil_mode=True), [S]),
+    ("avgpool", dict(pool=3, stride=2, padding=[1, 0], ceil_mode=True), [S]),
     *(("activation", dict(fn=fn), [S]) for fn in ACTIVATIONS),
     ("flatten", {}, [S]),
     ("flatten", {}, [(None, None, 4, 3)]),
@@ -121,7 +135,7 @@ def _sizes(weights) -> int:
 
 
 def test_the_table_covers_every_op():
-    assert {c[0] for c in CASES} == set(REGISTRY) - {"input", "identity"}
+    assert {c[0] for c in CASES} == set(REGISTRY) - {"input", "identity", "take"}
 
 
 def test_the_keras_backend_has_a_builder_for_every_op():
@@ -145,11 +159,20 @@ def test_op_rules_equal_keras(op_name, given, shapes):
     args = bind_args(op, [], given, {})
     out = op.shape(shapes, args)
     trainable, non_trainable = op.params(shapes, args, out)
+    if op_name == "split":
+        args["sizes"] = split_sizes(shapes[0], args)     # as lowering records them
     node = cnndsl.ir.Node("layer", op_name, args, (), out, None)
     layer = BUILDERS[op_name](keras_namespace(), args, "layer")
     merge = op.arity is None
     x = [keras.Input(batch_shape=s) for s in shapes] if merge else keras.Input(batch_shape=shapes[0])
     y = eval(apply_template(node).format(layer="layer", x="x"), {"layer": layer, "x": x})
+    if op_name == "split":      # several outputs: each is one of the split's parts
+        parts = y
+        want = [REGISTRY["take"].shape([out], {"index": i, "sizes": args["sizes"], "axis": args["axis"]})
+                for i in range(len(args["sizes"]))]
+        assert [tuple(t.shape) for t in parts] == want
+        assert [tuple(s) for s in layer.compute_output_shape(shapes[0])] == want
+        return
     assert tuple(y.shape) == out
     if apply_template(node) == CALL:
         assert tuple(layer.compute_output_shape(shapes if merge else shapes[0])) == out
@@ -159,10 +182,16 @@ def test_op_rules_equal_keras(op_name, given, shapes):
 
 def assert_exact(graph, model):
     """Every node's shape and parameter counts equal its Keras layer's; so do the totals."""
-    assert len(model.layers) == len(graph.nodes)
+    assert len(model.layers) == graph.layers + len(graph.inputs)
     for node in graph.nodes:
+        if node.op == "take":          # a split's part: the split layer's output of that index
+            split = model.get_layer(node.inputs[0].name)
+            assert tuple(split.output[node.args["index"]].shape) == node.shape, node.name
+            continue
         layer = model.get_layer(node.name)
-        assert tuple(layer.output.shape) == node.shape, node.name
+        want = [tuple(t.shape) for t in layer.output] if node.op == "split" else tuple(layer.output.shape)
+        assert want == ([n.shape for n in graph.nodes if n.inputs and n.inputs[0] is node] if node.op == "split"
+                        else node.shape), node.name
         got = (_sizes(layer.trainable_weights), _sizes(layer.non_trainable_weights))
         assert got == (node.trainable, node.non_trainable), node.name
         assert type(layer).__module__.startswith(("keras.", "cnndsl.backends.keras_layers")), type(layer)
@@ -247,7 +276,11 @@ network modern(x: [8, 8, 4]) {
     b = a -> conv(6, 1, kernel_init=he_normal, bias_init=constant(0.1))
     scaled_add(0.2) { a; b }
     -> dropout(0.2, noise_shape=[none, 1, 1, 1]) -> relu(layer=true)
-    -> normalize(mean=[1, 2, 3, 4, 5, 6], variance=[1, 1, 2, 2, 3, 3]) -> global_avgpool -> dense(3)
+    -> normalize(mean=[1, 2, 3, 4, 5, 6], variance=[1, 1, 2, 2, 3, 3])
+    p, q = split([2, 4])
+    r = q -> slice(1, 3) -> channel_shuffle(2)
+    concat(p, r) -> permute([2, 1, 3]) -> resize([9, 7]) -> maxpool(3, stride=2, padding=1)
+    -> avgpool(3, stride=2, ceil_mode=true) -> global_avgpool -> dense(3)
 }
 """
 
@@ -365,3 +398,46 @@ def test_compile_does_not_depend_on_the_keras_image_data_format():
         assert_exact(graph, build_model(graph))
     finally:
         keras.config.set_image_data_format("channels_last")
+
+
+TORCH_POOLS = [("max", 3, 2, 1, False, 9), ("max", 3, 2, 0, True, 10), ("max", 2, 2, 0, True, 7),
+               ("avg", 3, 2, 1, False, 9), ("avg", 3, 2, 1, True, 10), ("avg", 3, 2, 0, True, 8),
+               ("max", 5, 1, 2, False, 6), ("avg", 2, 3, 1, True, 11)]
+
+
+@pytest.mark.parametrize("mode, k, s, p, ceil, n", TORCH_POOLS)
+def test_torch_style_pooling_equals_torch(mode, k, s, p, ceil, n):
+    """maxpool/avgpool with pixels of padding and ceil_mode compute what torch computes, shapes included."""
+    import torch
+    import torch.nn.functional as F
+    from cnndsl.backends.keras_layers import TorchPool2D
+    x = np.random.default_rng(0).normal(size=(2, n, n + 1, 3)).astype("float32")
+    ours = keras.ops.convert_to_numpy(TorchPool2D(mode, (k, k), (s, s), (p, p), ceil)(x))
+    t = torch.from_numpy(x).permute(0, 3, 1, 2)
+    pool = F.max_pool2d if mode == "max" else F.avg_pool2d
+    theirs = pool(t, k, s, p, ceil_mode=ceil).permute(0, 2, 3, 1).numpy()
+    assert ours.shape == theirs.shape
+    np.testing.assert_allclose(ours, theirs, atol=1e-6)
+    graph = cnndsl.check(f"network n(x: [{n}, {n + 1}, 3]) {{ {mode}pool({k}, stride={s}, padding={p}, "
+                         f"ceil_mode={str(ceil).lower()}) }}")
+    assert graph.nodes[-1].shape[1:3] == theirs.shape[1:3]
+
+
+def test_channel_shuffle_equals_shufflenets():
+    """torchvision's channel_shuffle: view(N, g, C/g, H, W), transpose(1, 2), flatten."""
+    import torch
+    from cnndsl.backends.keras_layers import ChannelShuffle
+    x = np.random.default_rng(0).normal(size=(2, 5, 4, 12)).astype("float32")
+    ours = keras.ops.convert_to_numpy(ChannelShuffle(3)(x))
+    t = torch.from_numpy(x).permute(0, 3, 1, 2)
+    theirs = t.view(2, 3, 4, 5, 4).transpose(1, 2).reshape(2, 12, 5, 4).permute(0, 2, 3, 1).numpy()
+    np.testing.assert_array_equal(ours, theirs)
+
+
+def test_split_and_slice_cut_the_channels():
+    from cnndsl.backends.keras_layers import Slice, Split
+    x = np.arange(2 * 3 * 3 * 6, dtype="float32").reshape(2, 3, 3, 6)
+    parts = [keras.ops.convert_to_numpy(p) for p in Split([1, 2, 3])(x)]
+    for got, want in zip(parts, np.split(x, [1, 3], axis=-1)):
+        np.testing.assert_array_equal(got, want)
+    np.testing.assert_array_equal(keras.ops.convert_to_numpy(Slice(1, -1)(x)), x[..., 1:-1])

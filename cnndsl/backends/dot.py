@@ -195,7 +195,7 @@ class _Drawer:
     def legend(self) -> str:
         """The graph's title line and a colour key of the families it uses (call after ``emit``)."""
         g = self.graph
-        title_ = f"{g.name}  ·  {human(g.total_params)} params  ·  {human(g.macs)} MACs  ·  {len(g.nodes) - len(g.inputs)} layers"
+        title_ = f"{g.name}  ·  {human(g.total_params)} params  ·  {human(g.macs)} MACs  ·  {g.layers} layers"
         used = [(f, COLOURS[f][1]) for f in COLOURS if f != "io" and any(REGISTRY[n.op].family == f for n in g.nodes)]
         if any(box.startswith("scope/") for box in self.rep.values()):
             used.append(("folded block", FOLDED[1]))

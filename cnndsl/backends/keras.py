@@ -92,9 +92,15 @@ def _dwconv(k, a, name):
                                     **_weights(a, "depthwise_initializer", "depthwise_regularizer"), name=name)
 
 
-def _pool(cls):
-    return lambda k, a, name: getattr(k.layers, cls)(pool_size=a["pool"], strides=a["stride"] or a["pool"],
-                                                     padding=a["padding"], data_format=CHANNELS_LAST, name=name)
+def _pool(cls, mode):
+    def build(k, a, name):
+        strides = a["stride"] or a["pool"]
+        if isinstance(a["padding"], str) and not a["ceil_mode"]:
+            return getattr(k.layers, cls)(pool_size=a["pool"], strides=strides, padding=a["padding"],
+                                          data_format=CHANNELS_LAST, name=name)
+        padding = (0, 0) if a["padding"] == "valid" else a["padding"]
+        return k.cnndsl.TorchPool2D(mode, a["pool"], strides, padding=padding, ceil_mode=a["ceil_mode"], name=name)
+    return build
 
 
 def _global(cls):
@@ -129,8 +135,8 @@ BUILDERS: dict[str, Callable | Builder] = {
     "conv_transpose": _conv_transpose,
     "sepconv": _sepconv,
     "dwconv": _dwconv,
-    "maxpool": _pool("MaxPooling2D"),
-    "avgpool": _pool("AveragePooling2D"),
+    "maxpool": _pool("MaxPooling2D", "max"),
+    "avgpool": _pool("AveragePooling2D", "avg"),
     "global_avgpool": _global("GlobalAveragePooling2D"),
     "global_maxpool": _global("GlobalMaxPooling2D"),
     "dense": lambda k, a, name: k.layers.Dense(a["units"], activation=a["activation"], use_bias=a["bias"],
@@ -170,7 +176,18 @@ BUILDERS: dict[str, Callable | Builder] = {
     "add": _merge("Add"),
     "multiply": _merge("Multiply"),
     "scaled_add": lambda k, a, name: k.cnndsl.CustomScaleLayer(a["scale"], name=name),
+    "split": lambda k, a, name: k.cnndsl.Split(list(_split_sizes(a)), axis=a["axis"], name=name),
+    "slice": lambda k, a, name: k.cnndsl.Slice(a["start"], a["stop"], axis=a["axis"], name=name),
+    "permute": lambda k, a, name: k.layers.Permute(tuple(a["dims"]), name=name),
+    "channel_shuffle": lambda k, a, name: k.cnndsl.ChannelShuffle(a["groups"], name=name),
+    "resize": lambda k, a, name: k.layers.Resizing(a["size"][0], a["size"][1], interpolation=a["interpolation"],
+                                                   data_format=CHANNELS_LAST, name=name),
 }
+
+
+def _split_sizes(a):
+    """A split node's sizes: lowering records them (``sizes``) once its input's shape is known."""
+    return a["sizes"]
 
 # Ops whose layer meets its input some other way than ``layer(x)``, by the node's arguments.
 APPLY = {
@@ -229,6 +246,8 @@ def build_model(graph):
     for node in graph.nodes:
         if node.op == "input":
             out = keras.Input(shape=node.shape[1:], batch_size=node.shape[0], name=node.name)
+        elif node.op == "take":        # one output of a split: an index into its list, no layer
+            out = tensors[id(node.inputs[0])][node.args["index"]]
         else:
             make = builder(node)
             ins = [tensors[id(i)] for i in node.inputs]
@@ -338,6 +357,15 @@ SIGNATURES = {
     ("layers", "Concatenate"): {"axis": -1},
     ("layers", "Add"): {},
     ("layers", "Multiply"): {},
+    ("layers", "Permute"): {"dims": REQUIRED},
+    ("layers", "Resizing"): {"height": REQUIRED, "width": REQUIRED, "interpolation": "bilinear",
+        "crop_to_aspect_ratio": False, "pad_to_aspect_ratio": False, "fill_mode": "constant",
+        "fill_value": 0.0, "antialias": False, "data_format": None},
+    ("cnndsl", "Split"): {"sizes": REQUIRED, "axis": -1},
+    ("cnndsl", "Slice"): {"start": REQUIRED, "stop": None, "axis": -1},
+    ("cnndsl", "ChannelShuffle"): {"groups": REQUIRED},
+    ("cnndsl", "TorchPool2D"): {"mode": REQUIRED, "pool_size": REQUIRED, "strides": REQUIRED,
+        "padding": (0, 0), "ceil_mode": False},
     ("cnndsl", "LRN"): {"radius": 5, "alpha": 1.0, "beta": 0.5, "bias": 1.0},
     ("cnndsl", "LayerScale"): {"init_values": REQUIRED, "projection_dim": None},
     ("cnndsl", "StochasticDepth"): {"drop_path_rate": REQUIRED},

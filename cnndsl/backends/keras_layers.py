@@ -67,7 +67,7 @@ class LayerScale(keras.layers.Layer):
     def build(self, input_shape):
         if self.projection_dim is None:
             self.projection_dim = input_shape[-1]
-        self.gamma = self.add_weight(shape=(self.projection_dim,),
+        self.gamma = self.add_weight(shape=(self.projection_dim,), name="gamma",
                                      initializer=keras.initializers.Constant(self.init_values), trainable=True)
 
     def call(self, x):
@@ -124,6 +124,126 @@ class CustomScaleLayer(keras.layers.Layer):
     def get_config(self):
         return {**super().get_config(), "scale": self.scale}
 
+
+@keras.saving.register_keras_serializable(package="cnndsl")
+class Split(keras.layers.Layer):
+    """Cuts ``axis`` into parts of the given ``sizes``; returns a list of tensors. No weights."""
+
+    def __init__(self, sizes, axis=-1, **kwargs):
+        super().__init__(**kwargs)
+        self.sizes = [int(s) for s in sizes]
+        self.axis = int(axis)
+
+    def call(self, x):
+        cuts, total = [], 0
+        for size in self.sizes[:-1]:
+            total += size
+            cuts.append(total)
+        return keras.ops.split(x, cuts, axis=self.axis)
+
+    def compute_output_shape(self, input_shape):
+        shape = list(input_shape)
+        return [tuple(size if i == self.axis % len(shape) else d for i, d in enumerate(shape)) for size in self.sizes]
+
+    def get_config(self):
+        return {**super().get_config(), "sizes": self.sizes, "axis": self.axis}
+
+
+@keras.saving.register_keras_serializable(package="cnndsl")
+class Slice(keras.layers.Layer):
+    """``x[..., start:stop]`` along ``axis`` (Python's rule: stop excluded, negatives from the end)."""
+
+    def __init__(self, start, stop=None, axis=-1, **kwargs):
+        super().__init__(**kwargs)
+        self.start, self.stop, self.axis = int(start), None if stop is None else int(stop), int(axis)
+
+    def call(self, x):
+        index = [slice(None)] * len(x.shape)
+        index[self.axis] = slice(self.start, self.stop)
+        return x[tuple(index)]
+
+    def compute_output_shape(self, input_shape):
+        shape = list(input_shape)
+        ax = self.axis % len(shape)
+        if shape[ax] is not None:
+            lo, hi, _ = slice(self.start, self.stop).indices(shape[ax])
+            shape[ax] = hi - lo
+        return tuple(shape)
+
+    def get_config(self):
+        return {**super().get_config(), "start": self.start, "stop": self.stop, "axis": self.axis}
+
+
+@keras.saving.register_keras_serializable(package="cnndsl")
+class ChannelShuffle(keras.layers.Layer):
+    """ShuffleNet's channel shuffle: channels as (groups, C / groups), transposed, flattened back."""
+
+    def __init__(self, groups, **kwargs):
+        super().__init__(**kwargs)
+        self.groups = int(groups)
+
+    def call(self, x):
+        shape = keras.ops.shape(x)
+        c = x.shape[-1]
+        y = keras.ops.reshape(x, (-1, shape[1], shape[2], self.groups, c // self.groups))
+        y = keras.ops.transpose(y, (0, 1, 2, 4, 3))
+        return keras.ops.reshape(y, (-1, shape[1], shape[2], c))
+
+    def compute_output_shape(self, input_shape):
+        return input_shape
+
+    def get_config(self):
+        return {**super().get_config(), "groups": self.groups}
+
+
+@keras.saving.register_keras_serializable(package="cnndsl")
+class TorchPool2D(keras.layers.Layer):
+    """Max or average pooling as torch pools: ``padding`` pixels on each side and ``ceil_mode``.
+
+    Max pooling pads with -inf (a pad is never the maximum). Average pooling counts the padding as
+    torch's default (count_include_pad=True) does, except for the part of a ceil-mode window that
+    falls past the padding, which torch leaves out of the count, as this does.
+    """
+
+    def __init__(self, mode, pool_size, strides, padding=(0, 0), ceil_mode=False, **kwargs):
+        super().__init__(**kwargs)
+        self.mode = mode
+        self.pool_size, self.strides = tuple(pool_size), tuple(strides)
+        self.padding, self.ceil_mode = tuple(padding), bool(ceil_mode)
+
+    def _extra(self, n, k, s, p):
+        span = n + 2 * p - k
+        out = (-(-span // s) if self.ceil_mode else span // s) + 1
+        if self.ceil_mode and (out - 1) * s >= n + p:
+            out -= 1
+        return max(0, (out - 1) * s + k - (n + 2 * p)), out
+
+    def call(self, x):
+        h, w = x.shape[1], x.shape[2]
+        (eh, _), (ew, _) = (self._extra(n, k, s, p) for n, k, s, p in
+                            zip((h, w), self.pool_size, self.strides, self.padding))
+        (ph, pw) = self.padding
+        pads = [[0, 0], [ph, ph + eh], [pw, pw + ew], [0, 0]]
+        if self.mode == "max":
+            y = keras.ops.pad(x, pads, constant_values=float("-inf"))
+            return keras.ops.max_pool(y, self.pool_size, self.strides, "valid")
+        kh, kw = self.pool_size
+        sums = keras.ops.average_pool(keras.ops.pad(x, pads), self.pool_size, self.strides, "valid") * (kh * kw)
+        inside = keras.ops.pad(keras.ops.ones_like(x[:1, :, :, :1]), [[0, 0], [ph, ph], [pw, pw], [0, 0]],
+                               constant_values=1.0)
+        inside = keras.ops.pad(inside, [[0, 0], [0, eh], [0, ew], [0, 0]])
+        counts = keras.ops.average_pool(inside, self.pool_size, self.strides, "valid") * (kh * kw)
+        return sums / counts
+
+    def compute_output_shape(self, input_shape):
+        n, h, w, c = input_shape
+        dims = [None if d is None else self._extra(d, k, s, p)[1]
+                for d, k, s, p in zip((h, w), self.pool_size, self.strides, self.padding)]
+        return (n, dims[0], dims[1], c)
+
+    def get_config(self):
+        return {**super().get_config(), "mode": self.mode, "pool_size": list(self.pool_size),
+                "strides": list(self.strides), "padding": list(self.padding), "ceil_mode": self.ceil_mode}
 
 def _fix_torch_same_average_pool():
     """Make Keras's torch backend average a 'same'-padded pool as TensorFlow and JAX do.

@@ -46,7 +46,8 @@ from ..ops import REGISTRY
 from .keras import apply_template, constructor, parameters
 
 EMPTY = inspect.Parameter.empty
-OWN_LAYERS = ("LRN", "LayerScale", "StochasticDepth", "CustomScaleLayer")   # the classes of keras_layers
+OWN_LAYERS = ("LRN", "LayerScale", "StochasticDepth", "CustomScaleLayer", "Split", "Slice", "ChannelShuffle",
+              "TorchPool2D")   # the classes of keras_layers
 RESERVED = ({"x", "inputs", "keras", "layers", "build_model", *OWN_LAYERS} | set(keyword.kwlist)
             | set(dir(builtins)))
 
@@ -91,7 +92,7 @@ def emit_python(graph) -> str:
            f"Network parameters: {values}.\nOne function per block of the spec. Layer names and weight "
            "order match `cnndsl.compile`,\nso `set_weights(compiled.get_weights())` works.\n")
     head = [_doc(doc), "import keras"]
-    paths = [constructor(n)[0] for n in graph.nodes if n.op != "input"]
+    paths = [constructor(n)[0] for n in graph.nodes if n.op not in ("input", "take")]
     if any(p[0] == "layers" for p in paths):
         head.append("from keras import layers")
     own = sorted({p[-1] for p in paths if p[0] == "cnndsl"}, key=OWN_LAYERS.index)
@@ -186,6 +187,8 @@ class _Writer:
         return ins, lines, [names[id(t)] for t in inst.outputs], taken | set(names.values())
 
     def layer(self, node, name_hole, head, reads):
+        if node.op == "take":        # one output of a split: an index into its list, no layer
+            return f"{head}{reads[0]}[{node.args['index']}]", "", [], ""
         path, args, kwargs = constructor(node)
         params = parameters(path)
         holes = [Hole(p, v) for p, v in zip(params, args)]
@@ -228,7 +231,7 @@ class _Writer:
         text.append(_render(lines, iter(lambda: None, 0)))
         model_in, model_out = (x[0] if len(x) == 1 else "[" + ", ".join(x) + "]" for x in (ins, outs))
         doc = (f"The `{graph.name}` network: {graph.total_params:,} parameters "
-               f"({graph.trainable:,} trainable), {len(graph.nodes) - len(graph.inputs)} layers.")
+               f"({graph.trainable:,} trainable), {graph.layers} layers.")
         return (f"def build_model():\n    {_doc(doc)}\n" + "\n".join(text)
                 + f"\n    return keras.Model(inputs={model_in}, outputs={model_out}, name={graph.name!r})\n")
 

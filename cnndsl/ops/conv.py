@@ -100,20 +100,45 @@ DWCONV = Op(
 )
 
 
+def torch_pool_len(n, k, s, p, ceil_mode):
+    """Output length of a torch-style pool: explicit padding p per side, floor or ceil, and (ceil) no
+    window that starts in the right padding."""
+    if n is None:
+        return None
+    span = n + 2 * p - k
+    out = (-(-span // s) if ceil_mode else span // s) + 1
+    if ceil_mode and (out - 1) * s >= n + p:
+        out -= 1
+    return out
+
+
 def _pool_shape(ins, a):
     stride = a["stride"] or a["pool"]
-    h, w = spatial(ins, a, a["pool"], stride)
-    return (ins[0][0], h, w, ins[0][3])
+    if isinstance(a["padding"], str) and not a["ceil_mode"]:
+        h, w = spatial(ins, a, a["pool"], stride)
+        return (ins[0][0], h, w, ins[0][3])
+    pads = (0, 0) if a["padding"] == "valid" else a["padding"]
+    if a["padding"] == "same":
+        raise CnnError("type", "ceil_mode needs padding=valid or a number of pixels", arg="ceil_mode")
+    if any(p > k // 2 for p, k in zip(pads, a["pool"])):
+        raise CnnError("shape", f"padding {kxk(pads)} is more than half the {kxk(a['pool'])} window", arg="padding")
+    out = tuple(torch_pool_len(n, k, s, p, a["ceil_mode"]) for n, k, s, p in zip(ins[0][1:3], a["pool"], stride, pads))
+    if any(o is not None and o <= 0 for o in out):
+        raise CnnError("shape", f"a {kxk(a['pool'])} window does not fit the input {ins[0][1]}×{ins[0][2]}")
+    return (ins[0][0], *out, ins[0][3])
 
 
 def _pool(name, keras_cls):
     return Op(
         name, rank=4, family="pool",
-        args=(Arg("pool", "size2", (2, 2)), Arg("stride", "size2", None), PADDING),
+        args=(Arg("pool", "size2", (2, 2)), Arg("stride", "size2", None),
+              Arg("padding", "pool_padding", "valid", ("valid", "same")), Arg("ceil_mode", "bool", False)),
         shape=_pool_shape,
         label=lambda a: f"{name} {kxk(a['pool'])}{_suffix({**a, 'stride': a['stride'] or a['pool']})}"
-                        + (" same" if a["padding"] == "same" else ""),
-        doc=f"{keras_cls}; stride defaults to the pool size, as in Keras.",
+                        + (" same" if a["padding"] == "same" else "" if a["padding"] == "valid"
+                           else f" pad {a['padding'][0]}") + (" ceil" if a["ceil_mode"] else ""),
+        doc=f"{keras_cls}; stride defaults to the pool size, as in Keras. `padding` is valid, same, or pixels "
+            "per side as torch pads (`padding=1`), with `ceil_mode` as torch's (cnndsl's TorchPool2D layer).",
     )
 
 

@@ -163,6 +163,34 @@ def _axes(v, arg):
     raise TypeError(f"an axis or a list of axes, got {describe(v)}")
 
 
+def _parts(v, arg):
+    if isinstance(v, int) and not isinstance(v, bool):
+        return v
+    if isinstance(v, (list, tuple)) and all(isinstance(x, int) and not isinstance(x, bool) for x in v):
+        return tuple(v)
+    raise TypeError(f"a number of equal parts or a list of sizes, got {describe(v)}")
+
+
+def _hw(v, arg):
+    """[h, w] (or one number for both), or a tensor whose known H×W is taken."""
+    from ..ir import Node
+    if isinstance(v, Node):
+        if len(v.shape) != 4 or v.shape[1] is None or v.shape[2] is None:
+            raise TypeError(f"a tensor with a known H×W, got `{v.name}` {fmt_shape(v.shape)}")
+        return (v.shape[1], v.shape[2])
+    return _size2(v, arg)
+
+
+def _pool_padding(v, arg):
+    """valid | same | a number of rows and columns padded on each side (int or [h, w]), as torch pads."""
+    if isinstance(v, str):
+        return _choice(v, arg)
+    try:
+        return _size2(v, arg, least=0)
+    except TypeError:
+        raise TypeError(f"valid, same, or a number of pixels per side (`1` or [h, w]), got {describe(v)}") from None
+
+
 def _str(v, arg):
     if v is None or isinstance(v, str):
         return v
@@ -192,7 +220,8 @@ def _pad2(v, arg):
 CONVERTERS = {"int": _int, "float": _float, "bool": _bool, "size2": _size2,
               "offset2": lambda v, arg: _size2(v, arg, least=0), "choice": _choice,
               "activation": _activation, "str": _str, "ints": _ints, "pad2": _pad2, "init": _init, "reg": _init,
-              "noise_shape": _noise_shape, "floats": _floats, "axes": _axes}
+              "noise_shape": _noise_shape, "floats": _floats, "axes": _axes, "parts": _parts, "hw": _hw,
+              "pool_padding": _pool_padding}
 
 
 NULLABLE = ("activation", "str", "init", "reg", "noise_shape", "floats", "offset2")
