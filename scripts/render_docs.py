@@ -51,8 +51,11 @@ def keras_classes(op) -> str:
     from cnndsl.ops import REQUIRED
     if op.name not in BUILDERS:
         return "(none)"
-    placeholder = {"ints": (1,), "pad2": ((1, 1), (1, 1)), "size2": (1, 1), "choice": "relu"}
+    placeholder = {"ints": (1,), "pad2": ((1, 1), (1, 1)), "size2": (1, 1), "choice": "relu", "hw": (1, 1),
+                   "parts": 2}
     base = {a.name: (placeholder.get(a.type, 1) if a.default is REQUIRED else a.default) for a in op.args}
+    if op.name == "split":
+        base["sizes"] = (1, 1)
     variants = [base] + ([{**base, "layer": True}] if "layer" in base else [])
     names = []
     for a in variants:
