@@ -37,6 +37,11 @@ class CallMixin:
             if op.arity is not None:
                 self.fail("type", f"{op.name} reads the chain's tensor; pass tensors only to merges", tensors[0].span, env)
             return self.op_call(op, c, env, ([] if first or cur is None else [cur]) + inputs, tensors)
+        if isinstance(cur, list) and not first:          # `repeat n collect { ... } -> concat`
+            if op.arity is not None:
+                self.fail("type", f"{op.name} needs one tensor, and the chain gives a list of {len(cur)}; merge them "
+                                  "first (`-> concat`)", c.span, env)
+            return self.op_call(op, c, env, list(cur), ())
         if op.passthrough:
             return self.need_input(cur, c, env)
         if op.arity is None:
@@ -51,6 +56,12 @@ class CallMixin:
         args, nodes = [], []
         for a in c.args or ():
             if a.name is not None:
+                continue
+            if isinstance(a.value, S.Chain):          # concat(x -> upsample(2), y)
+                if op.arity is not None:
+                    self.fail("type", f"{op.name} reads the chain's tensor; pass chains only to merges", a.span, env)
+                args.append(a)
+                nodes.append(self.branch(a.value, env, None))
                 continue
             if op.arity is None:
                 if isinstance(a.value, S.Name) and a.value.id not in env.names:

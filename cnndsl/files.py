@@ -1,53 +1,229 @@
-"""Atomic file writes: a temporary file beside the target, then a rename.
+"""Output files: atomic writes to regular files, direct writes to streams.
 
-A failure at any point leaves no partial file behind.
+- A regular file (or a name that doesn't exist yet) is written to a temporary
+  file beside it (``.cnndsl-*``) and renamed onto it, so a failure at any point
+  leaves no partial file behind. SIGTERM and SIGHUP (when they have their
+  default action) and SIGINT remove the temporary file before the process ends.
+- A symlink is followed: its target is written that way, and the link stays a
+  link.
+- ``-`` (standard output), a character device such as ``/dev/null`` and a FIFO
+  are written through directly: no temporary file beside them, no rename, so a
+  device node is never replaced by a regular file. Block devices and sockets
+  are refused.
 """
 from __future__ import annotations
 
 import contextlib
+import gc
 import os
+import shutil
+import signal
+import stat
+import sys
 import tempfile
 
 from .errors import CnnError
 
+STDOUT = "-"
+CAUGHT_SIGNALS = tuple(getattr(signal, name) for name in ("SIGTERM", "SIGHUP") if hasattr(signal, name))
+
+
+class Terminated(BaseException):
+    """Raised by the handler of a terminating signal while a temporary file exists, so that
+    ``finally`` clauses remove it; the signal is delivered again once they have run."""
+
+    def __init__(self, signum: int):
+        super().__init__(signum)
+        self.signum = signum
+
+
+def kind(path: str) -> str:
+    """How ``path`` is written: ``stdout`` (``-``), ``stream`` (a character device or a FIFO,
+    written through) or ``file`` (a regular file, a symlink to one, or a new name: written atomically)."""
+    if path == STDOUT:
+        return "stdout"
+    try:
+        st = os.stat(path)  # follows symlinks: a link to /dev/null is a stream
+    except OSError:
+        return "file"
+    if stat.S_ISCHR(st.st_mode) or stat.S_ISFIFO(st.st_mode):
+        return "stream"
+    return "file"
+
+
+def _resolved(path: str) -> str:
+    """The file a path names: a symlink's final target (which may not exist yet), else the path."""
+    return os.path.realpath(path) if os.path.islink(path) else path
+
 
 def check_writable(path: str) -> str:
-    """``path``'s folder, or a usage error if a file can't be written there (checked before slow work)."""
-    folder = os.path.dirname(os.path.abspath(path))
+    """The folder a file for ``path`` goes in, or a usage error if it can't be written (checked before slow work).
+
+    For ``-``, devices and FIFOs, the folder of temporary files (they are written through)."""
+    if path == STDOUT:
+        return tempfile.gettempdir()
+    target = _resolved(path)
+    try:
+        mode = os.stat(target).st_mode
+    except OSError:
+        mode = None
+    if mode is not None and (stat.S_ISCHR(mode) or stat.S_ISFIFO(mode)):
+        if not os.access(target, os.W_OK):
+            raise CnnError("usage", f"can't write {path}: permission denied")
+        return tempfile.gettempdir()
+    if mode is not None and stat.S_ISDIR(mode):
+        raise CnnError("usage", f"can't write {path}: it is a folder")
+    if mode is not None and not stat.S_ISREG(mode):
+        what = "a block device" if stat.S_ISBLK(mode) else "a socket" if stat.S_ISSOCK(mode) else "not a regular file"
+        raise CnnError("usage", f"can't write {path}: it is {what}",
+                       hint="write to a file, a character device such as /dev/null, a FIFO or - (standard output)")
+    folder = os.path.dirname(os.path.abspath(target))
     if not os.path.isdir(folder):
         raise CnnError("usage", f"can't write {path}: folder {folder} does not exist")
     if not os.access(folder, os.W_OK):
         raise CnnError("usage", f"can't write {path}: folder {folder} is not writable")
-    if os.path.isdir(path):
-        raise CnnError("usage", f"can't write {path}: it is a folder")
     return folder
 
 
 @contextlib.contextmanager
-def atomic_path(path: str):
-    """Yield a temporary path in ``path``'s folder; rename it to ``path`` on success."""
-    folder = check_writable(path)
-    suffix = os.path.splitext(path)[1]
+def _signals_end_cleanly():
+    """While the block runs, SIGTERM and SIGHUP raise ``Terminated`` (when their action is the default:
+    an ignored SIGHUP, as under nohup, stays ignored). Once the block's ``finally`` clauses have run, the
+    signal is delivered again with its default action, so the process still ends by it."""
+    def handler(signum, frame):
+        if not got:
+            got.append(signum)
+            raise Terminated(signum)
+
+    got: list = []
+    previous = {}
+    for sig in CAUGHT_SIGNALS:
+        try:
+            if signal.getsignal(sig) == signal.SIG_DFL:
+                previous[sig] = signal.signal(sig, handler)
+        except (ValueError, OSError):   # not the main thread: signals can't be handled here
+            pass
+    caught = None
     try:
-        fd, tmp = tempfile.mkstemp(prefix=".cnndsl-", suffix=suffix, dir=folder)
-    except OSError as e:
-        raise CnnError("usage", f"can't write {path}: {e.strerror or e}") from None
-    os.close(fd)
+        yield
+    except Terminated as e:
+        caught = e.signum
+    finally:
+        for sig, old in previous.items():
+            signal.signal(sig, old)
+    if caught is None and got:           # a signal came while the block was ending and was not raised
+        caught = got[0]
+    if caught is not None:
+        gc.collect()                     # frames of the interrupted write hold other libraries' temp files
+        sys.stdout.flush()
+        signal.signal(caught, signal.SIG_DFL)
+        os.kill(os.getpid(), caught)
+        raise SystemExit(128 + caught)   # not reached: the default action of SIGTERM and SIGHUP ends the process
+
+
+@contextlib.contextmanager
+def _signals_held():
+    """Hold SIGINT, SIGTERM and SIGHUP back for the block; they are handled as it ends."""
+    held = (signal.SIGINT, *CAUGHT_SIGNALS)
     try:
-        yield tmp
+        old = signal.pthread_sigmask(signal.SIG_BLOCK, held)
+    except (AttributeError, ValueError, OSError):   # no sigmask on this platform
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, old)
+
+
+def _mode_for(target: str) -> int:
+    """The mode the written file gets: the existing file's, or what open() would give a new one."""
+    try:
+        return stat.S_IMODE(os.stat(target).st_mode)
+    except OSError:
         umask = os.umask(0)
         os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600; give the file the mode open() would
-        os.replace(tmp, path)
-    except OSError as e:
-        raise CnnError("usage", f"can't write {path}: {e.strerror or e}") from None
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+        return 0o666 & ~umask
+
+
+def _usage(path: str, e: OSError) -> CnnError:
+    return CnnError("usage", f"can't write {path}: {e.strerror or e}")
+
+
+@contextlib.contextmanager
+def atomic_path(path: str, suffix: str | None = None):
+    """Yield a path to write the output to; it ends up at ``path``.
+
+    For a file, a temporary file in the target's folder, renamed onto the target on success (a symlink's
+    target: the link stays a link). For ``-``, a device or a FIFO, a temporary file in the system's
+    temporary folder whose bytes are then copied through. The temporary file ends in ``suffix``, by default
+    ``path``'s (Keras's writer wants a .keras name even when the output is /dev/null)."""
+    folder = check_writable(path)
+    how = kind(path)
+    target = _resolved(path) if how == "file" else path
+    if suffix is None:
+        suffix = os.path.splitext(os.path.basename(target))[1]
+    tmp = None
+    with _signals_end_cleanly():
+        try:
+            with _signals_held():  # a signal is handled once `tmp` is known, so the file can't be missed
+                fd, tmp = tempfile.mkstemp(prefix=".cnndsl-", suffix=suffix, dir=folder)
+            os.close(fd)
+            yield tmp
+            if how == "file":
+                os.chmod(tmp, _mode_for(target))  # mkstemp makes 0600
+                os.replace(tmp, target)
+            else:
+                with open(tmp, "rb") as src:
+                    _write_through(path, src)
+        except BrokenPipeError:   # standard output's reader is gone: the command line ends quietly
+            raise
+        except OSError as e:
+            raise _usage(path, e) from None
+        finally:
+            if tmp is not None and os.path.lexists(tmp):
+                os.unlink(tmp)
+
+
+def _write_through(path: str, src) -> None:
+    """Copy the file object ``src`` to standard output, a device or a FIFO, as it is: no temporary file."""
+    if path == STDOUT:
+        sys.stdout.flush()
+        _copy(src, sys.stdout.buffer)
+        sys.stdout.buffer.flush()
+        return
+    with open(path, "wb") as out:   # a FIFO's open waits for a reader, as a shell's `>` does
+        _copy(src, out)
+
+
+def _copy(src, out) -> None:
+    if isinstance(src, (bytes, bytearray, memoryview)):
+        _write_all(out, src)
+    else:
+        shutil.copyfileobj(src, out, 1 << 20)
+
+
+def _write_all(f, data) -> None:
+    """Write bytes to an open file (one place, so tests can slow it down)."""
+    f.write(data)
 
 
 def write_atomic(path: str, data) -> None:
-    """Write text or bytes to ``path`` atomically."""
+    """Write text or bytes to ``path``: atomically to a file (or a symlink's target); straight through to
+    ``-``, a character device or a FIFO."""
+    data = data.encode() if isinstance(data, str) else data
+    if kind(path) != "file":
+        check_writable(path)
+        try:
+            _write_through(path, bytes(data))
+        except OSError as e:
+            if isinstance(e, BrokenPipeError):
+                raise
+            raise _usage(path, e) from None
+        return
     with atomic_path(path) as tmp:
         with open(tmp, "wb") as f:
-            f.write(data.encode() if isinstance(data, str) else data)
+            _write_all(f, data)
+
+
+write_output = write_atomic

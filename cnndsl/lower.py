@@ -36,6 +36,7 @@ class Limits:
     max_depth: int = 64            # nested block calls and repeats
     max_nodes: int = 2_000_000     # nodes in one network
     max_steps: int = 100_000       # evaluation steps: statements, repeat iterations, block calls, layers
+    contracts: bool = True         # check `expect` statements (False: --no-contracts)
 
 
 @dataclass
@@ -85,7 +86,7 @@ class Lowerer(CallMixin):
 
     def eval(self, expr, env: Env):
         try:
-            return Evaluator(env.names)(expr)
+            return Evaluator(env.names, lambda span: self.tick(span, env))(expr)
         except CnnError as e:
             raise e.located(expr.span, env.chain)
 
@@ -153,7 +154,8 @@ class Lowerer(CallMixin):
         cur = self.body(ndef.body, env, cur)
         self.outputs(ndef, env, cur)
         self.prune()
-        check_expects(self.graph, self.expects, env.names)
+        if self.limits.contracts:
+            check_expects(self.graph, self.expects, env.names)
         return self.graph
 
     def input(self, p: S.Param, batch, env: Env, given=None):
@@ -202,10 +204,34 @@ class Lowerer(CallMixin):
 
     # --- bodies, statements, chains -------------------------------------------------
     def body(self, stmts, env: Env, cur):
+        prev = None
         for stmt in stmts:
             self.tick(stmt.span, env)
+            if isinstance(stmt, S.Assign) and isinstance(prev, S.Assign) and isinstance(cur, Node):
+                self.lint_implicit_input(stmt, prev, env, cur)
+            prev = stmt
             cur = getattr(self, "stmt_" + type(stmt).__name__)(stmt, env, cur)
         return cur
+
+    def lint_implicit_input(self, s, prev, env, cur):
+        """Warn where a named statement reads the named statement before it without saying so:
+        ``x1 = conv(...)`` then ``x2 = conv(...)`` makes x2 from x1, which surprises people."""
+        first = s.chain.elems[0]
+        if not isinstance(first, S.Call) or isinstance(env.names.get(first.name), Node):
+            return
+        op = REGISTRY.get(first.name)
+        implicit = first.name in env.blocks or (op is not None and not op.internal and op.arity == 1
+                                                 and not op.passthrough)
+        if implicit and first.args is not None and any(a.name is None and isinstance(getattr(a.value, "id", None), str)
+                                                       and isinstance(env.names.get(a.value.id), Node)
+                                                       for a in first.args):
+            implicit = False
+        if implicit:
+            name = prev.name if isinstance(prev.name, str) else prev.name[-1]
+            self.graph.warnings.append(
+                f"{s.span}: `{s.name if isinstance(s.name, str) else ', '.join(s.name)} = {first.name}...` reads "
+                f"`{name}`, the statement before it (statements chain even when named); write `{name} -> "
+                f"{first.name}...` to say so, or start from another tensor")
 
     def stmt_ChainStmt(self, s, env, cur):
         return self.chain(s.chain, env, cur)
@@ -219,6 +245,9 @@ class Lowerer(CallMixin):
         value = self.chain(s.chain, env, cur, bundle_ok=len(names) > 1)
         if value is None:
             self.fail("value", f"`{', '.join(names)} = ...` gives no tensor", s.span, env)
+        if isinstance(value, list) and len(names) == 1:     # `ys = repeat n collect { ... }`: a list of tensors
+            env.names[names[0]] = value
+            return None
         got = len(value) if isinstance(value, Tensors) else 1
         if got != len(names):
             self.fail("value", f"`{', '.join(names)} = ...` binds {len(names)} tensors, the chain gives {got}",
@@ -257,7 +286,8 @@ class Lowerer(CallMixin):
         so an ``expect`` inside a network-level ``if`` states that case's figure."""
         if not env.is_network:
             self.fail("value", "`expect` belongs in a network body (or an `if` in it), not in a block", s.span, env)
-        self.expects.append((s, self.eval(s.value, env)))
+        if self.limits.contracts:
+            self.expects.append((s, self.eval(s.value, env)))
         return cur
 
     def chain(self, chain: S.Chain, env: Env, cur, bundle_ok: bool = False):
@@ -291,13 +321,25 @@ class Lowerer(CallMixin):
                       r.span, env, hint="pick another index name")
         scope = Scope(self.fresh(env.prefix, "repeat"), "repeat", r.span, count=n, var=r.var)
         inner = env.child(scope=self.nest(env, scope, r.span))
+        collected = []
         for i in range(n):
             self.tick(r.span, inner)
             if r.var:
                 env.names[r.var] = i if items is None else items[i]
             cur = self.body(r.body, inner, cur)
+            if r.collect:
+                if not isinstance(cur, Node):
+                    self.fail("value", f"`repeat ... collect` needs each iteration to give a tensor", r.span, env)
+                collected.append(cur)
         env.names.pop(r.var, None)  # the index lives only inside its repeat
-        return cur
+        return collected if r.collect else cur
+
+    def elem_Start(self, s, env, cur, first):
+        """A chain argument's first element: an expression that gives a tensor (``x``, ``skips[i]``)."""
+        v = self.eval(s.value, env)
+        if not isinstance(v, Node):
+            self.fail("type", f"a chain argument starts from a tensor, got {fmt_value(v)}", s.span, env)
+        return v
 
     @staticmethod
     def what(value) -> str:
@@ -318,6 +360,9 @@ class Lowerer(CallMixin):
         return env.scope + (scope,)
 
     def op_or_fail(self, name, span, env):
+        if name == "in" and env.is_network:
+            self.fail("name", "`in` is a block's input; a network names its inputs", span, env,
+                      hint=f"start the chain with {' or '.join(f'`{k}`' for k in self.graph.inputs) or 'an input'}")
         if name not in REGISTRY or REGISTRY[name].internal:
             known = [k for k, op in REGISTRY.items() if not op.internal] + list(env.blocks) + [k for k, v in env.names.items() if isinstance(v, Node)]
             self.fail("name", f"unknown op or block `{name}`", span, env, hint=did_you_mean(name, known))

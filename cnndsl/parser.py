@@ -27,7 +27,8 @@ TERMINAL_TEXT = {
     "ARROW": "`->`", "NAME": "a name", "NUMBER": "a number", "STRING": "a string",
     "COMP_OP": "a comparison", "ADD_OP": "`+`/`-`", "MUL_OP": "`*`, `/`, `//` or `%`", "POW": "`**`",
     "MINUS": "`-`", "$END": "end of file", "TERNARY_IF": "`if`",
-    **{f"_KW_{k.upper()}": f"`{k}`" for k in ("import", "as", "let", "block", "network", "defaults", "expect", "repeat",
+    "COLLECT": "`collect`",
+    **{f"_KW_{k.upper()}": f"`{k}`" for k in ("fn", "import", "as", "let", "block", "network", "defaults", "expect", "repeat",
                                              "if", "elif", "else", "true", "false", "none", "and", "or", "not")},
 }
 CLOSERS = {"(": ")", "[": "]", "{": "}"}
@@ -180,7 +181,16 @@ class _ToAst(Transformer):
     # definitions
     def start(self, meta, items):
         pick = lambda cls: tuple(i for i in items if isinstance(i, cls))
-        return S.Module(self._span(meta), pick(S.Import), pick(S.ConstDef), pick(S.BlockDef), pick(S.NetworkDef))
+        consts = tuple(i for i in items if isinstance(i, (S.ConstDef, S.FnDef)))   # in source order
+        return S.Module(self._span(meta), pick(S.Import), consts, pick(S.BlockDef), pick(S.NetworkDef))
+
+    def fn_def(self, meta, c):
+        name, params, body = c
+        for p in params or ():
+            if p.kind == "input":
+                raise CnnError("syntax", f"a function's parameter is a name or `name=default`, got `{p.name}: ...`",
+                               p.span)
+        return S.FnDef(self._span(meta), str(name), params or (), body)
 
     def const_def(self, meta, c):
         return S.ConstDef(self._span(meta), str(c[0]), c[1])
@@ -257,7 +267,13 @@ class _ToAst(Transformer):
         return S.Call(self._span(meta), str(c[0]), None, None)
 
     def repeat(self, meta, c):
-        return S.Repeat(self._span(meta), c[0], str(c[1]) if c[1] is not None else None, c[2])
+        return S.Repeat(self._span(meta), c[0], str(c[1]) if c[1] is not None else None, c[3], c[2] is not None)
+
+    def chain_arg(self, meta, c):
+        elems = [e for e in c[1:] if not isinstance(e, Token)]
+        start = S.Name(self._tok_span(c[0]), str(c[0]))
+        chain = S.Chain(self._span(meta), (S.Start(start.span, start), *elems))
+        return S.Arg(self._span(meta), None, chain)
 
     def if_(self, meta, c):
         cond, body, *rest = c

@@ -13,7 +13,7 @@ from .ir import Graph
 from .lower import Limits, Lowerer
 from .ops import REGISTRY
 from .parser import parse
-from .values import Evaluator
+from .values import FUNCS, Evaluator, Function
 
 
 @dataclass
@@ -181,11 +181,23 @@ def _namespace(program: Program, module: S.Module, path: str, loading: tuple, do
         for name, value in own_consts.items():
             if not name.startswith("_"):
                 add(consts, f"{imp.alias}.{name}" if imp.alias else name, value, imp.path, imp.span)
+    budget = [0]
+
+    def tick(span):
+        budget[0] += 1
+        if budget[0] > Limits().max_steps:
+            raise CnnError("limit", f"the file's constants take more than {Limits().max_steps:,} function calls", span)
     for c in module.consts:
+        what = "function" if isinstance(c, S.FnDef) else "constant"
         if c.name in origin:
-            raise CnnError("name", f"constant `{c.name}` is defined twice (also from {origin[c.name]})", c.span)
+            raise CnnError("name", f"{what} `{c.name}` is defined twice (also from {origin[c.name]})", c.span)
+        if isinstance(c, S.FnDef):
+            if c.name in FUNCS:
+                raise CnnError("name", f"`{c.name}` is a built-in function; pick another name", c.span)
+            add(consts, c.name, Function(c, consts), path, c.span)
+            continue
         try:
-            add(consts, c.name, Evaluator(consts)(c.value), path, c.span)
+            add(consts, c.name, Evaluator(consts, tick)(c.value), path, c.span)
         except CnnError as e:
             raise e.located(c.value.span)
     for b in module.blocks:

@@ -63,7 +63,8 @@ Arg = node("Arg", "name", "value")  # name is None for a positional
 Call = node("Call", "name", "args", "branches", doc="""``conv(64, 3)``, bare ``bn``, a block call, a tensor
 name, or ``concat {...}``. ``args`` is None for a bare name; ``branches`` is None unless the call
 has a ``{ ... }`` group of branches.""")
-Repeat = node("Repeat", "count", "var", "body")
+Repeat = node("Repeat", "count", "var", "body", "collect")  # collect: the value is the list of iterations' outputs
+Start = node("Start", "value")  # a chain's first element given as an expression (a merge's chain argument)
 If = node("If", "arms", "orelse")  # arms: ((cond, body), ...)
 Chain = node("Chain", "elems")
 
@@ -82,4 +83,5 @@ BlockDef = node("BlockDef", "name", "params", "outputs", "body")  # outputs: nam
 NetworkDef = node("NetworkDef", "name", "params", "outputs", "body")
 Import = node("Import", "path", "alias")  # alias: `import "x.cnn" as lib`, or None
 ConstDef = node("ConstDef", "name", "value")
+FnDef = node("FnDef", "name", "params", "body")  # `fn make_div(c, d=8) = expr`: params are Params
 Module = node("Module", "imports", "consts", "blocks", "networks")

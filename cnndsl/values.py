@@ -97,13 +97,67 @@ MAX_POW = 10 ** 12  # keeps `10 ** 10 ** 10` from hanging the checker
 # Bounds on values, so no spec can exhaust memory or time through arithmetic (each a limit error).
 MAX_INT = 2 ** 63          # integers: magnitude below this (a tensor dimension is far smaller)
 MAX_LEN = 1_000_000        # lists: items; strings: characters
+MAX_CALL_DEPTH = 500       # nested calls of a spec's value functions
+
+
+class Function:
+    """A value function of a spec: ``fn make_div(c, d=8) = max(d, int(c + d / 2) // d * d)``.
+
+    Its body sees its parameters and its file's constants and functions (``home``), nothing else.
+    Each call counts one evaluation step, so recursion stays within --max-steps and the stack limit.
+    """
+
+    def __init__(self, fdef: S.FnDef, home: dict):
+        self.fdef, self.home = fdef, home
+
+    def __repr__(self):
+        return f"<fn {self.fdef.name}>"
+
+    def call(self, evaluator: "Evaluator", e: S.FuncCall):
+        fdef = self.fdef
+        params = [p.name for p in fdef.params]
+        positional = [a for a in e.args if a.name is None]
+        if len(positional) > len(params):
+            raise CnnError("type", f"{fdef.name}() takes {len(params)} argument(s), got {len(positional)}", e.span,
+                           hint=f"{fdef.name}({', '.join(params)})")
+        bound = {p: evaluator(a.value) for p, a in zip(params, positional)}
+        for a in e.args:
+            if a.name is None:
+                continue
+            if a.name not in params:
+                raise CnnError("name", f"{fdef.name}() has no parameter `{a.name}`", a.span,
+                               hint=did_you_mean(a.name, params) or f"its parameters: {', '.join(params) or 'none'}")
+            if a.name in bound:
+                raise CnnError("type", f"{fdef.name}(): `{a.name}` given twice", a.span)
+            bound[a.name] = evaluator(a.value)
+        if evaluator.depth >= MAX_CALL_DEPTH:
+            raise CnnError("limit", f"function calls nest deeper than {MAX_CALL_DEPTH} (a recursion that never ends?)",
+                           e.span)
+        inner = Evaluator({**self.home, **bound}, evaluator.tick)
+        inner.depth = evaluator.depth + 1
+        for p in fdef.params:
+            if p.name not in bound:
+                if p.kind == "plain":
+                    raise CnnError("type", f"{fdef.name}() needs argument `{p.name}`", e.span,
+                                   hint=f"{fdef.name}({', '.join(params)})")
+                bound[p.name] = inner.lookup[p.name] = inner(p.value)
+        if evaluator.tick is not None:
+            evaluator.tick(e.span)
+        try:
+            return inner(fdef.body)
+        except CnnError as err:
+            err.notes.append(f"in {fdef.name}({', '.join(fmt_value(bound[p]) for p in params)}), called at {e.span}")
+            raise
 
 
 class Evaluator:
-    """Evaluates expressions against ``lookup``, a name -> value mapping."""
+    """Evaluates expressions against ``lookup``, a name -> value mapping. ``tick(span)`` counts
+    one evaluation step per function call (the lowering's budget)."""
 
-    def __init__(self, lookup):
+    def __init__(self, lookup, tick=None):
         self.lookup = lookup
+        self.tick = tick
+        self.depth = 0      # nested function calls
 
     def __call__(self, e: S.Node):
         try:
@@ -227,6 +281,9 @@ class Evaluator:
         return v[bounds[0]:bounds[1]]
 
     def FuncCall(self, e):
+        fn = self.lookup.get(e.name)
+        if isinstance(fn, Function):
+            return fn.call(self, e)
         if e.name not in FUNCS:
             raise CnnError("name", f"unknown function `{e.name}`", e.span,
                            hint=did_you_mean(e.name, FUNCS) or f"functions: {', '.join(FUNCS)}")

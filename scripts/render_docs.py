@@ -26,6 +26,7 @@ BEGIN, END = "<!-- spec-table:begin -->", "<!-- spec-table:end -->"
 FAMILIES = [("conv", "Convolutions"), ("pool", "Pooling"), ("dense", "Dense"), ("norm", "Normalisation"),
             ("act", "Activations"), ("shape", "Shape and regularisation"), ("merge", "Merges")]
 VARIANTS = {"vgg16.cnn": [{"include_top": False, "pooling": "max"}, {"channels": 3}]}
+FIRST = {"applications/xception.cnn": {"include_top": False, "image": [299, 299, 3]}}   # the seed's setting
 SHOWCASE = [("googlenet.cnn", 1, "googlenet_depth1.svg"), ("resnet34.cnn", 2, "resnet34.svg"),
             ("xception.cnn", 1, "xception.svg")]
 
@@ -101,13 +102,13 @@ def main() -> None:
         rel = path.relative_to(ROOT / "specs")
         if rel.parts[0] == "lib" or (rel.parts[0] == "applications" and rel.name != "xception.cnn"):
             continue    # the zoo has its own table
-        graph = cnndsl.check(path)
+        graph = cnndsl.check(path, **FIRST.get(str(rel), {}))
         depth = auto_depth(graph)
         svg = img / "specs" / rel.with_suffix(".svg")
         svg.parent.mkdir(parents=True, exist_ok=True)
         write_diagram(graph, str(svg), depth=depth)
         shown = "full" if depth is None else f"depth {depth}"
-        for params in [{}] + VARIANTS.get(str(rel), []):
+        for params in [FIRST.get(str(rel), {})] + VARIANTS.get(str(rel), []):
             if params:
                 graph = cnndsl.check(path, **params)
             setting = " ".join(f"`{k}={str(v).lower()}`" for k, v in params.items())

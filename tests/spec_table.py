@@ -76,7 +76,8 @@ CASES = [
     Case("resnet152.cnn", 60_419_944, 60_268_520, ((None, 1000),), slow=True),
     Case("se_block.cnn", 8_464, 8_464, ((None, 14, 14, 256),)),
     Case("se_resnet_unit.cnn", 1_190_160, 1_189_136, ((None, 14, 14, 256),)),
-    Case("applications/xception.cnn", 20_861_480, 20_806_952, ((None, 10, 10, 2048),)),
+    Case("applications/xception.cnn", 20_861_480, 20_806_952, ((None, 10, 10, 2048),),
+         params=dict(include_top=False, image=[299, 299, 3])),
     Case("xception_transfer.cnn", 20_871_725, 20_817_197, ((None, 5),)),
     Case("xception_class_loc.cnn", 20_879_921, 20_825_393, ((None, 5), (None, 4))),
     # seed 003: Xception from scratch
