@@ -14,12 +14,25 @@ FIXTURES = Path(__file__).resolve().parent / "fixtures"
 UPDATE = os.environ.get("UPDATE_GOLDEN") == "1"
 
 
+def _cites_a_seed(path: Path) -> bool:
+    import re
+    header = "".join(line for line in path.read_text(encoding="utf-8").splitlines(True) if line.startswith("#"))
+    return re.search(r"[Ss]eed 00\d", header) is not None
+
+
 def seed_library() -> list:
-    """The spec files of the seed library (issue 5): every spec but lib/ and the keras.applications zoo
-    (specs/applications/, compared with keras.applications by test_zoo.py), whose xception.cnn is
-    also the seed-002 Xception base."""
+    """The spec files of the seed library (issue 5): the specs that cite a seed document, outside lib/
+    and the keras.applications zoo (specs/applications/, compared with keras.applications by
+    test_zoo.py), whose xception.cnn is also the seed-002 Xception base."""
     return sorted(p for p in SPECS.rglob("*.cnn") if "lib" not in p.relative_to(SPECS).parts
-                  and (p.parent.name != "applications" or p.name == "xception.cnn"))
+                  and (p.parent.name != "applications" and _cites_a_seed(p) or p.name == "xception.cnn"
+                       and p.parent.name == "applications"))
+
+
+def beyond_specs() -> list:
+    """Specs of networks outside the seeds and keras.applications (U-Net, YOLOv8, ...): each has its own
+    Keras transcription and test (tests/test_<name>.py)."""
+    return sorted(p for p in SPECS.glob("*.cnn") if not _cites_a_seed(p))
 
 
 def run_cli(*args, stdin: str | None = None, env: dict | None = None, cwd=ROOT) -> subprocess.CompletedProcess:

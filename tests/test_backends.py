@@ -1,6 +1,7 @@
 """Keras 3 on TensorFlow, JAX and torch (issue 9): every shipped spec compiles and computes the same.
 
-For every network of the seed library and the first (smallest) network of each zoo file, each
+For every network of the seed library, of the specs beyond it (U-Net, YOLOv8, ...) and the first
+(smallest) network of each zoo file, each
 backend compiles the spec, checks Keras's parameter counts and output shapes against ``cnndsl
 check``, fills the weights with the same deterministic values (tests/backend_worker.py) and runs
 the same input: JAX's and torch's outputs must equal TensorFlow's within 1e-5 (relative to the
@@ -25,7 +26,7 @@ import pytest
 
 import cnndsl
 from backend_worker import main as run_worker
-from conftest import ROOT, seed_library
+from conftest import ROOT, beyond_specs, seed_library
 from zoo_table import ZOO
 
 TOLERANCE = 1e-5
@@ -34,7 +35,7 @@ OTHERS = ("jax", "torch")
 
 
 def _cases() -> list:
-    cases = [(path, name) for path in seed_library() for name in cnndsl.load(path).network_names()]
+    cases = [(path, name) for path in seed_library() + beyond_specs() for name in cnndsl.load(path).network_names()]
     seen = set()
     for z in ZOO:
         if z.module not in seen and z.spec.exists():
