@@ -169,6 +169,10 @@ class Evaluator:
     def Num(self, e):
         return e.value
 
+    def Chain(self, e):
+        raise CnnError("type", "a chain (`x -> op`) can only be a merge's argument (`concat(x -> op, y)`), not a value",
+                       e.span, hint="name it first: `y = x -> op`, then pass `y`")
+
     def Const(self, e):
         return e.value
 
