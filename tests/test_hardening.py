@@ -68,6 +68,8 @@ CORPUS = [
     ("dev-zero-import", 'import "/dev/zero"\nnetwork n(x: [8, 8, 3]) { relu }', 1, "1:1", "not a regular file"),
     ("dev-urandom-import", 'import "/dev/urandom"\nnetwork n(x: [8, 8, 3]) { relu }', 1, "1:1", "not a regular file"),
     ("folder-import", 'import "/tmp"\nnetwork n(x: [8, 8, 3]) { relu }', 1, "1:1", "it is a folder"),
+    ("chain-as-value", "block b(t) { relu }\nnetwork n(x: [8, 8, 3]) {\n  b(x -> relu)\n}", 1, "3:5",
+     "can only be a merge's argument"),
     ("zeropad-by-height", "network n(x: [8, 8, 3]) {\n  a = relu\n  let h = a.height\n  zeropad(h * 1000000000)\n}", 1, "4:3",
      "over 2**31 - 1"),
 ]
