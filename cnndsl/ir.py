@@ -50,8 +50,10 @@ class Scope:
 
     @property
     def arg_texts(self) -> list:
-        """The arguments as written: ``128``, ``stride=2``."""
-        return [text if kw is None else f"{kw}={text}" for kw, _value, text in self.args]
+        """The arguments as written: ``128``, ``stride=2`` (a long one, such as a table, cut short)."""
+        def short(text):
+            return text if len(text) <= 32 else text[:30] + "…"
+        return [short(text) if kw is None else f"{kw}={short(text)}" for kw, _value, text in self.args]
 
     @property
     def frame(self) -> Frame:

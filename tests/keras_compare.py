@@ -118,9 +118,8 @@ def structure_differences(spec_nodes, ref_nodes, strict: bool = False) -> list:
         elif [tuple(t.shape) for t in s.output_tensors] != [tuple(t.shape) for t in r.output_tensors]:
             out.append(f"{where}: shape {[tuple(t.shape) for t in s.output_tensors]} vs "
                        f"{[tuple(t.shape) for t in r.output_tensors]}")
-        elif [tuple(w.shape) for w in s.operation.weights] != [tuple(w.shape) for w in r.operation.weights]:
-            out.append(f"{where}: weights {[tuple(w.shape) for w in s.operation.weights]} vs "
-                       f"{[tuple(w.shape) for w in r.operation.weights]}")
+        elif _weight_shapes(s.operation) != _weight_shapes(r.operation):
+            out.append(f"{where}: weights {_weight_shapes(s.operation)} vs {_weight_shapes(r.operation)}")
         if len(out) >= 5:
             break
     return out
@@ -132,9 +131,15 @@ def name_differences(spec_nodes, ref_nodes) -> list:
             if not auto_named(r.operation) and s.operation.name != r.operation.name]
 
 
+def _weight_shapes(op) -> list:
+    """A layer's weight shapes; a bare Keras op (``x + 3.0``) has none."""
+    return [tuple(w.shape) for w in getattr(op, "weights", [])]
+
+
 def copy_weights(spec_nodes, ref_nodes) -> None:
     for s, r in zip(spec_nodes, ref_nodes):
-        s.operation.set_weights(r.operation.get_weights())
+        if hasattr(r.operation, "get_weights") and hasattr(s.operation, "set_weights"):
+            s.operation.set_weights(r.operation.get_weights())
 
 
 def output_differences(spec, ref, spec_nodes, ref_nodes, every_layer: bool = True, seed: int = 1) -> list:

@@ -37,7 +37,7 @@ def build_pair(zoo, variant: str):
     spec_params, ref_kwargs = VARIANTS[variant]
     keras.utils.set_random_seed(0)
     graph = cnndsl.check(zoo.spec, network=zoo.network, **spec_params)
-    model = cnndsl.compile(zoo.spec, network=zoo.network, **spec_params)
+    model = cnndsl.compile(graph)
     ref = getattr(keras.applications, zoo.function)(weights=None, **ref_kwargs)
     randomize(ref)
     return model, ref, graph
