@@ -105,7 +105,8 @@ class CallMixin:
         if cur is None:
             self.fail("value", f"`{c.name}` has no input tensor here: start the chain with a tensor name "
                                f"(`x -> {c.name}`)", c.span, env,
-                      hint="there is no implicit input after `a, b = ...`, or in a network with several inputs")
+                      hint="there is no implicit input after `a, b = ...` or `ys = repeat ... collect`, or in a "
+                           "network with several inputs")
         return cur
 
     def op_call(self, op, c: S.Call, env, inputs, skip):
