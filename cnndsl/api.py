@@ -5,11 +5,41 @@
 from __future__ import annotations
 
 import os
+import sys
 
-from .errors import CnnError
-from .ir import Graph
-from .lower import Limits
-from .program import Program, load, load_file
+
+def _interrupted_while_starting(signum, frame):
+    """SIGINT while the command line is still importing cnndsl: one line, exit 130, no traceback."""
+    try:
+        os.write(2, b"interrupted\n")
+    finally:
+        os._exit(130)
+
+
+def _started_as_command() -> bool:
+    """Whether this process is ``cnndsl ...`` (the console script) or ``python -m cnndsl ...``."""
+    argv0 = sys.argv[0] if sys.argv else ""
+    if os.path.basename(argv0).removesuffix(".exe") == "cnndsl":
+        return True
+    orig = list(getattr(sys, "orig_argv", []))
+    return argv0 == "-m" and any((a == "-m" and b == "cnndsl") or a == "-mcnndsl" for a, b in zip(orig, orig[1:] + [""]))
+
+
+# This module is the first one `import cnndsl` runs, so the command line's SIGINT guard goes here, before
+# the imports that take most of its start-up; cnndsl.cli.main() puts the usual handler back once its own
+# `except KeyboardInterrupt` is in place. A library import (any other program) changes nothing.
+if _started_as_command():
+    import signal
+    try:
+        if signal.getsignal(signal.SIGINT) is signal.default_int_handler:
+            signal.signal(signal.SIGINT, _interrupted_while_starting)
+    except ValueError:   # imported from another thread: not the command line's start
+        pass
+
+from .errors import CnnError  # noqa: E402  (after the guard, on purpose)
+from .ir import Graph  # noqa: E402
+from .lower import Limits  # noqa: E402
+from .program import Program, load, load_file  # noqa: E402
 
 
 def _is_path(spec) -> bool:

@@ -3,18 +3,24 @@
 Exit codes: 0 ok, 1 an error in a spec (or a missing tool), 2 a usage error,
 3 an internal error (a bug in cnndsl; CNNDSL_DEBUG=1 shows its traceback).
 Errors print as one located line, the source line with a caret, and the
-block call chain; never a traceback. Keras is imported by ``compile`` only.
+block call chain; never a traceback. Keras is imported by ``compile`` only,
+with TensorFlow's start-up chatter kept off the terminal. ``check`` with
+several files reports each one on its own; the exit code is the worst.
 """
 from __future__ import annotations
 
 import argparse
 import os
+import re
+import signal
 import sys
+import tempfile
 
 from .errors import CnnError, did_you_mean, format_error
 from .lower import Limits
 
 MAX_DEPTH_FLAG = 10_000   # deeper nesting than this would outgrow any Python stack
+FORMATS = ("svg", "png", "pdf", "dot")   # draw's formats (cnndsl.backends.dot.FORMATS; graphviz is not imported here)
 
 
 def _version() -> str:
@@ -38,6 +44,8 @@ def _parser() -> argparse.ArgumentParser:
                         help="imports may only read files inside DIR (for checking specs you did not write)")
     common.add_argument("--max-steps", type=int, default=lim.max_steps,
                         help="most evaluation steps: statements, repeat iterations, block calls, layers (%(default)s)")
+    common.add_argument("--no-contracts", action="store_true",
+                        help="don't check the spec's `expect` lines (e.g. to draw a spec while fixing it)")
 
     p = argparse.ArgumentParser(prog="cnndsl", description="Check, compile and draw .cnn network specs.")
     p.add_argument("--version", action="version", version=f"cnndsl {_version()}")
@@ -48,13 +56,17 @@ def _parser() -> argparse.ArgumentParser:
 
     c = sub.add_parser("compile", parents=[common], help="compile to a Keras .keras file or Python")
     c.add_argument("file", metavar="FILE")
-    c.add_argument("-o", "--output", required=True, metavar="OUT", help="OUT.keras, or OUT.py with --emit python")
+    c.add_argument("-o", "--output", required=True, metavar="OUT",
+                   help="OUT.keras, or OUT.py with --emit python; - for standard output, or a device or FIFO")
     c.add_argument("--emit", choices=["keras", "python"], default="keras")
     c.add_argument("--summary", action="store_true", help="print Keras's model.summary()")
 
     c = sub.add_parser("draw", parents=[common], help="draw the network with Graphviz")
     c.add_argument("file", metavar="FILE")
-    c.add_argument("-o", "--output", required=True, metavar="OUT", help="OUT.svg, .png, .pdf or .dot")
+    c.add_argument("-o", "--output", required=True, metavar="OUT",
+                   help="OUT.svg, .png, .pdf or .dot; - for standard output, or a device or FIFO")
+    c.add_argument("--format", choices=FORMATS, default=None,
+                   help="the file format (default: OUT's extension; dot for -, a device or a FIFO without one)")
     c.add_argument("--depth", type=int, default=None, help="collapse blocks nested deeper than N")
     c.add_argument("--rankdir", choices=["TB", "LR"], default="TB")
     c.add_argument("--no-shapes", action="store_true", help="hide tensor shapes on edges")
@@ -67,13 +79,16 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _settings(args) -> dict:
+    """The ``--set`` values by name (a usage error for one that doesn't parse). Their texts, as typed,
+    are kept in ``args.set_texts`` for messages."""
     from .api import parse_value
-    out = {}
+    out, args.set_texts = {}, {}
     for item in args.set:
         name, eq, text = item.partition("=")
         if not eq or not name.strip().isidentifier():
             raise CnnError("usage", f"--set needs NAME=VALUE, got `{item}`")
         out[name.strip()] = parse_value(text.strip(), name.strip())
+        args.set_texts[name.strip()] = text.strip()
     return out
 
 
@@ -83,7 +98,7 @@ def _limits(args) -> Limits:
             raise CnnError("usage", f"--{flag.replace('_', '-')} must be at least 1")
     if args.max_depth > MAX_DEPTH_FLAG:
         raise CnnError("usage", f"--max-depth must be at most {MAX_DEPTH_FLAG:,}")
-    return Limits(args.max_repeat, args.max_depth, args.max_nodes, args.max_steps)
+    return Limits(args.max_repeat, args.max_depth, args.max_nodes, args.max_steps, contracts=not args.no_contracts)
 
 
 def _program(path: str, import_root=None):
@@ -97,7 +112,117 @@ def _program(path: str, import_root=None):
 
 
 def _graph(args):
-    return _program(args.file, args.import_root).lower(args.network, _limits(args), **_settings(args))
+    settings, limits = _settings(args), _limits(args)
+    program = _program(args.file, args.import_root)
+    return _lower(program, args.network, limits, settings, args.set_texts)
+
+
+# --- --set values the spec can't use ------------------------------------------------------------------
+
+def _lower(program, network, limits, settings: dict, texts: dict):
+    """``program.lower``; an error that a ``--set`` value of the wrong type caused is reported as that
+    ``--set``'s (a usage error, exit 2), not at the spec line that used the value."""
+    try:
+        return program.lower(network, limits, **settings)
+    except CnnError as e:
+        blamed = _blame_set(e, program, network, limits, settings, texts) if settings else None
+        if blamed is None:
+            raise
+        raise blamed from None
+
+
+def _blame_set(e: CnnError, program, network, limits, settings: dict, texts: dict):
+    """The usage error to report instead of ``e`` when a ``--set`` value caused it, else None.
+
+    A value is blamed when it is an input shape the input refuses, or when the spec fails on it and it is
+    of another type than the parameter's default (``--set channels=abc`` for ``channels = 64``), or a
+    bare word the spec used as something else (``got unknown name `abc```), provided the spec with its
+    own default doesn't fail the same way. Errors that are the spec's own (a shape error for a value of
+    the right type, a failed contract, a limit) stay where they are, exit 1."""
+    from .ops.schema import Symbol, describe
+    if e.kind in ("internal", "limit", "contract", "backend", "tool", "import"):
+        return None
+    ndef = program.pick(network)
+    params = {p.name: p for p in ndef.params}
+    defaults = None
+    for key, value in settings.items():
+        p = params.get(key)
+        if p is None:
+            continue
+        flag = f"--set {key}={texts.get(key, value)}"
+        if p.kind == "input":
+            if e.kind == "usage" and e.span is None and e.message.startswith(f"input `{key}` "):
+                return CnnError("usage", f"{flag}: {e.message}", hint=e.hint)
+            continue
+        if e.kind == "usage":
+            continue
+        suspect = isinstance(value, Symbol) and describe(value) in e.message
+        hint = None
+        if p.kind != "plain":
+            if defaults is None:
+                defaults = _defaults(program, ndef)
+            if key in defaults:
+                hint = f"`{key}` is {_type_name(defaults[key])} in the spec (its default is {describe(defaults[key])})"
+                suspect = suspect or not _same_type(value, defaults[key])
+            if suspect and _fails_the_same(e, program, network, limits, {k: v for k, v in settings.items() if k != key}):
+                continue   # the spec fails there with its own default too: the error is the spec's
+        if suspect:
+            notes = [f"the spec used the value at {e.span}"] if e.span is not None else []
+            return CnnError("usage", f"{flag}: {e.message}", notes=notes, hint=hint or e.hint)
+    return None
+
+
+def _defaults(program, ndef) -> dict:
+    """The default values of a network's parameters, where they can be computed without the others' set values."""
+    from .values import Evaluator
+    names, out = dict(program.consts), {}
+    for p in ndef.params:
+        if p.kind in ("input", "plain"):
+            continue
+        try:
+            out[p.name] = names[p.name] = Evaluator(names)(p.value)
+        except CnnError:
+            pass
+    return out
+
+
+def _kind(v) -> str:
+    from .ir import Node
+    if isinstance(v, bool):
+        return "bool"
+    if isinstance(v, int):
+        return "int"
+    if isinstance(v, float):
+        return "float"
+    if isinstance(v, str):      # strings and bare words (symbols) alike
+        return "text"
+    if isinstance(v, (list, tuple)):
+        return "list"
+    if isinstance(v, Node):
+        return "tensor"
+    return type(v).__name__
+
+
+def _type_name(v) -> str:
+    return {"bool": "a boolean", "int": "an integer", "float": "a number", "text": "a name or string",
+            "list": "a list", "NoneType": "none"}.get(_kind(v), f"a {_kind(v)}")
+
+
+def _same_type(value, default) -> bool:
+    """Whether a set value is of the type the parameter's default has (none goes with anything; an integer
+    where a float is expected is fine)."""
+    if value is None or default is None:
+        return True
+    return _kind(value) == _kind(default) or (_kind(value), _kind(default)) == ("int", "float")
+
+
+def _fails_the_same(e: CnnError, program, network, limits, settings: dict) -> bool:
+    try:
+        program.lower(network, limits, **settings)
+    except CnnError as again:
+        return (again.message, again.span and (again.span.line, again.span.col)) == \
+               (e.message, e.span and (e.span.line, e.span.col))
+    return False
 
 
 def describe(graph) -> str:
@@ -114,55 +239,145 @@ def describe(graph) -> str:
 
 
 def _cmd_check(args) -> int:
+    """Each file is loaded, lowered and reported on its own: an error in one doesn't hide the others."""
     settings, limits = _settings(args), _limits(args)
-    jobs = []
+    loaded, worst = [], 0
     for path in args.files:
-        program = _program(path, args.import_root)
+        try:
+            program = _program(path, args.import_root)
+            loaded.append((path, program, None))
+        except CnnError as e:
+            loaded.append((path, None, e))
+    programs = [(path, program) for path, program, _ in loaded if program is not None]
+    known = {p.name for _, program in programs for name in ([args.network] if args.network else program.network_names())
+             if name in program.networks for p in program.networks[name].params}
+    if len(programs) == len(loaded):   # a file that failed to load may declare the parameter
+        for key in settings:
+            if key not in known:
+                raise CnnError("usage", f"no network checked has a parameter `{key}`",
+                               hint=did_you_mean(key, known) or f"their parameters: {', '.join(sorted(known)) or 'none'}")
+    for path, program, error in loaded:
+        if error is not None:
+            worst = max(worst, _report(error))
+            continue
         if not program.networks and not args.network:
-            print(f"{path}: no networks; {len(program.blocks)} block(s) parsed")
+            print(f"{path}: no networks; {len(program.blocks)} block(s) parsed", flush=True)
         for name in [args.network] if args.network else program.network_names():
-            jobs.append((program, program.pick(name)))
-    known = {p.name for _, ndef in jobs for p in ndef.params}
-    for key in settings:
-        if key not in known:
-            raise CnnError("usage", f"no network checked has a parameter `{key}`",
-                           hint=did_you_mean(key, known) or f"their parameters: {', '.join(sorted(known)) or 'none'}")
-    for program, ndef in jobs:
-        mine = {k: v for k, v in settings.items() if any(p.name == k for p in ndef.params)}
-        print(describe(program.lower(ndef.name, limits, **mine)))
-    return 0
+            try:
+                ndef = program.pick(name)
+                mine = {k: v for k, v in settings.items() if any(p.name == k for p in ndef.params)}
+                print(describe(_lower(program, ndef.name, limits, mine, args.set_texts)), flush=True)
+            except CnnError as e:
+                worst = max(worst, _report(e))
+    return worst
+
+
+def _report(e: CnnError) -> int:
+    """Print an error (after what was printed so far) and give its exit code."""
+    sys.stdout.flush()
+    print(format_error(e), file=sys.stderr, flush=True)
+    return e.exit_code
+
+
+# --- TensorFlow's start-up chatter ----------------------------------------------------------------------
+
+# Lines the TensorFlow runtime prints to fd 2 while it loads, before Python logging exists: absl's notice,
+# its C++ log lines (oneDNN, CPU features, CUDA plugin registration), and the CPU-feature line's tail.
+STARTUP_NOISE = re.compile(
+    r"WARNING: All log messages before absl::InitializeLog\(\) is called are written to STDERR"
+    r"|[IWE]\d{4} [\d:.]+ +\d+ \S+:\d+\] "                 # absl: I0000 00:00:1712345678.123456  42 port.cc:153]
+    r"|\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d+: [IWE] \S+:\d+\] "               # older TensorFlow
+    r"|To enable the following instructions: .* rebuild TensorFlow with the appropriate compiler flags"
+    r"|.*TF-TRT Warning: ")
+
+
+def _import_keras_quietly():
+    """``import keras`` (and TensorFlow) with the runtime's start-up lines kept off stderr; any other line
+    printed meanwhile is passed on. Numerics are untouched: oneDNN stays as TensorFlow sets it."""
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")   # C++ INFO and WARNING lines, once absl is set up
+    from .backends.keras import import_keras
+    if "keras" in sys.modules:
+        return import_keras()
+    try:
+        sys.stderr.flush()
+        saved = os.dup(2)
+    except (OSError, ValueError):   # no stderr to protect
+        return import_keras()
+    log = tempfile.TemporaryFile()
+    try:
+        os.dup2(log.fileno(), 2)
+        try:
+            return import_keras()
+        finally:
+            try:
+                sys.stderr.flush()
+            except (OSError, ValueError):
+                pass
+            os.dup2(saved, 2)
+            log.seek(0)
+            kept = [line for line in log.read().decode(errors="replace").splitlines(keepends=True)
+                    if not STARTUP_NOISE.match(line)]
+            if kept:
+                sys.stderr.write("".join(kept))
+                sys.stderr.flush()
+    finally:
+        os.close(saved)
+        log.close()
+
+
+# --- commands -------------------------------------------------------------------------------------------
+
+def _wrote(path: str, what: str = "") -> None:
+    """The "wrote ..." line, except when the output itself went to standard output."""
+    if path != "-":
+        print(f"wrote {path}{what}")
 
 
 def _cmd_compile(args) -> int:
-    from .files import atomic_path, check_writable, write_atomic
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # TensorFlow's C++ start-up chatter is not for users
+    from .files import atomic_path, check_writable, kind, write_atomic
+    out = args.output
+    if args.emit == "python" and out.endswith(".keras"):
+        raise CnnError("usage", f"--emit python writes Python source, and -o {out} names a .keras file",
+                       hint="use -o NAME.py, or leave out --emit python to write a .keras model")
+    if args.emit == "keras" and kind(out) == "file" and not out.endswith(".keras"):
+        raise CnnError("usage", f"-o must end in .keras (got {out}); use --emit python for a .py file")
+    if args.emit == "keras" and args.summary and out == "-":
+        raise CnnError("usage", "--summary prints to standard output, where -o - writes the model",
+                       hint="write the model to a file, or leave out --summary")
     graph = _graph(args)
-    check_writable(args.output)  # before Keras spends seconds building
+    check_writable(out)  # before Keras spends seconds building
     if args.emit == "python":
         from .backends.python import emit_python
-        write_atomic(args.output, emit_python(graph))
-        print(f"wrote {args.output}")
+        write_atomic(out, emit_python(graph))
+        _wrote(out)
         return 0
-    if not args.output.endswith(".keras"):
-        raise CnnError("usage", f"-o must end in .keras (got {args.output}); use --emit python for a .py file")
+    _import_keras_quietly()
     from .backends.keras import build_model
     model = build_model(graph)
     if args.summary:
         model.summary()
-    with atomic_path(args.output) as tmp:
+    with atomic_path(out, suffix=".keras") as tmp:   # a device, a FIFO or -: Keras writes a file, then it is copied
         model.save(tmp)
-    print(f"wrote {args.output} ({model.count_params():,} params)")
+    _wrote(out, f" ({model.count_params():,} params)")
     return 0
 
 
 def _cmd_draw(args) -> int:
-    from .backends.dot import write_diagram
-    from .files import check_writable
+    from .files import check_writable, kind, write_atomic
+    out = args.output
+    fmt = args.format or os.path.splitext(out)[1].lower().lstrip(".")
+    if fmt not in FORMATS:
+        if kind(out) != "file":
+            fmt = "dot"
+        else:
+            raise CnnError("usage", f"can't tell the format of {out}: use a .svg, .png, .pdf or .dot file, or --format")
     graph = _graph(args)
-    check_writable(args.output)
-    write_diagram(graph, args.output, depth=args.depth, rankdir=args.rankdir,
+    check_writable(out)
+    from .backends.dot import render
+    data = render(graph, fmt, out, depth=args.depth, rankdir=args.rankdir,
                   show_shapes=not args.no_shapes, show_params=not args.no_params)
-    print(f"wrote {args.output}")
+    write_atomic(out, data)
+    _wrote(out)
     return 0
 
 
@@ -172,13 +387,24 @@ def _cmd_summary(args) -> int:
     return 0
 
 
-def main(argv=None) -> int:
-    args = _parser().parse_args(argv)
+def _arm_interrupts() -> None:
+    """From here on SIGINT raises KeyboardInterrupt, which main() reports; until now (while the modules
+    were imported) cnndsl.api's start-up guard ended the process with the same one line."""
+    from .api import _interrupted_while_starting
     try:
+        if signal.getsignal(signal.SIGINT) is _interrupted_while_starting:
+            signal.signal(signal.SIGINT, signal.default_int_handler)
+    except ValueError:   # not the main thread
+        pass
+
+
+def main(argv=None) -> int:
+    try:
+        _arm_interrupts()
+        args = _parser().parse_args(argv)
         return globals()["_cmd_" + args.command](args)
     except CnnError as e:
-        print(format_error(e), file=sys.stderr)
-        return e.exit_code
+        return _report(e)
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130

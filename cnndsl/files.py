@@ -63,6 +63,8 @@ def check_writable(path: str) -> str:
     if path == STDOUT:
         return tempfile.gettempdir()
     target = _resolved(path)
+    if os.path.islink(target):   # realpath gives up on a loop of links
+        raise CnnError("usage", f"can't write {path}: it is a loop of symbolic links")
     try:
         mode = os.stat(target).st_mode
     except OSError:
@@ -91,11 +93,13 @@ def _signals_end_cleanly():
     an ignored SIGHUP, as under nohup, stays ignored). Once the block's ``finally`` clauses have run, the
     signal is delivered again with its default action, so the process still ends by it."""
     def handler(signum, frame):
-        if not got:
+        if not got:                      # the first one; later ones would cut the clean-up short
             got.append(signum)
-            raise Terminated(signum)
+            if raising:
+                raise Terminated(signum)
 
     got: list = []
+    raising = True
     previous = {}
     for sig in CAUGHT_SIGNALS:
         try:
@@ -109,6 +113,7 @@ def _signals_end_cleanly():
     except Terminated as e:
         caught = e.signum
     finally:
+        raising = False                  # from here a signal is only noted, and delivered below
         for sig, old in previous.items():
             signal.signal(sig, old)
     if caught is None and got:           # a signal came while the block was ending and was not raised

@@ -14,7 +14,6 @@ import pytest
 import cnndsl
 from cnndsl.backends.keras import build_model
 from cnndsl.backends.python import emit_python
-from cnndsl.backends.keras_layers import LRN
 from cnndsl.cli import main
 from conftest import ROOT, SPECS, run_cli, seed_library
 from test_keras_backend import DEMO, EVERY_OP, MODERN, assert_exact, outputs, randomise, sample_inputs
@@ -24,9 +23,16 @@ NETWORKS = [(path, name) for path in seed_library()
 SMALL = 5_000_000   # .keras round trips of bigger networks write hundreds of MB; their exactness is still checked
 
 
+def _keep_cnndsl_layers(monkeypatch):
+    """An emitted module registers its own copies of cnndsl's layers; put cnndsl's back after the test."""
+    objects = keras.saving.get_custom_objects()
+    for key in [k for k in objects if k.startswith("cnndsl>")]:
+        monkeypatch.setitem(objects, key, objects[key])
+
+
 def rebuild(graph, monkeypatch):
-    """Exec the emitted module and build its model; its LRN registration is undone after the test."""
-    monkeypatch.setitem(keras.saving.get_custom_objects(), "cnndsl>LRN", LRN)
+    """Exec the emitted module and build its model; its layer registrations are undone after the test."""
+    _keep_cnndsl_layers(monkeypatch)
     namespace = {}
     exec(compile(emit_python(graph), f"<{graph.name}.py>", "exec"), namespace)
     return namespace["build_model"]()
@@ -304,7 +310,7 @@ def test_an_aliased_block_emits_a_valid_python_function(tmp_path, monkeypatch):
     assert_same_model(graph, build_model(graph), rebuild(graph, monkeypatch))
 
 
-def test_emit_python_imports_no_keras_or_tensorflow(tmp_path):
+def test_emit_python_imports_no_keras_or_tensorflow(tmp_path, monkeypatch):
     """Writing Python needs no framework: with keras, tensorflow, jax and torch unimportable, it still works."""
     out = tmp_path / "demo.py"
     (tmp_path / "demo.cnn").write_text(DEMO)
@@ -318,6 +324,7 @@ def test_emit_python_imports_no_keras_or_tensorflow(tmp_path):
     assert r.returncode == 0, r.stderr
     graph = cnndsl.check(DEMO)
     assert out.read_text() == emit_python(graph)
+    _keep_cnndsl_layers(monkeypatch)
     namespace = {}
     exec(compile(out.read_text(), str(out), "exec"), namespace)
     assert namespace["build_model"]().count_params() == graph.total_params
