@@ -159,7 +159,14 @@ def main() -> int:
         except MemoryError:
             problem = f"over the {args.memory:g} GiB memory cap"
         except Exception as e:
-            problem = f"{type(e).__name__}: {e}"
+            if isinstance(getattr(e, "orig_exc", None), Timeout):     # raised inside a Lark callback
+                problem = f"over the {args.alarm} s alarm"
+            elif isinstance(getattr(e, "orig_exc", None), MemoryError):
+                problem = f"over the {args.memory:g} GiB memory cap"
+            else:
+                problem = f"{type(e).__name__}: {e}"
+        except MemoryError:
+            problem = f"over the {args.memory:g} GiB memory cap"
         finally:
             signal.alarm(0)
         if problem:
