@@ -165,8 +165,6 @@ def main() -> int:
                 problem = f"over the {args.memory:g} GiB memory cap"
             else:
                 problem = f"{type(e).__name__}: {e}"
-        except MemoryError:
-            problem = f"over the {args.memory:g} GiB memory cap"
         finally:
             signal.alarm(0)
         if problem:
