@@ -281,6 +281,16 @@ class Lowerer(CallMixin):
         env.defaults = {**env.defaults, s.op: {**env.defaults.get(s.op, {}), **given}}
         return cur
 
+    def stmt_Assert(self, s, env, cur):
+        """``assert cond, "message"``: a spec's own check of its parameters or shapes, located here."""
+        ok = self.eval(s.test, env)
+        if not isinstance(ok, bool):
+            self.fail("type", f"`assert` needs true or false, got {fmt_value(ok)}", s.test.span, env)
+        if not ok:
+            message = self.eval(s.message, env)
+            self.fail("value", message if isinstance(message, str) else fmt_value(message), s.span, env)
+        return cur
+
     def stmt_Expect(self, s, env, cur):
         """Contracts are checked once the whole network is built; the value is taken now,
         so an ``expect`` inside a network-level ``if`` states that case's figure."""

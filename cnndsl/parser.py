@@ -28,7 +28,7 @@ TERMINAL_TEXT = {
     "COMP_OP": "a comparison", "ADD_OP": "`+`/`-`", "MUL_OP": "`*`, `/`, `//` or `%`", "POW": "`**`",
     "MINUS": "`-`", "$END": "end of file", "TERNARY_IF": "`if`",
     "COLLECT": "`collect`",
-    **{f"_KW_{k.upper()}": f"`{k}`" for k in ("fn", "import", "as", "let", "block", "network", "defaults", "expect", "repeat",
+    **{f"_KW_{k.upper()}": f"`{k}`" for k in ("fn", "assert", "import", "as", "let", "block", "network", "defaults", "expect", "repeat",
                                              "if", "elif", "else", "true", "false", "none", "and", "or", "not")},
 }
 CLOSERS = {"(": ")", "[": "]", "{": "}"}
@@ -238,6 +238,9 @@ class _ToAst(Transformer):
 
     def expect(self, meta, c):
         return S.Expect(self._span(meta), str(c[0]), str(c[1]) if c[1] is not None else None, c[2])
+
+    def assert_(self, meta, c):
+        return S.Assert(self._span(meta), c[0], c[1])
 
     def let_unpack(self, meta, c):
         return S.Let(self._span(meta), tuple(str(t) for t in c[:-1]), c[-1])

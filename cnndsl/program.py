@@ -64,7 +64,7 @@ class Program:
         return self.networks[network]
 
 
-KEYWORDS = {"import", "as", "let", "block", "network", "defaults", "expect", "repeat", "if", "elif", "else",
+KEYWORDS = {"assert", "fn", "collect", "import", "as", "let", "block", "network", "defaults", "expect", "repeat", "if", "elif", "else",
             "true", "false", "none", "and", "or", "not", "in"}
 MAX_IMPORT_DEPTH = 200    # a chain of imports (each file imports the next)
 MAX_FILE = 10 * 2 ** 20   # bytes: a spec is text a person writes; anything bigger is a mistake

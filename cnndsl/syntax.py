@@ -71,6 +71,7 @@ Chain = node("Chain", "elems")
 
 Defaults = node("Defaults", "op", "args")
 Expect = node("Expect", "target", "attr", "value")
+Assert = node("Assert", "test", "message")  # `assert in.height % 2 == 0, "a 2x2 pool needs an even size"`
 Let = node("Let", "name", "value")  # name: a str, or a tuple of them for `let [a, b] = ...`
 Assign = node("Assign", "name", "chain")  # name: a str, or a tuple for `a, b = two_outputs(...)`
 ChainStmt = node("ChainStmt", "chain")

@@ -85,7 +85,12 @@ INITIALIZER_FUNCS = {
     "l1_l2": _maker("reg", "L1L2", ("l1", "l2")),
 }
 
-FUNCS = {"min": min, "max": max, "abs": abs, "int": int, "float": float, "round": round, "len": len,
+def _error(message):
+    """``error("scale must be 0.5, 1.0, 1.5 or 2.0")``: fails with the spec's own message, where it is called."""
+    raise CnnError("value", message if isinstance(message, str) else describe(message))
+
+
+FUNCS = {"error": _error, "min": min, "max": max, "abs": abs, "int": int, "float": float, "round": round, "len": len,
          "sum": _sum, "ceil": _rounding(math.ceil), "floor": _rounding(math.floor), **INITIALIZER_FUNCS}
 
 ARITH = {"+": operator.add, "-": operator.sub, "*": operator.mul, "/": operator.truediv,
@@ -297,6 +302,8 @@ class Evaluator:
             raise CnnError("type", f"{e.name}() takes no keyword arguments", e.span)
         try:
             return FUNCS[e.name](*args, **kwargs)
+        except CnnError as err:
+            raise err.located(e.span)
         except (TypeError, ValueError, OverflowError) as exc:
             raise CnnError("type", f"{e.name}(): {exc}", e.span) from None
 

@@ -75,3 +75,21 @@ def test_in_is_a_block_input_and_a_network_is_told_so():
     with pytest.raises(cnndsl.CnnError) as e:
         cnndsl.check("network n(image: [8, 8, 4]) { in -> relu }")
     assert "`in` is a block's input" in e.value.message and "`image`" in e.value.hint
+
+
+def test_assert_states_a_specs_own_check():
+    src = ('block pool2() {\n  assert in.height % 2 == 0, "a 2x2 pool needs an even size, got {in.height}"\n'
+           '  maxpool(2)\n}\nnetwork n(x: [9, 8, 3]) { pool2 }')
+    with pytest.raises(cnndsl.CnnError) as e:
+        cnndsl.check(src)
+    assert e.value.message == "a 2x2 pool needs an even size, got 9" and e.value.span.line == 2
+    assert cnndsl.check(src.replace("[9, 8, 3]", "[8, 8, 3]")).nodes[-1].shape == (None, 4, 4, 3)
+
+
+def test_error_fails_with_the_specs_message_where_it_is_called():
+    src = ('fn chans(s) = 24 if s == 1.0 else error("scale must be 0.5, 1.0, 1.5 or 2.0")\n'
+           "network n(x: [8, 8, 3], scale=0.75) { conv(chans(scale), 1) }")
+    with pytest.raises(cnndsl.CnnError) as e:
+        cnndsl.check(src)
+    assert e.value.message == "scale must be 0.5, 1.0, 1.5 or 2.0" and (e.value.span.line, e.value.span.col) == (1, 35)
+    assert "in chans(0.75), called at <string>:2:44" in e.value.notes[0]
