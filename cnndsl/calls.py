@@ -22,6 +22,8 @@ class CallMixin:
             return v
         if c.name in env.blocks:
             return self.block_call(c, env, cur)
+        if c.name == "sequential" and c.branches is not None:
+            return self.sequential(c, env, cur)
         op = self.op_or_fail(c.name, c.span, env)
         if c.branches is not None:
             if op.arity is not None:
@@ -47,6 +49,35 @@ class CallMixin:
         if op.arity is None:
             self.fail("type", f"{op.name} needs branches: `{op.name} {{ a; b }}` or `{op.name}(x, y)`", c.span, env)
         return self.op_call(op, c, env, [self.need_input(cur, c, env)], ())
+
+    def sequential(self, c: S.Call, env, cur):
+        """``sequential(name="stem") { conv(...); layernorm(...) }``: a chain of layers that a backend
+        builds as one nested model (Keras: a ``keras.Sequential``), as keras.applications' ConvNeXt has."""
+        extra = [a for a in c.args or () if a.name != "name"]
+        if extra:
+            self.fail("type", "sequential takes only `name=`", extra[0].span, env)
+        given = [self.eval(a.value, env) for a in c.args or () if a.name == "name"]
+        name = given[0] if given and given[0] is not None else self.fresh(env.prefix, "sequential")
+        if not isinstance(name, str) or isinstance(name, Symbol):
+            self.fail("type", f"name must be a string, got {describe(name)}", c.span, env)
+        name = self.claim(name, c.span, env)
+        start = self.need_input(cur, c, env)
+        scope = Scope(name, "sequential", c.span, block="sequential", args=(("name", name, repr(name)),))
+        inner = env.child(scope=self.nest(env, scope, c.span))
+        first = len(self.graph.nodes)
+        for branch in c.branches:
+            cur = self.chain(branch, inner, cur)
+        nodes = self.graph.nodes[first:]
+        if not nodes or not isinstance(cur, Node):
+            self.fail("value", "a sequential needs at least one layer", c.span, env)
+        previous = start
+        for node in nodes:
+            if node.op in ("take", "split") or len(node.inputs) != 1 or node.inputs[0] is not previous:
+                self.fail("type", f"a sequential is a plain chain of one-input layers; `{node.name}` is not the "
+                                  "next link", node.span, env, hint="keep merges and splits outside `sequential`")
+            previous = node
+        self.sequentials.append((scope, nodes))
+        return cur
 
     def tensor_args(self, op, c: S.Call, env):
         """The positional arguments that are tensors (or lists of them), and those tensors in order.

@@ -34,7 +34,7 @@ class Scope:
     """
 
     id: str          # unique in the graph, e.g. "stage_2-residual_1" or "repeat_1"
-    kind: str        # "block" or "repeat"
+    kind: str        # "block", "repeat" or "sequential" (a chain built as one nested model)
     span: Span
     block: str | None = None     # the block called, as written (qualified when imported `as`)
     args: tuple = ()             # ((keyword or None, value, text), ...)
@@ -46,6 +46,8 @@ class Scope:
         """``residual(128, stride=2)`` or ``×3``."""
         if self.kind == "repeat":
             return f"×{self.count}"
+        if self.kind == "sequential":
+            return f"sequential {self.id}"
         return f"{self.block}({', '.join(self.arg_texts)})"
 
     @property

@@ -70,6 +70,7 @@ class Lowerer(CallMixin):
         self.taken: dict = {}
         self.expects: list = []      # (Expect statement, expected value)
         self.steps = 0
+        self.sequentials: list = []  # (Scope, its nodes): each read from outside only at its end
 
     # --- budget -----------------------------------------------------------------
     def tick(self, span, env: Env) -> None:
@@ -154,6 +155,7 @@ class Lowerer(CallMixin):
         cur = self.body(ndef.body, env, cur)
         self.outputs(ndef, env, cur)
         self.prune()
+        self.check_sequentials()
         if self.limits.contracts:
             check_expects(self.graph, self.expects, env.names)
         return self.graph
@@ -186,6 +188,19 @@ class Lowerer(CallMixin):
             self.fail("value", f"network `{ndef.name}` computes nothing", ndef.span, env)
         else:
             self.graph.outputs[cur.name] = cur
+
+    def check_sequentials(self):
+        """Only a sequential's last layer may be read from outside it (its inner tensors are hidden)."""
+        outputs = {id(n) for n in self.graph.outputs.values()}
+        for scope, nodes in self.sequentials:
+            inside = {id(n) for n in nodes}
+            for node in self.graph.nodes:
+                for i in node.inputs:
+                    if id(i) in inside and i is not nodes[-1] and id(node) not in inside:
+                        self.fail("type", f"`{node.name}` reads `{i.name}` from inside sequential `{scope.id}`; "
+                                          "only its last layer's output is visible", node.span, None)
+            if any(id(n) in outputs for n in nodes[:-1]):
+                self.fail("type", f"an output is inside sequential `{scope.id}`", scope.span, None)
 
     def prune(self):
         """Drop nodes no output depends on, as Keras's functional Model does."""

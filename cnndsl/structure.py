@@ -32,7 +32,7 @@ class Group:
         return None if any(n.macs is None for n in self.nodes) else sum(n.macs for n in self.nodes)
 
 
-def build_tree(graph, kinds=("block", "repeat")) -> Group:
+def build_tree(graph, kinds=("block", "repeat", "sequential")) -> Group:
     """Nest the graph's nodes into Groups following each node's scope chain (scopes of ``kinds`` only)."""
     root = Group(None, 0)
     groups = {}

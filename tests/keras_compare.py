@@ -28,11 +28,19 @@ TOLERANCE = 1e-5
 UNKNOWN_SIZE = 224   # the input size numeric checks use where a model leaves H or W unknown
 
 
+# A merge written as a Keras op on two tensors (ConvNeXt's `inputs + x`) is the same computation, with
+# no weights, as the merge layer of that name; strict comparison counts them as one kind.
+OP_MERGES = {"op:Add": "Add", "op:Multiply": "Multiply"}
+
+
 def kind(op, strict: bool = False) -> str:
     import keras
     name = type(op).__name__
     if strict:
-        return name if isinstance(op, keras.layers.Layer) else f"op:{name}"
+        if isinstance(op, keras.layers.Layer):
+            return name
+        merged = len(op._inbound_nodes[0].input_tensors) > 1 if getattr(op, "_inbound_nodes", None) else False
+        return OP_MERGES.get(f"op:{name}", f"op:{name}") if merged else f"op:{name}"
     return SAME_KIND.get(name, name)
 
 

@@ -93,3 +93,32 @@ def test_error_fails_with_the_specs_message_where_it_is_called():
         cnndsl.check(src)
     assert e.value.message == "scale must be 0.5, 1.0, 1.5 or 2.0" and (e.value.span.line, e.value.span.col) == (1, 35)
     assert "in chans(0.75), called at <string>:2:44" in e.value.notes[0]
+
+
+SEQ = '''block down(f, name) { sequential(name="{name}_seq") { layernorm(epsilon=1e-6, name="{name}_ln")
+                                                       conv(f, 2, stride=2, name="{name}_conv") } }
+network n(x: [16, 16, 3]) {
+    sequential(name="stem") { conv(8, 4, stride=4, name="stem_conv"); layernorm(epsilon=1e-6, name="stem_ln") }
+    down(16, "d1")
+    add { identity; conv(16, 1) }
+}'''
+
+
+def test_a_sequential_is_one_nested_keras_model():
+    import keras
+    graph = cnndsl.check(SEQ)
+    model = cnndsl.compile(graph)
+    assert [type(layer).__name__ for layer in model.layers] == ["InputLayer", "Sequential", "Sequential", "Conv2D", "Add"]
+    assert [layer.name for layer in model.get_layer("stem").layers] == ["stem_conv", "stem_ln"]
+    assert model.count_params() == graph.total_params
+    assert isinstance(model.get_layer("d1_seq"), keras.Sequential)
+
+
+@pytest.mark.parametrize("body, message", [
+    ('sequential(name="s") { conv(4, 1) -> split(2) }', "bind them by name first"),
+    ('sequential(name="s") { concat { conv(4, 1); conv(4, 1) } }', "a plain chain of one-input layers"),
+])
+def test_a_sequential_hides_its_inside(body, message):
+    with pytest.raises(cnndsl.CnnError) as e:
+        cnndsl.check(f"network n(x: [8, 8, 3]) {{\n  {body}\n}}")
+    assert message in e.value.message and e.value.span is not None

@@ -242,27 +242,47 @@ def build_model(graph):
     """
     k = keras_namespace()
     import keras
-    tensors = {}
+    tensors, built = {}, set()
     for node in graph.nodes:
+        group = next((s for s in node.scope if s.kind == "sequential"), None)
+        if group is not None:
+            if group.id not in built:
+                built.add(group.id)
+                members = [n for n in graph.nodes if group in n.scope]
+                seq = keras.Sequential([_layer(k, n) for n in members], name=group.id)
+                tensors[id(members[-1])] = seq(tensors[id(members[0].inputs[0])])
+            continue
         if node.op == "input":
             out = keras.Input(shape=node.shape[1:], batch_size=node.shape[0], name=node.name)
         elif node.op == "take":        # one output of a split: an index into its list, no layer
             out = tensors[id(node.inputs[0])][node.args["index"]]
         else:
-            make = builder(node)
             ins = [tensors[id(i)] for i in node.inputs]
             x = ins if REGISTRY[node.op].arity is None else ins[0]
-            try:
-                out = eval(_compiled(apply_template(node)), {"layer": make(k, node.args, node.name), "x": x})
-            except Exception as e:  # Keras refused what the checker accepted: a cnndsl bug
-                raise CnnError("internal", f"Keras rejected layer `{node.name}`: {str(e).strip().splitlines()[0]}",
-                               node.span, tuple(s.frame for s in node.scope if s.kind == "block"),
-                               hint="`cnndsl check` accepted this layer, so this is a bug in cnndsl; "
-                                    "please report it") from e
+            out = _guard(node, lambda: eval(_compiled(apply_template(node)), {"layer": _layer(k, node), "x": x}))
         tensors[id(node)] = out
     inputs = [tensors[id(n)] for n in graph.inputs.values()]
     outputs = [tensors[id(n)] for n in graph.outputs.values()]
     return keras.Model(inputs=_one_or_list(inputs), outputs=_one_or_list(outputs), name=graph.name)
+
+
+def _layer(k, node):
+    """The node's layer (a node inside a sequential must be a plain layer: no Keras ops around it)."""
+    if any(s.kind == "sequential" for s in node.scope) and apply_template(node) != CALL:
+        raise CnnError("unsupported", f"`{node.op}` with these arguments is Keras ops around a layer, which a "
+                                      "sequential can't hold", node.span)
+    return _guard(node, lambda: builder(node)(k, node.args, node.name))
+
+
+def _guard(node, make):
+    try:
+        return make()
+    except CnnError:
+        raise
+    except Exception as e:  # Keras refused what the checker accepted: a cnndsl bug
+        raise CnnError("internal", f"Keras rejected layer `{node.name}`: {str(e).strip().splitlines()[0]}",
+                       node.span, tuple(s.frame for s in node.scope if s.kind == "block"),
+                       hint="`cnndsl check` accepted this layer, so this is a bug in cnndsl; please report it") from e
 
 
 def _one_or_list(xs):

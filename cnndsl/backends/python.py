@@ -168,10 +168,24 @@ class _Writer:
                 names[id(n)] = self.pick(_numbered(_ident(n.name)), taken)
             else:
                 names[id(n)] = f"inputs_{k}" if len(inst.inputs) > 1 else "x" if uses.get(id(n)) == [0] else "inputs"
-        stem, lines = _stem(inst), []
+        stem, lines, members = _stem(inst), [], {}
         for k, item in enumerate(inst.items):
             outs = [item] if isinstance(item, Node) else item.outputs
             name_hole = _name_hole(item.name, inst, stem, "name") if isinstance(item, Node) else None
+            seq = _sequential(item)
+            if seq is not None:   # a layer of a keras.Sequential: made now, called with the others below
+                layer_var = self.pick(_numbered(_ident(item.name) + "_layer"), taken)
+                members.setdefault(seq.id, []).append((item, layer_var))
+                lines.append(self.layer(item, name_hole, f"{layer_var} = ", None))
+                if item is not _last_of(seq, inst):
+                    continue
+                first = members[seq.id][0][0]
+                out = "x" if uses.get(id(item)) == [k + 1] else self.pick(_var_names(item, name_hole, root), taken)
+                names[id(item)] = out
+                layer_list = "[" + ", ".join(v for _, v in members[seq.id]) + "]"
+                lines.append((f"{out} = keras.Sequential({layer_list}, ", "", [_name_hole(seq.id, inst, stem, "name")],
+                              f")({names[id(first.inputs[0])]})"))
+                continue
             for t in outs:   # `x` when read once, by the next statement: a plain chain
                 chained = len(outs) == 1 and uses.get(id(t)) == [k + 1]
                 names[id(t)] = "x" if chained else self.pick(_var_names(item, name_hole, root), taken)
@@ -194,9 +208,11 @@ class _Writer:
         holes = [Hole(p, v) for p, v in zip(params, args)]
         holes += [name_hole if key == "name" else Hole(key, value, key, default=params.get(key, EMPTY))
                   for key, value in kwargs.items()]
+        cls = path[-1] if path[0] == "cnndsl" else ".".join(path)
+        if reads is None:            # a layer object only (a sequential's member), not called here
+            return f"{head}{cls}(", "", holes, ")"
         read = reads[0] if REGISTRY[node.op].arity is not None else "[" + ", ".join(reads) + "]"
         before, after = apply_template(node).split("{layer}")
-        cls = path[-1] if path[0] == "cnndsl" else ".".join(path)
         return f"{head}{before}{cls}(", "", holes, ")" + after.format(x=read)
 
     def write_block(self, block: str, instances: list):
@@ -234,6 +250,17 @@ class _Writer:
                f"({graph.trainable:,} trainable), {graph.layers} layers.")
         return (f"def build_model():\n    {_doc(doc)}\n" + "\n".join(text)
                 + f"\n    return keras.Model(inputs={model_in}, outputs={model_out}, name={graph.name!r})\n")
+
+
+def _sequential(item):
+    """The sequential scope a node sits in, or None."""
+    if not isinstance(item, Node):
+        return None
+    return next((s for s in item.scope if s.kind == "sequential"), None)
+
+
+def _last_of(seq, inst: Instance):
+    return [n for n in inst.items if isinstance(n, Node) and seq in n.scope][-1]
 
 
 def _numbered(base: str, sep: str = "_"):
