@@ -88,7 +88,7 @@ def replace_between(text: str, marker: str, body: str) -> str:
 
 def seed_of(path: Path) -> str:
     m = re.search(r"seeds?[ /]*(\d{3})", path.read_text())
-    return m.group(1) if m else "keras.applications"
+    return m.group(1) if m else "—"
 
 
 def shapes(nodes) -> str:
