@@ -37,9 +37,13 @@ def fill(model) -> None:
         var.assign(value.astype(var.dtype if isinstance(var.dtype, str) else "float32"))
 
 
+UNKNOWN_SIZE = 224   # where a model leaves H or W unknown (MobileNetV3), the size it is run at
+
+
 def sample(model, seed: int = 7) -> list:
     rng = np.random.default_rng(seed)
-    return [rng.normal(size=(t.shape[0] or 2, *t.shape[1:])).astype("float32") for t in model.inputs]
+    return [rng.normal(size=(t.shape[0] or 2, *[d or UNKNOWN_SIZE for d in t.shape[1:]])).astype("float32")
+            for t in model.inputs]
 
 
 def run(model, xs) -> list:
