@@ -354,7 +354,7 @@ class Lowerer(CallMixin):
             cur = self.body(r.body, inner, cur)
             if r.collect:
                 if not isinstance(cur, Node):
-                    self.fail("value", f"`repeat ... collect` needs each iteration to give a tensor", r.span, env)
+                    self.fail("value", "`repeat ... collect` needs each iteration to give a tensor", r.span, env)
                 collected.append(cur)
         env.names.pop(r.var, None)  # the index lives only inside its repeat
         return collected if r.collect else cur

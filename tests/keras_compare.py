@@ -139,6 +139,12 @@ def name_differences(spec_nodes, ref_nodes) -> list:
             if not auto_named(r.operation) and s.operation.name != r.operation.name]
 
 
+def weighted(model) -> list:
+    """The walked layer calls that have weights (for pairing a spec with a transcription whose weightless
+    layers differ, e.g. cnndsl's Split layer against ``keras.ops.split``)."""
+    return [n for n in walk(model) if getattr(n.operation, "weights", None)]
+
+
 def _weight_shapes(op) -> list:
     """A layer's weight shapes; a bare Keras op (``x + 3.0``) has none."""
     return [tuple(w.shape) for w in getattr(op, "weights", [])]

@@ -19,7 +19,6 @@ import json
 import os
 import subprocess
 import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -106,7 +105,7 @@ def test_counts_and_shapes_equal_the_checker(runs, case, backend):
     result, key = runs[backend], case["id"]
     _no_error(result, key, backend)
     counts = result[f"{key}/counts"]
-    assert list(counts[:3]) == list(counts[3:]), f"Keras (total, trainable, non-trainable) vs cnndsl check"
+    assert list(counts[:3]) == list(counts[3:]), "Keras (total, trainable, non-trainable) vs cnndsl check"
     keras_shapes, checker_shapes = json.loads(str(result[f"{key}/shapes"]))
     assert [s[1:] for s in keras_shapes] == [s[1:] for s in checker_shapes]
 

@@ -36,16 +36,13 @@ import pytest
 
 import cnndsl
 from conftest import SPECS
-from keras_compare import TOLERANCE, auto_named, params, randomize, walk
+from keras_compare import TOLERANCE, auto_named, params, randomize, weighted
 from reference.deeplabv3plus import DeeplabV3Plus
 
 SPEC = SPECS / "deeplabv3plus.cnn"
 EXAMPLE = (11_857_236, 11_824_500, 32_736)     # keras.io's summary, 20 classes
 HEAD_PER_CLASS = 257                            # the final 1x1 conv: 256 weights and a bias per class
 
-
-def weighted(model) -> list:
-    return [n for n in walk(model) if getattr(n.operation, "weights", None)]
 
 
 def build(size, resize=True, classes=21):

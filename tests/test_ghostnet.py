@@ -23,7 +23,7 @@ import pytest
 
 import cnndsl
 from conftest import SPECS
-from keras_compare import TOLERANCE, output_differences, params, randomize, walk
+from keras_compare import TOLERANCE, output_differences, params, randomize, weighted
 from reference.ghostnet import ghostnet
 
 SPEC = SPECS / "ghostnet.cnn"
@@ -31,9 +31,6 @@ AUTHORS = 5_182_508          # the authors' ghostnet(), 1000 classes: all traina
 BN_STATS = 21_968            # BN moving means and variances: Keras's non-trainable
 SIZE = 224
 
-
-def weighted(model) -> list:
-    return [n for n in walk(model) if getattr(n.operation, "weights", None)]
 
 
 @pytest.fixture(scope="module")

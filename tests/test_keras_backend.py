@@ -13,7 +13,6 @@ import pytest
 import cnndsl
 from cnndsl.backends.keras import BUILDERS, CALL, apply_template, build_model, keras_namespace
 from cnndsl.backends.keras_layers import LRN
-from cnndsl.backends.python import emit_python
 from cnndsl.ops import REGISTRY, bind_args
 from cnndsl.ops.schema import ACTIVATIONS
 from cnndsl.ops.tensor import split_sizes

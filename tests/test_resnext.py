@@ -28,7 +28,7 @@ import pytest
 
 import cnndsl
 from conftest import SPECS
-from keras_compare import TOLERANCE, output_differences, params, randomize, walk
+from keras_compare import TOLERANCE, output_differences, params, randomize, weighted
 from reference.resnext import resnext50_32x4d
 
 SPEC = SPECS / "resnext.cnn"
@@ -36,9 +36,6 @@ PUBLISHED = 25_028_904         # torchvision resnext50_32x4d, num_params (traina
 BN_STATISTICS = 68_224         # Keras's non-trainable: BN moving means and variances
 SIZE = 128                     # the input size of the numeric checks
 
-
-def weighted(model) -> list:
-    return [n for n in walk(model) if n.operation.weights]
 
 
 @pytest.fixture(scope="module")

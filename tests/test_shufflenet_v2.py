@@ -29,16 +29,13 @@ import pytest
 
 import cnndsl
 from conftest import SPECS
-from keras_compare import TOLERANCE, output_differences, params, randomize, walk
+from keras_compare import TOLERANCE, output_differences, params, randomize, weighted
 from reference.shufflenet_v2 import STAGE_OUT_CHANNELS, shufflenet_v2
 
 SPEC = SPECS / "shufflenet_v2.cnn"
 # torchvision's shufflenet_v2_x*: num_params (trainable; 1000 classes) and GFLOPS (its `_ops`).
 PUBLISHED = {0.5: (1_366_792, 0.04), 1.0: (2_278_604, 0.145), 1.5: (3_503_624, 0.296), 2.0: (7_393_996, 0.583)}
 
-
-def weighted(model) -> list:
-    return [n for n in walk(model) if getattr(n.operation, "weights", None)]   # keras.ops (Split) have none
 
 
 @pytest.fixture(scope="module")

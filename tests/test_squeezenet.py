@@ -23,16 +23,13 @@ import pytest
 
 import cnndsl
 from conftest import SPECS
-from keras_compare import TOLERANCE, output_differences, params, randomize, walk
+from keras_compare import TOLERANCE, output_differences, params, randomize, weighted
 from reference.squeezenet import squeezenet1_1
 
 SPEC = SPECS / "squeezenet.cnn"
 PUBLISHED = 1_235_496          # torchvision squeezenet1_1, num_params (trainable; 1000 classes)
 ODD = 227                      # an input size where ceil_mode matters
 
-
-def weighted(model) -> list:
-    return [n for n in walk(model) if n.operation.weights]
 
 
 @pytest.fixture(scope="module")
