@@ -119,7 +119,7 @@ def format_error(err: CnnError) -> str:
 
 MAX_NOTES = 12       # notes printed under an error (an import chain adds one per file)
 SHOWN_LINE = 160     # characters of a source line shown under an error
-SHOWN_WORD = 80      # characters of one word (a name, a token) quoted in a message
+SHOWN_WORD = 240     # characters of one word (a name, a token, a path) quoted in a message
 
 
 def printable(text: str) -> str:
