@@ -145,6 +145,28 @@ def weighted(model) -> list:
     return [n for n in walk(model) if getattr(n.operation, "weights", None)]
 
 
+def pair_weighted(spec, ref) -> tuple:
+    """Randomise the reference, pair both models' layers with weights in walk order and copy the
+    reference's weights into the spec: (spec's nodes, reference's nodes)."""
+    randomize(ref)
+    s, r = weighted(spec), weighted(ref)
+    assert len(s) == len(r), f"{len(s)} layers with weights, the reference has {len(r)}"
+    for a, b in zip(s, r):
+        a.operation.set_weights(b.operation.get_weights())
+    return s, r
+
+
+def pair_differences(spec_nodes, ref_nodes, config) -> list:
+    """Where paired layers differ: class, weight shapes, ``config(layer)`` or output shapes."""
+    out = []
+    for k, (s, r) in enumerate(zip(spec_nodes, ref_nodes)):
+        a, b = s.operation, r.operation
+        if (type(a) is not type(b) or _weight_shapes(a) != _weight_shapes(b) or config(a) != config(b)
+                or [tuple(t.shape) for t in s.output_tensors] != [tuple(t.shape) for t in r.output_tensors]):
+            out.append(f"layer {k}: {a.name} vs {b.name}")
+    return out
+
+
 def _weight_shapes(op) -> list:
     """A layer's weight shapes; a bare Keras op (``x + 3.0``) has none."""
     return [tuple(w.shape) for w in getattr(op, "weights", [])]

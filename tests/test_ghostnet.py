@@ -23,7 +23,7 @@ import pytest
 
 import cnndsl
 from conftest import SPECS
-from keras_compare import TOLERANCE, output_differences, params, randomize, weighted
+from keras_compare import TOLERANCE, output_differences, pair_weighted, params
 from reference.ghostnet import ghostnet
 
 SPEC = SPECS / "ghostnet.cnn"
@@ -39,11 +39,7 @@ def pair():
     import keras
     keras.utils.set_random_seed(0)
     spec, ref = cnndsl.compile(SPEC), ghostnet()
-    randomize(ref)
-    s, r = weighted(spec), weighted(ref)
-    assert len(s) == len(r)
-    for a, b in zip(s, r):
-        a.operation.set_weights(b.operation.get_weights())
+    s, r = pair_weighted(spec, ref)
     yield spec, ref, s, r
     keras.backend.clear_session()
 

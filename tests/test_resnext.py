@@ -28,7 +28,7 @@ import pytest
 
 import cnndsl
 from conftest import SPECS
-from keras_compare import TOLERANCE, output_differences, params, randomize, weighted
+from keras_compare import TOLERANCE, output_differences, pair_differences, pair_weighted, params
 from reference.resnext import resnext50_32x4d
 
 SPEC = SPECS / "resnext.cnn"
@@ -45,11 +45,7 @@ def pair():
     import keras
     keras.utils.set_random_seed(0)
     spec, ref = cnndsl.compile(SPEC, image=[SIZE, SIZE, 3]), resnext50_32x4d((SIZE, SIZE, 3))
-    randomize(ref)
-    s, r = weighted(spec), weighted(ref)
-    assert len(s) == len(r)
-    for a, b in zip(s, r):
-        a.operation.set_weights(b.operation.get_weights())
+    s, r = pair_weighted(spec, ref)
     yield spec, ref, s, r
     keras.backend.clear_session()
 
@@ -112,13 +108,7 @@ def _config(layer) -> dict:
 def test_layers_with_weights_correspond(pair):
     spec, ref = pair[2:]
     assert len(spec) == len(ref) == 1 + 1 + 16 * 6 + 4 * 2 + 1      # stem conv+BN, 16 blocks, 4 projections, fc
-    for k, (s, r) in enumerate(zip(spec, ref)):
-        a, b = s.operation, r.operation
-        where = f"layer {k}: {a.name} vs {b.name}"
-        assert type(a) is type(b), where
-        assert [w.shape for w in a.weights] == [w.shape for w in b.weights], where
-        assert _config(a) == _config(b), where
-        assert [tuple(t.shape) for t in s.output_tensors] == [tuple(t.shape) for t in r.output_tensors], where
+    assert pair_differences(spec, ref, _config) == []
 
 
 def test_outputs_agree_with_copied_weights(pair):

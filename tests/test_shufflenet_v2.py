@@ -29,7 +29,7 @@ import pytest
 
 import cnndsl
 from conftest import SPECS
-from keras_compare import TOLERANCE, output_differences, params, randomize, weighted
+from keras_compare import TOLERANCE, output_differences, pair_differences, pair_weighted, params
 from reference.shufflenet_v2 import STAGE_OUT_CHANNELS, shufflenet_v2
 
 SPEC = SPECS / "shufflenet_v2.cnn"
@@ -44,11 +44,7 @@ def pair():
     import keras
     keras.utils.set_random_seed(0)
     spec, ref = cnndsl.compile(SPEC), shufflenet_v2(1.0)
-    randomize(ref)
-    s, r = weighted(spec), weighted(ref)
-    assert len(s) == len(r)
-    for a, b in zip(s, r):
-        a.operation.set_weights(b.operation.get_weights())
+    s, r = pair_weighted(spec, ref)
     yield spec, ref, s, r
     keras.backend.clear_session()
 
@@ -109,13 +105,7 @@ def _config(layer) -> dict:
 def test_layers_with_weights_correspond(pair):
     spec, ref = pair[2:]
     assert len(spec) == len(ref) == 2 + 3 * 10 + 13 * 6 + 2 + 1    # stem, 3 strided and 13 basic units, conv5, fc
-    for k, (s, r) in enumerate(zip(spec, ref)):
-        a, b = s.operation, r.operation
-        where = f"layer {k}: {a.name} vs {b.name}"
-        assert type(a) is type(b), where
-        assert [w.shape for w in a.weights] == [w.shape for w in b.weights], where
-        assert _config(a) == _config(b), where
-        assert [tuple(t.shape) for t in s.output_tensors] == [tuple(t.shape) for t in r.output_tensors], where
+    assert pair_differences(spec, ref, _config) == []
 
 
 def test_outputs_agree_with_copied_weights(pair):

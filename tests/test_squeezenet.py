@@ -23,7 +23,7 @@ import pytest
 
 import cnndsl
 from conftest import SPECS
-from keras_compare import TOLERANCE, output_differences, params, randomize, weighted
+from keras_compare import TOLERANCE, output_differences, pair_weighted, params, weighted
 from reference.squeezenet import squeezenet1_1
 
 SPEC = SPECS / "squeezenet.cnn"
@@ -46,11 +46,8 @@ def odd_pair():
     import keras
     keras.utils.set_random_seed(0)
     spec, ref = cnndsl.compile(SPEC, image=[ODD, ODD, 3]), squeezenet1_1((ODD, ODD, 3))
-    randomize(ref)
-    s, r = weighted(spec), weighted(ref)
-    assert len(s) == len(r) == 26
-    for a, b in zip(s, r):
-        a.operation.set_weights(b.operation.get_weights())
+    s, r = pair_weighted(spec, ref)
+    assert len(s) == 26
     yield spec, ref, s, r
     keras.backend.clear_session()
 
