@@ -48,11 +48,44 @@ def _is_path(spec) -> bool:
     return isinstance(spec, str) and "\n" not in spec and "{" not in spec
 
 
+def is_keras_model(obj) -> bool:
+    """A ``keras.Model`` (checked without importing Keras: a model has come from an imported Keras)."""
+    keras = sys.modules.get("keras")
+    return keras is not None and isinstance(obj, keras.Model)
+
+
+def is_keras_file(path) -> bool:
+    return isinstance(path, (str, os.PathLike)) and os.fspath(path).lower().endswith(".keras")
+
+
+def from_keras(model, *, blocks: bool = True) -> str:
+    """The .cnn spec of a Keras model: a functional or Sequential ``keras.Model``, or a ``.keras`` file.
+
+    Repeated structure becomes parameterised blocks and repeats (``blocks=False``: one flat network);
+    explicit layer names are kept, Keras's generated ones (``conv2d_12``) dropped. A layer with no
+    cnndsl op (a Lambda, a custom class) raises ``CnnError`` naming each such layer. Reading a
+    ``.keras`` file does not import Keras.
+    """
+    from .backends.keras_reader import model_config, read_config, read_keras_file
+    from .decompile import write_spec
+    if is_keras_model(model):
+        config, source = model_config(model), f"Keras model `{model.name}`"
+    elif is_keras_file(model):
+        config, source = read_keras_file(os.fspath(model)), os.path.basename(os.fspath(model))
+    else:
+        raise CnnError("usage", f"from_keras takes a keras.Model or a .keras file, got {type(model).__name__}")
+    return write_spec(read_config(config, source), source, blocks=blocks)
+
+
 def load_spec(spec, *, import_root: str | None = None) -> Program:
     """A ``Program`` from a path (str or PathLike) or from spec source text. With ``import_root``,
-    imports may only read files inside that folder (for services checking specs they did not write)."""
+    imports may only read files inside that folder (for services checking specs they did not write).
+    A ``keras.Model`` or a ``.keras`` file is imported first (``from_keras``)."""
     if isinstance(spec, Program):
         return spec
+    if is_keras_model(spec) or is_keras_file(spec):
+        name = getattr(spec, "name", None) if is_keras_model(spec) else os.fspath(spec)
+        return load(from_keras(spec), f"{name} (imported)")
     root = None if import_root is None else os.fspath(import_root)
     return load_file(os.fspath(spec), root) if _is_path(spec) else load(spec, import_root=root)
 
@@ -60,7 +93,8 @@ def load_spec(spec, *, import_root: str | None = None) -> Program:
 def check(spec, network: str | None = None, limits: Limits | None = None, *, import_root=None, **params) -> Graph:
     """Parse, lower and shape-check one network; return its IR ``Graph``.
 
-    ``spec`` is a path or source text; ``network`` picks one when the file
+    ``spec`` is a path or source text, or a ``keras.Model`` or ``.keras`` file (read through
+    ``from_keras``, so its blocks are the recovered ones); ``network`` picks one when the file
     defines several; ``params`` set network parameters (``classes=5``), inputs
     included (``image=[300, 300, 3]``). Raises ``CnnError`` for anything wrong
     in the spec.

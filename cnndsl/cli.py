@@ -72,6 +72,11 @@ def _parser() -> argparse.ArgumentParser:
     c.add_argument("--no-shapes", action="store_true", help="hide tensor shapes on edges")
     c.add_argument("--no-params", action="store_true", help="hide parameter counts")
 
+    c = sub.add_parser("import", help="write the .cnn spec of a Keras model (.keras file)")
+    c.add_argument("file", metavar="MODEL.keras")
+    c.add_argument("-o", "--output", required=True, metavar="OUT.cnn", help="the spec to write; - for standard output")
+    c.add_argument("--flat", action="store_true", help="one flat network: no recovered blocks or repeats")
+
     c = sub.add_parser("summary", parents=[common], help="a per-layer table of shapes, params and MACs")
     c.add_argument("file", metavar="FILE")
     c.add_argument("--depth", type=int, default=None, help="fold blocks nested deeper than N into one row")
@@ -103,6 +108,11 @@ def _limits(args) -> Limits:
 
 def _program(path: str, import_root=None):
     from .program import MAX_FILE, decode, load, load_file
+    from .api import is_keras_file
+    if is_keras_file(path):   # a Keras model: read through `cnndsl import`, without Keras
+        _require_file(path)
+        from .api import from_keras
+        return load(from_keras(path), f"{path} (imported)")
     if path == "-":
         data = sys.stdin.buffer.read(MAX_FILE + 1)
         if len(data) > MAX_FILE:
@@ -378,6 +388,31 @@ def _cmd_draw(args) -> int:
                   show_shapes=not args.no_shapes, show_params=not args.no_params)
     write_atomic(out, data)
     _wrote(out)
+    return 0
+
+
+def _require_file(path: str) -> None:
+    if not os.path.exists(path):
+        raise CnnError("usage", f"{path}: no such file")
+    if not os.path.isfile(path):
+        raise CnnError("usage", f"{path} is not a regular file")
+
+
+def _cmd_import(args) -> int:
+    from .api import from_keras
+    from .files import check_writable, write_atomic
+    if not args.file.lower().endswith(".keras"):
+        raise CnnError("usage", f"cnndsl import reads a Keras 3 .keras file, got {args.file}",
+                       hint="for a model in memory, use cnndsl.from_keras(model) in Python")
+    if args.output != "-" and args.output.lower().endswith(".keras"):
+        raise CnnError("usage", f"-o {args.output} would overwrite a model with a spec; use -o NAME.cnn")
+    _require_file(args.file)
+    check_writable(args.output)
+    text = from_keras(args.file, blocks=not args.flat)
+    from .program import load
+    graph = load(text, f"{args.output} (imported)").lower(None)   # what was written checks
+    write_atomic(args.output, text)
+    _wrote(args.output, f" ({graph.total_params:,} params, {len(text.splitlines())} lines)")
     return 0
 
 

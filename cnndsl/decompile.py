@@ -1,0 +1,538 @@
+"""A layer graph read from a framework model -> a readable .cnn spec.
+
+Framework-free: a reader (``backends/keras_reader.py``) turns a model into a ``Net`` -- layers in
+topological order, each a cnndsl op with its arguments, inputs as ``(layer, output index)`` refs --
+and ``write_spec`` turns the ``Net`` into spec text:
+
+1. ``defaults`` are hoisted where most layers of an op agree on a value Keras does not default to;
+2. repeated structure becomes blocks (``motifs.py``): runs of layers that are equal up to their
+   argument values and names become one block, the differing values its parameters, names a
+   template (``name="{name}_1_conv"``); consecutive calls that differ only by a counter fold into a
+   ``repeat``;
+3. every body is written as chains and branches (``concat { a; b -> c; identity }``) where the
+   graph is series-parallel, and with named tensors where it is not.
+
+The text is the only product: ``cnndsl check`` of it gives the IR, and compiling it gives the model.
+"""
+from __future__ import annotations
+
+import keyword
+import re
+from collections import Counter
+from dataclasses import dataclass, field
+
+from .errors import CnnError
+from .ops import REGISTRY
+from .ops.schema import REQUIRED, Initializer
+
+
+class Unsupported(Exception):
+    """A layer (or one of its settings) with no cnndsl form; the reader collects these."""
+
+
+@dataclass(eq=False)
+class Layer:
+    name: str                   # the framework's layer name
+    op: str                     # cnndsl op ("input" for an input)
+    args: dict                  # the op's arguments that differ from the op's defaults
+    klass: str                  # the framework's class, for messages
+    explicit: bool = True       # a name a person chose (False: generated, like conv2d_12)
+    inputs: list = field(default_factory=list)    # refs (Layer, index)
+    block: str | None = None    # the nested sub-model it came from
+    group: str | None = None    # the Sequential sub-model it belongs to
+    outputs: list = None        # refs it gives: [(self, 0)] unless it splits
+
+    def __post_init__(self):
+        if self.outputs is None:
+            self.outputs = [(self, 0)]
+
+    def __repr__(self):
+        return f"<{self.op} {self.name}>"
+
+
+@dataclass
+class Net:
+    name: str
+    layers: list       # Layers in topological order, inputs included
+    inputs: list       # input Layers
+    outputs: list      # refs
+
+
+KEYWORDS = {"import", "fn", "assert", "collect", "as", "let", "block", "network", "defaults", "expect", "repeat",
+            "if", "elif", "else", "true", "false", "none", "and", "or", "not", "in", "identity", "batch"}
+
+
+def identifier(text: str, taken=(), fallback: str = "x") -> str:
+    """``text`` made a usable .cnn name: letters, digits and _, no keyword, op or taken name."""
+    name = re.sub(r"\W", "_", text)
+    if not name or name[0].isdigit():
+        name = f"{fallback}_{name}" if name else fallback
+    base, k = name, 2
+    while name in taken or name in KEYWORDS or name in REGISTRY or keyword.iskeyword(name):
+        name, k = f"{base}_{k}", k + 1
+    return name
+
+
+# --- preparing the net ----------------------------------------------------------------------------------
+
+def fuse(net: Net) -> None:
+    """Keras ops around a layer that form one cnndsl op: MobileNetV3's hard sigmoid,
+    ``ReLU(6.0)(x + 3.0) * (1.0 / 6.0)``, is ``hard_sigmoid(layer=true)``."""
+    users = _users(net.layers)
+    dead = set()
+    for layer in net.layers:
+        if layer.op != "_const_add" or layer.args["value"] != 3.0:
+            continue
+        relu = [u for u, _ in users[id(layer)]]
+        if len(relu) != 1 or relu[0].op != "relu6" or relu[0].args != {"layer": True}:
+            continue
+        mul = [u for u, _ in users[id(relu[0])]]
+        if len(mul) != 1 or mul[0].op != "_const_multiply" or abs(mul[0].args["value"] - 1.0 / 6.0) > 1e-12:
+            continue
+        relu, mul = relu[0], mul[0]
+        relu.op, relu.args, relu.inputs = "hard_sigmoid", {"layer": True}, list(layer.inputs)
+        for u, slot in users[id(mul)]:
+            u.inputs[slot] = (relu, 0)
+        net.outputs = [(relu, 0) if r[0] is mul else r for r in net.outputs]
+        dead.update((id(layer), id(mul)))
+    net.layers = [n for n in net.layers if id(n) not in dead]
+    left = [n for n in net.layers if n.op.startswith("_const_")]
+    if left:
+        what = ", ".join(f"`{n.name}` (x {'+' if n.op == '_const_add' else '*'} {n.args['value']})" for n in left[:5])
+        raise CnnError("unsupported", f"{len(left)} Keras op(s) on a tensor and a constant have no cnndsl op: {what}",
+                       hint="cnndsl reads x + 3.0 and x * (1 / 6) only around a ReLU(6.0), as a hard sigmoid")
+
+
+def _users(layers) -> dict:
+    """id(layer) -> [(user, input slot)], for every output of the layer."""
+    out = {id(n): [] for n in layers}
+    for n in layers:
+        for slot, (src, _) in enumerate(n.inputs):
+            out.setdefault(id(src), []).append((n, slot))
+    return out
+
+
+def op_defaults(op: str) -> dict:
+    return {a.name: a.default for a in REGISTRY[op].args}
+
+
+def hoist_defaults(layers) -> dict:
+    """op -> {arg: value} that most layers of the op agree on and the op doesn't default to.
+
+    Only arguments whose op default is a value (not ``none``, "Keras's own default"), since a layer that
+    keeps Keras's default could not say so under a hoisted one.
+    """
+    by_op = {}
+    for n in layers:
+        if n.op in REGISTRY and n.op != "input":
+            by_op.setdefault(n.op, []).append(n)
+    out = {}
+    for op, ns in by_op.items():
+        if len(ns) < 3:
+            continue
+        for a in REGISTRY[op].args:
+            if a.default is REQUIRED or a.default is None or a.name in ("name",):
+                continue
+            counts = Counter(_key(n.args.get(a.name, a.default)) for n in ns)
+            value, k = counts.most_common(1)[0]
+            if k * 2 > len(ns) and value != _key(a.default):
+                out.setdefault(op, {})[a.name] = next(n.args[a.name] for n in ns
+                                                      if a.name in n.args and _key(n.args[a.name]) == value)
+    return out
+
+
+def _key(v):
+    """A hashable, type-exact form of a value (1 and 1.0 and true differ)."""
+    if isinstance(v, (list, tuple)):
+        return ("list",) + tuple(_key(x) for x in v)
+    return (type(v).__name__, v) if not isinstance(v, Initializer) else ("init", v.name, v.args)
+
+
+# --- rendering values ----------------------------------------------------------------------------------
+
+SYMBOL = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+
+
+def value_text(v, symbol: bool = True) -> str:
+    if v is None:
+        return "none"
+    if v is True:
+        return "true"
+    if v is False:
+        return "false"
+    if isinstance(v, int):
+        return str(v)
+    if isinstance(v, float):
+        text = repr(v)
+        if text in ("inf", "-inf", "nan"):
+            raise CnnError("unsupported", f"the value {text} has no .cnn form")
+        return text
+    if isinstance(v, Initializer):
+        fn = _snake_class(v.name)
+        return f"{fn}(" + ", ".join(f"{k}={value_text(x)}" for k, x in v.args) + ")"
+    if isinstance(v, (list, tuple)):
+        return "[" + ", ".join(value_text(x, symbol) for x in v) + "]"
+    if isinstance(v, Expr):
+        return v.text
+    if isinstance(v, str):
+        if symbol and SYMBOL.fullmatch(v) and v not in KEYWORDS - {"none", "true", "false"}:
+            return v
+        return string_text(v)
+    raise CnnError("internal", f"no .cnn form for {v!r}")
+
+
+def string_text(v: str) -> str:
+    return f"'{v}'" if '"' in v else f'"{v}"'
+
+
+def _snake_class(name: str) -> str:
+    return {"VarianceScaling": "variance_scaling", "Constant": "constant", "RandomNormal": "random_normal",
+            "RandomUniform": "random_uniform", "TruncatedNormal": "truncated_normal", "L1": "l1", "L2": "l2",
+            "L1L2": "l1_l2"}[name]
+
+
+@dataclass(frozen=True)
+class Expr:
+    """Source text standing for a value: a block parameter, or a name template."""
+    text: str
+
+
+# An op's first argument written without its keyword even though it has a default: zeropad(3).
+LEADING = {"pool", "padding", "cropping", "size", "fn", "rate", "slope", "scale", "groups", "init", "parts", "dims",
+           "shape"}
+
+
+# --- items: what a body is made of ----------------------------------------------------------------------
+
+@dataclass(eq=False)
+class Item:
+    """One statement's worth of a body: a layer, a block call, a sequential group, a repeat.
+
+    ``inputs`` are refs ``(producer, index)``, the producer an Item or a ``Port`` (a body input);
+    ``head`` is the element's text (``conv(64, 3, name="c1")``, ``res(64, name="b1")``) without the
+    tensors it reads; ``merge``: the element joins its inputs (``add``, ``concat``), written with
+    branches where the graph allows; ``tensor_args``: inputs after the first are passed by name.
+    """
+    head: str
+    inputs: list
+    n_out: int = 1
+    merge: bool = False
+    tensor_args: bool = False
+    body: list = None             # a sequential's or repeat's own lines, written inside braces
+    name_hint: str = ""
+
+    @property
+    def outputs(self):
+        return [(self, i) for i in range(self.n_out)]
+
+
+@dataclass(eq=False)
+class Port:
+    """A body input: ``in``, a block's tensor parameter, a network input."""
+    name: str
+
+
+def _rk(ref):
+    return (id(ref[0]), ref[1])
+
+
+WIDTH = 100
+
+
+class Body:
+    """Writes a list of Items (topologically ordered) as statements: chains and branches where the
+    graph is series-parallel, named tensors where it is not."""
+
+    def __init__(self, items, ports, outputs, taken=()):
+        self.items = items
+        self.ports = ports                 # Port objects; ports[0] is the current tensor at the start
+        self.outputs = outputs             # refs the body gives
+        self.taken = set(taken)
+        self.uses = Counter()
+        for it in items:
+            for r in it.inputs:
+                self.uses[_rk(r)] += 1
+        for r in outputs:
+            self.uses[_rk(r)] += 1
+        self.names = {(id(p), 0): p.name for p in ports}
+        self.producer = {}
+        for it in items:
+            for r in it.outputs:
+                self.producer[_rk(r)] = it
+
+    def absorbable(self, r) -> bool:
+        it = self.producer.get(_rk(r))
+        return it is not None and it.n_out == 1 and self.uses[_rk(r)] == 1 and not any(_rk(r) == _rk(o) for o in self.outputs)
+
+    def lines(self, indent: str) -> tuple[list, list]:
+        """The statements, and the names of the outputs that had to be named (None: the last statement)."""
+        pending = {}
+
+        def take(r):
+            """A ref's chain, if this reader is its only one (it is then absorbed), else the ref itself."""
+            if self.absorbable(r) and _rk(r) in pending:
+                return pending.pop(_rk(r))
+            return (r, [])
+
+        for it in self.items:
+            key = _rk(it.outputs[0])
+            if it.merge and len(it.inputs) >= 2:
+                parts = [take(r) for r in it.inputs]
+                bases = {_rk(b) for b, _ in parts}
+                if len(bases) == 1:
+                    b = parts[0][0]
+                    bk = _rk(b)
+                    if (bk in pending and self.uses[bk] == len(parts) and self.producer[bk].n_out == 1
+                            and not any(bk == _rk(o) for o in self.outputs)):
+                        base, els = pending.pop(bk)      # the fork is inline: x -> add { ...; ... }
+                        pending[key] = (base, els + [("branches", it, [e for _, e in parts])])
+                    else:
+                        pending[key] = (b, [("branches", it, [e for _, e in parts])])
+                else:
+                    pending[key] = (None, [("named", it, parts)])
+            else:
+                b, els = take(it.inputs[0]) if it.inputs else (None, [])
+                pending[key] = (b, els + [("item", it, list(it.inputs[1:]))])
+        outs = [_rk(o) for o in self.outputs]
+        last = _rk(self.items[-1].outputs[0]) if self.items else None
+        implicit = len(outs) == 1 and outs[0] == last and outs.count(last) == 1
+        named = {k for k in pending if not (implicit and k == last)}
+        for it in self.items:
+            if it.n_out > 1:
+                named.update(_rk(r) for r in it.outputs)
+        for k in outs:
+            if not (implicit and k == last):
+                named.add(k)
+        for it in self.items:
+            for r in it.outputs:
+                k = _rk(r)
+                if k in named and k not in self.names:
+                    self.names[k] = identifier(it.name_hint or "x", self.taken | set(self.names.values()))
+        out, cur, prev_assign = [], _rk((self.ports[0], 0)) if self.ports else None, False
+        for it in self.items:
+            k = _rk(it.outputs[0])
+            if k not in pending:
+                continue
+            b, els = pending[k]
+            if it.n_out > 1:
+                targets = ", ".join(self.names[_rk(r)] for r in it.outputs)
+                out += self.statement(f"{targets} = ", b, els, cur, True, indent)
+                cur, prev_assign = None, True
+                continue
+            assign = k in named
+            lead = f"{self.names[k]} = " if assign else ""
+            out += self.statement(lead, b, els, cur, prev_assign and assign, indent)
+            cur, prev_assign = k, assign
+        return out, [self.names[k] if k in named else None for k in outs]
+
+    def ref_text(self, r) -> str:
+        return self.names[_rk(r)]
+
+    def chain_text(self, base, els, cur, explicit: bool) -> list:
+        """A chain as a list of pieces: the base (when not the current tensor) and the elements."""
+        pieces = []
+        if base is not None and (explicit or _rk(base) != cur):
+            pieces.append(self.ref_text(base))
+        for el in els:
+            pieces.append(self.element(el))
+        return pieces
+
+    def element(self, el) -> str:
+        kind, it, data = el
+        if kind == "item":
+            head = it.head
+            if data:
+                names = ", ".join(self.ref_text(r) for r in data)
+                head = _insert_args(head, names)
+            if it.body is not None:
+                return head + " {\n" + "\n".join(it.body) + "\n}"
+            return head
+        if kind == "branches":
+            parts = []
+            for els in data:
+                parts.append(" -> ".join(self.element(e) for e in els) if els else "identity")
+            return it.head + " {\n" + "\n".join(parts) + "\n}"
+        # named merge: op(a, b -> c, ...)
+        args = []
+        for b, els in data:
+            args.append(" -> ".join([self.ref_text(b)] + [self.element(e) for e in els]))
+        return _insert_args(it.head, ", ".join(args), first=True)
+
+    def statement(self, lead, base, els, cur, explicit, indent) -> list:
+        pieces = self.chain_text(base, els, cur, explicit)
+        if not pieces:
+            pieces = ["identity"]
+        return layout(lead + " -> ".join(pieces), indent)
+
+
+def _insert_args(head: str, args: str, first: bool = False) -> str:
+    """``op(x, k=1)`` with tensor arguments added: after the positional ones, or ``first``."""
+    if "(" not in head:
+        return f"{head}({args})"
+    name, rest = head.split("(", 1)
+    inner = rest[:-1]
+    if not inner:
+        return f"{name}({args})"
+    return f"{name}({args}, {inner})" if first else f"{name}({inner}, {args})"
+
+
+def layout(text: str, indent: str) -> list:
+    """Source text (with ``{ ... }`` bodies on their own lines) indented, long chains broken at ``->``."""
+    out = []
+    depth = 0
+    for raw in text.split("\n"):
+        line = raw.strip()
+        if line.startswith("}"):
+            depth -= 1
+        pad = indent + "    " * depth
+        out += _wrap(pad + line, pad)
+        if line.endswith("{"):
+            depth += 1
+    return out
+
+
+def _wrap(line: str, pad: str) -> list:
+    if len(line) <= WIDTH or " -> " not in line:
+        return [line]
+    parts = _split_top(line, " -> ")
+    if len(parts) == 1:
+        return [line]
+    lines, cur = [], parts[0]
+    for p in parts[1:]:
+        if len(cur) + 4 + len(p) > WIDTH:
+            lines.append(cur)
+            cur = pad + "  -> " + p
+        else:
+            cur += " -> " + p
+    lines.append(cur)
+    return lines
+
+
+def _split_top(text: str, sep: str) -> list:
+    """``text`` split at ``sep`` outside brackets and strings."""
+    out, depth, start, i, quote = [], 0, 0, 0, None
+    while i < len(text):
+        c = text[i]
+        if quote:
+            if c == quote:
+                quote = None
+        elif c in "\"'":
+            quote = c
+        elif c in "([{":
+            depth += 1
+        elif c in ")]}":
+            depth -= 1
+        elif depth == 0 and text.startswith(sep, i):
+            out.append(text[start:i])
+            i += len(sep)
+            start = i
+            continue
+        i += 1
+    out.append(text[start:])
+    return out
+
+
+# --- layers as text -------------------------------------------------------------------------------------
+
+def written_args(layer, hoisted: dict) -> dict:
+    """The arguments a layer's call states: those off the op's default, less those a ``defaults``
+    line gives, plus the op's own default where a ``defaults`` line would say otherwise."""
+    mine = hoisted.get(layer.op, {})
+    out = {}
+    for a in REGISTRY[layer.op].args:
+        if a.name in layer.args:
+            v = layer.args[a.name]
+            if a.name in mine and _key(mine[a.name]) == _key(v):
+                continue
+            out[a.name] = v
+        elif a.name in mine:
+            out[a.name] = a.default
+    return out
+
+
+def call_text(op: str, args: dict, name=None) -> str:
+    """``op(positional, key=value, name="...")``; ``args`` in any order, values or ``Expr``."""
+    pos, kw = [], []
+    positional = True
+    for a in REGISTRY[op].args:
+        if a.name not in args:
+            positional = False
+            continue
+        text = value_text(args[a.name])
+        if positional and (a.default is REQUIRED or (a is REGISTRY[op].args[0] and a.name in LEADING)):
+            pos.append(text)
+        else:
+            positional = False
+            kw.append(f"{a.name}={text}")
+    if name is not None:
+        kw.append(f"name={name.text if isinstance(name, Expr) else string_text(name)}")
+    inner = ", ".join(pos + kw)
+    return f"{op}({inner})" if inner else op
+
+
+def defaults_lines(hoisted: dict, indent: str) -> list:
+    return [f"{indent}defaults {call_text(op, args)}" for op, args in sorted(hoisted.items())]
+
+
+# --- the whole spec -------------------------------------------------------------------------------------
+
+def write_spec(net: Net, source: str = "a Keras model", blocks: bool = True) -> str:
+    """The .cnn text of a ``Net``: one network, and the blocks recovered from it."""
+    fuse(net)
+    layers = [n for n in net.layers if n.op != "input"]
+    hoisted = hoist_defaults(layers)
+    taken = set()
+    ports, port_of = [], {}
+    params = []
+    batch = {tuple(n.args["shape"])[0] for n in net.inputs}
+    for n in net.inputs:
+        pname = identifier(n.name if n.explicit else ("image" if len(net.inputs) == 1 else "input"), taken)
+        taken.add(pname)
+        p = Port(pname)
+        ports.append(p)
+        port_of[id(n)] = p
+        params.append(f"{pname}: {value_text(list(n.args['shape'][1:]))}")
+    if len(batch) == 1 and None not in batch:
+        params.append(f"batch={batch.pop()}")
+    item_of = {}
+
+    def ref(r):
+        layer, i = r
+        if id(layer) in port_of:
+            return (port_of[id(layer)], 0)
+        return (item_of[id(layer)], i)
+
+    items = []
+    k = 0
+    while k < len(layers):
+        n = layers[k]
+        if n.group is not None:
+            members = [n]
+            while k + len(members) < len(layers) and layers[k + len(members)].group == n.group:
+                members.append(layers[k + len(members)])
+            body = [call_text(m.op, written_args(m, hoisted), m.name if m.explicit else None) for m in members]
+            it = Item(head=f"sequential(name={string_text(n.group)})", inputs=[ref(members[0].inputs[0])],
+                      body=body, name_hint=n.group)
+            for m in members:
+                item_of[id(m)] = it
+            items.append(it)
+            k += len(members)
+            continue
+        it = Item(head=call_text(n.op, written_args(n, hoisted), n.name if n.explicit else None),
+                  inputs=[ref(r) for r in n.inputs], n_out=len(n.outputs),
+                  merge=REGISTRY[n.op].arity is None, name_hint=n.name)
+        item_of[id(n)] = it
+        items.append(it)
+        k += 1
+    outputs = [ref(r) for r in net.outputs]
+    netname = identifier(net.name, taken, "model")
+    body = Body(items, ports, outputs, taken | {netname})
+    lines, out_names = body.lines("    ")
+    head = f"network {netname}({', '.join(params)})"
+    if any(o is not None for o in out_names) or len(out_names) > 1:
+        head += f" -> ({', '.join(o for o in out_names)})"
+    text = [f"# Imported from {source} by `cnndsl import`.", "", head + " {"]
+    text += defaults_lines(hoisted, "    ")
+    text += lines
+    text.append("}")
+    return "\n".join(text) + "\n"
