@@ -268,16 +268,17 @@ class Body:
         """The statements, and the names of the outputs that had to be named (None: the last statement)."""
         pending = {}
 
-        def take(r):
-            """A ref's chain, if this reader is its only one (it is then absorbed), else the ref itself."""
-            if self.absorbable(r) and _rk(r) in pending:
+        def take(r, branch=False):
+            """A ref's chain, if this reader is its only one (it is then absorbed), else the ref itself.
+            A branch needs a chain from a tensor, so a named merge (``add(a, b)``) stays a statement."""
+            if self.absorbable(r) and _rk(r) in pending and not (branch and pending[_rk(r)][0] is None):
                 return pending.pop(_rk(r))
             return (r, [])
 
         for it in self.items:
             key = _rk(it.outputs[0])
             if it.merge and len(it.inputs) >= 2:
-                parts = [take(r) for r in it.inputs]
+                parts = [take(r, branch=True) for r in it.inputs]
                 bases = {_rk(b) for b, _ in parts}
                 if len(bases) == 1:
                     b = parts[0][0]
@@ -343,7 +344,7 @@ class Body:
             head = it.head
             if data:
                 names = ", ".join(self.ref_text(r) for r in data)
-                head = _insert_args(head, names)
+                head = _insert_args(head, names, first=True)
             if it.body is not None:
                 return head + " {\n" + "\n".join(it.body) + "\n}"
             return head
@@ -421,7 +422,7 @@ def _split_top(text: str, sep: str) -> list:
         elif c in "([{":
             depth += 1
         elif c in ")]}":
-            depth -= 1
+            depth = max(0, depth - 1)
         elif depth == 0 and text.startswith(sep, i):
             out.append(text[start:i])
             i += len(sep)
@@ -450,7 +451,7 @@ def written_args(layer, hoisted: dict) -> dict:
     return out
 
 
-def call_text(op: str, args: dict, name=None) -> str:
+def call_text(op: str, args: dict, name=None, keywords: bool = False) -> str:
     """``op(positional, key=value, name="...")``; ``args`` in any order, values or ``Expr``."""
     pos, kw = [], []
     positional = True
@@ -459,7 +460,7 @@ def call_text(op: str, args: dict, name=None) -> str:
             positional = False
             continue
         text = value_text(args[a.name])
-        if positional and (a.default is REQUIRED or (a is REGISTRY[op].args[0] and a.name in LEADING)):
+        if positional and not keywords and (a.default is REQUIRED or (a is REGISTRY[op].args[0] and a.name in LEADING)):
             pos.append(text)
         else:
             positional = False
@@ -471,7 +472,7 @@ def call_text(op: str, args: dict, name=None) -> str:
 
 
 def defaults_lines(hoisted: dict, indent: str) -> list:
-    return [f"{indent}defaults {call_text(op, args)}" for op, args in sorted(hoisted.items())]
+    return [f"{indent}defaults {call_text(op, args, keywords=True)}" for op, args in sorted(hoisted.items())]
 
 
 # --- the whole spec -------------------------------------------------------------------------------------
@@ -494,15 +495,15 @@ def write_spec(net: Net, source: str = "a Keras model", blocks: bool = True) -> 
         params.append(f"{pname}: {value_text(list(n.args['shape'][1:]))}")
     if len(batch) == 1 and None not in batch:
         params.append(f"batch={batch.pop()}")
-    item_of = {}
+    from .motifs import Atom, Compressor, chain_first_order
+    atom_of, atoms, position = {}, [], {}
 
     def ref(r):
         layer, i = r
         if id(layer) in port_of:
             return (port_of[id(layer)], 0)
-        return (item_of[id(layer)], i)
+        return (atom_of[id(layer)], i)
 
-    items = []
     k = 0
     while k < len(layers):
         n = layers[k]
@@ -510,29 +511,201 @@ def write_spec(net: Net, source: str = "a Keras model", blocks: bool = True) -> 
             members = [n]
             while k + len(members) < len(layers) and layers[k + len(members)].group == n.group:
                 members.append(layers[k + len(members)])
-            body = [call_text(m.op, written_args(m, hoisted), m.name if m.explicit else None) for m in members]
-            it = Item(head=f"sequential(name={string_text(n.group)})", inputs=[ref(members[0].inputs[0])],
-                      body=body, name_hint=n.group)
+            a = Atom("group", "sequential", {}, None, [ref(members[0].inputs[0])], 1, members, n.group, n.group)
             for m in members:
-                item_of[id(m)] = it
-            items.append(it)
+                atom_of[id(m)] = a
             k += len(members)
-            continue
-        it = Item(head=call_text(n.op, written_args(n, hoisted), n.name if n.explicit else None),
-                  inputs=[ref(r) for r in n.inputs], n_out=len(n.outputs),
-                  merge=REGISTRY[n.op].arity is None, name_hint=n.name)
-        item_of[id(n)] = it
-        items.append(it)
-        k += 1
+        else:
+            values = {arg.name: _plain(n.args.get(arg.name, arg.default)) for arg in REGISTRY[n.op].args}
+            a = Atom("layer", n.op, values, n.name if n.explicit else None, [ref(r) for r in n.inputs],
+                     len(n.outputs), hint=n.name)
+            atom_of[id(n)] = a
+            k += 1
+        position[id(a)] = len(atoms)
+        atoms.append(a)
     outputs = [ref(r) for r in net.outputs]
+    comp = Compressor(chain_first_order(atoms, position), outputs, ports)
+    if blocks:
+        comp.run()
     netname = identifier(net.name, taken, "model")
-    body = Body(items, ports, outputs, taken | {netname})
-    lines, out_names = body.lines("    ")
+    taken |= {netname} | {b.name for b in comp.blocks}
+    writer = _Writer(hoisted, taken)
+    block_text = []
+    for blk in comp.blocks:
+        blk.name = identifier(blk.name, taken | {x.name for x in comp.blocks if x is not blk}, "unit")
+        taken.add(blk.name)
+    for blk in comp.blocks:
+        block_text += writer.block(blk) + [""]
+    lines, out_names = writer.body(comp.seq, ports, comp.outputs, "    ")
     head = f"network {netname}({', '.join(params)})"
     if any(o is not None for o in out_names) or len(out_names) > 1:
         head += f" -> ({', '.join(o for o in out_names)})"
-    text = [f"# Imported from {source} by `cnndsl import`.", "", head + " {"]
+    text = [f"# Imported from {source} by `cnndsl import`.", ""] + block_text + [head + " {"]
     text += defaults_lines(hoisted, "    ")
     text += lines
     text.append("}")
     return "\n".join(text) + "\n"
+
+
+def _plain(v):
+    """(1, 1) -> 1, (3, 5) -> [3, 5]: values as a person writes them (the op converts them back)."""
+    if isinstance(v, tuple):
+        if len(v) == 2 and v[0] == v[1] and isinstance(v[0], int) and not isinstance(v[0], bool):
+            return v[0]
+        return [_plain(x) for x in v]
+    return v
+
+
+class _Writer:
+    """Atoms (layers, groups, calls) -> Items -> lines, with consecutive counted calls folded into repeats."""
+
+    def __init__(self, hoisted, taken):
+        self.hoisted, self.taken = hoisted, taken
+
+    def head(self, a) -> str:
+        if a.kind == "layer":
+            mine = self.hoisted.get(a.op, {})
+            written = {}
+            for arg in REGISTRY[a.op].args:
+                v = a.values.get(arg.name, arg.default)
+                base = mine.get(arg.name, arg.default)
+                if isinstance(v, Expr) or _key(v) != _key(base):
+                    written[arg.name] = v
+            return call_text(a.op, written, a.name)
+        if a.kind == "group":
+            return f"sequential(name={string_text(a.group)})"
+        args = []
+        for p, v in a.values.items():
+            text = string_text(v) if p in a.block.name_params and isinstance(v, str) else value_text(v)
+            args.append(f"{p}={text}" if p in ("name", "id") else text)
+        return f"{a.block.name}({', '.join(args)})"
+
+    def group_body(self, a) -> list:
+        return [call_text(m.op, written_args(m, self.hoisted), m.name if m.explicit else None) for m in a.members]
+
+    def items(self, atoms):
+        item_of = {}
+        items = []
+        k = 0
+        while k < len(atoms):
+            a = atoms[k]
+            run = self.repeat_run(atoms, k)
+            if run > 1:
+                calls = atoms[k:k + run]
+                it = Item(head=f"repeat {run} as i", inputs=[], body=[self.repeat_call(calls)],
+                          name_hint=calls[-1].hint)
+                it._src = calls[0].inputs
+                for c in calls:
+                    item_of[id(c)] = it
+                items.append(it)
+                k += run
+                continue
+            it = Item(head=self.head(a), inputs=[], n_out=a.n_out,
+                      merge=a.kind == "layer" and REGISTRY[a.op].arity is None,
+                      body=self.group_body(a) if a.kind == "group" else None, name_hint=a.hint or "x")
+            it._src = a.inputs
+            item_of[id(a)] = it
+            items.append(it)
+            k += 1
+        return items, item_of
+
+    def repeat_run(self, atoms, k) -> int:
+        a = atoms[k]
+        if a.kind != "call" or a.n_out != 1 or len(a.inputs) != 1:
+            return 1
+        n = 1
+        while k + n < len(atoms):
+            b = atoms[k + n]
+            if (b.kind != "call" or getattr(b, "block", None) is not getattr(a, "block", None) or b.n_out != 1 or len(b.inputs) != 1
+                    or b.inputs[0][0] is not atoms[k + n - 1]):
+                break
+            if self.fold([c.values for c in atoms[k:k + n + 1]], a.block) is None:
+                break
+            n += 1
+        # the intermediate outputs must be read by the next call only
+        return n
+
+    def fold(self, value_dicts, block):
+        """Per parameter, one expression in the repeat index `i`, or None when some can't be."""
+        out = {}
+        for p in value_dicts[0]:
+            vals = [d[p] for d in value_dicts]
+            e = _fold(vals, p in block.name_params)
+            if e is None:
+                return None
+            out[p] = e
+        return out
+
+    def repeat_call(self, calls) -> str:
+        folded = self.fold([c.values for c in calls], calls[0].block)
+        args = [f"{p}={t}" if p in ("name", "id") else t for p, t in folded.items()]
+        return f"{calls[0].block.name}({', '.join(args)})"
+
+    def body(self, atoms, ports, outputs, indent):
+        items, item_of = self.items(atoms)
+
+        def conv(r):
+            src, i = r
+            if id(src) in item_of:
+                it = item_of[id(src)]
+                return (it, i)
+            return (src, i)
+        for it in items:
+            it.inputs = [conv(r) for r in it._src]
+        outs = [conv(r) for r in outputs]
+        body = Body(items, ports, outs, self.taken)
+        return body.lines(indent)
+
+    def block(self, blk) -> list:
+        lines, out_names = self.body(blk.body, blk.ports, blk.outputs, "    ")
+        params = [p.name for p in blk.ports[1:]] + blk.params
+        head = f"block {blk.name}({', '.join(params)})"
+        if any(o is not None for o in out_names) or len(out_names) > 1:
+            head += f" -> ({', '.join(o for o in out_names)})"
+        return [head + " {"] + lines + ["}"]
+
+
+def _fold(vals, quoted=False):
+    """The text of ``vals[i]`` as an expression in ``i``: a constant, an arithmetic sequence, or a
+    string with one such number in it; None otherwise."""
+    first = vals[0]
+    if all(_key(v) == _key(first) for v in vals):
+        return string_text(first) if quoted and isinstance(first, str) else value_text(first)
+    if all(isinstance(v, int) and not isinstance(v, bool) for v in vals):
+        d = vals[1] - vals[0]
+        if all(vals[k] == vals[0] + d * k for k in range(len(vals))):
+            return _affine(vals[0], d)
+        return None
+    if all(isinstance(v, str) and not isinstance(v, Expr) for v in vals):
+        pre = _common_prefix(vals)
+        suf = _common_prefix([v[len(pre):][::-1] for v in vals])[::-1]
+        while pre and pre[-1].isdigit():
+            pre = pre[:-1]
+        while suf and suf[0].isdigit():
+            suf = suf[1:]
+        mids = [v[len(pre):len(v) - len(suf)] for v in vals]
+        if all(re.fullmatch(r"0|[1-9]\d*", m) for m in mids):
+            nums = [int(m) for m in mids]
+            d = nums[1] - nums[0]
+            if all(nums[k] == nums[0] + d * k for k in range(len(nums))) and "{" not in pre + suf:
+                return string_text(pre + "{" + _affine(nums[0], d) + "}" + suf)
+    return None
+
+
+def _affine(a, d) -> str:
+    i = "i" if d == 1 else f"{d} * i"
+    if a == 0:
+        return i if d else "0"
+    return f"{i} + {a}" if d else str(a)
+
+
+def _common_prefix(xs):
+    p = xs[0]
+    for x in xs[1:]:
+        k = 0
+        while k < min(len(p), len(x)) and p[k] == x[k]:
+            k += 1
+        p = p[:k]
+    return p
+
+
