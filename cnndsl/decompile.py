@@ -353,11 +353,16 @@ class Body:
             for els in data:
                 parts.append(" -> ".join(self.element(e) for e in els) if els else "identity")
             return it.head + " {\n" + "\n".join(parts) + "\n}"
-        # named merge: op(a, b -> c, ...)
+        # named merge: op(a, b -> c, ...), one argument a line when long
         args = []
         for b, els in data:
             args.append(" -> ".join([self.ref_text(b)] + [self.element(e) for e in els]))
-        return _insert_args(it.head, ", ".join(args), first=True)
+        text = _insert_args(it.head, ", ".join(args), first=True)
+        if len(text) <= WIDTH - 30 or "\n" in text:
+            return text
+        name, rest = it.head.split("(", 1) if "(" in it.head else (it.head, ")")
+        kw = rest[:-1]
+        return name + "(\n" + ",\n".join(args + ([kw] if kw else [])) + "\n)"
 
     def statement(self, lead, base, els, cur, explicit, indent) -> list:
         pieces = self.chain_text(base, els, cur, explicit)
@@ -383,11 +388,11 @@ def layout(text: str, indent: str) -> list:
     depth = 0
     for raw in text.split("\n"):
         line = raw.strip()
-        if line.startswith("}"):
+        if line.startswith(("}", ")")):
             depth -= 1
         pad = indent + "    " * depth
         out += _wrap(pad + line, pad)
-        if line.endswith("{"):
+        if line.endswith(("{", "(")):
             depth += 1
     return out
 
@@ -569,7 +574,7 @@ class _Writer:
             for arg in REGISTRY[a.op].args:
                 v = a.values.get(arg.name, arg.default)
                 base = mine.get(arg.name, arg.default)
-                if isinstance(v, Expr) or _key(v) != _key(base):
+                if isinstance(v, Expr) or _key(_plain(v)) != _key(_plain(base)):
                     written[arg.name] = v
             return call_text(a.op, written, a.name)
         if a.kind == "group":
@@ -630,6 +635,8 @@ class _Writer:
         out = {}
         for p in value_dicts[0]:
             vals = [d[p] for d in value_dicts]
+            if p not in block.name_params and p != "id" and any(_key(v) != _key(vals[0]) for v in vals):
+                return None     # only names count up in a repeat; other values must agree
             e = _fold(vals, p in block.name_params)
             if e is None:
                 return None

@@ -181,7 +181,7 @@ class Compressor:
             if gain > 0:
                 scored.append((gain, L, chosen[0], key, chosen))
         scored.sort(key=lambda t: (-t[0], -t[1], t[2]))
-        for gain, L, _, key, chosen in scored[:50]:
+        for gain, L, _, key, chosen in scored[:3000]:
             try:
                 block = make_block([seq[s:s + L] for s in chosen], key[1], len(self.blocks))
             except _NoTemplate:

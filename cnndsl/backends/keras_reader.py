@@ -403,6 +403,7 @@ class _Reader:
                 continue
             args, kwargs = self.inbound(nodes[0], local, name, cls)
             if args is None:
+                self.check_only(lc)   # its input was refused; still report its own problems
                 continue
             if cls in ("Functional", "Model", "Sequential") and "layers" in (lc.get("config") or {}):
                 outs = self.nested(lc, args, name, cls)
@@ -584,6 +585,22 @@ class _Reader:
             self.problem(name, cls, f"a config cnndsl can't read ({type(e).__name__}: {e})")
             return None
         return self.add(name, op, a, cls, tensors, block, group)
+
+    def check_only(self, lc):
+        """The problems of a layer whose input could not be read (an earlier layer was refused)."""
+        cls, c = lc.get("class_name"), dict(lc.get("config") or {})
+        name = c.get("name") or lc.get("name") or _snake(cls or "layer")
+        module = lc.get("module") or ""
+        if module.startswith(("keras.src.ops", "keras.ops")) or cls in ("Functional", "Model", "Sequential"):
+            return
+        if cls == "Lambda":
+            self.problem(name, cls, "a Lambda layer (arbitrary Python code) has no cnndsl op")
+        elif cls not in READERS:
+            self.problem(name, cls, f"no cnndsl op for the class `{module + '.' if module else ''}{cls}`")
+        else:
+            why = self.leftovers(cls, c, [])
+            if why:
+                self.problem(name, cls, why)
 
     def add(self, name, op, a, cls, tensors, block, group, explicit=None):
         spec = REGISTRY[op]
