@@ -626,6 +626,8 @@ class _Writer:
                 break
             if self.fold([c.values for c in atoms[k:k + n + 1]], a.block) is None:
                 break
+            if self.uses[(id(atoms[k + n - 1]), 0)] != 1:   # a call's output read elsewhere: no repeat
+                break
             n += 1
         # the intermediate outputs must be read by the next call only
         return n
@@ -649,6 +651,8 @@ class _Writer:
         return f"{calls[0].block.name}({', '.join(args)})"
 
     def body(self, atoms, ports, outputs, indent):
+        self.uses = Counter((id(src), i) for a in atoms for src, i in a.inputs)
+        self.uses.update((id(src), i) for src, i in outputs)
         items, item_of = self.items(atoms)
 
         def conv(r):
