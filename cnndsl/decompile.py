@@ -533,12 +533,12 @@ def write_spec(net: Net, source: str = "a Keras model", blocks: bool = True) -> 
     if blocks:
         comp.run()
     netname = identifier(net.name, taken, "model")
-    taken |= {netname} | {b.name for b in comp.blocks}
+    taken.add(netname)
+    for blk in comp.blocks:
+        blk.name = identifier(blk.name, taken, "unit")
+        taken.add(blk.name)
     writer = _Writer(hoisted, taken)
     block_text = []
-    for blk in comp.blocks:
-        blk.name = identifier(blk.name, taken | {x.name for x in comp.blocks if x is not blk}, "unit")
-        taken.add(blk.name)
     for blk in comp.blocks:
         block_text += writer.block(blk) + [""]
     lines, out_names = writer.body(comp.seq, ports, comp.outputs, "    ")

@@ -253,19 +253,23 @@ def make_block(runs, outs, number) -> Block:
     for j, a in enumerate(first):
         values = {}
         for k in a.values:
+            if a.kind == "call" and k == a.block.name_param:
+                values[k] = names.template(j)
+                continue
             vec = tuple(_key(r[j].values.get(k)) for r in runs)
             if len(set(vec)) == 1:
                 values[k] = a.values[k]
             else:
                 if vec not in param_of:
-                    is_name = a.kind == "call" and k in a.block.name_params
+                    is_name = False
                     pname = _fresh("name" if is_name else _param_base(k), params + ["name", "id"])
                     params.append(pname)
                     if is_name:
                         name_like.add(pname)
                     param_of[vec] = (pname, [r[j].values.get(k) for r in runs])
                 values[k] = Expr(param_of[vec][0])
-        t = Atom(a.kind, a.op, values, names.template(j) if a.name is not None else None, [], a.n_out, a.members,
+        t = Atom(a.kind, a.op, values, names.template(j) if a.kind == "layer" and a.name is not None else None, [],
+                 a.n_out, a.members,
                  a.group, a.hint, a.block)
         body.append(t)
         inside[id(a)] = t
@@ -282,6 +286,7 @@ def make_block(runs, outs, number) -> Block:
                   outputs=[(body[p], k) for p, k in outs])
     block.out_positions = outs
     block.name_params = name_like
+    block.name_param = names.param
     block.values = {pname: vals for pname, vals in param_of.values()}
     block.name_values = names.values
     block.name = _block_name(first, names, number)
@@ -340,35 +345,38 @@ class NameTemplate:
 
     @classmethod
     def find(cls, runs):
-        positions = [j for j, a in enumerate(runs[0]) if a.name is not None]
+        """One template per named position -- a layer's name, or the name a call passes its block -- with
+        one part that varies from run to run; ``_NoTemplate`` when there is none (the runs don't align
+        with the model's own naming, so they are not one block)."""
+        positions = [j for j, a in enumerate(runs[0]) if _name_of(a) is not None]
         if not positions:
             return cls({}, None, None, "")
-        names = [[r[j].name for j in positions] for r in runs]
-        if any(not isinstance(n, str) for ns in names for n in ns):
-            return cls._per_position(runs, positions)
-        if all(ns == names[0] for ns in names):   # the same names each time (can't be: names are unique)
-            return cls({j: n for j, n in zip(positions, names[0])}, None, None, "")
+        names = [[_name_of(r[j]) for j in positions] for r in runs]
         for v0 in _candidates(names[0]):
             templates = [n.replace(v0, "\x00") for n in names[0]]
-            if not all("\x00" in t for t in templates) and not any("\x00" in t for t in templates):
+            if not all("\x00" in t for t in templates):
                 continue
             values = [v0]
-            ok = True
             for ns in names[1:]:
                 v = _match(templates, ns)
                 if v is None:
-                    ok = False
                     break
                 values.append(v)
-            if not ok or len(set(values)) != len(values):
+            if len(values) != len(names) or len(set(values)) != len(values):
                 continue
             is_int = all(re.fullmatch(r"0|[1-9]\d*", v) for v in values)
             param = "id" if is_int else "name"
-            vals = [int(v) for v in values] if is_int else values
-            texts = {j: Expr(_string_template(t, param)) for j, t in zip(positions, templates)}
-            sample = templates[0].replace("\x00", "" if not is_int else "").strip("_")
-            return cls(texts, param, vals, v0 if not is_int else sample)
-        return cls._per_position(runs, positions)
+            texts = {}
+            for j, t in zip(positions, templates):
+                a = runs[0][j]
+                if a.kind == "call" and a.block.name_param == "id" and (t != "\x00" or not is_int):
+                    break                       # a counter can only be passed on as it is
+                texts[j] = Expr(param) if a.kind == "call" and t == "\x00" else Expr(_string_template(t, param))
+            else:
+                vals = [int(v) for v in values] if is_int else values
+                sample = v0 if not is_int else templates[0].replace("\x00", "").strip("_")
+                return cls(texts, param, vals, sample)
+        raise _NoTemplate()
 
     @classmethod
     def _per_position(cls, runs, positions):
@@ -378,6 +386,15 @@ class NameTemplate:
 
 class _NoTemplate(Exception):
     pass
+
+
+def _name_of(a):
+    """The name a run gives at this atom: a layer's own, or the one a call passes (as text)."""
+    if a.kind == "layer":
+        return a.name
+    if a.kind == "call" and a.block.name_param is not None:
+        return str(a.values[a.block.name_param])
+    return None
 
 
 def _string_template(t: str, param: str) -> str:

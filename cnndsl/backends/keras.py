@@ -10,7 +10,8 @@ exactly the call ``build_model`` makes.
 
 Most layers meet their input as ``layer(x)``. A few builders say otherwise
 with an ``apply`` template, Python source in which ``{layer}`` is the
-constructor call and ``{x}`` the input: MobileNetV3's hard sigmoid is
+constructor call and ``{x}`` the input (a template without ``{layer}`` is a
+Keras op alone: ``add(layer=false)`` is ``{x}[0] + {x}[1]``): MobileNetV3's hard sigmoid is
 ``{layer}({x} + 3.0) * (1.0 / 6.0)`` around a ``ReLU(6.0)``, Keras ops on the
 symbolic tensor, as keras.applications writes it. ``build_model`` evaluates the
 same template the emitter writes.
@@ -192,6 +193,9 @@ def _split_sizes(a):
 # Ops whose layer meets its input some other way than ``layer(x)``, by the node's arguments.
 APPLY = {
     "hard_sigmoid": lambda a: "{layer}({x} + 3.0) * (1.0 / 6.0)" if a["layer"] else CALL,
+    # layer=false: the operator on the two symbolic tensors, a Keras op with no layer (ConvNeXt's inputs + x)
+    "add": lambda a: CALL if a["layer"] else "{x}[0] + {x}[1]",
+    "multiply": lambda a: CALL if a["layer"] else "{x}[0] * {x}[1]",
 }
 
 

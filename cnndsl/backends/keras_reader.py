@@ -667,7 +667,7 @@ class _Reader:
             self.problem(name, f"ops.{cls}", "a Keras op called with keyword arguments")
             return None
         if cls in ("Add", "Multiply") and len(tensors) == 2 and not consts:
-            return self.add(name, cls.lower(), {}, cls, tensors, block, group, explicit=False)
+            return self.add(name, cls.lower(), {"layer": False}, f"ops.{cls}", tensors, block, group, explicit=False)
         if cls in ("Add", "Multiply") and len(tensors) == 1 and len(consts) == 1 and _number(consts[0]):
             layer = Layer(name=name, op="_const_" + cls.lower(), args={"value": float(consts[0])}, klass=f"ops.{cls}",
                           inputs=list(tensors), block=block, group=group, explicit=False)

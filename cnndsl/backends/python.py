@@ -212,7 +212,12 @@ class _Writer:
         if reads is None:            # a layer object only (a sequential's member), not called here
             return f"{head}{cls}(", "", holes, ")"
         read = reads[0] if REGISTRY[node.op].arity is not None else "[" + ", ".join(reads) + "]"
-        before, after = apply_template(node).split("{layer}")
+        template = apply_template(node)
+        if "{layer}" not in template:   # a Keras op on the tensors, no layer: `a + b`
+            for k, r in enumerate(reads):
+                template = template.replace("{x}[%d]" % k, r)
+            return f"{head}{template}", "", [], ""
+        before, after = template.split("{layer}")
         return f"{head}{before}{cls}(", "", holes, ")" + after.format(x=read)
 
     def write_block(self, block: str, instances: list):

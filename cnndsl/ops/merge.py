@@ -80,8 +80,18 @@ def _broadcast(name, ins, allow):
 
 
 def _merge(name, allow_broadcast, doc, args=(), label=None):
-    return Op(name, family="merge", arity=None, args=args, shape=lambda ins, a: _broadcast(name, ins, allow_broadcast),
+    return Op(name, family="merge", arity=None, args=args, shape=lambda ins, a: _operator_shape(name, ins, a, allow_broadcast),
               label=label or (lambda a: name), doc=doc)
+
+
+def _operator_shape(name, ins, a, allow_broadcast):
+    if not a.get("layer", True) and len(ins) != 2:
+        sign = "+" if name == "add" else "*"
+        raise CnnError("shape", f"{name}(layer=false) is the operator x {sign} y on exactly 2 tensors, got {len(ins)}")
+    return _broadcast(name, ins, allow_broadcast)
+
+
+_LAYER = (Arg("layer", "bool", True),)
 
 
 def _scaled_add_shape(ins, a):
@@ -94,8 +104,10 @@ OPS = [
     Op("concat", family="merge", arity=None, args=(Arg("axis", "int", -1),), shape=_concat_shape,
        label=lambda a: "concat" if a["axis"] == -1 else f"concat axis {a['axis']}",
        doc="Concatenate along an axis (channels by default)."),
-    _merge("add", False, "Elementwise sum of equal shapes."),
-    _merge("multiply", True, "Elementwise product; (1, 1, C) broadcasts against (H, W, C), as SE needs."),
+    _merge("add", False, "Elementwise sum of equal shapes. layer=false: the operator x + y on two tensors, no Add "
+                         "layer (as ConvNeXt writes `inputs + x`).", _LAYER),
+    _merge("multiply", True, "Elementwise product; (1, 1, C) broadcasts against (H, W, C), as SE needs. layer=false: "
+                             "the operator x * y on two tensors, no Multiply layer.", _LAYER),
     Op("scaled_add", family="merge", arity=None, args=(Arg("scale", "float"),), shape=_scaled_add_shape,
        label=lambda a: f"add ×{a['scale']:g}",
        doc="a + scale·b, no weights (InceptionResNetV2's scaled residual, its CustomScaleLayer)."),
