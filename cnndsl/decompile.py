@@ -500,7 +500,7 @@ def write_spec(net: Net, source: str = "a Keras model", blocks: bool = True) -> 
         params.append(f"{pname}: {value_text(list(n.args['shape'][1:]))}")
     if len(batch) == 1 and None not in batch:
         params.append(f"batch={batch.pop()}")
-    from .motifs import Atom, Compressor, chain_first_order
+    from .motifs import Atom, Compressor, chain_first_order, fold_submodels
     atom_of, atoms, position = {}, [], {}
 
     def ref(r):
@@ -524,12 +524,15 @@ def write_spec(net: Net, source: str = "a Keras model", blocks: bool = True) -> 
             values = {arg.name: _plain(n.args.get(arg.name, arg.default)) for arg in REGISTRY[n.op].args}
             a = Atom("layer", n.op, values, n.name if n.explicit else None, [ref(r) for r in n.inputs],
                      len(n.outputs), hint=n.name)
+            a.sub = n.block
             atom_of[id(n)] = a
             k += 1
         position[id(a)] = len(atoms)
         atoms.append(a)
     outputs = [ref(r) for r in net.outputs]
-    comp = Compressor(chain_first_order(atoms, position), outputs, ports)
+    order, outputs, subs = fold_submodels(chain_first_order(atoms, position), outputs)
+    comp = Compressor(order, outputs, ports)
+    comp.blocks = subs
     if blocks:
         comp.run()
     netname = identifier(net.name, taken, "model")

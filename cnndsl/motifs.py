@@ -448,3 +448,94 @@ def _match(templates, names):
             return None
         v = got[0]
     return v
+
+
+def fold_submodels(atoms, outputs) -> tuple[list, list, list]:
+    """Each nested functional sub-model of the framework model (its layers carry ``sub``) as one block
+    of its own name, called where the sub-model was; returns the new order, outputs and blocks."""
+    subs = {}
+    for a in atoms:
+        if getattr(a, "sub", None):
+            subs.setdefault(a.sub, []).append(a)
+    blocks, shared = [], {}
+    for sub, run in subs.items():
+        inside = {id(a) for a in run}
+        readers = [b for b in atoms if id(b) not in inside]
+        used = {(id(s), i) for b in readers for s, i in b.inputs} | {(id(s), i) for s, i in outputs}
+        outs = tuple((p, k) for p, a in enumerate(run) for k in range(a.n_out) if (id(a), k) in used)
+        shared.setdefault((_run_key(run), outs), []).append((sub, run))
+    for (_, outs), members in shared.items():
+        runs = [run for _, run in members]
+        block = None
+        if len(runs) > 1:       # sub-models of one structure: one block, their differences its parameters
+            try:
+                block = make_block(runs, outs, len(blocks))
+                block.name = _common_name([sub for sub, _ in members]) or block.name
+            except _NoTemplate:
+                block = None
+        for sub, run in members:
+            if block is None or block not in blocks:
+                b = block or _literal_block(sub, run, outs)
+                blocks.append(b)
+            atoms, outputs = _call_in(block or blocks[-1], run, outs, atoms, outputs)
+    return atoms, outputs, blocks
+
+
+def _run_key(run):
+    pos = {id(a): j for j, a in enumerate(run)}
+    ext = {}
+    key = []
+    for j, a in enumerate(run):
+        refs = []
+        for src, idx in a.inputs:
+            if id(src) in pos:
+                refs.append((j - pos[id(src)], idx))
+            else:
+                refs.append(("e", ext.setdefault((id(src), idx), len(ext))))
+        key.append((atom_sig(a), tuple(refs)))
+    return tuple(key)
+
+
+def _common_name(names):
+    """res_a, res_b -> res; block1, block2 -> block."""
+    prefix = names[0]
+    for n in names[1:]:
+        k = 0
+        while k < min(len(prefix), len(n)) and prefix[k] == n[k]:
+            k += 1
+        prefix = prefix[:k]
+    return prefix.rstrip("_-0123456789")
+
+
+def _literal_block(sub, run, outs):
+    """A block of one sub-model as it is: no parameters, its layers' own names."""
+    ext = _ext_refs(run)
+    ports = [TPort("in")] + [TPort(f"t{k}") for k in range(1, len(ext))]
+    copies, body = {}, []
+    for a in run:
+        t = Atom(a.kind, a.op, dict(a.values), a.name, [], a.n_out, a.members, a.group, a.hint, a.block)
+        copies[id(a)] = t
+        body.append(t)
+    ext_index = {(id(r[0]), r[1]): k for k, r in enumerate(ext)}
+    for a, t in zip(run, body):
+        t.inputs = [(copies[id(s)], i) if id(s) in copies else (ports[ext_index[(id(s), i)]], 0)
+                    for s, i in a.inputs]
+    block = Block(name=sub, params=[], n_in=len(ext), body=body, ports=ports,
+                  outputs=[(body[p], k) for p, k in outs])
+    block.out_positions, block.name_params, block.name_param = outs, set(), None
+    block.values, block.name_values, block.runs = {}, None, [run]
+    return block
+
+
+def _call_in(block, run, outs, atoms, outputs):
+    """``atoms`` with ``run`` replaced by a call of ``block`` where the run began."""
+    inside = {id(a) for a in run}
+    call = make_call(block, run, outs)
+    call_of = {(id(run[p]), k): (call, o) for o, (p, k) in enumerate(outs)}
+    first = atoms.index(run[0])
+    atoms = [a for a in atoms[:first] if id(a) not in inside] + [call] + \
+            [a for a in atoms[first:] if id(a) not in inside]
+    for a in atoms:
+        a.inputs = [call_of.get((id(s), i), (s, i)) for s, i in a.inputs]
+    outputs = [call_of.get((id(s), i), (s, i)) for s, i in outputs]
+    return atoms, outputs
