@@ -237,14 +237,16 @@ def _rk(ref):
 
 
 WIDTH = 100
+MAX_HINT = 20          # a tensor takes its layer's name when that is this short, else x1, x2, ...
 
 
 class Body:
     """Writes a list of Items (topologically ordered) as statements: chains and branches where the
     graph is series-parallel, named tensors where it is not."""
 
-    def __init__(self, items, ports, outputs, taken=()):
+    def __init__(self, items, ports, outputs, taken=(), hints=True):
         self.items = items
+        self.hints = hints                 # name tensors after their layers (the network's body)
         self.ports = ports                 # Port objects; ports[0] is the current tensor at the start
         self.outputs = outputs             # refs the body gives
         self.taken = set(taken)
@@ -304,11 +306,14 @@ class Body:
         for k in outs:
             if not (implicit and k == last):
                 named.add(k)
+        count = 0
         for it in self.items:
             for r in it.outputs:
                 k = _rk(r)
                 if k in named and k not in self.names:
-                    self.names[k] = identifier(it.name_hint or "x", self.taken | set(self.names.values()))
+                    count += 1
+                    hint = it.name_hint if self.hints and it.name_hint and len(it.name_hint) <= MAX_HINT else f"x{count}"
+                    self.names[k] = identifier(hint, self.taken | set(self.names.values()))
         out, cur, prev_assign = [], _rk((self.ports[0], 0)) if self.ports else None, False
         for it in self.items:
             k = _rk(it.outputs[0])
@@ -653,7 +658,7 @@ class _Writer:
         args = [f"{p}={t}" if p in ("name", "id") else t for p, t in folded.items()]
         return f"{calls[0].block.name}({', '.join(args)})"
 
-    def body(self, atoms, ports, outputs, indent):
+    def body(self, atoms, ports, outputs, indent, hints=True):
         self.uses = Counter((id(src), i) for a in atoms for src, i in a.inputs)
         self.uses.update((id(src), i) for src, i in outputs)
         items, item_of = self.items(atoms)
@@ -667,11 +672,11 @@ class _Writer:
         for it in items:
             it.inputs = [conv(r) for r in it._src]
         outs = [conv(r) for r in outputs]
-        body = Body(items, ports, outs, self.taken)
+        body = Body(items, ports, outs, self.taken, hints)
         return body.lines(indent)
 
     def block(self, blk) -> list:
-        lines, out_names = self.body(blk.body, blk.ports, blk.outputs, "    ")
+        lines, out_names = self.body(blk.body, blk.ports, blk.outputs, "    ", hints=False)
         params = [p.name for p in blk.ports[1:]] + blk.params
         head = f"block {blk.name}({', '.join(params)})"
         if any(o is not None for o in out_names) or len(out_names) > 1:
