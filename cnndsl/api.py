@@ -66,15 +66,30 @@ def from_keras(model, *, blocks: bool = True) -> str:
     cnndsl op (a Lambda, a custom class) raises ``CnnError`` naming each such layer. Reading a
     ``.keras`` file does not import Keras.
     """
-    from .backends.keras_reader import model_config, read_config, read_keras_file
-    from .decompile import write_spec
+    from .backends.keras_reader import model_config, read_keras_file
     if is_keras_model(model):
         config, source = model_config(model), f"Keras model `{model.name}`"
     elif is_keras_file(model):
         config, source = read_keras_file(os.fspath(model)), os.path.basename(os.fspath(model))
     else:
         raise CnnError("usage", f"from_keras takes a keras.Model or a .keras file, got {type(model).__name__}")
-    return write_spec(read_config(config, source), source, blocks=blocks)
+    return spec_of_config(config, source, blocks=blocks)
+
+
+def spec_of_config(config: dict, source: str = "model", *, blocks: bool = True) -> str:
+    """The spec of a serialized Keras model (a config.json's contents): ``from_keras`` without Keras.
+
+    A config that is not what Keras writes (hand-edited, truncated, another tool's) is a ``CnnError``
+    naming the source, never a traceback."""
+    from .backends.keras_reader import read_config
+    from .decompile import write_spec
+    try:
+        return write_spec(read_config(config, source), source, blocks=blocks)
+    except CnnError:
+        raise
+    except (KeyError, TypeError, ValueError, AttributeError, IndexError, RecursionError) as e:
+        raise CnnError("usage", f"{source}: the model config is not one cnndsl can read ({type(e).__name__}: "
+                                f"{str(e)[:120]})", hint="cnndsl reads what Keras 3 writes to a .keras file") from None
 
 
 def load_spec(spec, *, import_root: str | None = None) -> Program:

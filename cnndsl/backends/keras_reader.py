@@ -19,6 +19,7 @@ import zipfile
 
 from ..decompile import Layer, Net, Unsupported
 from ..errors import CnnError
+from ..lower import LAYER_NAME
 from ..ops import REGISTRY
 from ..ops.schema import ACTIVATIONS, Initializer, convert
 from .keras import SIGNATURES
@@ -503,8 +504,9 @@ class _Reader:
         c = lc.get("config") or {}
         shape = c.get("batch_shape") or c.get("batch_input_shape")
         name = c.get("name") or lc.get("name") or "input"
-        if not isinstance(shape, list) or len(shape) < 2:
-            raise CnnError("unsupported", f"{self.source}: input `{name}` has no shape")
+        if (not isinstance(shape, list) or len(shape) < 2 or not isinstance(name, str)
+                or not all(d is None or (type(d) is int and 0 < d < 2 ** 31) for d in shape)):
+            raise CnnError("unsupported", f"{self.source}: input `{name}` has no shape cnndsl can read ({_short(shape)})")
         for k, v in (("dtype", "float32"), ("sparse", False), ("ragged", False), ("optional", False)):
             if c.get(k, v) != v:
                 self.problem(name, "InputLayer", f"{k}={c.get(k)!r}")
@@ -593,7 +595,10 @@ class _Reader:
         module = lc.get("module") or ""
         if module.startswith(("keras.src.ops", "keras.ops")) or cls in ("Functional", "Model", "Sequential"):
             return
-        if cls == "Lambda":
+        if not isinstance(name, str) or not _writable(name):
+            self.problem(name, cls, "its name has characters other than ASCII letters, digits, _ and - (rename it; "
+                                    "cnndsl keeps every name it reads)")
+        elif cls == "Lambda":
             self.problem(name, cls, "a Lambda layer (arbitrary Python code) has no cnndsl op")
         elif cls not in READERS:
             self.problem(name, cls, f"no cnndsl op for the class `{module + '.' if module else ''}{cls}`")
@@ -603,6 +608,10 @@ class _Reader:
                 self.problem(name, cls, why)
 
     def add(self, name, op, a, cls, tensors, block, group, explicit=None):
+        if not isinstance(name, str) or not _writable(name):
+            self.problem(name, cls, "its name has characters other than ASCII letters, digits, _ and - (rename it; "
+                                    "cnndsl keeps every name it reads)")
+            return None
         spec = REGISTRY[op]
         defaults = {arg.name: arg.default for arg in spec.args}
         args = {}
@@ -684,6 +693,12 @@ _INIT_KEYS = {"kernel_init": ("kernel_initializer", "depthwise_initializer"), "b
 def _short(v) -> str:
     text = json.dumps(v) if not isinstance(v, str) else repr(v)
     return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _writable(name: str) -> bool:
+    """Whether a layer name is one cnndsl can give a layer: ASCII letters, digits, _ and - (what every
+    Keras backend accepts)."""
+    return LAYER_NAME.fullmatch(name) is not None
 
 
 def _number(v) -> bool:
