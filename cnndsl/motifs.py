@@ -179,9 +179,11 @@ class Compressor:
             n_in = 1 + max((r[1] for _, refs in key[0] for r in refs if r[0] == "e"), default=0)
             gain = c * cost - c * 1 - (cost + 2) - 0.5 * c * ((n_in - 1) + (len(key[1]) - 1))
             if gain > 0:
-                scored.append((gain, L, chosen[0], key, chosen))
-        scored.sort(key=lambda t: (-t[0], -t[1], t[2]))
-        for gain, L, _, key, chosen in scored[:3000]:
+                # one tensor in, one out first: a unit as a person cuts it, not a window that straddles two
+                sese = n_in == 1 and len(key[1]) == 1
+                scored.append((not sese, gain, L, chosen[0], key, chosen))
+        scored.sort(key=lambda t: (t[0], -t[1], -t[2], t[3]))
+        for _, gain, L, _, key, chosen in scored[:3000]:
             try:
                 block = make_block([seq[s:s + L] for s in chosen], key[1], len(self.blocks))
             except _NoTemplate:
