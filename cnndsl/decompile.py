@@ -272,30 +272,33 @@ class Body:
 
         def take(r, branch=False):
             """A ref's chain, if this reader is its only one (it is then absorbed), else the ref itself.
-            A branch needs a chain from a tensor, so a named merge (``add(a, b)``) stays a statement."""
+            A branch needs a chain from a tensor, so a named merge (``add(a, b)``) stays a statement.
+            The third item counts the reads of the chain's base tensor the chain accounts for."""
             if self.absorbable(r) and _rk(r) in pending and not (branch and pending[_rk(r)][0] is None):
                 return pending.pop(_rk(r))
-            return (r, [])
+            return (r, [], 1)
 
         for it in self.items:
             key = _rk(it.outputs[0])
             if it.merge and len(it.inputs) >= 2:
                 parts = [take(r, branch=True) for r in it.inputs]
-                bases = {_rk(b) for b, _ in parts}
+                bases = {_rk(b) for b, _, _ in parts}
                 if len(bases) == 1:
                     b = parts[0][0]
                     bk = _rk(b)
-                    if (bk in pending and self.uses[bk] == len(parts) and self.producer[bk].n_out == 1
-                            and not any(bk == _rk(o) for o in self.outputs)):
-                        base, els = pending.pop(bk)      # the fork is inline: x -> add { ...; ... }
-                        pending[key] = (base, els + [("branches", it, [e for _, e in parts])])
+                    reads = sum(acc for _, _, acc in parts)
+                    branches = ("branches", it, [e for _, e, _ in parts])
+                    if (bk in pending and self.uses[bk] == reads and self.producer[bk].n_out == 1
+                            and not any(bk == _rk(o) for o in self.outputs) and pending[bk][0] is not None):
+                        base, els, acc = pending.pop(bk)      # the fork is inline: x -> add { ...; ... }
+                        pending[key] = (base, els + [branches], acc)
                     else:
-                        pending[key] = (b, [("branches", it, [e for _, e in parts])])
+                        pending[key] = (b, [branches], reads)
                 else:
-                    pending[key] = (None, [("named", it, parts)])
+                    pending[key] = (None, [("named", it, [(b, e) for b, e, _ in parts])], 0)
             else:
-                b, els = take(it.inputs[0]) if it.inputs else (None, [])
-                pending[key] = (b, els + [("item", it, list(it.inputs[1:]))])
+                b, els, acc = take(it.inputs[0]) if it.inputs else (None, [], 0)
+                pending[key] = (b, els + [("item", it, list(it.inputs[1:]))], acc)
         outs = [_rk(o) for o in self.outputs]
         last = _rk(self.items[-1].outputs[0]) if self.items else None
         implicit = len(outs) == 1 and outs[0] == last and outs.count(last) == 1
@@ -319,7 +322,7 @@ class Body:
             k = _rk(it.outputs[0])
             if k not in pending:
                 continue
-            b, els = pending[k]
+            b, els, _ = pending[k]
             if it.n_out > 1:
                 targets = ", ".join(self.names[_rk(r)] for r in it.outputs)
                 out += self.statement(f"{targets} = ", b, els, cur, True, indent)
