@@ -125,3 +125,39 @@ def test_flat_import_has_no_blocks(keras):
     model = keras.Model(inp, x)
     assert "block " not in cnndsl.from_keras(model, blocks=False)
     _round_trip(model, cnndsl.from_keras(model, blocks=False))
+
+
+def test_a_subclassed_model_is_one_clear_error(keras):
+    class Net(keras.Model):
+        def __init__(self):
+            super().__init__(name="mine")
+            self.conv = keras.layers.Conv2D(4, 3)
+
+        def call(self, x):
+            return self.conv(x)
+
+    model = Net()
+    model(np.zeros((1, 8, 8, 3), "float32"))
+    with pytest.raises(cnndsl.CnnError) as e:
+        cnndsl.from_keras(model)
+    assert "mine" in e.value.message and e.value.kind != "internal"
+
+
+def test_a_sequential_model_never_built_is_one_clear_error(keras):
+    model = keras.Sequential([keras.layers.Conv2D(4, 3), keras.layers.Flatten()])
+    with pytest.raises(cnndsl.CnnError) as e:
+        cnndsl.from_keras(model)
+    assert e.value.kind != "internal" and "input" in e.value.message
+
+
+def test_a_sequential_model_built_without_an_input_layer(keras):
+    model = keras.Sequential([keras.layers.Conv2D(4, 3, name="c"), keras.layers.Flatten(name="f"),
+                              keras.layers.Dense(3, name="d")])
+    model.build((None, 10, 10, 2))
+    text = cnndsl.from_keras(model)
+    assert "image: [10, 10, 2]" in text
+    twin = cnndsl.compile(text)
+    assert twin.count_params() == model.count_params() == (9 * 2 + 1) * 4 + (8 * 8 * 4 + 1) * 3
+    twin.set_weights(model.get_weights())
+    x = np.random.default_rng(0).standard_normal((2, 10, 10, 2)).astype("float32")
+    assert np.max(np.abs(np.asarray(model(x)) - np.asarray(twin(x)))) < 1e-5
