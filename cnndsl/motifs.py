@@ -24,6 +24,7 @@ from .ops import REGISTRY
 
 MAX_RUN = 160          # longest run considered
 MAX_PORTS = 4          # most inputs from outside / outputs of a run
+WORK = 400_000         # runs looked at per round (n layers x run length), so a huge model stays quick
 
 
 @dataclass(eq=False)
@@ -132,10 +133,11 @@ class Compressor:
         produced = [[(i, k) for k in range(a.n_out)] for i, a in enumerate(seq)]
         sigs = [atom_sig(a) for a in seq]
         table = {}
+        longest = max(8, min(MAX_RUN, WORK // max(n, 1)))   # a huge model: shorter runs, bounded time
         for i in range(n):
             ext = {}
             parts = []
-            for L in range(1, min(MAX_RUN, n - i) + 1):
+            for L in range(1, min(longest, n - i) + 1):
                 j = i + L - 1
                 a = seq[j]
                 refs = []
