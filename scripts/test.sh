@@ -4,5 +4,6 @@ set -eu
 cd "$(dirname "$0")/.."
 sh scripts/setup.sh
 # Two workers, one file each at a time (a file's shared fixtures, such as the backends' runs, are
-# built once): the suite fits its 15-minute budget on two cores.
-exec .venv/bin/python -m pytest -q -n 2 --dist loadfile "$@"
+# built once), the slowest files first (tests/conftest.py: SLOWEST_FIRST): the suite fits its 15-minute
+# budget on two cores.
+exec .venv/bin/python -m pytest -q -n 2 --dist loadfile --no-loadscope-reorder "$@"

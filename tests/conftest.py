@@ -49,3 +49,28 @@ def golden(path: Path, actual: str) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(actual)
     assert actual == path.read_text(), f"differs from {path} (UPDATE_GOLDEN=1 regenerates it)"
+
+
+# --- scheduling: the slowest files first ---------------------------------------------------------------
+# scripts/test.sh runs two pytest-xdist workers, one file at a time each (--dist loadfile), in collection
+# order (--no-loadscope-reorder). Handing out the longest files first keeps the two workers' loads even
+# (longest processing time first); the rest follow in the usual order. Minutes on two busy cores.
+SLOWEST_FIRST = ["test_zoo.py", "test_zoo_roundtrip.py", "test_backends.py", "test_import.py"]
+
+
+def pytest_collection_modifyitems(session, config, items):
+    rank = {name: k for k, name in enumerate(SLOWEST_FIRST)}
+    items.sort(key=lambda item: rank.get(Path(str(item.fspath)).name, len(rank)))   # stable: the rest keep their order
+
+
+def pytest_terminal_summary(terminalreporter):
+    """The files that took longest (setup, calls and teardown), to keep SLOWEST_FIRST true."""
+    per_file = {}
+    for reports in terminalreporter.stats.values():
+        for r in reports:
+            if hasattr(r, "duration") and hasattr(r, "nodeid") and r.nodeid:
+                name = r.nodeid.split("::")[0]
+                per_file[name] = per_file.get(name, 0.0) + r.duration
+    if per_file:
+        slow = sorted(per_file.items(), key=lambda kv: -kv[1])[:6]
+        terminalreporter.write_line("slowest files: " + ", ".join(f"{n} {t:.0f} s" for n, t in slow))
