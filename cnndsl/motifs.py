@@ -16,11 +16,9 @@ from __future__ import annotations
 
 import heapq
 import re
-from collections import Counter
 from dataclasses import dataclass, field
 
 from .decompile import Expr, _key
-from .ops import REGISTRY
 
 MAX_RUN = 160          # longest run considered
 MAX_PORTS = 4          # most inputs from outside / outputs of a run
@@ -120,7 +118,6 @@ class Compressor:
         seq = self.seq
         n = len(seq)
         pos = {id(a): i for i, a in enumerate(seq)}
-        out_ids = {id(r[0]) for r in self.outputs}
         last_use = {}
         for i, a in enumerate(seq):
             for src, idx in a.inputs:
@@ -192,9 +189,6 @@ class Compressor:
                 continue
             return block, chosen, L
         return None
-
-    def _first_ext(self, seq, i):
-        return next(((id(s), k) for s, k in seq[i].inputs), None)
 
     @staticmethod
     def cost(seq, i, L) -> float:
@@ -388,11 +382,6 @@ class NameTemplate:
                 vals = [int(v) for v in values] if is_int else values
                 sample = v0 if not is_int else templates[0].replace("\x00", "").strip("_")
                 return cls(texts, param, vals, sample)
-        raise _NoTemplate()
-
-    @classmethod
-    def _per_position(cls, runs, positions):
-        """No single varying part: the block can't name its layers; calls pass no names -> refuse the run."""
         raise _NoTemplate()
 
 

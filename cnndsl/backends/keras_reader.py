@@ -373,34 +373,44 @@ class _Reader:
         if cls == "Sequential":
             inputs, outputs = self.sequential(cfg, None, name)
         elif cls in ("Functional", "Model"):
-            inputs, outputs = self.functional(cfg, prefix=())
+            inputs, outputs = self.functional(cfg)
         else:
             raise CnnError("unsupported", f"{self.source}: `{name}` is a {cls}, not a functional or Sequential model",
                            hint="a subclassed model has no graph cnndsl can read; build it with the functional API")
         return Net(name=name, layers=self.layers, inputs=inputs, outputs=outputs)
 
     # -- functional --
-    def functional(self, cfg, prefix, outer_inputs=None, block=None):
-        """Read a functional model's layers; ``outer_inputs`` binds a nested model's inputs."""
-        local = {}
-        inputs = []
-        for lc in cfg.get("layers") or []:
+    def functional(self, cfg):
+        """A functional model's inputs and outputs, its layers read into ``self.layers``."""
+        local, inputs = {}, []
+        entries = cfg.get("layers") or []
+        if not isinstance(entries, list):
+            raise CnnError("usage", f"{self.source}: the model's layers are not a list")
+        for lc in entries:
+            if isinstance(lc, dict) and lc.get("class_name") == "InputLayer":
+                layer = self.input_layer(lc)
+                local[lc.get("name") or layer.name] = layer.outputs
+                inputs.append(layer)
+        self.read_layers(entries, local, None)
+        outputs = [self.ref(t, local) for t in _tensor_list(cfg.get("output_layers"))]
+        if any(o is None for o in outputs) and not self.problems:
+            raise CnnError("usage", f"{self.source}: an output names a layer the model does not have")
+        return inputs, outputs
+
+    def read_layers(self, entries, local, block):
+        """Each layer of a functional model (input layers aside) in order; ``local`` maps a layer's name
+        to its output refs, and a nested model's layers are read as a block of its name."""
+        for lc in entries:
             if not isinstance(lc, dict):
                 raise CnnError("usage", f"{self.source}: a layer entry is not an object")
-            name = lc.get("name") or (lc.get("config") or {}).get("name")
             cls = lc.get("class_name")
-            nodes = lc.get("inbound_nodes") or []
+            name = lc.get("name") or (lc.get("config") or {}).get("name")
             if cls == "InputLayer":
-                if outer_inputs is not None:
-                    continue
-                layer = self.input_layer(lc)
-                local[name] = layer.outputs
-                inputs.append(layer)
                 continue
-            if len(nodes) > 1:
-                self.problem(name, cls, f"called {len(nodes)} times (a shared layer: cnndsl layers are used once)")
-                continue
-            if not nodes:
+            nodes = lc.get("inbound_nodes") or []
+            if len(nodes) != 1:
+                if nodes:
+                    self.problem(name, cls, f"called {len(nodes)} times (a shared layer: cnndsl layers are used once)")
                 continue
             args, kwargs = self.inbound(nodes[0], local, name, cls)
             if args is None:
@@ -408,18 +418,11 @@ class _Reader:
                 continue
             if cls in ("Functional", "Model", "Sequential") and "layers" in (lc.get("config") or {}):
                 outs = self.nested(lc, args, name, cls)
-                if outs is not None:
-                    local[name] = outs
-                continue
-            layer = self.layer(lc, args, kwargs, block)
-            if layer is not None:
-                local[name] = layer.outputs
-        if outer_inputs is not None:
-            return None, local
-        outputs = [self.ref(t, local) for t in _tensor_list(cfg.get("output_layers"))]
-        if any(o is None for o in outputs) and not self.problems:
-            raise CnnError("usage", f"{self.source}: an output names a layer the model does not have")
-        return inputs, outputs
+            else:
+                layer = self.layer(lc, args, kwargs, block)
+                outs = layer.outputs if layer is not None else None
+            if outs is not None:
+                local[name] = outs
 
     def nested(self, lc, args, name, cls):
         """A model used as a layer: Sequential -> a sequential group; functional -> its layers, in a block."""
@@ -435,28 +438,8 @@ class _Reader:
         if len(ins) != 1:
             self.problem(name, cls, "a nested model with several inputs")
             return None
-        inner_in = ins[0][0]
-        layers = list(cfg.get("layers") or [])
-        local = {inner_in: [tensors[0]]}
-        for lc2 in layers:
-            n2, c2 = lc2.get("name"), lc2.get("class_name")
-            if c2 == "InputLayer":
-                continue
-            nodes = lc2.get("inbound_nodes") or []
-            if len(nodes) != 1:
-                self.problem(n2, c2, "a shared layer or one that is never called")
-                continue
-            a2, k2 = self.inbound(nodes[0], local, n2, c2)
-            if a2 is None:
-                continue
-            if c2 in ("Functional", "Model", "Sequential") and "layers" in (lc2.get("config") or {}):
-                outs = self.nested(lc2, a2, n2, c2)
-                if outs is not None:
-                    local[n2] = outs
-                continue
-            layer = self.layer(lc2, a2, k2, name)
-            if layer is not None:
-                local[n2] = layer.outputs
+        local = {ins[0][0]: [tensors[0]]}
+        self.read_layers(list(cfg.get("layers") or []), local, name)
         outs = [self.ref(t, local) for t in _tensor_list(cfg.get("output_layers"))]
         if len(outs) != 1 or outs[0] is None:
             self.problem(name, cls, "a nested model with several outputs")
