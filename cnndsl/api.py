@@ -66,30 +66,89 @@ def from_keras(model, *, blocks: bool = True) -> str:
     cnndsl op (a Lambda, a custom class) raises ``CnnError`` naming each such layer. Reading a
     ``.keras`` file does not import Keras.
     """
+    from .backends.spec import emit_spec
+    config, source = _keras_config(model)
+    return emit_spec(graph_of_config(config, source, structure=False), source, blocks=blocks)
+
+
+def _keras_config(model) -> tuple:
     from .backends.keras_reader import model_config, read_keras_file
     if is_keras_model(model):
-        config, source = model_config(model), f"Keras model `{model.name}`"
-    elif is_keras_file(model):
-        config, source = read_keras_file(os.fspath(model)), os.path.basename(os.fspath(model))
-    else:
-        raise CnnError("usage", f"from_keras takes a keras.Model or a .keras file, got {type(model).__name__}")
-    return spec_of_config(config, source, blocks=blocks)
+        return model_config(model), f"Keras model `{model.name}`"
+    if is_keras_file(model):
+        return read_keras_file(os.fspath(model)), os.path.basename(os.fspath(model))
+    raise CnnError("usage", f"from_keras takes a keras.Model or a .keras file, got {type(model).__name__}")
 
 
-def spec_of_config(config: dict, source: str = "model", *, blocks: bool = True) -> str:
-    """The spec of a serialized Keras model (a config.json's contents): ``from_keras`` without Keras.
+def keras_graph(model, limits: Limits | None = None, *, structure: bool = True) -> Graph:
+    """The IR ``Graph`` of a Keras model (a ``keras.Model`` or a ``.keras`` file), read directly: no
+    spec text in between. ``structure``: recovered blocks become the nodes' scopes (``motifs``), so
+    diagrams and summaries show units as the imported spec writes them."""
+    config, source = _keras_config(model)
+    return graph_of_config(config, source, limits, structure=structure)
+
+
+def graph_of_config(config: dict, source: str = "model", limits: Limits | None = None, *,
+                    structure: bool = True) -> Graph:
+    """The IR of a serialized Keras model (a config.json's contents), without Keras.
 
     A config that is not what Keras writes (hand-edited, truncated, another tool's) is a ``CnnError``
     naming the source, never a traceback."""
     from .backends.keras_reader import read_config
-    from .decompile import write_spec
     try:
-        return write_spec(read_config(config, source), source, blocks=blocks)
+        graph = read_config(config, source, limits)
     except CnnError:
         raise
     except (KeyError, TypeError, ValueError, AttributeError, IndexError, RecursionError) as e:
-        raise CnnError("usage", f"{source}: the model config is not one cnndsl can read ({type(e).__name__}: "
+        raise CnnError("value", f"{source}: the model config is not one cnndsl can read ({type(e).__name__}: "
                                 f"{str(e)[:120]})", hint="cnndsl reads what Keras 3 writes to a .keras file") from None
+    if structure:
+        from .motifs import annotate, recover
+        annotate(graph, recover(graph))
+    return graph
+
+
+def spec_of_config(config: dict, source: str = "model", *, blocks: bool = True) -> str:
+    """The spec of a serialized Keras model (a config.json's contents): ``from_keras`` without Keras."""
+    from .backends.spec import emit_spec
+    return emit_spec(graph_of_config(config, source, structure=False), source, blocks=blocks)
+
+
+class KerasProgram:
+    """A ``.keras`` file where the command line expects a ``Program``: one network, the model's own
+    graph (read when lowered, under the spec limits), with no parameters to set."""
+
+    def __init__(self, path: str):
+        from .backends.keras_reader import read_keras_file
+        self.path, self.source = path, os.path.basename(path)
+        self.config = read_keras_file(path)
+        cfg = self.config.get("config")
+        name = cfg.get("name") if isinstance(cfg, dict) else None
+        self.name = name if isinstance(name, str) and name else "model"
+        self.networks = {self.name: _ImportedNetwork(self.name)}
+        self.blocks = {}
+        self._graph = None
+
+    def network_names(self) -> list:
+        return [self.name]
+
+    def pick(self, name=None):
+        if name not in (None, self.name):
+            raise CnnError("usage", f"{self.path} holds one network, `{self.name}`, not `{name}`")
+        return self.networks[self.name]
+
+    def lower(self, network=None, limits: Limits | None = None, **settings) -> Graph:
+        self.pick(network)
+        if settings:
+            raise CnnError("usage", f"--set {next(iter(settings))}: a Keras model has no parameters to set")
+        if self._graph is None:
+            self._graph = graph_of_config(self.config, self.source, limits)
+        return self._graph
+
+
+class _ImportedNetwork:
+    def __init__(self, name):
+        self.name, self.params = name, []
 
 
 def load_spec(spec, *, import_root: str | None = None) -> Program:
@@ -108,12 +167,19 @@ def load_spec(spec, *, import_root: str | None = None) -> Program:
 def check(spec, network: str | None = None, limits: Limits | None = None, *, import_root=None, **params) -> Graph:
     """Parse, lower and shape-check one network; return its IR ``Graph``.
 
-    ``spec`` is a path or source text, or a ``keras.Model`` or ``.keras`` file (read through
-    ``from_keras``, so its blocks are the recovered ones); ``network`` picks one when the file
+    ``spec`` is a path or source text, or a ``keras.Model`` or ``.keras`` file (read straight into
+    the IR, its blocks the recovered ones); ``network`` picks one when the file
     defines several; ``params`` set network parameters (``classes=5``), inputs
     included (``image=[300, 300, 3]``). Raises ``CnnError`` for anything wrong
     in the spec.
     """
+    if (is_keras_model(spec) or is_keras_file(spec)) and not isinstance(spec, Program):
+        if params:
+            raise CnnError("usage", f"`{next(iter(params))}`: a Keras model has no parameters to set")
+        graph = keras_graph(spec, limits)
+        if network not in (None, graph.name):
+            raise CnnError("usage", f"the model is the network `{graph.name}`, not `{network}`")
+        return graph
     return load_spec(spec, import_root=import_root).lower(network, limits, **params)
 
 

@@ -58,7 +58,8 @@ def _parser() -> argparse.ArgumentParser:
     c.add_argument("file", metavar="FILE")
     c.add_argument("-o", "--output", required=True, metavar="OUT",
                    help="OUT.keras, or OUT.py with --emit python; - for standard output, or a device or FIFO")
-    c.add_argument("--emit", choices=["keras", "python"], default="keras")
+    c.add_argument("--emit", choices=["keras", "python", "cnn"], default="keras",
+                   help="keras: a .keras model; python: a Keras-only Python module; cnn: a .cnn spec of the graph")
     c.add_argument("--summary", action="store_true", help="print Keras's model.summary()")
 
     c = sub.add_parser("draw", parents=[common], help="draw the network with Graphviz")
@@ -109,16 +110,25 @@ def _limits(args) -> Limits:
 def _program(path: str, import_root=None):
     from .program import MAX_FILE, decode, load, load_file
     from .api import is_keras_file
-    if is_keras_file(path):   # a Keras model: read through `cnndsl import`, without Keras
+    if is_keras_file(path):   # a Keras model: read into the IR directly, without Keras
         _require_file(path)
-        from .api import from_keras
-        return load(from_keras(path), f"{path} (imported)")
+        from .api import KerasProgram
+        return KerasProgram(path)
+    if path.lower().endswith((".h5", ".hdf5")) or (path != "-" and _is_hdf5(path)):
+        _require_file(path)
+        raise CnnError("value", f"{path}: a legacy HDF5 (.h5) Keras model, which cnndsl does not read",
+                       hint="load it with Keras and save it as .keras (model.save('model.keras')), then use that")
     if path == "-":
         data = sys.stdin.buffer.read(MAX_FILE + 1)
         if len(data) > MAX_FILE:
             raise CnnError("usage", f"standard input is over the limit of {MAX_FILE:,} bytes for a spec")
         return load(decode(data, "<stdin>"), "<stdin>", import_root)
     return load_file(path, import_root)
+
+
+def _is_hdf5(path: str) -> bool:
+    from .files import is_hdf5
+    return is_hdf5(path)
 
 
 def _graph(args):
@@ -346,9 +356,10 @@ def _wrote(path: str, what: str = "") -> None:
 def _cmd_compile(args) -> int:
     from .files import atomic_path, check_writable, kind, write_atomic
     out = args.output
-    if args.emit == "python" and out.endswith(".keras"):
-        raise CnnError("usage", f"--emit python writes Python source, and -o {out} names a .keras file",
-                       hint="use -o NAME.py, or leave out --emit python to write a .keras model")
+    if args.emit in ("python", "cnn") and out.endswith(".keras"):
+        ext = {"python": "py", "cnn": "cnn"}[args.emit]
+        raise CnnError("usage", f"--emit {args.emit} writes source text, and -o {out} names a .keras file",
+                       hint=f"use -o NAME.{ext}, or leave out --emit {args.emit} to write a .keras model")
     if args.emit == "keras" and kind(out) == "file" and not out.endswith(".keras"):
         raise CnnError("usage", f"-o must end in .keras (got {out}); use --emit python for a .py file")
     if args.emit == "keras" and args.summary and out == "-":
@@ -359,6 +370,11 @@ def _cmd_compile(args) -> int:
     if args.emit == "python":
         from .backends.python import emit_python
         write_atomic(out, emit_python(graph))
+        _wrote(out)
+        return 0
+    if args.emit == "cnn":
+        from .backends.spec import emit_spec
+        write_atomic(out, emit_spec(graph))
         _wrote(out)
         return 0
     _import_keras_quietly()
@@ -399,7 +415,8 @@ def _require_file(path: str) -> None:
 
 
 def _cmd_import(args) -> int:
-    from .api import from_keras
+    from .api import keras_graph
+    from .backends.spec import emit_spec
     from .files import check_writable, write_atomic
     if not args.file.lower().endswith(".keras"):
         raise CnnError("usage", f"cnndsl import reads a Keras 3 .keras file, got {args.file}",
@@ -408,9 +425,11 @@ def _cmd_import(args) -> int:
         raise CnnError("usage", f"-o {args.output} would overwrite a model with a spec; use -o NAME.cnn")
     _require_file(args.file)
     check_writable(args.output)
-    text = from_keras(args.file, blocks=not args.flat)
+    graph = keras_graph(args.file, structure=False)
+    text = emit_spec(graph, os.path.basename(args.file), blocks=not args.flat)
     from .program import load
-    graph = load(text, f"{args.output} (imported)").lower(None)   # what was written checks
+    room = Limits(max_nodes=max(Limits.max_nodes, 4 * len(graph.nodes)), max_steps=max(Limits.max_steps, 8 * len(graph.nodes)))
+    graph = load(text, f"{args.output} (imported)").lower(None, room)   # what was written checks
     write_atomic(args.output, text)
     _wrote(args.output, f" ({graph.total_params:,} params, {len(text.splitlines())} lines)")
     return 0

@@ -39,6 +39,17 @@ class Span:
 
 
 @dataclass(frozen=True)
+class ConfigSpan(Span):
+    """A place in a model config rather than in spec text: ``model.keras: layers[12].config.filters``
+    (printed without a source line or caret)."""
+
+    where: str = ""
+
+    def __str__(self) -> str:
+        return f"{self.source.path}: {self.where}"
+
+
+@dataclass(frozen=True)
 class Frame:
     """One step of a block call chain: ``inception(64, 96, ...)`` called at a span."""
 
@@ -95,7 +106,7 @@ def format_error(err: CnnError) -> str:
     """
     where = f"{err.span}: " if err.span else ""
     out = [f"{where}error: {printable(err.message)}"]
-    if err.span is not None:
+    if err.span is not None and err.span.line > 0:
         sp = err.span
         text = sp.source.line(sp.line).expandtabs(1)
         width = (sp.end_col - sp.col) if sp.end_line == sp.line else len(text) - sp.col + 1

@@ -232,3 +232,78 @@ def write_atomic(path: str, data) -> None:
 
 
 write_output = write_atomic
+
+
+# --- reading a member of a zip archive, bounded ---------------------------------------------------------
+
+HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
+
+
+def is_hdf5(path: str) -> bool:
+    """Whether ``path`` is an HDF5 file (a legacy Keras ``.h5`` model), by its signature."""
+    try:
+        with open(path, "rb") as f:
+            return f.read(8) == HDF5_SIGNATURE
+    except OSError:
+        return False
+
+
+def read_zip_member(path: str, member: str, limit: int) -> bytes:
+    """The bytes of ``member`` of the zip archive ``path``, at most ``limit`` of them.
+
+    The size the zip header states is checked before anything is inflated, and the stream is read
+    through a counter that stops one byte past ``limit`` whatever the header said, so a header that
+    understates a huge stream costs ``limit`` bytes, not the stream. Every failure (not a zip, no such
+    member, an encrypted or corrupt member, an unknown compression method, a short stream) is one
+    ``CnnError`` naming the file and the member."""
+    import zipfile
+    import zlib
+
+    def fail(why: str, hint: str | None = None) -> CnnError:
+        return CnnError("value", f"{path}: {why}", hint=hint)
+
+    if is_hdf5(path):
+        raise fail("a legacy HDF5 (.h5) Keras model, which cnndsl does not read",
+                   hint="load it with Keras and save it as .keras (model.save('model.keras')), or pass the model "
+                        "to cnndsl.from_keras")
+    try:
+        with zipfile.ZipFile(path) as z:
+            try:
+                info = z.getinfo(member)
+            except KeyError:
+                raise fail(f"not a Keras 3 .keras file (it has no {member})") from None
+            if info.flag_bits & 0x1:
+                raise fail(f"{member} is encrypted")
+            if info.file_size > limit:
+                raise fail(f"{member} is {info.file_size:,} bytes, over the limit of {limit:,}")
+            out, total = [], 0
+            with z.open(info) as f:
+                while True:
+                    chunk = f.read(min(1 << 20, limit + 1 - total))
+                    if not chunk:
+                        break
+                    total += len(chunk)
+                    out.append(chunk)
+                    if total > limit:
+                        raise fail(f"{member} inflates past the limit of {limit:,} bytes (its header said "
+                                   f"{info.file_size:,})")
+            return b"".join(out)
+    except CnnError:
+        raise
+    except zipfile.BadZipFile as e:
+        raise fail(f"not a .keras file (a zip archive): {e}") from None
+    except NotImplementedError as e:   # an unknown compression method
+        raise fail(f"{member} can't be read: {e}") from None
+    except (zlib.error, EOFError) as e:
+        raise fail(f"{member} is corrupt ({type(e).__name__}: {e})") from None
+    except RuntimeError as e:   # zipfile: encrypted, or a bad password
+        raise fail(f"{member} can't be read ({e})") from None
+    except OSError as e:
+        raise CnnError("value", f"can't read {path}: {e.strerror or e}") from None
+    except (ValueError, OverflowError, struct_error()) as e:   # a header with impossible offsets or sizes
+        raise fail(f"not a readable zip archive ({type(e).__name__}: {e})") from None
+
+
+def struct_error():
+    import struct
+    return struct.error

@@ -14,14 +14,19 @@ fields are the spec of the IR:
 - ``macs``: multiply-accumulates for one sample (None when H or W is unknown).
 - ``span``: where in the source the node was written; ``scope``: the block
   calls and repeats it sits in, outermost first.
+- ``meta``: provenance, as torch.fx keeps ``node.meta``: for a node read from a
+  Keras model, ``layer``, ``class``, ``config`` (its path in the model config),
+  ``explicit`` (a name a person chose) and ``submodel``; empty for a spec's.
 """
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 
 from .errors import CnnError, Frame, Span
 
 SEP = "-"   # joins the steps of a derived name: `stage_2-residual_1-conv_1`
+LAYER_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_\-]*")   # a name every Keras backend accepts for a layer
 
 
 @dataclass(frozen=True)
@@ -74,6 +79,7 @@ class Node:
     trainable: int = 0
     non_trainable: int = 0
     macs: int | None = 0
+    meta: dict = field(default_factory=dict)
 
     @property
     def params(self) -> int:

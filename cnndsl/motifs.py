@@ -1,16 +1,35 @@
-"""Block recovery for ``decompile``: repeated runs of layers become parameterised blocks.
+"""Block recovery on the IR: repeated runs of layers become parameterised blocks.
 
-The layers are first put in a *chain-first* topological order (a layer that reads the layer just
-written comes next; otherwise the earliest in the framework's order), so a residual unit or an
-inception module is one contiguous run however the framework ordered its branches.
+The one engine for every consumer that wants a graph's structure back where the graph carries none
+(a model read from Keras): the spec writer (``backends/spec.py``) writes the blocks it finds, and
+``annotate`` puts them on the nodes as ``block`` scopes, so diagrams, summaries and the Python and
+torch emitters (which read scopes through ``structure.py``) see the same units.
 
-Then, greedily, the run with the largest saving in lines becomes a block: runs are equal when their
-layers have the same ops, read each other the same way (inputs inside the run by relative position,
-inputs from outside by order of first use) and give the same outputs; argument values may differ.
-Each value that differs between the runs becomes a parameter of the block; explicit names become a
-template (``"{name}_1_conv"``) with one parameter, when one substring varies per run. Calls are atoms
-too, so a later round can find runs of calls (a stage of units). Consecutive calls of a block that
-differ only by a counter fold into a ``repeat`` when written.
+The API, on an ``ir.Graph``:
+
+- ``recover(graph, blocks=True) -> Recovery``: ``seq`` is the network's body as ``Atom``s (layers,
+  sequential groups, calls of recovered ``Block``s) in a chain-first order, ``outputs`` and ``ports``
+  its outputs and inputs, ``blocks`` the recovered blocks (callees first), ``layers`` one ``Layer``
+  view per node (its op, its arguments off the op's default, its name and whether a person chose it).
+  Each call's ``covers`` lists the atoms it replaced, so a call maps back to IR nodes.
+- ``annotate(graph, rec)``: adds each recovered call as a ``block`` scope (``Scope.block`` the
+  block's name, ``Scope.args`` its arguments) to the nodes it covers.
+
+How: the layers are first put in a *chain-first* topological order (a layer that reads the layer
+just written comes next; otherwise the earliest in the graph's order), so a residual unit or an
+inception module is one contiguous run however the framework ordered its branches. Then, greedily,
+the run with the largest saving in lines becomes a block: runs are equal when their layers have the
+same ops, read each other the same way (inputs inside the run by relative position, inputs from
+outside by order of first use) and give the same outputs; argument values may differ. Windows are
+grouped by a rolling hash of that canonical signature, one pass over (start, length) per round, so
+a round is linear in the layers times the longest run. Each value that differs between the runs
+becomes a parameter of the block; explicit names become a template (``"{name}_1_conv"``) with one
+parameter, when one substring varies per run. Calls are atoms too, so a later round can find runs
+of calls (a stage of units). Consecutive calls of a block that differ only by a counter fold into
+a ``repeat`` when written.
+
+Nested sub-models of an imported graph (nodes whose ``meta["submodel"]`` names one) become one
+block each, called where the sub-model was; sequential scopes become groups.
 """
 from __future__ import annotations
 
@@ -18,7 +37,218 @@ import heapq
 import re
 from dataclasses import dataclass, field
 
-from .decompile import Expr, _key
+from .ir import Scope
+from .ops import REGISTRY
+from .ops.schema import REQUIRED, Initializer, Symbol, convert
+
+
+@dataclass(frozen=True)
+class Expr:
+    """Source text standing for a value: a block parameter, or a name template."""
+    text: str
+
+
+def key(v):
+    """A hashable, type-exact form of a value (1 and 1.0 and true differ)."""
+    if isinstance(v, (list, tuple)):
+        return ("list",) + tuple(key(x) for x in v)
+    if isinstance(v, Symbol):
+        return ("str", str(v))
+    return (type(v).__name__, v) if not isinstance(v, Initializer) else ("init", v.name, v.args)
+
+
+_key = key
+
+
+def plain(v):
+    """(1, 1) -> 1, (3, 5) -> [3, 5], a symbol -> its text: values as a person writes them (the op
+    converts them back to what the graph holds)."""
+    if isinstance(v, tuple):
+        if len(v) == 2 and v[0] == v[1] and isinstance(v[0], int) and not isinstance(v[0], bool):
+            return v[0]
+        return [plain(x) for x in v]
+    if isinstance(v, list):
+        return [plain(x) for x in v]
+    if isinstance(v, Symbol):
+        return str(v)
+    return v
+
+
+_DEFAULTS = {}
+
+
+def op_defaults(op: str) -> dict:
+    """An op's default argument values, normalised as bound arguments are (REQUIRED ones left out)."""
+    if op not in _DEFAULTS:
+        out = {}
+        for a in REGISTRY[op].args:
+            if a.default is REQUIRED:
+                continue
+            try:
+                out[a.name] = plain(convert(REGISTRY[op], a.name, a.default))
+            except Exception:   # a default that only binds against an input (none here today)
+                out[a.name] = plain(a.default)
+        _DEFAULTS[op] = out
+    return _DEFAULTS[op]
+
+
+@dataclass(eq=False)
+class Layer:
+    """A node as the writer sees it: ``args`` are those off the op's default (plain values)."""
+    node: object
+    op: str
+    args: dict
+    name: str
+    explicit: bool
+
+    @property
+    def values(self) -> dict:
+        """Every argument's value: the node's, defaults filled in."""
+        return {a.name: self.args.get(a.name, op_defaults(self.op).get(a.name)) for a in REGISTRY[self.op].args}
+
+
+def layer_view(node) -> Layer:
+    defaults = op_defaults(node.op)
+    args = {}
+    for a in REGISTRY[node.op].args:
+        if a.name not in node.args:
+            continue
+        v = plain(node.args[a.name])
+        if a.name not in defaults or key(v) != key(defaults[a.name]):
+            args[a.name] = v
+    if node.op == "input":
+        args = {"shape": list(node.shape)}
+    return Layer(node, node.op, args, node.name, bool(node.meta.get("explicit", True)))
+
+
+@dataclass(eq=False)
+class Recovery:
+    seq: list            # the network body: Atoms
+    outputs: list        # refs (Atom or port, index)
+    ports: list          # TPort per network input, in graph.inputs order
+    blocks: list         # recovered Blocks, callees first
+    layers: list         # a Layer per node (inputs and parts of splits aside)
+
+
+def recover(graph, blocks: bool = True) -> "Recovery":
+    """The graph's body as atoms, with repeated structure recovered into blocks (see the module doc)."""
+    ports, port_of = [], {}
+    single = len(graph.inputs) == 1
+    for name, n in graph.inputs.items():
+        explicit = n.meta.get("explicit", True)
+        p = TPort(name if explicit else ("image" if single else "input"))
+        ports.append(p)
+        port_of[id(n)] = p
+    atom_of, atoms, position, layers = {}, [], {}, []
+
+    def ref(node):
+        if node.op == "take":
+            return (atom_of[id(node.inputs[0])], node.args["index"])
+        if id(node) in port_of:
+            return (port_of[id(node)], 0)
+        return (atom_of[id(node)], 0)
+
+    nodes = [n for n in graph.nodes if n.op not in ("input", "take")]
+    k = 0
+    while k < len(nodes):
+        n = nodes[k]
+        group = next((s for s in n.scope if s.kind == "sequential"), None)
+        if group is not None:
+            members = [n]
+            while k + len(members) < len(nodes) and group in nodes[k + len(members)].scope:
+                members.append(nodes[k + len(members)])
+            views = [layer_view(m) for m in members]
+            layers += views
+            a = Atom("group", "sequential", {}, None, [ref(members[0].inputs[0])], 1, views, group.id, group.id)
+            for m in members:
+                atom_of[id(m)] = a
+            a.nodes = members
+            k += len(members)
+        else:
+            view = layer_view(n)
+            layers.append(view)
+            n_out = len(n.args["sizes"]) if n.op == "split" else 1
+            a = Atom("layer", n.op, view.values, n.name if view.explicit else None, [ref(i) for i in n.inputs],
+                     n_out, hint=n.name)
+            a.sub = n.meta.get("submodel")
+            a.nodes = [n]
+            atom_of[id(n)] = a
+            k += 1
+        position[id(a)] = len(atoms)
+        atoms.append(a)
+    outputs = [ref(n) for n in graph.outputs.values()]
+    order, outputs, subs = fold_submodels(chain_first_order(atoms, position), outputs)
+    comp = Compressor(order, outputs, ports)
+    comp.blocks = subs
+    if blocks:
+        comp.run()
+    return Recovery(comp.seq, comp.outputs, ports, comp.blocks, layers)
+
+
+def annotate(graph, rec: "Recovery") -> None:
+    """Each recovered call as a ``block`` scope on the nodes it covers, outermost first (a nested
+    sub-model keeps its own scope, in its place): diagrams and summaries then show the units the
+    spec writer writes."""
+    counts = {}
+    span = graph.span
+    takes = {}
+    for n in graph.nodes:
+        if n.op == "take":
+            takes.setdefault(id(n.inputs[0]), []).append(n)
+
+    def visit(atom, chain):
+        if atom.kind == "call":
+            blk = atom.block
+            sub = getattr(blk, "submodel", None)
+            if sub is not None:
+                first = _first_node(atom)
+                scope = next((s for s in first.scope if s.kind == "block" and s.id in sub), None) if first else None
+            else:
+                counts[blk.name] = counts.get(blk.name, 0) + 1
+                sid = f"{blk.name}_{counts[blk.name]}"
+                if chain:
+                    sid = f"{chain[-1].id}-{sid}"
+                args = tuple((p if p in ("name", "id") else None, v, _text(v)) for p, v in atom.values.items())
+                scope = Scope(sid, "block", span, block=blk.name, args=args)
+            inner = chain + ((scope,) if scope is not None else ())
+            for a in atom.covers:
+                visit(a, inner)
+        elif chain:
+            for n in getattr(atom, "nodes", ()):
+                n.scope = chain + tuple(s for s in n.scope if s.kind == "sequential")
+                for t in takes.get(id(n), ()):
+                    t.scope = n.scope
+
+    for a in rec.seq:
+        visit(a, ())
+
+
+def _first_node(atom):
+    while atom.kind == "call":
+        if not atom.covers:
+            return None
+        atom = atom.covers[0]
+    nodes = getattr(atom, "nodes", None)
+    return nodes[0] if nodes else None
+
+
+def _takes(graph, node):
+    if node.op != "split":
+        return ()
+    return [n for n in graph.nodes if n.op == "take" and n.inputs[0] is node]
+
+
+def _text(v) -> str:
+    if isinstance(v, str):
+        return f'"{v}"'
+    if v is None:
+        return "none"
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, (list, tuple)):
+        return "[" + ", ".join(_text(x) for x in v) + "]"
+    return str(v)
+
 
 MAX_RUN = 160          # longest run considered
 MAX_PORTS = 4          # most inputs from outside / outputs of a run
@@ -34,7 +264,7 @@ class Atom:
     name: object = None             # str, Expr, or None (a generated name)
     inputs: list = field(default_factory=list)    # refs (Atom or port object, index)
     n_out: int = 1
-    members: list = None            # a group's layers (decompile.Layer)
+    members: list = None            # a group's layers (``Layer`` views)
     group: str = None
     hint: str = ""                  # a name for the tensor it gives
     block: object = None            # a call's Block
@@ -301,6 +531,7 @@ def make_call(block, run, outs) -> Atom:
     hint = run[outs[-1][0]].hint if outs else ""
     call = Atom("call", block.name, values, None, list(ext), len(outs), hint=hint)
     call.block = block
+    call.covers = list(run)
     return call
 
 
@@ -472,6 +703,7 @@ def fold_submodels(atoms, outputs) -> tuple[list, list, list]:
             try:
                 block = make_block(runs, outs, len(blocks))
                 block.name = _common_name([sub for sub, _ in members]) or block.name
+                block.submodel = {sub for sub, _ in members}
             except _NoTemplate:
                 block = None
         for sub, run in members:
@@ -525,6 +757,7 @@ def _literal_block(sub, run, outs):
                   outputs=[(body[p], k) for p, k in outs])
     block.out_positions, block.name_params, block.name_param = outs, set(), None
     block.values, block.name_values, block.runs = {}, None, [run]
+    block.submodel = {sub}
     return block
 
 

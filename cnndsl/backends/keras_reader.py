@@ -1,9 +1,21 @@
-"""A Keras model's config -> cnndsl's framework-free layer graph (``decompile.Net``).
+"""A Keras model's config -> cnndsl's IR (``ir.Graph``), without Keras.
 
 The Keras backend owns this table too: ``READERS`` maps a Keras class to a function of its config
-that returns the cnndsl op and arguments, the inverse of ``BUILDERS``. Reading works on the config
-dict alone (``config.json`` of a ``.keras`` file, or ``serialize_keras_object(model)``), so ``cnndsl
-draw model.keras`` never imports Keras.
+that returns the cnndsl op and arguments, the inverse of ``BUILDERS`` (to read another class, add a
+row). Reading works on the config dict alone (``config.json`` of a ``.keras`` file, or
+``serialize_keras_object(model)``), so ``cnndsl draw model.keras`` never imports Keras.
+
+``read_config`` returns a ``Graph`` like lowering a spec does: every node's arguments bound and
+validated by the op registry (``bind_args``), its shape, parameters and MACs inferred as it is made.
+Nested functional models become ``block`` scopes of their name, nested Sequentials ``sequential``
+scopes. Where each node came from goes in ``node.meta``: ``layer`` (the Keras name), ``class``,
+``config`` (its path in the config, ``layers[12]``), ``explicit`` (a name a person chose, not one
+Keras generated like ``conv2d_12``) and ``submodel`` (the nested model it sits in). An error in the
+config is one message located at that path (``model.keras: layers[12].config.filters``).
+
+Everything Keras-specific stays here: which config keys mean what, the activations folded into
+layers, ``x + y`` as an ``add``, MobileNetV3's hard sigmoid written as Keras ops (``fuse``). Nothing
+after the reader knows Keras.
 
 Nothing is dropped silently. Every config key of a layer is either read into an argument, or equal
 to the value cnndsl's builder gives (Keras's default, from ``SIGNATURES``); anything else -- a
@@ -15,43 +27,105 @@ from __future__ import annotations
 import json
 import math
 import re
-import zipfile
+from dataclasses import dataclass, field
 
-from ..decompile import Layer, Net, Unsupported
-from ..errors import CnnError
-from ..lower import LAYER_NAME
+from ..errors import CnnError, ConfigSpan, Source
+from ..ir import LAYER_NAME, Graph, Node, Scope
 from ..ops import REGISTRY
-from ..ops.schema import ACTIVATIONS, Initializer, convert
+from ..ops.schema import ACTIVATIONS, Initializer, bind_args, convert
+from ..shapes import infer_node
 from .keras import SIGNATURES
 
-MAX_CONFIG = 256 * 1024 * 1024   # config.json of a .keras file; the largest zoo model's is ~2 MB
+MAX_CONFIG = 64 * 1024 * 1024   # config.json of a .keras file; the largest zoo model's is ~2 MB
+MAX_TOKENS = 8_000_000          # JSON values (counted by `{`, `[` and `,`) before parsing: bounds memory
+MAX_JSON_DEPTH = 200            # nesting of the config JSON; Keras writes about 12
+
+
+class Unsupported(Exception):
+    """A layer (or one of its settings) with no cnndsl form; the reader collects these."""
+
+
+@dataclass(eq=False)
+class Layer:
+    """A layer as read, before it becomes a node: the reader's own record (fusion works on these)."""
+    name: str                   # the framework's layer name
+    op: str                     # cnndsl op ("input" for an input)
+    args: dict                  # the op's arguments that differ from the op's defaults
+    klass: str                  # the framework's class, for messages
+    explicit: bool = True       # a name a person chose (False: generated, like conv2d_12)
+    inputs: list = field(default_factory=list)    # refs (Layer, index)
+    block: str | None = None    # the nested sub-model it came from
+    group: str | None = None    # the Sequential sub-model it belongs to
+    outputs: list = None        # refs it gives: [(self, 0)] unless it splits
+    where: str = ""             # its path in the config: layers[3].config.layers[5]
+
+    def __post_init__(self):
+        if self.outputs is None:
+            self.outputs = [(self, 0)]
+
+    def __repr__(self):
+        return f"<{self.op} {self.name}>"
+
+
+@dataclass
+class Net:
+    name: str
+    layers: list       # Layers in topological order, inputs included
+    inputs: list       # input Layers
+    outputs: list      # refs
 
 
 # --- reading a .keras file or a model -----------------------------------------------------------------
 
 def read_keras_file(path: str) -> dict:
-    """The model config of a ``.keras`` file (a zip holding ``config.json``), without Keras."""
-    try:
-        with zipfile.ZipFile(path) as z:
-            try:
-                info = z.getinfo("config.json")
-            except KeyError:
-                raise CnnError("usage", f"{path} is not a Keras 3 .keras file (it has no config.json)") from None
-            if info.file_size > MAX_CONFIG:
-                raise CnnError("usage", f"{path}: config.json is over {MAX_CONFIG:,} bytes")
-            data = z.read(info)
-    except zipfile.BadZipFile:
-        raise CnnError("usage", f"{path} is not a .keras file (not a zip archive); legacy .h5 models: load them "
-                                "with Keras and pass the model to cnndsl.from_keras") from None
-    except OSError as e:
-        raise CnnError("usage", f"can't read {path}: {e.strerror or e}") from None
+    """The model config of a ``.keras`` file (a zip holding ``config.json``), without Keras; bounded in
+    size (``MAX_CONFIG``), values (``MAX_TOKENS``) and nesting (``MAX_JSON_DEPTH``)."""
+    from ..files import read_zip_member
+    data = read_zip_member(path, "config.json", MAX_CONFIG)
+    return parse_config(data, path)
+
+
+def parse_config(data: bytes, path: str) -> dict:
+    """config.json's bytes -> the config dict; one located error for anything that is not one."""
+    def fail(why, hint=None):
+        return CnnError("value", f"{path}: config.json {why}", hint=hint)
+
+    tokens = data.count(b"{") + data.count(b"[") + data.count(b",")
+    if tokens > MAX_TOKENS:
+        raise fail(f"holds over {MAX_TOKENS:,} JSON values ({tokens:,}); a Keras model's config holds far fewer")
+    depth = _json_depth(data)
+    if depth > MAX_JSON_DEPTH:
+        raise fail(f"nests {depth:,} levels deep, over the limit of {MAX_JSON_DEPTH}")
     try:
         config = json.loads(data)
-    except (ValueError, RecursionError):
-        raise CnnError("usage", f"{path}: config.json is not valid JSON") from None
+    except UnicodeDecodeError as e:
+        raise fail(f"is not UTF-8 text (byte {e.start})") from None
+    except json.JSONDecodeError as e:
+        raise fail(f"is not valid JSON: {e.msg} at line {e.lineno} column {e.colno}") from None
+    except (ValueError, RecursionError) as e:
+        raise fail(f"is not valid JSON ({type(e).__name__})") from None
     if not isinstance(config, dict) or "class_name" not in config:
-        raise CnnError("usage", f"{path}: config.json holds no Keras model")
+        raise fail("holds no Keras model (no top-level class_name)")
     return config
+
+
+def _json_depth(data: bytes) -> int:
+    """The deepest nesting of ``[`` and ``{`` in JSON text (brackets inside strings counted too: an
+    upper bound, which is what a limit needs). Runs in C: the running depth is a cumulative sum."""
+    opens = data.count(b"[") + data.count(b"{")
+    if opens <= MAX_JSON_DEPTH:
+        return opens
+    table = bytes.maketrans(b"[{]}", b"\x01\x01\x02\x02")
+    kept = data.translate(table, delete=bytes(c for c in range(256) if c not in b"[{]}"))
+    # depth after each bracket: +1 for an opener, -1 for a closer; its maximum, by runs of openers
+    best = depth = 0
+    for run in re.finditer(rb"\x01+|\x02+", kept):
+        n = run.end() - run.start()
+        depth += n if kept[run.start()] == 1 else -n
+        best = max(best, depth)
+        if best > MAX_JSON_DEPTH:
+            break
+    return best
 
 
 def model_config(model) -> dict:
@@ -67,10 +141,16 @@ def model_config(model) -> dict:
                        hint="cnndsl reads functional and Sequential models") from None
 
 
-def read_config(config: dict, source: str = "model") -> Net:
-    """A ``Net`` from a serialized functional or Sequential model; ``CnnError`` listing what it can't express."""
-    reader = _Reader(source)
-    net = reader.model(config)
+def read_config(config: dict, source: str = "model", limits=None) -> Graph:
+    """The IR of a serialized functional or Sequential model; ``CnnError`` listing what it can't express.
+
+    ``limits`` (an object with ``max_nodes`` and ``max_steps``, such as ``lower.Limits``) bounds the
+    layers read; None: only ``MAX_NODES``."""
+    reader = _Reader(source, limits)
+    try:
+        net = reader.model(config)
+    except RecursionError:
+        raise CnnError("limit", f"{source}: the model nests sub-models too deeply") from None
     if reader.problems:
         shown = reader.problems[:40]
         more = len(reader.problems) - len(shown)
@@ -79,7 +159,112 @@ def read_config(config: dict, source: str = "model") -> Net:
                                       f"can't be read without dropping them:\n{lines}",
                        hint="cnndsl reads Keras's built-in layers (and its own); a Lambda or a custom class has no "
                             "spec form")
-    return net
+    fuse(net)
+    return to_graph(net, source)
+
+
+# --- Keras ops that are one cnndsl op ------------------------------------------------------------------
+
+def fuse(net: Net) -> None:
+    """Keras ops around a layer that form one cnndsl op: MobileNetV3's hard sigmoid,
+    ``ReLU(6.0)(x + 3.0) * (1.0 / 6.0)``, is ``hard_sigmoid(layer=true)``."""
+    users = _users(net.layers)
+    dead = set()
+    for layer in net.layers:
+        if layer.op != "_const_add" or layer.args["value"] != 3.0:
+            continue
+        relu = [u for u, _ in users[id(layer)]]
+        if len(relu) != 1 or relu[0].op != "relu6" or relu[0].args != {"layer": True}:
+            continue
+        mul = [u for u, _ in users[id(relu[0])]]
+        if len(mul) != 1 or mul[0].op != "_const_multiply" or abs(mul[0].args["value"] - 1.0 / 6.0) > 1e-12:
+            continue
+        relu, mul = relu[0], mul[0]
+        relu.op, relu.args, relu.inputs = "hard_sigmoid", {"layer": True}, list(layer.inputs)
+        for u, slot in users[id(mul)]:
+            u.inputs[slot] = (relu, 0)
+        net.outputs = [(relu, 0) if r[0] is mul else r for r in net.outputs]
+        dead.update((id(layer), id(mul)))
+    net.layers = [n for n in net.layers if id(n) not in dead]
+    left = [n for n in net.layers if n.op.startswith("_const_")]
+    if left:
+        what = ", ".join(f"`{n.name}` (x {'+' if n.op == '_const_add' else '*'} {n.args['value']})" for n in left[:5])
+        raise CnnError("unsupported", f"{len(left)} Keras op(s) on a tensor and a constant have no cnndsl op: {what}",
+                       hint="cnndsl reads x + 3.0 and x * (1 / 6) only around a ReLU(6.0), as a hard sigmoid")
+
+
+def _users(layers) -> dict:
+    """id(layer) -> [(user, input slot)], for every output of the layer."""
+    out = {id(n): [] for n in layers}
+    for n in layers:
+        for slot, (src, _) in enumerate(n.inputs):
+            out.setdefault(id(src), []).append((n, slot))
+    return out
+
+
+# --- the reader's layers -> IR nodes ---------------------------------------------------------------------
+
+def to_graph(net: Net, source: str) -> Graph:
+    """The IR of the layers read: each op's arguments bound by the registry, shapes inferred in order.
+    An argument or shape the registry refuses is an error at the layer's config path."""
+    src = Source(source, "")
+    graph = Graph(net.name, span=ConfigSpan(src, 0, 0, 0, 0, where="config"))
+    node_of = {}      # id(Layer) -> [node per output]
+    scopes = {}
+    for layer in net.layers:
+        span = ConfigSpan(src, 0, 0, 0, 0, where=layer.where or "config")
+        scope = ()
+        if layer.block is not None:
+            scope += (scopes.setdefault(("block", layer.block), Scope(layer.block, "block", span, block=layer.block)),)
+        if layer.group is not None:
+            scope += (scopes.setdefault(("seq", layer.group), Scope(
+                layer.group, "sequential", span, block="sequential", args=(("name", layer.group, repr(layer.group)),))),)
+        meta = {"layer": layer.name, "class": layer.klass, "config": layer.where, "explicit": layer.explicit}
+        if layer.block is not None:
+            meta["submodel"] = layer.block
+        if layer.op == "input":
+            shape = tuple(layer.args["shape"])
+            node = Node(layer.name, "input", {"shape": shape}, (), shape, span, scope, meta=meta)
+            graph.nodes.append(node)
+            graph.inputs[layer.name] = node
+            node_of[id(layer)] = [node]
+            continue
+        ins = tuple(node_of[id(src_layer)][i] for src_layer, i in layer.inputs)
+        try:
+            args = bind_args(REGISTRY[layer.op], [], dict(layer.args), {})
+        except CnnError as e:
+            where = f"{layer.where}.config" + (f" ({e.arg})" if e.arg else "")
+            e.span = ConfigSpan(src, 0, 0, 0, 0, where=where)
+            e.message = f"`{layer.name}` ({layer.klass}): {e.message}"
+            raise
+        node = Node(layer.name, layer.op, args, ins, None, span, scope, meta=meta)
+        try:
+            infer_node(node)
+        except CnnError as e:
+            e.message = f"`{layer.name}` ({layer.klass}): {e.message}"
+            raise
+        graph.nodes.append(node)
+        outs = [node]
+        if layer.op == "split":
+            sizes = _split_of(node)
+            node.args["sizes"] = sizes
+            outs = []
+            for i in range(len(sizes)):
+                take = Node(f"{node.name}[{i}]", "take", {"index": i, "sizes": sizes, "axis": node.args["axis"]},
+                            (node,), None, span, scope, meta={"config": layer.where})
+                infer_node(take)
+                graph.nodes.append(take)
+                outs.append(take)
+        node_of[id(layer)] = outs
+    for k, (layer, i) in enumerate(net.outputs):
+        node = node_of[id(layer)][i]
+        graph.outputs[node.name if node.name not in graph.outputs else f"{node.name}_{k}"] = node
+    return graph
+
+
+def _split_of(node):
+    from ..ops.tensor import split_sizes
+    return split_sizes(node.inputs[0].shape, node.args)
 
 
 # --- values -------------------------------------------------------------------------------------------
@@ -357,26 +542,51 @@ def _generated(name: str, cls: str) -> bool:
 # --- the reader ----------------------------------------------------------------------------------------
 
 class _Reader:
-    def __init__(self, source):
+    MAX_NODES = 2_000_000
+
+    def __init__(self, source, limits=None):
         self.source = source
         self.problems = []
         self.layers = []          # in the model's order
         self.shapes = {}          # id of a ref -> the shape its inbound tensor config gives
+        self.where = "config"     # the config path of the layer being read
+        self.max_nodes = getattr(limits, "max_nodes", self.MAX_NODES)
+        self.max_steps = getattr(limits, "max_steps", None)
+        self.steps = 0
 
     def problem(self, name, cls, why):
-        self.problems.append(f"`{name}` ({cls}): {why}")
+        self.problems.append(f"{self.where} `{name}` ({cls}): {why}")
+
+    def fail(self, where, why, kind="value", hint=None):
+        """A structural error in the config, located at its path."""
+        return CnnError(kind, why, ConfigSpan(Source(self.source, ""), 0, 0, 0, 0, where=where), hint=hint)
+
+    def tick(self):
+        """One layer read: the limits of specs (``--max-nodes``, ``--max-steps``) hold for models too."""
+        self.steps += 1
+        if len(self.layers) >= self.max_nodes:
+            raise self.fail(self.where, f"the model has more than {self.max_nodes:,} layers (--max-nodes)", "limit")
+        if self.max_steps is not None and self.steps > self.max_steps:
+            raise self.fail(self.where, f"reading the model takes more than {self.max_steps:,} steps, one a layer "
+                                        "(--max-steps)", "limit", hint="raise --max-steps if this model is intended")
 
     def model(self, config) -> Net:
         cls = config.get("class_name")
         cfg = config.get("config") or {}
+        if not isinstance(cfg, dict):
+            raise self.fail("config", "the model's config is not an object")
         name = cfg.get("name") or "model"
+        if not isinstance(name, str):
+            raise self.fail("config.name", "the model's name is not a string")
         if cls == "Sequential":
-            inputs, outputs = self.sequential(cfg, None, name)
+            inputs, outputs = self.sequential(cfg, None, name, "config")
         elif cls in ("Functional", "Model"):
             inputs, outputs = self.functional(cfg)
         else:
             raise CnnError("unsupported", f"{self.source}: `{name}` is a {cls}, not a functional or Sequential model",
                            hint="a subclassed model has no graph cnndsl can read; build it with the functional API")
+        if not inputs:
+            raise self.fail("config", "the model has no input layer")
         return Net(name=name, layers=self.layers, inputs=inputs, outputs=outputs)
 
     # -- functional --
@@ -385,29 +595,101 @@ class _Reader:
         local, inputs = {}, []
         entries = cfg.get("layers") or []
         if not isinstance(entries, list):
-            raise CnnError("usage", f"{self.source}: the model's layers are not a list")
-        for lc in entries:
+            raise self.fail("config.layers", "the model's layers are not a list")
+        for k, lc in enumerate(entries):
             if isinstance(lc, dict) and lc.get("class_name") == "InputLayer":
+                self.where = f"layers[{k}]"
                 layer = self.input_layer(lc)
                 local[lc.get("name") or layer.name] = layer.outputs
                 inputs.append(layer)
-        self.read_layers(entries, local, None)
-        outputs = [self.ref(t, local) for t in _tensor_list(cfg.get("output_layers"))]
-        if any(o is None for o in outputs) and not self.problems:
-            raise CnnError("usage", f"{self.source}: an output names a layer the model does not have")
+        self.read_layers(entries, local, None, "layers")
+        outputs = self.outputs(cfg, local, "config.output_layers")
         return inputs, outputs
 
-    def read_layers(self, entries, local, block):
+    def outputs(self, cfg, local, where):
+        refs = _tensor_list(cfg.get("output_layers"))
+        if not refs:
+            raise self.fail(where, "the model names no outputs")
+        out = []
+        for k, t in enumerate(refs):
+            r = self.ref(t, local)
+            if r is None and not self.problems:
+                raise self.fail(f"{where}[{k}]", f"output `{_short(t[0])}` is no layer of the model"
+                                if t[0] not in local else f"output `{t[0]}` has no output {t[2] if len(t) > 2 else 0}")
+            out.append(r)
+        return out
+
+    def order(self, entries, local, path):
+        """The entries' indices in a topological order (the model's own where it is one); a layer read
+        before it is made is fine, an inbound layer that doesn't exist or a cycle is an error."""
+        names = {}
+        for k, lc in enumerate(entries):
+            if not isinstance(lc, dict):
+                raise self.fail(f"{path}[{k}]", "a layer entry is not an object")
+            name = lc.get("name") or (lc.get("config") or {}).get("name") if isinstance(lc.get("config") or {}, dict) \
+                else lc.get("name")
+            if isinstance(name, str):
+                if name in names and lc.get("class_name") != "InputLayer":
+                    raise self.fail(f"{path}[{k}].name", f"two layers are named `{name}` ({path}[{names[name]}] "
+                                                         f"and {path}[{k}])")
+                names[name] = k
+        deps = []
+        for k, lc in enumerate(entries):
+            mine = set()
+            nodes = lc.get("inbound_nodes") or []
+            for n, node in enumerate(nodes if isinstance(nodes, list) else []):
+                for t in _tensors_in(node):
+                    hist = _history(t)
+                    if hist is None:
+                        continue
+                    src = hist[0]
+                    if src in names and names[src] != k:
+                        mine.add(names[src])
+                    elif src == lc.get("name") and src not in local:
+                        raise self.fail(f"{path}[{k}].inbound_nodes[{n}]", f"layer `{src}` reads its own output "
+                                                                            "(a cycle)")
+                    elif src not in names and src not in local:
+                        raise self.fail(f"{path}[{k}].inbound_nodes[{n}]",
+                                        f"layer `{_short(lc.get('name'))}` reads `{_short(src)}`, which is no layer "
+                                        "of the model")
+            deps.append(mine)
+        import heapq
+        indeg = [len(d) for d in deps]
+        users = [[] for _ in entries]
+        for k, d in enumerate(deps):
+            for j in d:
+                users[j].append(k)
+        ready = [k for k in range(len(entries)) if indeg[k] == 0]
+        heapq.heapify(ready)
+        out = []
+        while ready:
+            k = heapq.heappop(ready)
+            out.append(k)
+            for u in users[k]:
+                indeg[u] -= 1
+                if indeg[u] == 0:
+                    heapq.heappush(ready, u)
+        if len(out) < len(entries):
+            left = {k for k in range(len(entries)) if indeg[k] > 0}
+            cycle = _a_cycle(left, deps)
+            names_in = " -> ".join(f"`{_short(entries[k].get('name'))}`" for k in cycle + cycle[:1])
+            raise self.fail(f"{path}[{cycle[0]}]", f"the layers form a cycle: {names_in}")
+        return out
+
+    def read_layers(self, entries, local, block, path):
         """Each layer of a functional model (input layers aside) in order; ``local`` maps a layer's name
         to its output refs, and a nested model's layers are read as a block of its name."""
-        for lc in entries:
-            if not isinstance(lc, dict):
-                raise CnnError("usage", f"{self.source}: a layer entry is not an object")
+        for k in self.order(entries, local, path):
+            lc = entries[k]
+            self.where = f"{path}[{k}]"
             cls = lc.get("class_name")
             name = lc.get("name") or (lc.get("config") or {}).get("name")
             if cls == "InputLayer":
                 continue
+            self.tick()
             nodes = lc.get("inbound_nodes") or []
+            if not isinstance(nodes, list):
+                raise self.fail(f"{self.where}.inbound_nodes", "inbound_nodes is not a list")
             if len(nodes) != 1:
                 if nodes:
                     self.problem(name, cls, f"called {len(nodes)} times (a shared layer: cnndsl layers are used once)")
@@ -417,14 +699,14 @@ class _Reader:
                 self.check_only(lc)   # its input was refused; still report its own problems
                 continue
             if cls in ("Functional", "Model", "Sequential") and "layers" in (lc.get("config") or {}):
-                outs = self.nested(lc, args, name, cls)
+                outs = self.nested(lc, args, name, cls, self.where)
             else:
                 layer = self.layer(lc, args, kwargs, block)
                 outs = layer.outputs if layer is not None else None
             if outs is not None:
                 local[name] = outs
 
-    def nested(self, lc, args, name, cls):
+    def nested(self, lc, args, name, cls, where):
         """A model used as a layer: Sequential -> a sequential group; functional -> its layers, in a block."""
         cfg = lc["config"]
         tensors = [a for a in args if isinstance(a, tuple)]
@@ -432,34 +714,47 @@ class _Reader:
             self.problem(name, cls, "a nested model with several inputs")
             return None
         if cls == "Sequential":
-            _, out = self.sequential(cfg, tensors[0], name)
+            _, out = self.sequential(cfg, tensors[0], name, f"{where}.config")
             return [out]
         ins = _tensor_list(cfg.get("input_layers"))
         if len(ins) != 1:
             self.problem(name, cls, "a nested model with several inputs")
             return None
+        entries = cfg.get("layers") or []
+        if not isinstance(entries, list):
+            raise self.fail(f"{where}.config.layers", "the nested model's layers are not a list")
         local = {ins[0][0]: [tensors[0]]}
-        self.read_layers(list(cfg.get("layers") or []), local, name)
+        self.read_layers(list(entries), local, name, f"{where}.config.layers")
+        self.where = where
         outs = [self.ref(t, local) for t in _tensor_list(cfg.get("output_layers"))]
         if len(outs) != 1 or outs[0] is None:
             self.problem(name, cls, "a nested model with several outputs")
             return None
         return [outs[0]]
 
-    def sequential(self, cfg, source, name):
+    def sequential(self, cfg, source, name, path):
         """A Sequential's layers chained; ``source`` is the tensor it is applied to (None: the model input)."""
         inputs = []
         cur = source
         group = name if source is not None else None
-        for lc in cfg.get("layers") or []:
+        entries = cfg.get("layers") or []
+        if not isinstance(entries, list):
+            raise self.fail(f"{path}.layers", "the Sequential's layers are not a list")
+        for k, lc in enumerate(entries):
+            self.where = f"{path}.layers[{k}]"
+            if not isinstance(lc, dict):
+                raise self.fail(self.where, "a layer entry is not an object")
             cls, c = lc.get("class_name"), lc.get("config") or {}
-            lname = c.get("name") or lc.get("name") or _snake(cls or "layer")
+            if not isinstance(c, dict):
+                raise self.fail(f"{self.where}.config", "a layer's config is not an object")
+            lname = c.get("name") or lc.get("name") or _snake(cls if isinstance(cls, str) else "layer")
             if cls == "InputLayer":
                 if source is None:
                     layer = self.input_layer(lc)
                     inputs.append(layer)
                     cur = layer.outputs[0]
                 continue
+            self.tick()
             if cur is None:
                 shape = cfg.get("build_input_shape") or (lc.get("build_config") or {}).get("input_shape")
                 if not shape:
@@ -471,7 +766,7 @@ class _Reader:
                 inputs.append(layer)
                 cur = layer.outputs[0]
             if cls in ("Functional", "Model", "Sequential") and "layers" in c:
-                outs = self.nested({**lc, "name": lname}, [cur], lname, cls)
+                outs = self.nested({**lc, "name": lname}, [cur], lname, cls, self.where)
                 if outs:
                     cur = outs[0]
                 continue
@@ -489,12 +784,15 @@ class _Reader:
         name = c.get("name") or lc.get("name") or "input"
         if (not isinstance(shape, list) or len(shape) < 2 or not isinstance(name, str)
                 or not all(d is None or (type(d) is int and 0 < d < 2 ** 31) for d in shape)):
-            raise CnnError("unsupported", f"{self.source}: input `{name}` has no shape cnndsl can read ({_short(shape)})")
+            raise self.fail(f"{self.where}.config.batch_shape", f"input `{_short(name)}` has no shape cnndsl can read "
+                                                                f"({_short(shape)})", "unsupported")
         for k, v in (("dtype", "float32"), ("sparse", False), ("ragged", False), ("optional", False)):
             if c.get(k, v) != v:
                 self.problem(name, "InputLayer", f"{k}={c.get(k)!r}")
+        if not _writable(name):
+            self.problem(name, "InputLayer", "its name has characters other than ASCII letters, digits, _ and -")
         layer = Layer(name=name, op="input", args={"shape": list(shape)}, klass="InputLayer",
-                      explicit=not _generated(name, "InputLayer"))
+                      explicit=not _generated(name, "InputLayer"), where=self.where)
         self.layers.append(layer)
         return layer
 
@@ -609,7 +907,7 @@ class _Reader:
             if not _equal(converted, defaults[k]):
                 args[k] = v
         layer = Layer(name=name, op=op, args=args, klass=cls, inputs=list(tensors), block=block, group=group,
-                      explicit=(not _generated(name, cls)) if explicit is None else explicit)
+                      explicit=(not _generated(name, cls)) if explicit is None else explicit, where=self.where)
         if op == "split":
             n = len(a["parts"]) if isinstance(a["parts"], list) else a["parts"]
             layer.outputs = [(layer, i) for i in range(n)]
@@ -662,7 +960,7 @@ class _Reader:
             return self.add(name, cls.lower(), {"layer": False}, f"ops.{cls}", tensors, block, group, explicit=False)
         if cls in ("Add", "Multiply") and len(tensors) == 1 and len(consts) == 1 and _number(consts[0]):
             layer = Layer(name=name, op="_const_" + cls.lower(), args={"value": float(consts[0])}, klass=f"ops.{cls}",
-                          inputs=list(tensors), block=block, group=group, explicit=False)
+                          inputs=list(tensors), block=block, group=group, explicit=False, where=self.where)
             self.layers.append(layer)
             return layer
         self.problem(name, f"ops.{cls}", "a Keras op on tensors that cnndsl has no op for")
@@ -705,3 +1003,35 @@ def _tensor_list(v):
     if isinstance(v, list) and len(v) == 3 and isinstance(v[0], str):
         return [v]
     return [x for x in v or [] if isinstance(x, list) and x and isinstance(x[0], str)]
+
+
+def _tensors_in(node):
+    """The tensor configs an inbound node passes (at any list depth of its args)."""
+    if not isinstance(node, dict):
+        return []
+    out, stack = [], [node.get("args")]
+    while stack:
+        a = stack.pop()
+        if _is_tensor(a):
+            out.append(a)
+        elif isinstance(a, list):
+            stack.extend(a)
+    return out
+
+
+def _history(t):
+    hist = (t.get("config") or {}).get("keras_history") if isinstance(t.get("config"), dict) else None
+    if isinstance(hist, list) and hist and isinstance(hist[0], str):
+        return hist
+    return None
+
+
+def _a_cycle(left, deps):
+    """Layers (indices) on one cycle among ``left``, which has no topological order."""
+    k = min(left)
+    seen, path = {}, []
+    while k not in seen:
+        seen[k] = len(path)
+        path.append(k)
+        k = min(j for j in deps[k] if j in left)
+    return path[seen[k]:]

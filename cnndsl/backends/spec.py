@@ -1,61 +1,31 @@
-"""A layer graph read from a framework model -> a readable .cnn spec.
+"""The spec writer: any IR graph -> a readable .cnn spec (``cnndsl import``, ``compile --emit cnn``).
 
-Framework-free: a reader (``backends/keras_reader.py``) turns a model into a ``Net`` -- layers in
-topological order, each a cnndsl op with its arguments, inputs as ``(layer, output index)`` refs --
-and ``write_spec`` turns the ``Net`` into spec text:
+A backend like the others: ``emit_spec(graph)`` works on a graph read from a Keras model
+(``keras_reader``) or lowered from a spec, so ``cnndsl compile x.cnn --emit cnn`` gives a spec that
+checks to the same graph: the same layer names, ops, arguments, shapes.
 
-1. ``defaults`` are hoisted where most layers of an op agree on a value Keras does not default to;
-2. repeated structure becomes blocks (``motifs.py``): runs of layers that are equal up to their
-   argument values and names become one block, the differing values its parameters, names a
-   template (``name="{name}_1_conv"``); consecutive calls that differ only by a counter fold into a
-   ``repeat``;
+1. ``defaults`` are hoisted where most layers of an op agree on a value the op does not default to;
+2. repeated structure becomes blocks (``motifs.recover``, the one block-recovery engine): runs of
+   layers that are equal up to their argument values and names become one block, the differing
+   values its parameters, names a template (``name="{name}_1_conv"``); consecutive calls that differ
+   only by a counter fold into a ``repeat``;
 3. every body is written as chains and branches (``concat { a; b -> c; identity }``) where the
    graph is series-parallel, and with named tensors where it is not.
 
-The text is the only product: ``cnndsl check`` of it gives the IR, and compiling it gives the model.
+Every layer keeps its name: written out where it is one a person chose (``meta["explicit"]``, true
+for every node of a spec's graph, false for Keras's generated ``conv2d_12``).
 """
 from __future__ import annotations
 
 import keyword
 import re
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
-from .errors import CnnError
-from .ops import REGISTRY
-from .ops.schema import REQUIRED, Initializer
-
-
-class Unsupported(Exception):
-    """A layer (or one of its settings) with no cnndsl form; the reader collects these."""
-
-
-@dataclass(eq=False)
-class Layer:
-    name: str                   # the framework's layer name
-    op: str                     # cnndsl op ("input" for an input)
-    args: dict                  # the op's arguments that differ from the op's defaults
-    klass: str                  # the framework's class, for messages
-    explicit: bool = True       # a name a person chose (False: generated, like conv2d_12)
-    inputs: list = field(default_factory=list)    # refs (Layer, index)
-    block: str | None = None    # the nested sub-model it came from
-    group: str | None = None    # the Sequential sub-model it belongs to
-    outputs: list = None        # refs it gives: [(self, 0)] unless it splits
-
-    def __post_init__(self):
-        if self.outputs is None:
-            self.outputs = [(self, 0)]
-
-    def __repr__(self):
-        return f"<{self.op} {self.name}>"
-
-
-@dataclass
-class Net:
-    name: str
-    layers: list       # Layers in topological order, inputs included
-    inputs: list       # input Layers
-    outputs: list      # refs
+from ..errors import CnnError
+from ..motifs import Expr, key as _key, op_defaults, plain as _plain, recover
+from ..ops import REGISTRY
+from ..ops.schema import REQUIRED, Initializer
 
 
 KEYWORDS = {"import", "fn", "assert", "collect", "as", "let", "block", "network", "defaults", "expect", "repeat",
@@ -73,48 +43,7 @@ def identifier(text: str, taken=(), fallback: str = "x") -> str:
     return name
 
 
-# --- preparing the net ----------------------------------------------------------------------------------
-
-def fuse(net: Net) -> None:
-    """Keras ops around a layer that form one cnndsl op: MobileNetV3's hard sigmoid,
-    ``ReLU(6.0)(x + 3.0) * (1.0 / 6.0)``, is ``hard_sigmoid(layer=true)``."""
-    users = _users(net.layers)
-    dead = set()
-    for layer in net.layers:
-        if layer.op != "_const_add" or layer.args["value"] != 3.0:
-            continue
-        relu = [u for u, _ in users[id(layer)]]
-        if len(relu) != 1 or relu[0].op != "relu6" or relu[0].args != {"layer": True}:
-            continue
-        mul = [u for u, _ in users[id(relu[0])]]
-        if len(mul) != 1 or mul[0].op != "_const_multiply" or abs(mul[0].args["value"] - 1.0 / 6.0) > 1e-12:
-            continue
-        relu, mul = relu[0], mul[0]
-        relu.op, relu.args, relu.inputs = "hard_sigmoid", {"layer": True}, list(layer.inputs)
-        for u, slot in users[id(mul)]:
-            u.inputs[slot] = (relu, 0)
-        net.outputs = [(relu, 0) if r[0] is mul else r for r in net.outputs]
-        dead.update((id(layer), id(mul)))
-    net.layers = [n for n in net.layers if id(n) not in dead]
-    left = [n for n in net.layers if n.op.startswith("_const_")]
-    if left:
-        what = ", ".join(f"`{n.name}` (x {'+' if n.op == '_const_add' else '*'} {n.args['value']})" for n in left[:5])
-        raise CnnError("unsupported", f"{len(left)} Keras op(s) on a tensor and a constant have no cnndsl op: {what}",
-                       hint="cnndsl reads x + 3.0 and x * (1 / 6) only around a ReLU(6.0), as a hard sigmoid")
-
-
-def _users(layers) -> dict:
-    """id(layer) -> [(user, input slot)], for every output of the layer."""
-    out = {id(n): [] for n in layers}
-    for n in layers:
-        for slot, (src, _) in enumerate(n.inputs):
-            out.setdefault(id(src), []).append((n, slot))
-    return out
-
-
-def op_defaults(op: str) -> dict:
-    return {a.name: a.default for a in REGISTRY[op].args}
-
+# --- defaults ---------------------------------------------------------------------------------------
 
 def hoist_defaults(layers) -> dict:
     """op -> {arg: value} that most layers of the op agree on and the op doesn't default to.
@@ -133,19 +62,13 @@ def hoist_defaults(layers) -> dict:
         for a in REGISTRY[op].args:
             if a.default is REQUIRED or a.default is None or a.name in ("name",):
                 continue
-            counts = Counter(_key(n.args.get(a.name, a.default)) for n in ns)
+            default = op_defaults(op).get(a.name)
+            counts = Counter(_key(n.args.get(a.name, default)) for n in ns)
             value, k = counts.most_common(1)[0]
-            if k * 2 > len(ns) and value != _key(a.default):
+            if k * 2 > len(ns) and value != _key(default):
                 out.setdefault(op, {})[a.name] = next(n.args[a.name] for n in ns
                                                       if a.name in n.args and _key(n.args[a.name]) == value)
     return out
-
-
-def _key(v):
-    """A hashable, type-exact form of a value (1 and 1.0 and true differ)."""
-    if isinstance(v, (list, tuple)):
-        return ("list",) + tuple(_key(x) for x in v)
-    return (type(v).__name__, v) if not isinstance(v, Initializer) else ("init", v.name, v.args)
 
 
 # --- rendering values ----------------------------------------------------------------------------------
@@ -189,12 +112,6 @@ def _snake_class(name: str) -> str:
     return {"VarianceScaling": "variance_scaling", "Constant": "constant", "RandomNormal": "random_normal",
             "RandomUniform": "random_uniform", "TruncatedNormal": "truncated_normal", "L1": "l1", "L2": "l2",
             "L1L2": "l1_l2"}[name]
-
-
-@dataclass(frozen=True)
-class Expr:
-    """Source text standing for a value: a block parameter, or a name template."""
-    text: str
 
 
 # An op's first argument written without its keyword even though it has a default: zeropad(3).
@@ -460,7 +377,7 @@ def written_args(layer, hoisted: dict) -> dict:
                 continue
             out[a.name] = v
         elif a.name in mine:
-            out[a.name] = a.default
+            out[a.name] = op_defaults(layer.op).get(a.name)
     return out
 
 
@@ -490,86 +407,41 @@ def defaults_lines(hoisted: dict, indent: str) -> list:
 
 # --- the whole spec -------------------------------------------------------------------------------------
 
-def write_spec(net: Net, source: str = "a Keras model", blocks: bool = True) -> str:
-    """The .cnn text of a ``Net``: one network, and the blocks recovered from it."""
-    fuse(net)
-    layers = [n for n in net.layers if n.op != "input"]
+def emit_spec(graph, source: str | None = None, blocks: bool = True) -> str:
+    """The .cnn text of an IR graph: one network, and the blocks recovered from it (``blocks=False``:
+    one flat network). ``source`` is named in the header comment."""
+    rec = recover(graph, blocks=blocks)
+    layers = [a for a in rec.layers if a.op != "input"]
     hoisted = hoist_defaults(layers)
     taken = set()
-    ports, port_of = [], {}
     params = []
-    batch = {tuple(n.args["shape"])[0] for n in net.inputs}
-    for n in net.inputs:
-        pname = identifier(n.name if n.explicit else ("image" if len(net.inputs) == 1 else "input"), taken)
-        taken.add(pname)
-        p = Port(pname)
-        ports.append(p)
-        port_of[id(n)] = p
-        params.append(f"{pname}: {value_text(list(n.args['shape'][1:]))}")
+    batch = {n.shape[0] for n in graph.inputs.values()}
+    for n, p in zip(graph.inputs.values(), rec.ports):
+        p.name = identifier(p.name, taken)
+        taken.add(p.name)
+        params.append(f"{p.name}: {value_text(list(n.shape[1:]))}")
     if len(batch) == 1 and None not in batch:
         params.append(f"batch={batch.pop()}")
-    from .motifs import Atom, Compressor, chain_first_order, fold_submodels
-    atom_of, atoms, position = {}, [], {}
-
-    def ref(r):
-        layer, i = r
-        if id(layer) in port_of:
-            return (port_of[id(layer)], 0)
-        return (atom_of[id(layer)], i)
-
-    k = 0
-    while k < len(layers):
-        n = layers[k]
-        if n.group is not None:
-            members = [n]
-            while k + len(members) < len(layers) and layers[k + len(members)].group == n.group:
-                members.append(layers[k + len(members)])
-            a = Atom("group", "sequential", {}, None, [ref(members[0].inputs[0])], 1, members, n.group, n.group)
-            for m in members:
-                atom_of[id(m)] = a
-            k += len(members)
-        else:
-            values = {arg.name: _plain(n.args.get(arg.name, arg.default)) for arg in REGISTRY[n.op].args}
-            a = Atom("layer", n.op, values, n.name if n.explicit else None, [ref(r) for r in n.inputs],
-                     len(n.outputs), hint=n.name)
-            a.sub = n.block
-            atom_of[id(n)] = a
-            k += 1
-        position[id(a)] = len(atoms)
-        atoms.append(a)
-    outputs = [ref(r) for r in net.outputs]
-    order, outputs, subs = fold_submodels(chain_first_order(atoms, position), outputs)
-    comp = Compressor(order, outputs, ports)
-    comp.blocks = subs
-    if blocks:
-        comp.run()
-    netname = identifier(net.name, taken, "model")
+    netname = identifier(graph.name, taken, "model")
     taken.add(netname)
-    for blk in comp.blocks:
+    for blk in rec.blocks:
         blk.name = identifier(blk.name, taken, "unit")
         taken.add(blk.name)
     writer = _Writer(hoisted, taken)
     block_text = []
-    for blk in comp.blocks:
+    for blk in rec.blocks:
         block_text += writer.block(blk) + [""]
-    lines, out_names = writer.body(comp.seq, ports, comp.outputs, "    ")
+    lines, out_names = writer.body(rec.seq, rec.ports, rec.outputs, "    ")
     head = f"network {netname}({', '.join(params)})"
     if any(o is not None for o in out_names) or len(out_names) > 1:
         head += f" -> ({', '.join(o for o in out_names)})"
-    text = [f"# Imported from {source} by `cnndsl import`.", ""] + block_text + [head + " {"]
+    comment = (f"# Imported from {source} by `cnndsl import`." if source else
+               f"# The network `{graph.name}`, written by `cnndsl compile --emit cnn`.")
+    text = [comment, ""] + block_text + [head + " {"]
     text += defaults_lines(hoisted, "    ")
     text += lines
     text.append("}")
     return "\n".join(text) + "\n"
-
-
-def _plain(v):
-    """(1, 1) -> 1, (3, 5) -> [3, 5]: values as a person writes them (the op converts them back)."""
-    if isinstance(v, tuple):
-        if len(v) == 2 and v[0] == v[1] and isinstance(v[0], int) and not isinstance(v[0], bool):
-            return v[0]
-        return [_plain(x) for x in v]
-    return v
 
 
 class _Writer:
@@ -583,8 +455,8 @@ class _Writer:
             mine = self.hoisted.get(a.op, {})
             written = {}
             for arg in REGISTRY[a.op].args:
-                v = a.values.get(arg.name, arg.default)
-                base = mine.get(arg.name, arg.default)
+                v = a.values.get(arg.name, op_defaults(a.op).get(arg.name))
+                base = mine.get(arg.name, op_defaults(a.op).get(arg.name))
                 if isinstance(v, Expr) or _key(_plain(v)) != _key(_plain(base)):
                     written[arg.name] = v
             return call_text(a.op, written, a.name)
