@@ -120,7 +120,7 @@ class KerasProgram:
 
     def __init__(self, path: str):
         from .backends.keras_reader import read_keras_file
-        self.path, self.source = path, os.path.basename(path)
+        self.path, self.source = path, path
         self.config = read_keras_file(path)
         cfg = self.config.get("config")
         name = cfg.get("name") if isinstance(cfg, dict) else None

@@ -116,8 +116,8 @@ def _program(path: str, import_root=None):
         return KerasProgram(path)
     if path.lower().endswith((".h5", ".hdf5")) or (path != "-" and _is_hdf5(path)):
         _require_file(path)
-        raise CnnError("value", f"{path}: a legacy HDF5 (.h5) Keras model, which cnndsl does not read",
-                       hint="load it with Keras and save it as .keras (model.save('model.keras')), then use that")
+        from .files import hdf5_error
+        raise hdf5_error(path)
     if path == "-":
         data = sys.stdin.buffer.read(MAX_FILE + 1)
         if len(data) > MAX_FILE:

@@ -248,6 +248,15 @@ def is_hdf5(path: str) -> bool:
         return False
 
 
+def hdf5_error(path: str) -> CnnError:
+    """The error for a legacy HDF5 Keras model, which cnndsl refuses rather than half-reads."""
+    from .errors import ConfigSpan, Source
+    return CnnError("value", "a legacy HDF5 (.h5) Keras model, which cnndsl does not read",
+                    ConfigSpan(Source(path, ""), 0, 0, 0, 0, where="HDF5"),
+                    hint="load it with Keras and save it as .keras (model.save('model.keras')), or pass the model "
+                         "to cnndsl.from_keras")
+
+
 def read_zip_member(path: str, member: str, limit: int) -> bytes:
     """The bytes of ``member`` of the zip archive ``path``, at most ``limit`` of them.
 
@@ -259,23 +268,23 @@ def read_zip_member(path: str, member: str, limit: int) -> bytes:
     import zipfile
     import zlib
 
-    def fail(why: str, hint: str | None = None) -> CnnError:
-        return CnnError("value", f"{path}: {why}", hint=hint)
+    from .errors import ConfigSpan, Source
+
+    def fail(why: str, hint: str | None = None, where: str = member) -> CnnError:
+        return CnnError("value", why, ConfigSpan(Source(path, ""), 0, 0, 0, 0, where=where), hint=hint)
 
     if is_hdf5(path):
-        raise fail("a legacy HDF5 (.h5) Keras model, which cnndsl does not read",
-                   hint="load it with Keras and save it as .keras (model.save('model.keras')), or pass the model "
-                        "to cnndsl.from_keras")
+        raise hdf5_error(path)
     try:
         with zipfile.ZipFile(path) as z:
             try:
                 info = z.getinfo(member)
             except KeyError:
-                raise fail(f"not a Keras 3 .keras file (it has no {member})") from None
+                raise fail(f"not a Keras 3 .keras file (it has no {member})", where="zip") from None
             if info.flag_bits & 0x1:
-                raise fail(f"{member} is encrypted")
+                raise fail("it is encrypted")
             if info.file_size > limit:
-                raise fail(f"{member} is {info.file_size:,} bytes, over the limit of {limit:,}")
+                raise fail(f"it is {info.file_size:,} bytes, over the limit of {limit:,}")
             out, total = [], 0
             with z.open(info) as f:
                 while True:
@@ -285,23 +294,23 @@ def read_zip_member(path: str, member: str, limit: int) -> bytes:
                     total += len(chunk)
                     out.append(chunk)
                     if total > limit:
-                        raise fail(f"{member} inflates past the limit of {limit:,} bytes (its header said "
+                        raise fail(f"it inflates past the limit of {limit:,} bytes (its header said "
                                    f"{info.file_size:,})")
             return b"".join(out)
     except CnnError:
         raise
     except zipfile.BadZipFile as e:
-        raise fail(f"not a .keras file (a zip archive): {e}") from None
+        raise fail(f"not a .keras file, which is a zip archive ({e})", where="zip") from None
     except NotImplementedError as e:   # an unknown compression method
-        raise fail(f"{member} can't be read: {e}") from None
+        raise fail(f"it can't be read: {e}") from None
     except (zlib.error, EOFError) as e:
-        raise fail(f"{member} is corrupt ({type(e).__name__}: {e})") from None
+        raise fail(f"it is corrupt ({type(e).__name__}: {e})") from None
     except RuntimeError as e:   # zipfile: encrypted, or a bad password
-        raise fail(f"{member} can't be read ({e})") from None
+        raise fail(f"it can't be read ({e})") from None
     except OSError as e:
-        raise CnnError("value", f"can't read {path}: {e.strerror or e}") from None
+        raise CnnError("value", f"can't read {path}: {e.strerror or e}") from None   # exists: checked before
     except (ValueError, OverflowError, struct_error()) as e:   # a header with impossible offsets or sizes
-        raise fail(f"not a readable zip archive ({type(e).__name__}: {e})") from None
+        raise fail(f"not a readable zip archive ({type(e).__name__}: {e})", where="zip") from None
 
 
 def struct_error():

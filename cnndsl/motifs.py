@@ -34,12 +34,28 @@ block each, called where the sub-model was; sequential scopes become groups.
 from __future__ import annotations
 
 import heapq
+import keyword
 import re
 from dataclasses import dataclass, field
 
 from .ir import Scope
 from .ops import REGISTRY
 from .ops.schema import REQUIRED, Initializer, Symbol, convert
+
+
+KEYWORDS = {"import", "fn", "assert", "collect", "as", "let", "block", "network", "defaults", "expect", "repeat",
+            "if", "elif", "else", "true", "false", "none", "and", "or", "not", "in", "identity", "batch"}
+
+
+def identifier(text: str, taken=(), fallback: str = "x") -> str:
+    """``text`` made a usable .cnn name: letters, digits and _, no keyword, op or taken name."""
+    name = re.sub(r"\W", "_", text)
+    if not name or name[0].isdigit():
+        name = f"{fallback}_{name}" if name else fallback
+    base, k = name, 2
+    while name in taken or name in KEYWORDS or name in REGISTRY or keyword.iskeyword(name):
+        name, k = f"{base}_{k}", k + 1
+    return name
 
 
 @dataclass(frozen=True)
@@ -182,6 +198,10 @@ def recover(graph, blocks: bool = True) -> "Recovery":
     comp.blocks = subs
     if blocks:
         comp.run()
+    taken = {p.name for p in ports} | {graph.name}
+    for blk in comp.blocks:         # names a spec can use: no op, keyword or input name
+        blk.name = identifier(blk.name, taken, "unit")
+        taken.add(blk.name)
     return Recovery(comp.seq, comp.outputs, ports, comp.blocks, layers)
 
 
@@ -204,23 +224,43 @@ def annotate(graph, rec: "Recovery") -> None:
                 first = _first_node(atom)
                 scope = next((s for s in first.scope if s.kind == "block" and s.id in sub), None) if first else None
             else:
-                counts[blk.name] = counts.get(blk.name, 0) + 1
-                sid = f"{blk.name}_{counts[blk.name]}"
+                ck = (chain[-1].id if chain else "", blk.name)
+                counts[ck] = counts.get(ck, 0) + 1
+                sid = f"{blk.name}_{counts[ck]}"
                 if chain:
                     sid = f"{chain[-1].id}-{sid}"
                 args = tuple((p if p in ("name", "id") else None, v, _text(v)) for p, v in atom.values.items())
                 scope = Scope(sid, "block", span, block=blk.name, args=args)
             inner = chain + ((scope,) if scope is not None else ())
-            for a in atom.covers:
-                visit(a, inner)
+            outs = [(atom.covers[p], k) for p, k in blk.out_positions] if hasattr(blk, "out_positions") else []
+            visit_list(atom.covers, inner, outs)
         elif chain:
             for n in getattr(atom, "nodes", ()):
                 n.scope = chain + tuple(s for s in n.scope if s.kind == "sequential")
                 for t in takes.get(id(n), ()):
                     t.scope = n.scope
 
-    for a in rec.seq:
-        visit(a, ())
+    def visit_list(atoms, chain, outputs):
+        from collections import Counter
+        uses = Counter((id(src), i) for a in atoms for src, i in a.inputs)
+        uses.update((id(src), i) for src, i in outputs)
+        k = 0
+        while k < len(atoms):
+            run = repeat_run(atoms, k, uses)
+            if run > 1:
+                ck = (chain[-1].id if chain else "", "repeat")
+                counts[ck] = counts.get(ck, 0) + 1
+                sid = f"repeat_{counts[ck]}"
+                if chain:
+                    sid = f"{chain[-1].id}-{sid}"
+                rep = Scope(sid, "repeat", span, count=run, var="i")
+                for a in atoms[k:k + run]:
+                    visit(a, chain + (rep,))
+            else:
+                visit(atoms[k], chain)
+            k += run
+
+    visit_list(rec.seq, (), rec.outputs)
 
 
 def _first_node(atom):
@@ -232,6 +272,76 @@ def _first_node(atom):
     return nodes[0] if nodes else None
 
 
+def repeat_run(atoms, k, uses) -> int:
+    """How many consecutive calls from ``atoms[k]`` fold into one ``repeat``: calls of one block, each
+    reading the one before (and nothing else reading it), whose values agree but for names and ids that
+    count up (``"conv4_block{i + 4}"``). ``uses``: (id(atom), output index) -> how often it is read."""
+    a = atoms[k]
+    if a.kind != "call" or a.n_out != 1 or len(a.inputs) != 1:
+        return 1
+    n = 1
+    while k + n < len(atoms):
+        b = atoms[k + n]
+        if (b.kind != "call" or b.block is not a.block or b.n_out != 1 or len(b.inputs) != 1
+                or b.inputs[0][0] is not atoms[k + n - 1]):
+            break
+        if not foldable([c.values for c in atoms[k:k + n + 1]], a.block):
+            break
+        if uses[(id(atoms[k + n - 1]), 0)] != 1:   # a call's output read elsewhere: no repeat
+            break
+        n += 1
+    return n
+
+
+def foldable(value_dicts, block) -> bool:
+    """Whether every parameter is one expression in the repeat index (see ``counting``)."""
+    for p in value_dicts[0]:
+        vals = [d[p] for d in value_dicts]
+        named = p in block.name_params
+        if not named and p != "id" and any(key(v) != key(vals[0]) for v in vals):
+            return False     # only names count up in a repeat; other values must agree
+        if counting(vals) is None:
+            return False
+    return True
+
+
+def counting(vals):
+    """``vals`` as a function of the repeat index: ``("same", v)``, ``("int", a, d)`` (a + d * i), or
+    ``("str", prefix, a, d, suffix)`` (one such number inside a string); None when it is none of them."""
+    first = vals[0]
+    if all(key(v) == key(first) for v in vals):
+        return ("same", first)
+    if all(isinstance(v, int) and not isinstance(v, bool) for v in vals):
+        d = vals[1] - vals[0]
+        if all(vals[k] == vals[0] + d * k for k in range(len(vals))):
+            return ("int", vals[0], d)
+        return None
+    if all(isinstance(v, str) and not isinstance(v, Expr) for v in vals):
+        pre = _prefix(vals)
+        suf = _prefix([v[len(pre):][::-1] for v in vals])[::-1]
+        while pre and pre[-1].isdigit():
+            pre = pre[:-1]
+        while suf and suf[0].isdigit():
+            suf = suf[1:]
+        mids = [v[len(pre):len(v) - len(suf)] for v in vals]
+        if all(re.fullmatch(r"0|[1-9]\d*", m) for m in mids):
+            nums = [int(m) for m in mids]
+            d = nums[1] - nums[0]
+            if all(nums[k] == nums[0] + d * k for k in range(len(nums))) and "{" not in pre + suf:
+                return ("str", pre, nums[0], d, suf)
+    return None
+
+
+def _prefix(xs):
+    p = xs[0]
+    for x in xs[1:]:
+        k = 0
+        while k < min(len(p), len(x)) and p[k] == x[k]:
+            k += 1
+        p = p[:k]
+    return p
+
+
 def _takes(graph, node):
     if node.op != "split":
         return ()
@@ -240,7 +350,7 @@ def _takes(graph, node):
 
 def _text(v) -> str:
     if isinstance(v, str):
-        return f'"{v}"'
+        return v
     if v is None:
         return "none"
     if isinstance(v, bool):
@@ -335,6 +445,7 @@ class Compressor:
         self.outputs = outputs          # network output refs
         self.ports = ports
         self.blocks = []
+        self.no_template = set()     # (runs, length) that the model's names don't support as one block
 
     # -- the search --
     def run(self, rounds: int = 40):
@@ -357,45 +468,67 @@ class Compressor:
         for src, idx in self.outputs:
             if id(src) in pos:
                 last_use[(pos[id(src)], idx)] = n + 1
-        produced = [[(i, k) for k in range(a.n_out)] for i, a in enumerate(seq)]
-        sigs = [atom_sig(a) for a in seq]
-        table = {}
+        produced = [[(last_use.get((i, k), -1), i, k) for k in range(a.n_out)] for i, a in enumerate(seq)]
+        sig_hash = [hash(atom_sig(a)) for a in seq]
+        # inputs by position: (q, idx, id) with q None for a port
+        reads = [[(pos.get(id(src)), idx, id(src)) for src, idx in a.inputs] for a in seq]
+        # a layer whose inputs all lie inside the window has one token whatever the window's start
+        inner_tok = [hash((sig_hash[j], tuple(x for q, idx, _ in reads[j] for x in (j - q, idx))))
+                     if all(q is not None for q, _, _ in reads[j]) else 0 for j in range(n)]
+        first_read = [min((q for q, _, _ in r), default=j) if all(q is not None for q, _, _ in r) else -1
+                      for j, r in enumerate(reads)]
+        weight = [1.0 if a.kind != "layer" or a.op in ("add", "concat", "multiply") else 0.7 for a in seq]
+        prefix = [0.0]
+        for w in weight:
+            prefix.append(prefix[-1] + w)
+        table, n_ext = {}, {}
         longest = max(8, min(MAX_RUN, WORK // max(n, 1)))   # a huge model: shorter runs, bounded time
+        heappush, heappop = heapq.heappush, heapq.heappop
         for i in range(n):
             ext = {}
-            parts = []
+            h = 0
+            live = []          # (last use, position, output index) of the window's outputs still read
             for L in range(1, min(longest, n - i) + 1):
                 j = i + L - 1
-                a = seq[j]
-                refs = []
-                for src, idx in a.inputs:
-                    q = pos.get(id(src))
-                    if q is not None and q >= i:
-                        refs.append((j - q, idx))
-                    else:
-                        key = (id(src), idx)
-                        if key not in ext:
-                            ext[key] = len(ext)
-                        refs.append(("e", ext[key]))
-                parts.append((sigs[j], tuple(refs)))
-                if len(ext) > MAX_PORTS:
-                    break
-                if L < 2:
+                if first_read[j] >= i:
+                    tok = inner_tok[j]
+                else:
+                    refs = []
+                    for q, idx, src in reads[j]:
+                        if q is not None and q >= i:
+                            refs.append(j - q)
+                            refs.append(idx)
+                        else:
+                            k = (src, idx)
+                            e = ext.get(k)
+                            if e is None:
+                                e = ext[k] = len(ext)
+                            refs.append(-1 - e)
+                            refs.append(-1)
+                    if len(ext) > MAX_PORTS:
+                        break
+                    tok = hash((sig_hash[j], tuple(refs)))
+                h = hash((h, tok))
+                for item in produced[j]:
+                    heappush(live, item)
+                end = j + 1
+                while live and live[0][0] < end:
+                    heappop(live)
+                if L < 2 or not live or len(live) > MAX_PORTS or not ext:
                     continue
-                end = i + L
-                outs = tuple((p - i, k) for p in range(i, end) for (_, k) in produced[p]
-                             if last_use.get((p, k), -1) >= end)
-                if not outs or len(outs) > MAX_PORTS:
-                    continue
-                if len(ext) == 0:
-                    continue
-                key = (tuple(parts), outs)
-                table.setdefault(key, []).append(i)
+                outs = tuple(sorted((p - i, k) for _, p, k in live))
+                key = (h, L, outs)
+                starts = table.get(key)
+                if starts is None:
+                    table[key] = [i]
+                    n_ext[key] = len(ext)
+                else:
+                    starts.append(i)
         scored = []
         for key, starts in table.items():
             if len(starts) < 2:
                 continue
-            L = len(key[0])
+            L = key[1]
             chosen, end = [], -1
             for s in starts:
                 if s >= end:
@@ -404,18 +537,26 @@ class Compressor:
             c = len(chosen)
             if c < 2:
                 continue
-            cost = self.cost(seq, chosen[0], L)
-            n_in = 1 + max((r[1] for _, refs in key[0] for r in refs if r[0] == "e"), default=0)
-            gain = c * cost - c * 1 - (cost + 2) - 0.5 * c * ((n_in - 1) + (len(key[1]) - 1))
+            cost = prefix[chosen[0] + L] - prefix[chosen[0]]
+            n_in = n_ext[key]
+            gain = c * cost - c * 1 - (cost + 2) - 0.5 * c * ((n_in - 1) + (len(key[2]) - 1))
             if gain > 0:
                 # one tensor in, one out first: a unit as a person cuts it, not a window that straddles two
-                sese = n_in == 1 and len(key[1]) == 1
+                sese = n_in == 1 and len(key[2]) == 1
                 scored.append((not sese, gain, L, chosen[0], key, chosen))
         scored.sort(key=lambda t: (t[0], -t[1], -t[2], t[3]))
         for _, gain, L, _, key, chosen in scored[:3000]:
+            tried = (tuple(id(seq[s]) for s in chosen), L)
+            if tried in self.no_template:
+                continue
+            runs = [seq[s:s + L] for s in chosen]
+            first = _run_key(runs[0])
+            if any(_run_key(r) != first for r in runs[1:]):
+                continue      # a hash collision: not one structure
             try:
-                block = make_block([seq[s:s + L] for s in chosen], key[1], len(self.blocks))
+                block = make_block(runs, key[2], len(self.blocks))
             except _NoTemplate:
+                self.no_template.add(tried)
                 continue
             return block, chosen, L
         return None
@@ -556,8 +697,11 @@ def _block_name(run, names, number):
     ``conv_block``), else what it is made of (``conv_bn_relu``, ``sepconv_block``, ``cell``)."""
     if names.sample:
         words = [w.lower() for w in re.split(r"[^A-Za-z]+", names.sample) if w]
+        if len(words) == 1 and any(a.kind == "call" for a in run):
+            return "stage"          # conv2 of conv2_block1, conv2_block2: the stage its units sit in
         if 0 < len(words) <= 2:
-            return "_".join(words)
+            name = "_".join(words)
+            return f"{name}_unit" if name in REGISTRY or name in KEYWORDS else name
     ops = [a.op for a in run if a.kind == "layer"]
     if 1 < len(ops) <= 3 and len(ops) == len(run):
         return "_".join(ops)

@@ -88,7 +88,8 @@ def read_keras_file(path: str) -> dict:
 def parse_config(data: bytes, path: str) -> dict:
     """config.json's bytes -> the config dict; one located error for anything that is not one."""
     def fail(why, hint=None):
-        return CnnError("value", f"{path}: config.json {why}", hint=hint)
+        return CnnError("value", f"the config {why}", ConfigSpan(Source(path, ""), 0, 0, 0, 0, where="config.json"),
+                        hint=hint)
 
     tokens = data.count(b"{") + data.count(b"[") + data.count(b",")
     if tokens > MAX_TOKENS:
@@ -155,8 +156,9 @@ def read_config(config: dict, source: str = "model", limits=None) -> Graph:
         shown = reader.problems[:40]
         more = len(reader.problems) - len(shown)
         lines = "\n".join(f"  - {p}" for p in shown) + (f"\n  - ... and {more} more" if more else "")
-        raise CnnError("unsupported", f"{source}: {len(reader.problems)} layer(s) have no cnndsl form, so the model "
+        raise CnnError("unsupported", f"{len(reader.problems)} layer(s) have no cnndsl form, so the model "
                                       f"can't be read without dropping them:\n{lines}",
+                       span=ConfigSpan(Source(source, ""), 0, 0, 0, 0, where=reader.first_problem),
                        hint="cnndsl reads Keras's built-in layers (and its own); a Lambda or a custom class has no "
                             "spec form")
     fuse(net)
@@ -555,6 +557,8 @@ class _Reader:
         self.steps = 0
 
     def problem(self, name, cls, why):
+        if not self.problems:
+            self.first_problem = self.where
         self.problems.append(f"{self.where} `{name}` ({cls}): {why}")
 
     def fail(self, where, why, kind="value", hint=None):
@@ -614,7 +618,7 @@ class _Reader:
         for k, t in enumerate(refs):
             r = self.ref(t, local)
             if r is None and not self.problems:
-                raise self.fail(f"{where}[{k}]", f"output `{_short(t[0])}` is no layer of the model"
+                raise self.fail(f"{where}[{k}]", f"output `{_name(t[0])}` is no layer of the model"
                                 if t[0] not in local else f"output `{t[0]}` has no output {t[2] if len(t) > 2 else 0}")
             out.append(r)
         return out
@@ -646,11 +650,11 @@ class _Reader:
                     if src in names and names[src] != k:
                         mine.add(names[src])
                     elif src == lc.get("name") and src not in local:
-                        raise self.fail(f"{path}[{k}].inbound_nodes[{n}]", f"layer `{src}` reads its own output "
+                        raise self.fail(f"{path}[{k}].inbound_nodes[{n}]", f"layer `{_name(src)}` reads its own output "
                                                                             "(a cycle)")
                     elif src not in names and src not in local:
                         raise self.fail(f"{path}[{k}].inbound_nodes[{n}]",
-                                        f"layer `{_short(lc.get('name'))}` reads `{_short(src)}`, which is no layer "
+                                        f"layer `{_name(lc.get('name'))}` reads `{_name(src)}`, which is no layer "
                                         "of the model")
             deps.append(mine)
         import heapq
@@ -672,7 +676,10 @@ class _Reader:
         if len(out) < len(entries):
             left = {k for k in range(len(entries)) if indeg[k] > 0}
             cycle = _a_cycle(left, deps)
-            names_in = " -> ".join(f"`{_short(entries[k].get('name'))}`" for k in cycle + cycle[:1])
+            cycle = cycle[::-1]     # in the direction data flows, from the first layer of it in the config
+            k = cycle.index(min(cycle))
+            cycle = cycle[k:] + cycle[:k]
+            names_in = " -> ".join(f"`{_name(entries[k].get('name'))}`" for k in cycle + cycle[:1])
             raise self.fail(f"{path}[{cycle[0]}]", f"the layers form a cycle: {names_in}")
         return out
 
@@ -974,6 +981,11 @@ _INIT_KEYS = {"kernel_init": ("kernel_initializer", "depthwise_initializer"), "b
 def _short(v) -> str:
     text = json.dumps(v) if not isinstance(v, str) else repr(v)
     return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _name(v) -> str:
+    """A layer name as a message quotes it (a non-string shown as JSON, cut short)."""
+    return v[:80] if isinstance(v, str) else _short(v)
 
 
 def _writable(name: str) -> bool:

@@ -17,30 +17,14 @@ for every node of a spec's graph, false for Keras's generated ``conv2d_12``).
 """
 from __future__ import annotations
 
-import keyword
 import re
 from collections import Counter
 from dataclasses import dataclass
 
 from ..errors import CnnError
-from ..motifs import Expr, key as _key, op_defaults, plain as _plain, recover
+from ..motifs import KEYWORDS, Expr, identifier, key as _key, op_defaults, plain as _plain, recover, repeat_run
 from ..ops import REGISTRY
 from ..ops.schema import REQUIRED, Initializer
-
-
-KEYWORDS = {"import", "fn", "assert", "collect", "as", "let", "block", "network", "defaults", "expect", "repeat",
-            "if", "elif", "else", "true", "false", "none", "and", "or", "not", "in", "identity", "batch"}
-
-
-def identifier(text: str, taken=(), fallback: str = "x") -> str:
-    """``text`` made a usable .cnn name: letters, digits and _, no keyword, op or taken name."""
-    name = re.sub(r"\W", "_", text)
-    if not name or name[0].isdigit():
-        name = f"{fallback}_{name}" if name else fallback
-    base, k = name, 2
-    while name in taken or name in KEYWORDS or name in REGISTRY or keyword.iskeyword(name):
-        name, k = f"{base}_{k}", k + 1
-    return name
 
 
 # --- defaults ---------------------------------------------------------------------------------------
@@ -498,22 +482,7 @@ class _Writer:
         return items, item_of
 
     def repeat_run(self, atoms, k) -> int:
-        a = atoms[k]
-        if a.kind != "call" or a.n_out != 1 or len(a.inputs) != 1:
-            return 1
-        n = 1
-        while k + n < len(atoms):
-            b = atoms[k + n]
-            if (b.kind != "call" or getattr(b, "block", None) is not getattr(a, "block", None) or b.n_out != 1 or len(b.inputs) != 1
-                    or b.inputs[0][0] is not atoms[k + n - 1]):
-                break
-            if self.fold([c.values for c in atoms[k:k + n + 1]], a.block) is None:
-                break
-            if self.uses[(id(atoms[k + n - 1]), 0)] != 1:   # a call's output read elsewhere: no repeat
-                break
-            n += 1
-        # the intermediate outputs must be read by the next call only
-        return n
+        return repeat_run(atoms, k, self.uses)
 
     def fold(self, value_dicts, block):
         """Per parameter, one expression in the repeat index `i`, or None when some can't be."""
