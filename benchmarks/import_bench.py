@@ -7,6 +7,13 @@ users draw a saved model today. Target: ratio <= 0.3. Also timed: `cnndsl draw .
 
     .venv/bin/python benchmarks/import_bench.py [--runs 5] [--model ResNet152]
 
+Issue 20's figures (``--scale``; needs no pydot): reading a model into the IR and writing its spec
+(block recovery included), each in a fresh process that reports its own CPU time and peak memory,
+against a baseline in that same process: checking the written spec (parse, lower, shape-check).
+Targets: NASNetLarge imports in under 2 s; a 100,000-layer chain in under 30 s and under 1 GiB.
+
+    .venv/bin/python benchmarks/import_bench.py --scale [--runs 3]
+
 The runs of the commands are interleaved (one of each, then again), so a slow spell of this noisy
 machine hits them alike; the medians and their ratios are printed. plot_model needs pydot, which
 cnndsl does not: if it is missing the script says so and exits 2 (`.venv/bin/pip install pydot`, or
@@ -16,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import importlib.util
+import json
 import statistics
 import subprocess
 import sys
@@ -50,11 +58,69 @@ def run(cmd: list[str]) -> float:
     return took
 
 
+IMPORT = """
+import json, resource, sys, time
+import cnndsl
+from cnndsl.api import keras_graph
+from cnndsl.backends.spec import emit_spec
+from cnndsl.lower import Limits
+t0 = time.process_time()
+graph = keras_graph(sys.argv[1], structure=False)
+t1 = time.process_time()
+text = emit_spec(graph, "model.keras")
+t2 = time.process_time()
+cnndsl.check(text, limits=Limits(max_nodes=10 ** 7, max_steps=10 ** 8))   # the baseline: check the spec written
+t3 = time.process_time()
+print(json.dumps({"read": t1 - t0, "write": t2 - t1, "check": t3 - t2, "layers": graph.layers,
+                  "lines": text.count("\\n"), "rss": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024}))
+"""
+
+CHAIN = """
+import sys
+sys.path.insert(0, sys.argv[3])
+from keras_configs import chain, keras_file
+keras_file(sys.argv[1], chain(int(sys.argv[2])))
+"""
+
+TARGETS = {"NASNetLarge": (2.0, None), "chain of 100,000 layers": (30.0, 1 << 30)}
+
+
+def scale(runs: int) -> None:
+    """Issue 20's import figures: NASNetLarge and a 100,000-layer chain."""
+    py = sys.executable
+    with tempfile.TemporaryDirectory() as tmp:
+        nasnet, chain = str(Path(tmp, "nasnetlarge.keras")), str(Path(tmp, "chain.keras"))
+        run([py, "-c", SAVE, nasnet, "NASNetLarge"])
+        run([py, "-c", CHAIN, chain, "100000", str(ROOT / "tests")])
+        for name, path in (("NASNetLarge", nasnet), ("chain of 100,000 layers", chain)):
+            got = []
+            for _ in range(runs):
+                done = subprocess.run([py, "-c", IMPORT, path], capture_output=True, text=True, cwd=ROOT)
+                if done.returncode:
+                    sys.exit(f"failed: {name}\n{done.stderr[-2000:]}")
+                got.append(json.loads(done.stdout.strip().splitlines()[-1]))
+            read = statistics.median(g["read"] for g in got)
+            write = statistics.median(g["write"] for g in got)
+            check = statistics.median(g["check"] for g in got)
+            rss = max(g["rss"] for g in got)
+            took, limit = read + write, TARGETS[name]
+            met = took < limit[0] and (limit[1] is None or rss < limit[1])
+            print(f"{name}: {got[0]['layers']:,} layers, {got[0]['lines']:,} lines; median of {runs}, CPU time in one "
+                  f"process: read {read:.2f} s + write (block recovery) {write:.2f} s = import {took:.2f} s; "
+                  f"baseline check of the written spec {check:.2f} s; import / check = {took / check:.2f}; "
+                  f"peak memory {rss / 2 ** 20:.0f} MiB. Target: under {limit[0]:g} s"
+                  + (f" and {limit[1] / 2 ** 30:g} GiB" if limit[1] else "") + f": {'met' if met else 'NOT met'}")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--runs", type=int, default=5)
     ap.add_argument("--model", default="ResNet152", help="a keras.applications function (default ResNet152)")
+    ap.add_argument("--scale", action="store_true", help="issue 20's figures: NASNetLarge and a 100,000-layer chain")
     args = ap.parse_args()
+    if args.scale:
+        scale(args.runs)
+        return
     if importlib.util.find_spec("pydot") is None:
         print("pydot is missing (keras.utils.plot_model needs it): run `.venv/bin/pip install pydot`", file=sys.stderr)
         sys.exit(2)

@@ -91,6 +91,13 @@ def plain(v):
 
 
 _DEFAULTS = {}
+_NAMES = {}
+
+
+def _arg_names(op: str) -> tuple:
+    if op not in _NAMES:
+        _NAMES[op] = tuple(a.name for a in REGISTRY[op].args)
+    return _NAMES[op]
 
 
 def op_defaults(op: str) -> dict:
@@ -120,7 +127,8 @@ class Layer:
     @property
     def values(self) -> dict:
         """Every argument's value: the node's, defaults filled in."""
-        return {a.name: self.args.get(a.name, op_defaults(self.op).get(a.name)) for a in REGISTRY[self.op].args}
+        d, args = op_defaults(self.op), self.args
+        return {k: args[k] if k in args else d.get(k) for k in _arg_names(self.op)}
 
 
 def layer_view(node) -> Layer:
@@ -550,14 +558,14 @@ class Compressor:
             if tried in self.no_template:
                 continue
             runs = [seq[s:s + L] for s in chosen]
-            first = _run_key(runs[0])
-            if any(_run_key(r) != first for r in runs[1:]):
-                continue      # a hash collision: not one structure
             try:
                 block = make_block(runs, key[2], len(self.blocks))
             except _NoTemplate:
                 self.no_template.add(tried)
                 continue
+            first = _run_key(runs[0])
+            if any(_run_key(r) != first for r in runs[1:]):
+                continue      # a hash collision: not one structure
             return block, chosen, L
         return None
 
@@ -732,18 +740,18 @@ class NameTemplate:
         positions = [j for j, a in enumerate(runs[0]) if _name_of(a) is not None]
         if not positions:
             return cls({}, None, None, "")
-        names = [[_name_of(r[j]) for j in positions] for r in runs]
-        for v0 in _candidates(names[0]):
-            templates = [n.replace(v0, "\x00") for n in names[0]]
+        first = [_name_of(runs[0][j]) for j in positions]
+        for v0 in _candidates(first):
+            templates = [n.replace(v0, "\x00") for n in first]
             if not all("\x00" in t for t in templates):
                 continue
             values = [v0]
-            for ns in names[1:]:
-                v = _match(templates, ns)
+            for r in runs[1:]:      # names of the other runs read only while they match
+                v = _match(templates, [_name_of(r[j]) for j in positions])
                 if v is None:
                     break
                 values.append(v)
-            if len(values) != len(names) or len(set(values)) != len(values):
+            if len(values) != len(runs) or len(set(values)) != len(values):
                 continue
             is_int = all(re.fullmatch(r"0|[1-9]\d*", v) for v in values)
             param = "id" if is_int else "name"

@@ -192,14 +192,16 @@ class Body:
                     if (bk in pending and self.uses[bk] == reads and self.producer[bk].n_out == 1
                             and not any(bk == _rk(o) for o in self.outputs) and pending[bk][0] is not None):
                         base, els, acc = pending.pop(bk)      # the fork is inline: x -> add { ...; ... }
-                        pending[key] = (base, els + [branches], acc)
+                        els.append(branches)      # in place: a long chain stays linear
+                        pending[key] = (base, els, acc)
                     else:
                         pending[key] = (b, [branches], reads)
                 else:
                     pending[key] = (None, [("named", it, [(b, e) for b, e, _ in parts])], 0)
             else:
                 b, els, acc = take(it.inputs[0]) if it.inputs else (None, [], 0)
-                pending[key] = (b, els + [("item", it, list(it.inputs[1:]))], acc)
+                els.append(("item", it, list(it.inputs[1:])))
+                pending[key] = (b, els, acc)
         outs = [_rk(o) for o in self.outputs]
         last = _rk(self.items[-1].outputs[0]) if self.items else None
         implicit = len(outs) == 1 and outs[0] == last and outs.count(last) == 1

@@ -173,8 +173,7 @@ def _parts(v, arg):
 
 def _hw(v, arg):
     """[h, w] (or one number for both), or a tensor whose known H×W is taken."""
-    from ..ir import Node
-    if isinstance(v, Node):
+    if hasattr(v, "shape") and hasattr(v, "op"):   # an IR node (duck-typed: the registry doesn't import the IR)
         if len(v.shape) != 4 or v.shape[1] is None or v.shape[2] is None:
             raise TypeError(f"a tensor with a known H×W, got `{v.name}` {fmt_shape(v.shape)}")
         return (v.shape[1], v.shape[2])
