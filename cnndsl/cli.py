@@ -357,8 +357,8 @@ def _cmd_compile(args) -> int:
     from .files import atomic_path, check_writable, kind, write_atomic
     out = args.output
     if args.emit in ("python", "cnn") and out.endswith(".keras"):
-        ext = {"python": "py", "cnn": "cnn"}[args.emit]
-        raise CnnError("usage", f"--emit {args.emit} writes source text, and -o {out} names a .keras file",
+        ext, what = {"python": ("py", "Python source"), "cnn": ("cnn", "a .cnn spec")}[args.emit]
+        raise CnnError("usage", f"--emit {args.emit} writes {what}, and -o {out} names a .keras file",
                        hint=f"use -o NAME.{ext}, or leave out --emit {args.emit} to write a .keras model")
     if args.emit == "keras" and kind(out) == "file" and not out.endswith(".keras"):
         raise CnnError("usage", f"-o must end in .keras (got {out}); use --emit python for a .py file")

@@ -76,22 +76,39 @@ def key(v):
 _key = key
 
 
-def plain(v):
+PAIRS = ("size2", "offset2", "hw", "pool_padding", "pad2")   # argument types where [a, a] may be written a
+
+
+def plain(v, pairs: bool = True):
     """(1, 1) -> 1, (3, 5) -> [3, 5], a symbol -> its text: values as a person writes them (the op
-    converts them back to what the graph holds)."""
+    converts them back to what the graph holds). ``pairs=False``: a list stays a list (split sizes)."""
     if isinstance(v, tuple):
-        if len(v) == 2 and v[0] == v[1] and isinstance(v[0], int) and not isinstance(v[0], bool):
+        if pairs and len(v) == 2 and v[0] == v[1] and isinstance(v[0], int) and not isinstance(v[0], bool):
             return v[0]
-        return [plain(x) for x in v]
+        return [plain(x, pairs) for x in v]
     if isinstance(v, list):
-        return [plain(x) for x in v]
+        return [plain(x, pairs) for x in v]
     if isinstance(v, Symbol):
         return str(v)
     return v
 
 
+def plain_arg(op: str, name: str, v):
+    """``plain`` for one argument of ``op``: equal pairs shortened only where the argument is a pair."""
+    return plain(v, _arg_types(op).get(name) in PAIRS)
+
+
 _DEFAULTS = {}
 _NAMES = {}
+
+
+_TYPES = {}
+
+
+def _arg_types(op: str) -> dict:
+    if op not in _TYPES:
+        _TYPES[op] = {a.name: a.type for a in REGISTRY[op].args}
+    return _TYPES[op]
 
 
 def _arg_names(op: str) -> tuple:
@@ -108,9 +125,9 @@ def op_defaults(op: str) -> dict:
             if a.default is REQUIRED:
                 continue
             try:
-                out[a.name] = plain(convert(REGISTRY[op], a.name, a.default))
+                out[a.name] = plain_arg(op, a.name, convert(REGISTRY[op], a.name, a.default))
             except Exception:   # a default that only binds against an input (none here today)
-                out[a.name] = plain(a.default)
+                out[a.name] = plain_arg(op, a.name, a.default)
         _DEFAULTS[op] = out
     return _DEFAULTS[op]
 
@@ -137,7 +154,7 @@ def layer_view(node) -> Layer:
     for a in REGISTRY[node.op].args:
         if a.name not in node.args:
             continue
-        v = plain(node.args[a.name])
+        v = plain_arg(node.op, a.name, node.args[a.name])
         if a.name not in defaults or key(v) != key(defaults[a.name]):
             args[a.name] = v
     if node.op == "input":
@@ -244,7 +261,8 @@ def annotate(graph, rec: "Recovery") -> None:
             visit_list(atom.covers, inner, outs)
         elif chain:
             for n in getattr(atom, "nodes", ()):
-                n.scope = chain + tuple(s for s in n.scope if s.kind == "sequential")
+                n.scope = chain + tuple(s for s in n.scope if s.kind == "sequential" or
+                                        (s.kind == "block" and n.meta.get("submodel") == s.id and s not in chain))
                 for t in takes.get(id(n), ()):
                     t.scope = n.scope
 
@@ -268,7 +286,12 @@ def annotate(graph, rec: "Recovery") -> None:
                 visit(atoms[k], chain)
             k += run
 
-    visit_list(rec.seq, (), rec.outputs)
+    body = ()
+    if any(a.kind == "call" for a in rec.seq) and len(rec.seq) > 1:
+        # the network body as one level, as a hand-written spec wraps its body in one block
+        # (`_resnet_v1(...)`): depth 1 shows the stem, the stages and the head, each stage folded
+        body = (Scope(graph.name, "block", span, block=graph.name),)
+    visit_list(rec.seq, body, rec.outputs)
 
 
 def _first_node(atom):

@@ -19,15 +19,18 @@ from conftest import golden, run_cli  # noqa: E402
 
 GOLDEN = Path(__file__).resolve().parent / "golden" / "import"
 MODELS = ["ResNet50", "EfficientNetB0", "DenseNet121"]
+READABLE = {"ResNet50": ("resnet.cnn", "resnet50"), "MobileNetV2": ("mobilenet_v2.cnn", None),
+            "EfficientNetB0": ("efficientnet.cnn", "efficientnetb0"), "DenseNet121": ("densenet.cnn", "densenet121")}
+ZOO = Path(__file__).resolve().parent.parent / "specs" / "applications"
 
 
 @pytest.fixture(scope="module")
 def saved(tmp_path_factory):
-    """The three models saved as .keras files, with Keras's layer and parameter counts."""
+    """The four models saved as .keras files, with Keras's layer and parameter counts."""
     import keras
     out = {}
     folder = tmp_path_factory.mktemp("keras")
-    for name in MODELS:
+    for name in READABLE:
         model = getattr(keras.applications, name)(weights=None)
         path = folder / f"{name.lower()}.keras"
         model.save(path)
@@ -50,3 +53,32 @@ def test_draw_keras_file_folds_blocks(saved, name, tmp_path):
     r = run_cli("check", path)
     assert r.returncode == 0, r.stderr
     assert f"params {n_params:,}" in r.stdout
+
+
+def _boxes(dot: str) -> int:
+    """The boxes of a DOT diagram: its node statements (edges and attribute lines aside)."""
+    return len(re.findall(r"^\s*(?:\"[^\"]+\"|[^\s\"]+) \[label=", dot, flags=re.M))
+
+
+# Not there yet (issue 20): MobileNetV2's stages and EfficientNetB0's units are not recovered as a
+# person writes them (a stage of a first unit and a varying count of repeated units; units the
+# layer names mark), so their depth-1 diagrams have more boxes than twice the hand-written spec's.
+NOT_YET = {"MobileNetV2", "EfficientNetB0"}
+
+
+@pytest.mark.parametrize("name", [pytest.param(n, marks=pytest.mark.xfail(strict=True, reason="issue 20: stages of "
+                                                                          "varying unit counts not recovered yet"))
+                                  if n in NOT_YET else n for n in READABLE])
+def test_an_imported_diagram_at_depth_1_is_as_readable_as_the_hand_written_one(saved, name, tmp_path):
+    """At depth 1 the imported model shows at most twice the boxes of the zoo spec written by hand."""
+    path = saved[name][0]
+    spec, network = READABLE[name]
+    r = run_cli("draw", path, "-o", "-", "--format", "dot", "--depth", "1")
+    assert r.returncode == 0, r.stderr
+    imported = _boxes(r.stdout)
+    r = run_cli("draw", ZOO / spec, *(["-n", network] if network else []), "-o", "-", "--format", "dot",
+                "--depth", "1")
+    assert r.returncode == 0, r.stderr
+    written = _boxes(r.stdout)
+    print(f"{name}: {imported} boxes imported, {written} hand-written at depth 1")
+    assert 0 < written and imported <= 2 * written, (imported, written)
