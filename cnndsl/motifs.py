@@ -290,7 +290,8 @@ def annotate(graph, rec: "Recovery") -> None:
     if any(a.kind == "call" for a in rec.seq) and len(rec.seq) > 1:
         # the network body as one level, as a hand-written spec wraps its body in one block
         # (`_resnet_v1(...)`): depth 1 shows the stem, the stages and the head, each stage folded
-        body = (Scope(graph.name, "block", span, block=graph.name),)
+        name = identifier(graph.name, (), "model")
+        body = (Scope(name, "block", span, block=name),)
     visit_list(rec.seq, body, rec.outputs)
 
 
@@ -728,7 +729,7 @@ def _block_name(run, names, number):
     ``conv_block``), else what it is made of (``conv_bn_relu``, ``sepconv_block``, ``cell``)."""
     if names.sample:
         words = [w.lower() for w in re.split(r"[^A-Za-z]+", names.sample) if w]
-        if len(words) == 1 and any(a.kind == "call" for a in run):
+        if re.fullmatch(r"[A-Za-z]+\d+", names.sample) and any(a.kind == "call" for a in run):
             return "stage"          # conv2 of conv2_block1, conv2_block2: the stage its units sit in
         if 0 < len(words) <= 2:
             name = "_".join(words)
@@ -764,6 +765,9 @@ class NameTemplate:
         if not positions:
             return cls({}, None, None, "")
         first = [_name_of(runs[0][j]) for j in positions]
+        second = [_name_of(runs[1][j]) for j in positions]
+        if any(a == b for a, b in zip(first, second)):
+            raise _NoTemplate()     # every name carries the varying part, so no name repeats between runs
         for v0 in _candidates(first):
             templates = [n.replace(v0, "\x00") for n in first]
             if not all("\x00" in t for t in templates):
