@@ -2,7 +2,6 @@
 tests and benchmarks that need a model cnndsl reads without building one with Keras."""
 from __future__ import annotations
 
-import io
 import json
 import zipfile
 
@@ -53,9 +52,3 @@ def keras_file(path, config, member: str = "config.json") -> None:
         z.writestr(member, data)
         z.writestr("metadata.json", json.dumps({"keras_version": "3.0.0"}))
 
-
-def zip_bytes(config: bytes) -> bytes:
-    buf = io.BytesIO()
-    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as z:
-        z.writestr("config.json", config)
-    return buf.getvalue()
