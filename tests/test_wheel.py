@@ -3,6 +3,7 @@ loads. Built offline from this checkout (`pip wheel --no-deps --no-build-isolati
 extra's setuptools), then read as the zip it is."""
 from __future__ import annotations
 
+import shutil
 import subprocess
 import sys
 import zipfile
@@ -17,8 +18,14 @@ pytestmark = pytest.mark.slow      # a build takes seconds
 @pytest.fixture(scope="module")
 def wheel(tmp_path_factory):
     out = tmp_path_factory.mktemp("wheel")
+    src = out / "src"                  # a copy of what the build reads, so it writes no build/ into the checkout
+    src.mkdir()
+    for name in ("pyproject.toml", "README.md", "LICENSE"):
+        shutil.copy(ROOT / name, src / name)
+    for name in ("cnndsl", "grammar"):
+        shutil.copytree(ROOT / name, src / name, ignore=shutil.ignore_patterns("__pycache__"))
     r = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q",
-                        "--wheel-dir", str(out), str(ROOT)], capture_output=True, text=True, timeout=600,
+                        "--wheel-dir", str(out), str(src)], capture_output=True, text=True, timeout=600,
                        cwd=out)
     assert r.returncode == 0, r.stderr
     wheels = list(out.glob("cnndsl-*.whl"))
