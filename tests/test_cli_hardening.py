@@ -103,6 +103,7 @@ sys.exit(cli.main(sys.argv[1:]))
 """
 
 
+@pytest.mark.slow                       # Keras saves a model
 @pytest.mark.parametrize("sig, code", [(signal.SIGTERM, -signal.SIGTERM), (signal.SIGINT, 130)],
                          ids=["SIGTERM", "SIGINT"])
 def test_a_signal_while_keras_saves_leaves_none_of_its_files(sig, code, tmp_path):
@@ -150,6 +151,7 @@ def test_dev_null_is_written_through_and_stays_a_device(command, capsys):
     assert not [n for n in os.listdir("/dev") if n.startswith(".cnndsl-")]
 
 
+@pytest.mark.slow                       # Keras builds and saves a model
 def test_a_keras_model_to_dev_null_goes_through_a_temporary_file_elsewhere(tmp_path):
     scratch = tmp_path / "tmp"
     scratch.mkdir()
@@ -173,6 +175,7 @@ def test_dash_writes_to_standard_output_with_no_wrote_line(tmp_path):
     assert list(tmp_path.iterdir()) == []
 
 
+@pytest.mark.slow                       # Keras builds and saves a model
 def test_a_keras_model_to_standard_output_is_the_whole_zip(tmp_path):
     scratch = tmp_path / "tmp"
     scratch.mkdir()
@@ -193,7 +196,8 @@ def _read_fifo(path: Path, into: list):
 
 
 @pytest.mark.parametrize("name, command", [("out.py", ["compile", "--emit", "python"]), ("out.svg", ["draw"]),
-                                           ("out", ["draw"]), ("out.keras", ["compile"])],
+                                           ("out", ["draw"]),
+                                           pytest.param("out.keras", ["compile"], marks=pytest.mark.slow)],
                          ids=["python", "svg", "dot-by-default", "keras"])
 def test_a_fifo_is_written_through(name, command, tmp_path):
     fifo = tmp_path / name
@@ -534,6 +538,7 @@ def test_no_contracts_still_rejects_an_expect_in_a_block(capsys, tmp_path):
 
 # --- the command line: TensorFlow's start-up noise ------------------------------------------------------
 
+@pytest.mark.slow                       # Keras builds a model
 def test_compile_prints_only_its_wrote_line(tmp_path):
     out = tmp_path / "x.keras"
     env = {k: v for k, v in os.environ.items() if not k.startswith("TF_")}
