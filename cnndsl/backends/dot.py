@@ -113,7 +113,7 @@ class _Drawer:
             elif folded(item, self.depth):
                 self.fold(parent, item)
             elif self.single(item):
-                self.layer(parent, self.runs[item.items[0].name], caption=item.scope.label)
+                self.layer(parent, self.runs[item.items[0].name], caption=item.scope.display)
             else:
                 self.cluster(parent, item)
 
@@ -126,7 +126,7 @@ class _Drawer:
 
     def cluster(self, parent, group: Group) -> None:
         repeat = group.scope.kind == "repeat"
-        text = group.scope.label
+        text = group.scope.display
         params = f"  ·  {human(group.params)} params" if self.show_params and not repeat else ""
         with parent.subgraph(name="cluster/" + group.scope.id) as c:
             c.attr(label=_html([(text + params, 10, "#333333", not repeat)]), labeljust="l",
