@@ -142,13 +142,16 @@ def verify_setup(block: Block) -> None:
         if m := re.fullmatch(r"pip install '?cnndsl\[([a-z]+)\]'?", command):
             assert m.group(1) in extras(), f"{block.id}: no extra {m.group(1)!r} in pyproject.toml"
             continue
-        m = re.fullmatch(r"sh (scripts/[a-z_]+\.sh)", command)
+        m = re.fullmatch(r"sh (scripts/[a-z_]+\.sh)( .+)?", command)
         assert m, f"{block.id}: {command!r} is neither `sh scripts/NAME.sh` nor `pip install 'cnndsl[X]'`"
         script = ROOT / m.group(1)
         assert script.is_file(), f"{block.id}: {m.group(1)} doesn't exist"
         assert subprocess.run(["sh", "-n", str(script)]).returncode == 0, f"{m.group(1)} doesn't parse"
-        setup = re.search(r"^sh scripts/setup\.sh ([a-z]+)", script.read_text(), re.M)
+        text = script.read_text()
+        setup = re.search(r"^sh scripts/setup\.sh ([a-z]+)", text, re.M)
         assert setup and setup.group(1) in extras(), f"{m.group(1)}: its set-up line installs no declared extra"
+        if m.group(2):                                    # arguments: the script must pass them on
+            assert '"$@"' in text or "${1" in text, f"{m.group(1)} ignores its arguments {m.group(2)}"
 
 
 def run_transcript(block: Block, folder: Path) -> None:
