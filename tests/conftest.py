@@ -79,7 +79,8 @@ def pytest_terminal_summary(terminalreporter):
 # --- the quick tier: `pytest -m "not slow"` builds no framework model ----------------------------------
 # A test that isn't marked slow may not import Keras, TensorFlow, torch, JAX or ONNX, in process or in a
 # child it starts: the guard below fails it if it does, so the quick tier can't drift. In process, a
-# framework module that appears in sys.modules during the test's setup or call fails it; for children,
+# framework module that appears in sys.modules during the test's setup or call fails it (and in a run of
+# the quick tier, `-m "not slow"`, any import of one is an ImportError from the start); for children,
 # the test runs with tests/quick_tier_guard/ first on PYTHONPATH, whose stand-in packages of those names
 # fail on import ("quick tier"). A module marked slow as a whole (`pytestmark = pytest.mark.slow` at its
 # top) isn't even imported by a run that deselects slow tests, so its imports cost the quick tier nothing.
@@ -94,6 +95,21 @@ def _frameworks_loaded() -> set:
 def _deselects_slow(config) -> bool:
     expr = (config.getoption("markexpr", "") or "").replace(" ", "")
     return expr == "notslow"
+
+
+class _Blocker:
+    """In a quick-tier run, importing a framework at all is an ImportError (a meta path finder ahead of
+    the others), so a test that tries fails at once, and no earlier import can hide a later one."""
+
+    def find_spec(self, name, path=None, target=None):
+        if name.partition(".")[0] in FRAMEWORKS:
+            raise ImportError(f"quick tier: {name} imported by a test not marked @pytest.mark.slow")
+        return None
+
+
+def pytest_configure(config):
+    if _deselects_slow(config):
+        sys.meta_path.insert(0, _Blocker())
 
 
 def pytest_ignore_collect(collection_path, config):
