@@ -1,6 +1,7 @@
 """Property: any generated spec either checks or raises CnnError, nothing else."""
 from __future__ import annotations
 
+import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 
 from cnndsl import CnnError, Graph, check
@@ -91,6 +92,7 @@ def test_mutated_specs_check_or_raise_cnn_error(pos, cut, insert):
     _checks_or_cnn_error(SEED_SPEC[:pos] + insert + SEED_SPEC[pos + cut:])
 
 
+@pytest.mark.slow                       # Keras builds every generated spec
 @settings(max_examples=150, deadline=None, suppress_health_check=list(HealthCheck))
 @given(spec())
 def test_generated_specs_that_check_compile_to_the_same_shapes_and_counts(src):
