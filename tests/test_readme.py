@@ -10,7 +10,7 @@ The convention (also in the README's "Development" section):
   `python` blocks as a script; a `cnn` block is saved (as `example.cnn`, or the path of a
   `<!-- file: PATH -->` line) and `cnndsl check` must accept it, so it must hold a network, or be
   blocks that parse alone.
-- On the line just before a fence, `<!-- needs: PATH ... -->` copies those repository paths to the same
+- On the lines just before a fence, `<!-- needs: PATH ... -->` copies those repository paths to the same
   relative paths in the folder, and `<!-- continues -->` runs the block in the previous example's
   folder, after it (a transcript of a spec shown just before it; a script that uses its output). A
   `cnn` block followed by a transcript that continues it is checked by that transcript (an error
@@ -75,9 +75,12 @@ def blocks_of(doc: Path) -> list:
     found = []
     for m in FENCE.finditer(text):
         line = text.count("\n", 0, m.start()) + 1
-        before = text[:m.start()].rstrip("\n").rsplit("\n", 1)[-1]
+        above = text[:m.start()].rstrip("\n").split("\n")
+        before = []                             # the marker lines just above the fence
+        while above and above[-1].strip().startswith("<!--") and above[-1].strip().endswith("-->"):
+            before.insert(0, above.pop())
         block = Block(doc, line, m.group(1), m.group(2))
-        for kind, value in MARKER.findall(before):
+        for kind, value in MARKER.findall("\n".join(before)):
             if kind == "needs":
                 block.needs = tuple(value.split())
             elif kind == "file":
