@@ -411,8 +411,9 @@ def _cmd_compile(args) -> int:
     if args.emit == "keras" and kind(out) == "file" and not out.endswith(".keras"):
         raise CnnError("usage", f"-o must end in .keras (got {out}); use --emit python for a .py file")
     if args.emit == "keras" and args.summary and out == "-":
-        raise CnnError("usage", "--summary prints to standard output, where -o - writes the model",
-                       hint="write the model to a file, or leave out --summary")
+        raise CnnError("usage", "--summary prints to standard output, where "
+                       + ("-o - writes the model" if args.output else "the model goes without -o"),
+                       hint="write the model to a file (-o NAME.keras), or leave out --summary")
     graph = _graph(args)
     check_writable(out)  # before Keras spends seconds building
     if args.emit == "python":

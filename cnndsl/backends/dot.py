@@ -5,7 +5,9 @@ The picture follows the source, not the layer list:
 - every block call is a cluster labelled with the call as written and its
   params; every ``repeat`` a dashed cluster labelled ×N;
 - ``depth=N`` keeps N levels of clusters and folds anything nested deeper
-  into one box: the call, in→out shapes, params and MACs. A repeat whose
+  into one box: the call, in→out shapes, params and MACs. Levels are those a
+  reader sees (``structure.levels``): a one-call wrapper block or a repeat of
+  unlike iterations is drawn around its content but is no level of its own. A repeat whose
   iterations would all be folded boxes is one box, ``×35 bottleneck(256, …)``;
 - a layer box shows the op and its key hyperparameters (``conv 3×3 /2 · 64``),
   coloured by op family, with the BN, activation and dropout layers that
