@@ -20,7 +20,7 @@ from .errors import CnnError, did_you_mean, format_error
 from .lower import Limits
 
 MAX_DEPTH_FLAG = 10_000   # deeper nesting than this would outgrow any Python stack
-FORMATS = ("svg", "png", "pdf", "dot")   # draw's formats (cnndsl.backends.dot.FORMATS; graphviz is not imported here)
+FORMATS = ("svg", "png", "pdf", "dot", "html")   # draw's formats (cnndsl.backends.dot.FORMATS; graphviz is not imported here)
 
 
 def _version() -> str:
@@ -70,7 +70,7 @@ def _parser() -> argparse.ArgumentParser:
     c = sub.add_parser("draw", parents=[common], help="draw the network with Graphviz")
     c.add_argument("file", metavar="FILE")
     c.add_argument("-o", "--output", required=True, metavar="OUT",
-                   help="OUT.svg, .png, .pdf or .dot; - for standard output, or a device or FIFO")
+                   help="OUT.svg, .png, .pdf, .dot or .html (interactive); - for standard output, or a device or FIFO")
     c.add_argument("--format", choices=FORMATS, default=None,
                    help="the file format (default: OUT's extension; dot for -, a device or a FIFO without one)")
     c.add_argument("--depth", type=int, default=None, help="collapse blocks nested deeper than N")
@@ -416,9 +416,13 @@ def _cmd_draw(args) -> int:
             raise CnnError("usage", f"can't tell the format of {out}: use a .svg, .png, .pdf or .dot file, or --format")
     graph = _graph(args)
     check_writable(out)
-    from .backends.dot import render
-    data = render(graph, fmt, out, depth=args.depth, rankdir=args.rankdir,
-                  show_shapes=not args.no_shapes, show_params=not args.no_params)
+    if fmt == "html":   # interactive: the layout is made in the browser
+        from .backends.html import to_html
+        data = to_html(graph, args.depth).encode()
+    else:
+        from .backends.dot import render
+        data = render(graph, fmt, out, depth=args.depth, rankdir=args.rankdir,
+                      show_shapes=not args.no_shapes, show_params=not args.no_params)
     write_atomic(out, data)
     _wrote(out)
     return 0
