@@ -104,7 +104,7 @@ def _parser() -> argparse.ArgumentParser:
     c.add_argument("--set-a", action="append", default=[], metavar="NAME=VALUE", help="a parameter of A only")
     c.add_argument("--set-b", action="append", default=[], metavar="NAME=VALUE", help="a parameter of B only")
     c.add_argument("--network-b", default=None, metavar="NAME", help="B's network, when it differs from A's (-n)")
-    c.add_argument("--format", choices=["text", "svg", "dot"], default="text",
+    c.add_argument("--format", choices=["text", "svg", "dot", "html"], default="text",
                    help="text, or one diagram of B with the changes coloured and unchanged blocks folded")
     c.add_argument("-o", "--output", default="-", metavar="OUT", help="where to write it (standard output)")
     return p

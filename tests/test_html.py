@@ -97,3 +97,17 @@ def test_the_notebook_display_is_the_page_in_an_iframe():
     import cnndsl
     html = cnndsl.check(SPECS / "lenet5.cnn")._repr_html_()
     assert html.startswith("<iframe srcdoc=") and "cnndsl-model" in html
+
+
+def test_a_diff_page_colours_the_changes_and_folds_the_rest(browser, tmp_path):
+    from test_sweep_diff import A, B
+    (tmp_path / "a.cnn").write_text(A)
+    (tmp_path / "b.cnn").write_text(B)
+    out = tmp_path / "diff.html"
+    assert run_cli("diff", tmp_path / "a.cnn", tmp_path / "b.cnn", "--format", "html", "-o", out).returncode == 0
+    page, errors = _open(browser, out)
+    assert page.locator('g.node[id="f:unit_1"]').count() == 1            # unchanged: folded
+    added = page.locator('g.node[id="b:unit_3-conv_1"] path, g.node[id="b:unit_3-conv_1"] polygon').first
+    changed = page.locator('g.node[id="b:unit_2-conv_1"] path, g.node[id="b:unit_2-conv_1"] polygon').first
+    assert added.get_attribute("fill") == "#c9efc4" and changed.get_attribute("fill") == "#ffe0b2"
+    assert errors == []

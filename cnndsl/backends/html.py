@@ -54,8 +54,9 @@ def _args(node) -> str:
     return ", ".join(f"{k}={describe(v)}" for k, v in node.args.items() if v is not None).replace("`", "")
 
 
-def model(graph, depth=None) -> dict:
-    """The JSON the page draws from."""
+def model(graph, depth=None, colours: dict | None = None, opened: set | None = None) -> dict:
+    """The JSON the page draws from. ``colours`` (layer name -> (fill, border)) overrides a box's family
+    colours; ``opened`` (block paths) replaces ``depth`` as the blocks first drawn open."""
     check_depth(depth)
     d = _Drawer(graph, depth, True, True)
     root = build_tree(graph)
@@ -89,6 +90,10 @@ def model(graph, depth=None) -> dict:
                     box_of[n.name] = head.name
                 family = REGISTRY[head.op].family
                 fill, border = COLOURS[family]
+                for n in run:
+                    if colours and n.name in colours:
+                        fill, border = colours[n.name]
+                        break
                 if head.op == "input":
                     lines = [head.name, dims(head.shape)]
                 else:
@@ -117,13 +122,17 @@ def model(graph, depth=None) -> dict:
             seen.add((a, b, src.name))
             edges.append([a, b, dims(src.shape)])
     return {"name": graph.name, "depth": depth, "items": top, "groups": groups, "boxes": boxes, "edges": edges,
+            "open": sorted(opened) if opened is not None else None,
             "title": f"{graph.name} · {human(graph.total_params)} params · {human(graph.macs)} MACs · "
                      f"{graph.layers} layers", "folded": list(FOLDED)}
 
 
-def to_html(graph, depth=None) -> str:
+def to_html(graph, depth=None, colours: dict | None = None, opened: set | None = None, note: str = "") -> str:
     """The whole page: the model, the layout engine and the script, inline."""
-    data = json.dumps(model(graph, depth), separators=(",", ":")).replace("</", "<\\/")
+    m = model(graph, depth, colours, opened)
+    if note:
+        m["title"] += " · " + note
+    data = json.dumps(m, separators=(",", ":")).replace("</", "<\\/")
     viz = _read(VIZ).replace("</script", "<\\/script")
     app = _read(APP)
     name = html.escape(graph.name)

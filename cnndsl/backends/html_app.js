@@ -14,7 +14,7 @@
 
   const open = new Set();
   for (const [id, g] of Object.entries(M.groups)) {
-    if (M.depth === null || g.level <= M.depth) open.add(id);
+    if (M.open ? M.open.includes(id) : M.depth === null || g.level <= M.depth) open.add(id);
   }
   // every box's enclosing groups, outermost first
   const chain = {};
