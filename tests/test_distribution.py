@@ -13,7 +13,7 @@ from conftest import ROOT
 pytestmark = pytest.mark.slow
 
 
-@pytest.mark.parametrize("recipe", ["data_parallel_jax.py", "model_parallel_jax.py", "mirrored_tf.py"])
+@pytest.mark.parametrize("recipe", ["data_parallel_jax.py", "model_parallel_jax.py", "mirrored_tf.py", "ddp_torch.py"])
 def test_recipe(recipe):
     r = subprocess.run([sys.executable, str(ROOT / "examples" / recipe)], capture_output=True, text=True,
                        timeout=600, cwd=ROOT)
