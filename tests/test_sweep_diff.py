@@ -129,3 +129,18 @@ def test_diff_draws_the_changes(tmp_path):
     assert 'scope/unit_1' in dot                          # unchanged: folded into one box
     assert "unit_3-conv_1" in dot and "#c9efc4" in dot     # added: green
     assert "unit_2-conv_1" in dot and "#ffe0b2" in dot     # changed: orange
+
+
+import pytest  # noqa: E402
+
+
+@pytest.mark.slow
+def test_diff_of_two_keras_files(tmp_path):
+    (tmp_path / "a.cnn").write_text(A)
+    (tmp_path / "b.cnn").write_text(B)
+    for v in "ab":
+        assert run_cli("compile", tmp_path / f"{v}.cnn", "-o", tmp_path / f"{v}.keras").returncode == 0
+    r = run_cli("diff", tmp_path / "a.keras", tmp_path / "b.keras")
+    assert r.returncode == 0, r.stderr
+    last = r.stdout.splitlines()[-1]      # the same totals as the specs' diff: Keras's own counts
+    assert last == HAND_DIFF.splitlines()[-1]
