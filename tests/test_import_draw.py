@@ -23,6 +23,8 @@ READABLE = {"ResNet50": ("resnet.cnn", "resnet50"), "MobileNetV2": ("mobilenet_v
             "EfficientNetB0": ("efficientnet.cnn", "efficientnetb0"), "DenseNet121": ("densenet.cnn", "densenet121")}
 ZOO = Path(__file__).resolve().parent.parent / "specs" / "applications"
 
+pytestmark = pytest.mark.slow      # builds and saves Keras models: not in the quick tier
+
 
 @pytest.fixture(scope="module")
 def saved(tmp_path_factory):
