@@ -20,6 +20,21 @@ def layout_map(graph, mesh, shard: dict):
     return build(graph, mesh, shard)
 
 
+def _graph_svg(graph) -> str:
+    """Jupyter shows a network as its diagram (attached here: the IR doesn't import a backend)."""
+    from .backends.dot import repr_svg
+    return repr_svg(graph)
+
+
+def _graph_html(graph) -> str:
+    """Jupyter: the interactive diagram (blocks open and close on a click), in an iframe."""
+    from .backends.html import repr_html
+    return repr_html(graph)
+
+
+Graph._repr_svg_ = _graph_svg
+Graph._repr_html_ = _graph_html
+
 install_import_hook()  # keras.saving.load_model finds cnndsl's LRN, without importing Keras now
 
 __all__ = ["check", "compile", "from_keras", "load", "parse_value", "CnnError", "format_error", "Graph", "Node", "Limits",

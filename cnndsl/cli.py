@@ -268,17 +268,8 @@ def _blame_set(e: CnnError, program, network, limits, settings: dict, texts: dic
 
 
 def _defaults(program, ndef) -> dict:
-    """The default values of a network's parameters, where they can be computed without the others' set values."""
-    from .values import Evaluator
-    names, out = dict(program.consts), {}
-    for p in ndef.params:
-        if p.kind in ("input", "plain"):
-            continue
-        try:
-            out[p.name] = names[p.name] = Evaluator(names)(p.value)
-        except CnnError:
-            pass
-    return out
+    from .program import parameter_defaults
+    return parameter_defaults(program, ndef)
 
 
 def _kind(v) -> str:
@@ -577,8 +568,12 @@ def _cmd_diff(args) -> int:
     if args.format == "text":
         write_atomic(args.output, format_diff(d) + "\n")
     else:
-        from .backends.dot import render_diff
-        write_atomic(args.output, render_diff(d, args.format, args.output))
+        if args.format == "html":
+            from .backends.html import render_diff_html
+            write_atomic(args.output, render_diff_html(d))
+        else:
+            from .backends.dot import render_diff
+            write_atomic(args.output, render_diff(d, args.format, args.output))
     _wrote(args.output)
     return 0
 

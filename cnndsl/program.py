@@ -213,3 +213,17 @@ def _namespace(program: Program, module: S.Module, path: str, loading: tuple, do
     for b in module.blocks:
         program.home[id(b)] = (names, consts)
     return names, consts
+
+
+def parameter_defaults(program, ndef) -> dict:
+    """The default values of a network's parameters, where they can be computed without the others' set values."""
+    from .values import Evaluator
+    names, out = dict(program.consts), {}
+    for p in ndef.params:
+        if p.kind in ("input", "plain"):
+            continue
+        try:
+            out[p.name] = names[p.name] = Evaluator(names)(p.value)
+        except CnnError:
+            pass
+    return out

@@ -28,7 +28,7 @@ def grid(program, network, settings: dict, texts: dict) -> tuple[list, list]:
     """The swept parameter names and their value lists, in --set order (a one-value list for a fixed one)."""
     ndef = program.pick(network)
     kinds = {p.name: p.kind for p in ndef.params}
-    from .cli import _defaults   # the parameters' default values, computed without the set ones
+    from .program import parameter_defaults as _defaults   # the parameters' defaults, without the set ones
     defaults = _defaults(program, ndef)
     names, axes = [], []
     for key, value in settings.items():

@@ -327,6 +327,12 @@ class _DiffDrawer(_Drawer):
         return super().colours(run)
 
 
+def diff_note(d) -> str:
+    removed = len(d.removed) + sum(1 for c in d.blocks if c.kind == "removed")
+    return f"{d.a.name} → {d.b.name}: green added, orange changed" + (f", {removed} removed (see the text diff)"
+                                                                       if removed else "")
+
+
 def render_diff(d, fmt: str, path: str = "diff") -> bytes:
     """The diagram of a ``diff.Diff``: B, with the changes coloured and the unchanged blocks folded (svg,
     dot, or the interactive html page)."""
@@ -334,11 +340,8 @@ def render_diff(d, fmt: str, path: str = "diff") -> bytes:
     removed = len(d.removed) + sum(1 for c in d.blocks if c.kind == "removed")
     note = f"{d.a.name} → {d.b.name}: green added, orange changed" + (f", {removed} removed (see the text diff)"
                                                                         if removed else "")
-    if fmt == "html":
-        from .html import to_html
-        colours = {n: ADDED for n in drawer.added} | {n: CHANGED for n in drawer.changed}
-        opened = {s.id for n in d.b.nodes if n.name in drawer.added | drawer.changed for s in n.scope}
-        return to_html(d.b, None, colours, opened, note).encode()
+    if fmt == "html":   # html.py builds on this module, so the caller picks it (no import cycle)
+        raise ValueError("render_diff draws svg and dot; backends.html.render_diff_html draws html")
     g = _draw(drawer, d.b, "TB")
     g.graph_attr["label"] = g.graph_attr["label"][:-1] + f'<BR/><FONT POINT-SIZE="9">{html.escape(note)}</FONT>>'
     if fmt == "dot":

@@ -174,3 +174,12 @@ def repr_html(graph) -> str:
     page = to_html(graph, auto_depth(graph))
     return (f'<iframe srcdoc="{html.escape(page, quote=True)}" style="width: 100%; height: 640px; '
             f'border: 1px solid #ddd" sandbox="allow-scripts"></iframe>')
+
+
+def render_diff_html(d) -> bytes:
+    """The interactive page of a ``diff.Diff``: B, the changes coloured and their blocks opened."""
+    from .dot import ADDED, CHANGED, _DiffDrawer, diff_note
+    drawer = _DiffDrawer(d)
+    colours = {n: ADDED for n in drawer.added} | {n: CHANGED for n in drawer.changed}
+    opened = {s.id for n in d.b.nodes if n.name in drawer.added | drawer.changed for s in n.scope}
+    return to_html(d.b, None, colours, opened, diff_note(d)).encode()
