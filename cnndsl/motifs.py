@@ -286,13 +286,7 @@ def annotate(graph, rec: "Recovery") -> None:
                 visit(atoms[k], chain)
             k += run
 
-    body = ()
-    if any(a.kind == "call" for a in rec.seq) and len(rec.seq) > 1:
-        # the network body as one level, as a hand-written spec wraps its body in one block
-        # (`_resnet_v1(...)`): depth 1 shows the stem, the stages and the head, each stage folded
-        name = identifier(graph.name, (), "model")
-        body = (Scope(name, "block", span, block=name),)
-    visit_list(rec.seq, body, rec.outputs)
+    visit_list(rec.seq, (), rec.outputs)
 
 
 def _first_node(atom):
@@ -573,9 +567,10 @@ class Compressor:
             n_in = n_ext[key]
             gain = c * cost - c * 1 - (cost + 2) - 0.5 * c * ((n_in - 1) + (len(key[2]) - 1))
             if gain > 0:
-                # one tensor in, one out first: a unit as a person cuts it, not a window that straddles two
+                # one tensor in, one out first: a unit as a person cuts it, not a window that straddles two;
+                # then layers before calls: units first, so a stage's first unit is a unit of its own
                 sese = n_in == 1 and len(key[2]) == 1
-                scored.append((not sese, gain, L, chosen[0], key, chosen))
+                scored.append(((not sese, any(a.kind == "call" for a in seq[chosen[0]:chosen[0] + L])), gain, L, chosen[0], key, chosen))
         scored.sort(key=lambda t: (t[0], -t[1], -t[2], t[3]))
         for _, gain, L, _, key, chosen in scored[:3000]:
             tried = (tuple(id(seq[s]) for s in chosen), L)
