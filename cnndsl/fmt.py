@@ -15,8 +15,9 @@ included) and takes statement boundaries from the parse tree. The rules:
   wrote it on one line and it holds no break; else `{` ends its line and `}` starts one.
   A `{` that starts a line joins the line before it; `else` and `elif` stay where the source has
   them (after `}` or at the start of the next line).
-- Line breaks inside statements are kept where the source put them; a line still over
-  ``WIDTH`` columns is broken before its chain's `->`, as late as fits (greedy).
+- Line breaks inside statements are kept where the source put them; a line whose code (trailing
+  comment aside) is still over ``WIDTH`` columns is broken before its chain's `->`s (those outside
+  brackets and braces), each line as long as fits (greedy).
 - At most one blank line in a row; none after `{` or before `}`; one newline at the end.
 - Numbers, strings and comments are kept as written (comments lose trailing spaces). Trailing
   comments of consecutive lines are aligned two spaces after the longest of those lines' code.
@@ -209,9 +210,9 @@ def _lines(toks: list) -> list:
     comment is a line with no tokens."""
     lines = []
     for t in toks:
-        if t.type == "COMMENT" and t.trailing and lines:
+        if t.type == "COMMENT" and t.trailing and lines and lines[-1][1] and lines[-1][2] is None:
             lines[-1][2] = t.text
-            continue
+            continue                     # (a second comment for one line, `a # x⏎ -> # y`, gets its own)
         if t.type == "COMMENT" or t.breaks or not lines or lines[-1][1] == []:
             lines.append([t.breaks >= 2 and bool(lines), [], None])
             if t.type == "COMMENT":
