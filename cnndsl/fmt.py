@@ -28,7 +28,7 @@ every run: a difference would be a bug, reported as an internal error, and nothi
 """
 from __future__ import annotations
 
-from .errors import CnnError, Source
+from .errors import CnnError, Source, deep_stack
 
 WIDTH = 100
 INDENT = 4
@@ -66,7 +66,9 @@ def format_text(text: str, path: str = "<string>") -> str:
     except CnnError as e:
         raise CnnError("internal", f"cnndsl fmt made text that doesn't parse ({e.message}); "
                                    "please report it with the spec") from None
-    if after != before:
+    with deep_stack(8 * P.MAX_NESTING + 2000):     # syntax trees compare recursively
+        same = after == before
+    if not same:
         raise CnnError("internal", "cnndsl fmt changed the meaning of the spec; please report it with the spec")
     return out
 

@@ -507,7 +507,7 @@ def completion(a: Analysis | None, text: str, line: int, col: int) -> list:
     if callee is not None:
         if callee in REGISTRY:
             for arg in REGISTRY[callee].args:
-                default = "required" if arg.default is REQUIRED else f"default {describe(arg.default)}"
+                default = "required" if arg.default is REQUIRED else f"default {describe(arg.default).strip('`')}"
                 choices = f"; one of {', '.join(map(str, arg.choices))}" if arg.choices else ""
                 items.append({"label": f"{arg.name}=", "kind": "argument", "detail": f"{arg.type}, {default}{choices}",
                               "insert": f"{arg.name}="})
