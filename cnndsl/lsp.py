@@ -282,7 +282,7 @@ def _distinct(items) -> list:
 def _op_signature(op) -> str:
     from .ops.schema import REQUIRED, describe
     args = ", ".join(a.name if a.default is REQUIRED else f"{a.name}={describe(a.default).strip('`')}" for a in op.args)
-    return f"```text\n{op.name}({args})\n```\n{op.doc}".rstrip()
+    return f"`{op.name}({args})`\n\n{op.doc}".rstrip()
 
 
 def _blocks(a: Analysis) -> dict:
@@ -336,7 +336,7 @@ def _block_doc(b) -> str:
     sig = f"block {b.name}({', '.join(_param_text(p) for p in b.params)}){outs}"
     doc = _doc_comment(b.span)
     where = os.path.basename(b.span.source.path)
-    return f"```text\n{sig}\n```\n" + (doc + "\n\n" if doc else "") + f"defined in {where}:{b.span.line}"
+    return f"`{sig}`\n\n" + (doc + "\n\n" if doc else "") + f"defined in {where}:{b.span.line}"
 
 
 def _value_of(a: Analysis, word: str, line: int, col: int) -> str | None:

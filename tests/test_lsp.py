@@ -102,7 +102,7 @@ def test_a_client_session_open_hover_definition_completion_change_diagnostics():
         call = _line(RESNET34, "stage(128, 4)")
         h = await s.client.text_document_hover_async(T.HoverParams(*s.at(uri, call, 6)))
         assert h.contents.value.startswith("**stage(128, 4)** → `(None, 28, 28, 128)`")
-        assert "block stage(filters, units, stride=2)" in h.contents.value
+        assert "`block stage(filters, units, stride=2)`" in h.contents.value
         # hover on a value: classes is 10
         dense = _line(RESNET34, "dense(classes")
         h = await s.client.text_document_hover_async(
@@ -249,3 +249,12 @@ def test_the_server_imports_no_framework():
             "print(sorted(m for m in ('keras', 'tensorflow', 'torch', 'jax', 'onnx') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
     assert out.stdout.strip().splitlines()[-1] == "[]", out.stdout + out.stderr
+
+
+def test_the_readme_shows_the_hover_a_client_gets():
+    import re
+    readme = (ROOT / "README.md").read_text()
+    shown = re.search(r"Hovering the stem conv of `specs/resnet34.cnn` shows.*?\n```text\n(.*?)\n```\n", readme, re.S).group(1)
+    a = lsp.analyze(RESNET34, str(SPECS / "resnet34.cnn"))
+    stem = _line(RESNET34, "conv(64, 7, stride=2)")
+    assert lsp.hover(a, stem + 1, 6)[0] == shown
