@@ -187,7 +187,7 @@ def hover(a: Analysis, line: int, col: int, text: str | None = None) -> tuple | 
         block = _block_named(a, word, old, col)
         if block is not None:
             parts.append(_block_doc(block))
-        value = None if block is not None else _value_of(a, word, old, col)
+        value = None if block is not None else (_expected(a, word, old, col) or _value_of(a, word, old, col))
         if value is not None:
             parts.append(value)
     graph_part = _graph_hover(a, old, col)
@@ -371,6 +371,31 @@ def _value_of(a: Analysis, word: str, line: int, col: int) -> str | None:
         for s in walk(d.body):
             if isinstance(s, S.Let) and s.name == word:
                 return f"`let {word} = {_short(_source_of(s.value.span))}`"
+    return None
+
+
+def _expected(a: Analysis, word: str, line: int, col: int) -> str | None:
+    """On an `expect` line's target: what the network comes to (`params`, `shape`, `x.shape`, ...)."""
+    from .contracts import COUNTS
+    from .ops import fmt_shape
+    d = enclosing_def(a.module, line, col)
+    g = a.graphs.get(d.name) if isinstance(d, S.NetworkDef) else None
+    if g is None:
+        return None
+    for s in walk(d.body):
+        if not (isinstance(s, S.Expect) and _contains(s.span, line, col) and s.span.line == line):
+            continue
+        target = f"{s.target}.{s.attr}" if s.attr else s.target
+        if word not in (s.target, target):
+            return None
+        if s.attr is None and s.target in COUNTS:
+            got = COUNTS[s.target](g)
+            return f"{g.name} has `{s.target}` = {got:,}" if got is not None else None
+        if s.attr is None and s.target == "shape" and len(g.outputs) == 1:
+            return f"{g.name}'s output shape: `{fmt_shape(next(iter(g.outputs.values())).shape)}`"
+        node = g.outputs.get(s.target)
+        if s.attr == "shape" and node is not None:
+            return f"`{s.target}`'s shape: `{fmt_shape(node.shape)}`"
     return None
 
 
@@ -633,6 +658,12 @@ def path_to_uri(path: str) -> str:
 
 def serve() -> None:  # pragma: no cover - exercised through a subprocess in tests/test_lsp.py
     """Run the server on standard input and output until the client says exit."""
+    try:
+        import lsprotocol  # noqa: F401
+        import pygls  # noqa: F401
+    except ImportError as e:
+        raise CnnError("tool", f"the language server needs pygls, but it can't be imported ({e})",
+                       hint="pip install 'cnndsl[lsp]'") from None
     server = make_server()
     server.start_io()
 
@@ -746,27 +777,36 @@ def make_server():
         return T.Hover(contents=T.MarkupContent(kind=T.MarkupKind.Markdown, value=md),
                        range=rng(where) if where else None)
 
+    def locations(uri, position, query):
+        """Run a query on the last analysis, the document's lines mapped onto its text and back."""
+        a = best(uri)
+        doc, _ = current(uri)
+        if a is None:
+            return None
+        line, col = pos(position)
+        old = map_line(doc.source, a.text, line)
+        if old is None:
+            return None
+        out = []
+        for p, (l0, c0, l1, c1) in query(a, old, col):
+            if p == a.path:
+                l0_new = map_line(a.text, doc.source, l0)
+                if l0_new is None:
+                    continue
+                l0, l1 = l0_new, l1 + l0_new - l0
+            out.append(T.Location(uri if p == a.path else path_to_uri(p), rng((l0, c0, l1, c1))))
+        return out or None
+
     @server.feature(T.TEXT_DOCUMENT_DEFINITION)
     @guarded
     def on_definition(params: T.DefinitionParams):
-        uri = params.text_document.uri
-        a = state["analysis"].get(uri)
-        doc, _ = current(uri)
-        if a is None or a.text != doc.source:
-            return None
-        return [T.Location(uri if p == a.path else path_to_uri(p), rng(r)) for p, r in
-                definition(a, *pos(params.position))] or None
+        return locations(params.text_document.uri, params.position, definition)
 
     @server.feature(T.TEXT_DOCUMENT_REFERENCES)
     @guarded
     def on_references(params: T.ReferenceParams):
-        uri = params.text_document.uri
-        a = state["analysis"].get(uri)
-        doc, _ = current(uri)
-        if a is None or a.text != doc.source:
-            return None
-        found = references(a, *pos(params.position), params.context.include_declaration)
-        return [T.Location(uri if p == a.path else path_to_uri(p), rng(r)) for p, r in found] or None
+        return locations(params.text_document.uri, params.position,
+                         lambda a, line, col: references(a, line, col, params.context.include_declaration))
 
     KINDS = {"op": T.CompletionItemKind.Function, "block": T.CompletionItemKind.Class,
              "argument": T.CompletionItemKind.Property, "symbol": T.CompletionItemKind.EnumMember,

@@ -258,3 +258,66 @@ def test_the_readme_shows_the_hover_a_client_gets():
     a = lsp.analyze(RESNET34, str(SPECS / "resnet34.cnn"))
     stem = _line(RESNET34, "conv(64, 7, stride=2)")
     assert lsp.hover(a, stem + 1, 6)[0] == shown
+
+
+LIB = """# Two convs, the second one wider.
+block pair(f, wide=2) {
+    conv(f, 3, padding=same) -> conv(f * wide, 3, padding=same)
+}
+let WIDTH = 8
+"""
+MAIN = """import "lib.cnn" as lib
+let SCALE = 2
+network n(x: [16, 16, 3], classes=5) {
+    let w = lib.WIDTH * SCALE
+    a = lib.pair(w)
+    b = a -> maxpool(2)
+    concat(a -> maxpool(2), b) -> global_avgpool -> dense(classes)
+    expect params = 5_413
+}
+"""
+
+
+def test_definitions_values_and_block_docs_across_an_import(tmp_path):
+    (tmp_path / "lib.cnn").write_text(LIB)
+    path = tmp_path / "main.cnn"
+    path.write_text(MAIN)
+    a = lsp.analyze(MAIN, str(path))
+    assert not a.errors, a.errors
+    rows = MAIN.split("\n")
+
+    def at(row, word, k=1):
+        return row + 1, rows[row].index(word) + 1 + k
+
+    # the import's string -> the file; an imported block and constant -> their lines there
+    assert lsp.definition(a, *at(0, "lib.cnn")) == [(str(tmp_path / "lib.cnn"), (1, 1, 1, 1))]
+    assert lsp.definition(a, *at(4, "pair")) == [(str(tmp_path / "lib.cnn"), (2, 7, 2, 11))]
+    assert lsp.definition(a, *at(3, "WIDTH")) == [(str(tmp_path / "lib.cnn"), (5, 5, 5, 10))]
+    assert lsp.definition(a, *at(3, "SCALE")) == [(str(path), (2, 5, 2, 10))]        # a file-level let
+    assert lsp.definition(a, *at(4, "w)")) == [(str(path), (4, 9, 4, 10))]           # a let in the body
+    assert lsp.definition(a, *at(6, "b)")) == [(str(path), (6, 5, 6, 6))]            # a named tensor
+    assert lsp.definition(a, *at(6, "classes")) == [(str(path), (3, 27, 3, 34))]     # a parameter
+
+    # values: 8 * 2 = 16 filters; a block's signature and doc comment
+    assert "`w = 16`" in lsp.hover(a, *at(4, "w)"))[0]
+    assert "`classes = 5`" in lsp.hover(a, *at(6, "classes"))[0]
+    doc = lsp.hover(a, *at(4, "pair"))[0]
+    assert "`block pair(f, wide=2)`" in doc and "Two convs, the second one wider." in doc
+    # the block call: 16 then 32 filters on 16x16x3, 3x3 convs with bias
+    p1, p2 = 3 * 3 * 3 * 16 + 16, 3 * 3 * 16 * 32 + 32
+    assert doc.startswith(f"**lib.pair(16)** → `(None, 16, 16, 32)`\n\n2 layers · params {p1 + p2:,}")
+    assert "n has `params` = 5,413" in lsp.hover(a, *at(7, "params"))[0]
+    assert p1 + p2 + (32 + 32) * 5 + 5 == 5_413
+    assert lsp.references(a, *at(4, "pair")) == [(str(path), (5, 9, 5, 17))]
+
+
+def test_completion_of_a_block_s_arguments_and_outside_calls(tmp_path):
+    (tmp_path / "lib.cnn").write_text(LIB)
+    path = tmp_path / "main.cnn"
+    a = lsp.analyze(MAIN, str(path))
+    inside = lsp.completion(a, "    lib.pair(8, ", 1, 17)
+    assert {"label": "wide=", "kind": "argument", "detail": "wide=2", "insert": "wide="} in inside
+    outside = {i["label"]: i["kind"] for i in lsp.completion(a, "    ", 1, 5)}
+    assert outside["lib.pair"] == "block" and outside["conv"] == "op" and outside["repeat"] == "keyword"
+    assert outside["same"] == "symbol" and outside["SCALE"] == "constant"
+    assert lsp.completion(a, "    # conv", 1, 10) == []
