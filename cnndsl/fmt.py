@@ -4,8 +4,9 @@ The formatter works on the token stream of the grammar's own lexer (comments and
 included) and takes statement boundaries from the parse tree. The rules:
 
 - Indentation is 4 spaces a brace level. Inside brackets a line continues at the column after the
-  opening bracket when the bracket has something after it on its line, else 4 spaces further in
-  (the closing bracket then goes back). A chain continued on the next line starts that line with
+  opening bracket when the bracket has something after it on its line and that column is at most
+  ``VISUAL_MAX``, else 4 spaces in from the line the brackets started on (a closing bracket that
+  starts a line goes back to that line's indent). A chain continued on the next line starts that line with
   `->` (a break after `->` moves the `->` down), 4 spaces in from its statement.
 - Spacing: one space around `=` and binary operators, after `,` `;` `:` and keywords; none
   inside brackets, before `(` of a call or `[` of an index, around `.`, around `=` of a keyword
@@ -20,7 +21,8 @@ included) and takes statement boundaries from the parse tree. The rules:
   brackets and braces), each line as long as fits (greedy).
 - At most one blank line in a row; none after `{` or before `}`; one newline at the end.
 - Numbers, strings and comments are kept as written (comments lose trailing spaces). Trailing
-  comments of consecutive lines are aligned two spaces after the longest of those lines' code.
+  comments line up within a run of code lines (ended by a blank line or an own-line comment), two
+  spaces after the longest code among the run's commented lines.
 - ``defaults``, ``let`` and ``expect`` (and everything else) stay in the order written.
 
 It is idempotent, and the formatted text parses to the same syntax tree as the input (checked on
@@ -32,6 +34,7 @@ from .errors import CnnError, Source, deep_stack
 
 WIDTH = 100
 INDENT = 4
+VISUAL_MAX = 40   # a bracket's contents align after it only when that is within this many columns
 
 OPENERS = {"LPAR": "RPAR", "LSQB": "RSQB", "LBRACE": "RBRACE"}
 CLOSERS = {v: k for k, v in OPENERS.items()}
@@ -265,7 +268,7 @@ class _Layout:
             if t.type in OPENERS:
                 if t.type == "LBRACE":
                     self.stack.append(("LBRACE", logical + INDENT, logical, logical))
-                elif k == len(tokens) - 1:
+                elif k == len(tokens) - 1 or indent + offsets[k] + 1 > VISUAL_MAX:
                     self.stack.append((t.type, logical + INDENT, logical, logical))
                 else:
                     self.stack.append((t.type, indent + offsets[k] + 1, logical, logical))
@@ -344,22 +347,21 @@ def _format(text: str, tree) -> str:
 
 
 def _align_comments(out: list) -> None:
-    """Trailing comments of consecutive code lines line up, two spaces after the longest code."""
+    """Trailing comments line up within each run of code lines (a blank line or an own-line comment
+    ends a run): two spaces after the longest code among the run's lines that have one."""
     i = 0
     while i < len(out):
-        if out[i] is None or out[i][1] is None:
-            if out[i] is not None:
-                out[i] = [out[i][0].rstrip()]
-            i += 1
-            continue
         j = i
-        while j < len(out) and out[j] is not None and out[j][1] is not None:
+        while j < len(out) and out[j] is not None and not out[j][0].lstrip().startswith("#"):
             j += 1
-        col = max(len(out[k][0].rstrip()) for k in range(i, j)) + 2
+        commented = [k for k in range(i, j) if out[k][1] is not None]
+        col = max((len(out[k][0].rstrip()) for k in commented), default=0) + 2
         for k in range(i, j):
             code = out[k][0].rstrip()
-            out[k] = [code.ljust(col) + out[k][1] if code.strip() else code + out[k][1]]
-        i = j
+            out[k] = [code.ljust(col) + out[k][1] if out[k][1] is not None else code]
+        if j < len(out) and out[j] is not None:
+            out[j] = [out[j][0].rstrip()]
+        i = j + 1
 
 
 # --- files ----------------------------------------------------------------------------------------
