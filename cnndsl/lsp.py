@@ -232,8 +232,13 @@ def _graph_hover(a: Analysis, line: int, col: int):
                     if cand[:2] == best[0][:2] and best[0][2] == "scope":
                         best[1].append((gname, s.id, n))
     if best is None or not best[1]:
-        return None
+        return _statement_hover(a, line, col)
     (size, key, kind), items = best
+    inner = [s.span for s in walk(a.module) if isinstance(s, (S.ChainStmt, S.Assign, S.Chain)) and _contains(s.span, line, col)]
+    if inner and min(_size(sp) for sp in inner) < size:     # a branch inside a merge's group: the branch
+        found = _statement_hover(a, line, col)
+        if found is not None:
+            return found
     from .ops import fmt_shape
     from .summary import human
     if kind == "node":
@@ -265,6 +270,30 @@ def _graph_hover(a: Analysis, line: int, col: int):
     lines = [f"**{scope.label}**{each} → " + ", ".join(f"`{s}`" for s in outs),
              f"{len(all_nodes)} layers · params {tr + nt:,}" + _trainable(tr, nt) + f" · MACs {human(macs)}"]
     return "\n\n".join(lines), None, key
+
+
+def _statement_hover(a: Analysis, line: int, col: int):
+    """Between the calls of a statement (on `->`, a space): the statement's output and its layers."""
+    from .ops import fmt_shape
+    from .summary import human
+    stmts = [s for s in walk(a.module) if isinstance(s, (S.ChainStmt, S.Assign, S.Chain)) and _contains(s.span, line, col)]
+    if not stmts:
+        return None
+    st = min(stmts, key=lambda s: _size(s.span))
+    lo, hi = (st.span.line, st.span.col), (st.span.end_line, st.span.end_col)
+    nodes = [n for g in a.graphs.values() for n in g.nodes if n.op != "input" and _same_file(n.span, a.path)
+             and lo <= (n.span.line, n.span.col) and (n.span.end_line, n.span.end_col) <= hi]
+    if not nodes:
+        return None
+    last = max((n.span.end_line, n.span.end_col) for n in nodes)
+    ends = [n for n in nodes if (n.span.end_line, n.span.end_col) == last]
+    outs = _distinct(fmt_shape(n.shape) for n in ends)
+    tr, nt = sum(n.trainable for n in nodes), sum(n.non_trainable for n in nodes)
+    macs = None if any(n.macs is None for n in nodes) else sum(n.macs for n in nodes)
+    times = f" in {len(ends)} runs of it" if len(ends) > 1 else ""
+    text = ("**statement** → " + ", ".join(f"`{o}`" for o in outs) + f"\n\n{len(nodes)} layers{times} · params "
+            f"{tr + nt:,}" + (" in all" if times else "") + _trainable(tr, nt) + f" · MACs {human(macs)}")
+    return text, None, _key(st.span)
 
 
 def _trainable(tr: int, nt: int) -> str:

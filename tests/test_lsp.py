@@ -321,3 +321,12 @@ def test_completion_of_a_block_s_arguments_and_outside_calls(tmp_path):
     assert outside["lib.pair"] == "block" and outside["conv"] == "op" and outside["repeat"] == "keyword"
     assert outside["same"] == "symbol" and outside["SCALE"] == "constant"
     assert lsp.completion(a, "    # conv", 1, 10) == []
+
+
+def test_hover_between_the_calls_of_a_statement_sums_its_layers():
+    a = lsp.analyze(RESNET34, str(SPECS / "resnet34.cnn"))
+    stem = _line(RESNET34, "conv(64, 7, stride=2)")
+    text, where = lsp.hover(a, stem + 1, RESNET34.split("\n")[stem].index("->") + 1)
+    conv, bn = 7 * 7 * 3 * 64, 4 * 64            # no bias; BN: gamma, beta train, mean and variance don't
+    assert text == f"**statement** → `(None, 112, 112, 64)`\n\n3 layers · params {conv + bn:,} (non-trainable 128) · MACs 118M"
+    assert where[:2] == (stem + 1, 5)
