@@ -65,6 +65,8 @@ def analyze(text: str, path: str) -> Analysis:
     from .parser import parse
     from .program import load
     a = Analysis(path, text)
+    if text.startswith("\ufeff"):        # a byte-order mark is no character of the spec; it keeps its column
+        text = " " + text[1:]
     try:
         a.module = parse(text, path)
         a.program = load(text, path)
@@ -704,7 +706,10 @@ def make_server():
     from lsprotocol import types as T
     from pygls.lsp.server import LanguageServer
 
-    threading.stack_size(256 * 2 ** 20)   # deep specs recurse deeply; the checking thread gets a main-sized stack
+    try:
+        threading.stack_size(64 * 2 ** 20)   # deep specs recurse deeply: the checking thread gets a big stack
+    except (ValueError, RuntimeError):
+        pass
     pool = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="cnndsl-check")
     server = LanguageServer("cnndsl", _version(), text_document_sync_kind=T.TextDocumentSyncKind.Incremental)
     state = {"analysis": {}, "good": {}, "tasks": {}}
