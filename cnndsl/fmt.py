@@ -124,7 +124,7 @@ def _move_arrows(toks: list) -> list:
                 comments = toks[i + 1:j]
                 for c in comments:
                     c.breaks = 0
-                t.breaks = max(1, t.breaks + toks[j].breaks) if not t.breaks else t.breaks
+                t.breaks = t.breaks or 1
                 toks[j].breaks = 0
                 out.extend(comments)
                 out.append(t)
