@@ -25,12 +25,18 @@ OPS = sorted(name for name, op in REGISTRY.items() if not op.internal)
 
 def grammar_keywords() -> set:
     """The words Lark's own terminals of the grammar match whole (its keywords), independently of
-    cnndsl.highlight: for each terminal, the word its pattern starts with, if the terminal matches it."""
+    cnndsl.highlight: for each terminal, the word its pattern starts with, if the terminal matches
+    just that word at the end of a text or before a declaration (`shared x = ...` makes `shared` one)."""
     words = set()
     for term in _lark().terminals:
         lead = re.match(r"[a-z_]+", term.pattern.value)
-        if lead and re.fullmatch(term.pattern.to_regexp(), lead.group()):
-            words.add(lead.group())
+        if lead is None:
+            continue
+        word = lead.group()
+        for after in ("", " x = 1", " {"):
+            m = re.match(term.pattern.to_regexp(), word + after)
+            if m and m.end() == len(word):
+                words.add(word)
     return words
 
 
