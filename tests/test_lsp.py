@@ -338,3 +338,13 @@ def test_hover_between_the_calls_of_a_statement_sums_its_layers():
     conv, bn = 7 * 7 * 3 * 64, 4 * 64            # no bias; BN: gamma, beta train, mean and variance don't
     assert text == f"**statement** → `(None, 112, 112, 64)`\n\n3 layers · params {conv + bn:,} (non-trainable 128) · MACs 118M"
     assert where[:2] == (stem + 1, 5)
+
+
+def test_a_warning_is_a_diagnostic_at_its_place():
+    text = "network n(x: [8, 8, 3]) -> (y) {\n    conv(4, 1)\n    y = x -> relu\n}\n"
+    path = str(ROOT / "specs" / "warned.cnn")
+    a = lsp.analyze(text, path)
+    assert not a.errors
+    diags = lsp.diagnostics(a)
+    assert [(d["severity"], d["range"][:2]) for d in diags] == [("warning", (2, 5))]
+    assert "reach no output" in diags[0]["message"]
