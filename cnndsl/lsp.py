@@ -338,13 +338,18 @@ def _block_named(a: Analysis, word: str, line: int, col: int):
 
 
 def _doc_comment(span: Span) -> str:
-    """The comment lines right above a definition."""
+    """The comment lines right above a definition, and the comment at the end of its first line."""
     lines = span.source.text.split("\n")
     out, i = [], span.line - 2
     while i >= 0 and lines[i].lstrip().startswith("#"):
         out.append(lines[i].strip()[1:].strip())
         i -= 1
-    return "\n".join(reversed(out))
+    out.reverse()
+    first = lines[span.line - 1] if span.line <= len(lines) else ""
+    m = re.search(r"#(.*)$", re.sub(r"\"[^\"]*\"|'[^']*'", lambda q: " " * len(q.group()), first))
+    if m and m.group(1).strip():
+        out.append(m.group(1).strip())
+    return "\n".join(out)
 
 
 def _param_text(p) -> str:
