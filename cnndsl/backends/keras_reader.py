@@ -21,7 +21,7 @@ from ..decompile import Layer, Net, Unsupported
 from ..errors import CnnError
 from ..lower import LAYER_NAME
 from ..ops import REGISTRY
-from ..ops.schema import ACTIVATIONS, Initializer, convert
+from ..ops.schema import ACTIVATIONS, SPATIAL_TYPES, Initializer, as_rank, convert
 from .keras import SIGNATURES
 
 MAX_CONFIG = 256 * 1024 * 1024   # config.json of a .keras file; the largest zoo model's is ~2 MB
@@ -222,7 +222,8 @@ def _torch_pool(c):
     pad = _pair(c["padding"])
     return ("maxpool" if c["mode"] == "max" else "avgpool"), dict(
         pool=_pair(c["pool_size"]), stride=_pair(c["strides"]), padding="valid" if pad == 0 and not c.get("ceil_mode")
-        else pad, ceil_mode=bool(c.get("ceil_mode")))
+        else pad, ceil_mode=bool(c.get("ceil_mode")),
+        **({"count_include_pad": False} if c["mode"] == "avg" and c.get("count_include_pad") is False else {}))
 
 
 def _axis(v):
@@ -321,7 +322,8 @@ READERS = {
     "Split": (("cnndsl", "Split"), lambda c: ("split", dict(parts=_split_sizes(c), axis=c["axis"]))),
     "Slice": (("cnndsl", "Slice"), lambda c: ("slice", dict(start=c["start"], stop=c["stop"], axis=c["axis"]))),
     "ChannelShuffle": (("cnndsl", "ChannelShuffle"), lambda c: ("channel_shuffle", dict(groups=c["groups"]))),
-    "TorchPool2D": (("cnndsl", "TorchPool2D"), _torch_pool),
+    "TorchPool2D": (("cnndsl", "TorchPool"), _torch_pool),
+    "TorchPool": (("cnndsl", "TorchPool"), _torch_pool),
 }
 
 # The modules a class of READERS may come from: Keras's layers, cnndsl's, keras.applications' own classes.
@@ -345,7 +347,7 @@ _KEY_ARGS = {"filters", "kernel_size", "strides", "padding", "dilation_rate", "g
              "mean", "variance", "max_value", "negative_slope", "threshold", "alpha", "alpha_initializer",
              "shared_axes", "target_shape", "rate", "noise_shape", "cropping", "size", "interpolation", "offset",
              "dims", "height", "width", "radius", "beta", "bias", "init_values", "drop_path_rate", "sizes", "start",
-             "stop", "mode", "ceil_mode"}
+             "stop", "mode", "ceil_mode", "count_include_pad"}
 
 
 def _generated(name: str, cls: str) -> bool:
@@ -606,7 +608,9 @@ class _Reader:
             except CnnError as e:
                 self.problem(name, cls, f"{k}={_short(v)}: {e.message}")
                 return None
-            if not _equal(converted, defaults[k]):
+            arg = next(x for x in spec.args if x.name == k)
+            if not (_equal(converted, defaults[k]) or arg.type in SPATIAL_TYPES     # 3 and [3, 3] on a 2-D layer
+                    and _equal(as_rank(arg, converted, 2), as_rank(arg, defaults[k], 2))):
                 args[k] = v
         layer = Layer(name=name, op=op, args=args, klass=cls, inputs=list(tensors), block=block, group=group,
                       explicit=(not _generated(name, cls)) if explicit is None else explicit)
