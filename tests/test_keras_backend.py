@@ -6,6 +6,8 @@ parameter counts are compared exactly, op by op and node by node.
 from __future__ import annotations
 
 
+from pathlib import Path
+
 import keras
 import numpy as np
 import pytest
@@ -352,9 +354,19 @@ network modern(x: [8, 8, 4]) {
 """
 
 
+REACH = Path(__file__).parent / "fixtures" / "reach.cnn"     # issue 16's ops: 1-D, 3-D, math, attention
+REACH_NETWORKS = ("signal", "volume", "math", "tokens")
+
+
 @pytest.mark.parametrize("src", [DEMO, EVERY_OP, MODERN], ids=["demo", "every_op", "modern"])
 def test_inline_specs_compile_exactly(src):
     graph = cnndsl.check(src)
+    assert_exact(graph, build_model(graph))
+
+
+@pytest.mark.parametrize("network", REACH_NETWORKS)
+def test_the_reach_networks_compile_exactly(network):
+    graph = cnndsl.check(REACH, network)
     assert_exact(graph, build_model(graph))
 
 
@@ -372,6 +384,7 @@ def test_initializers_and_regularizers_reach_keras():
 
 def test_inline_specs_use_every_op():
     used = {n.op for src in (DEMO, EVERY_OP, MODERN) for n in cnndsl.check(src).nodes}
+    used |= {n.op for name in REACH_NETWORKS for n in cnndsl.check(REACH, name).nodes}
     assert used == set(REGISTRY) - {"identity"}
 
 

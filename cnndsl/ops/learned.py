@@ -21,6 +21,11 @@ def _attention_inputs(ins):
 
 def _attention_shape(ins, a):
     q, _ = _attention_inputs(ins)
+    if a["value_dim"] not in (None, a["key_dim"]) and len(q) == 3 and a["dropout"] == 0:
+        # Keras then calls ops.dot_product_attention, which JAX refuses for value_dim != key_dim.
+        raise CnnError("type", f"value_dim={a['value_dim']} differs from key_dim={a['key_dim']} over a sequence "
+                               "without dropout, which Keras 3's MultiHeadAttention can't run on JAX", arg="value_dim",
+                       hint="leave value_dim out (it is key_dim), or give a dropout")
     return (*q[:-1], a["output_shape"] or q[-1])
 
 
