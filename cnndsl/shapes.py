@@ -52,7 +52,9 @@ def _check_inputs(op, ins):
     if op.ranks is not None and len(ins[0]) - 2 not in op.ranks:
         names = [RANK_NAMES[r] for r in op.ranks]
         raise CnnError("shape", f"takes a {', '.join(names[:-1])}{' or ' if len(names) > 1 else ''}{names[-1]} input "
-                                f"(batch first), got {fmt_shape(ins[0])}")
+                                f"(batch first), got {fmt_shape(ins[0])}",
+                       hint=f"Keras has no {len(ins[0]) - 2}-D form of this layer" if len(ins[0]) - 2 in RANK_NAMES
+                       else None)
     if op.family in ("conv", "dense", "norm") and ins[0][-1] is None:
         raise CnnError("shape", f"needs a known channel count, got {fmt_shape(ins[0])}")
 
