@@ -294,28 +294,28 @@ class AdaptivePool(keras.layers.Layer):
         return {**super().get_config(), "mode": self.mode, "size": list(self.size)}
 
 
-def _broadcast(*shapes):
-    """NumPy's broadcast of shapes aligned from the right, the batch apart; an unknown size meeting
-    anything but an equal one stays unknown (as Keras's merge layers say)."""
-    rank = max(len(s) for s in shapes) - 1
-    out = []
-    for i in range(1, rank + 1):
-        dims = [s[-i] for s in shapes if len(s) - 1 >= i]
-        known = [d for d in dims if d is not None and d != 1]
-        out.append(None if None in dims else known[0] if known else 1)
-    batch = [s[0] for s in shapes if s[0] is not None]
-    return (batch[0] if batch else None, *reversed(out))
-
-
 @keras.saving.register_keras_serializable(package="cnndsl")
 class Divide(keras.layers.Layer):
     """``inputs[0] / inputs[1]``, broadcasting as NumPy. No weights."""
+
+    @staticmethod
+    def broadcast(*shapes):
+        """NumPy's broadcast of shapes aligned from the right, the batch apart; an unknown size meeting
+        anything but an equal one stays unknown (as Keras's merge layers say)."""
+        rank = max(len(s) for s in shapes) - 1
+        out = []
+        for i in range(1, rank + 1):
+            dims = [s[-i] for s in shapes if len(s) - 1 >= i]
+            known = [d for d in dims if d is not None and d != 1]
+            out.append(None if None in dims else known[0] if known else 1)
+        batch = [s[0] for s in shapes if s[0] is not None]
+        return (batch[0] if batch else None, *reversed(out))
 
     def call(self, inputs):
         return keras.ops.divide(inputs[0], inputs[1])
 
     def compute_output_shape(self, input_shape):
-        return _broadcast(*input_shape)
+        return self.broadcast(*input_shape)
 
 
 @keras.saving.register_keras_serializable(package="cnndsl")
@@ -342,6 +342,19 @@ class Stack(keras.layers.Layer):
 class MatMul(keras.layers.Layer):
     """``a @ b`` over the last two axes (``b``'s swapped with ``transpose_b``); the others broadcast."""
 
+    @staticmethod
+    def broadcast(*shapes):
+        """NumPy's broadcast of shapes aligned from the right, the batch apart; an unknown size meeting
+        anything but an equal one stays unknown (as Keras's merge layers say)."""
+        rank = max(len(s) for s in shapes) - 1
+        out = []
+        for i in range(1, rank + 1):
+            dims = [s[-i] for s in shapes if len(s) - 1 >= i]
+            known = [d for d in dims if d is not None and d != 1]
+            out.append(None if None in dims else known[0] if known else 1)
+        batch = [s[0] for s in shapes if s[0] is not None]
+        return (batch[0] if batch else None, *reversed(out))
+
     def __init__(self, transpose_b=False, **kwargs):
         super().__init__(**kwargs)
         self.transpose_b = bool(transpose_b)
@@ -355,7 +368,7 @@ class MatMul(keras.layers.Layer):
     def compute_output_shape(self, input_shape):
         a, b = input_shape
         m = b[-2] if self.transpose_b else b[-1]
-        return (*_broadcast(a[:-2], b[:-2]), a[-2], m)
+        return (*self.broadcast(a[:-2], b[:-2]), a[-2], m)
 
     def get_config(self):
         return {**super().get_config(), "transpose_b": self.transpose_b}
