@@ -31,7 +31,7 @@ def _reduce(name, what):
 
 
 OPS = [
-    _unary("abs", "|x|"),
+    _unary("abs", "The absolute value"),
     _unary("square", "x²"),
     _unary("sqrt", "√x"),
     _unary("exp", "eˣ"),
