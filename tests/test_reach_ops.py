@@ -233,3 +233,27 @@ def test_math_layers_equal_numpy():
     table = rng.normal(size=(7, 3)).astype("float32")
     embed.set_weights([table])
     np.testing.assert_allclose(_np(embed(seq)), seq + table, rtol=1e-6)
+
+
+# --- cnndsl import reads the layers back -----------------------------------------------------------------------
+
+@pytest.mark.parametrize("network", NETWORKS)
+def test_import_reads_the_networks_back(network):
+    """The compiled model, read back by ``cnndsl.from_keras``, is a spec of the same layers and weights
+    that computes the same outputs."""
+    import keras
+
+    import cnndsl
+    from keras_compare import randomize
+    original = cnndsl.compile(REACH, network)
+    randomize(original)
+    text = cnndsl.from_keras(original)
+    copy = cnndsl.compile(text)
+    assert [type(layer).__name__ for layer in copy.layers] == [type(layer).__name__ for layer in original.layers]
+    assert [layer.name for layer in copy.layers] == [layer.name for layer in original.layers]
+    assert [layer.get_config() for layer in copy.layers] == [layer.get_config() for layer in original.layers]
+    copy.set_weights(original.get_weights())
+    rng = np.random.default_rng(0)
+    xs = [rng.normal(size=(2, *t.shape[1:])).astype("float32") for t in original.inputs]
+    for want, got in zip(*(m(xs if len(xs) > 1 else xs[0], training=False) for m in (original, copy))):
+        np.testing.assert_array_equal(keras.ops.convert_to_numpy(got), keras.ops.convert_to_numpy(want))
