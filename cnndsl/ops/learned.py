@@ -94,7 +94,7 @@ OPS = [
     Op("class_token", family="attention", args=(), shape=_class_token_shape,
        params=lambda ins, a, out: (ins[0][-1], 0), label=lambda a: "class token",
        doc="Prepends a learned token (C weights, zeros at first) to a sequence: [N, C] -> [N + 1, C], ViT's "
-           "class token (cnndsl's ClassToken layer)."),
+           "class token (cnndsl's ClassToken layer). 0 MACs."),
     Op("position_embedding", family="attention", args=(), shape=lambda ins, a: ins[0], params=_position_params,
        label=lambda a: "position embedding",
        doc="Adds a learned tensor of the input's shape (batch aside), ViT's position embedding (cnndsl's "
@@ -103,7 +103,7 @@ OPS = [
        params=lambda ins, a, out: (2 * ins[0][-1], 0), label=lambda a: "grn",
        doc="ConvNeXt V2's Global Response Normalization: Gx = ‖x‖₂ over the spatial axes, Nx = Gx / "
            "(mean over channels of Gx + epsilon), out = gamma·(x·Nx) + beta + x; gamma and beta (C each) start "
-           "at 0 (cnndsl's GRN layer)."),
+           "at 0 (cnndsl's GRN layer). 0 MACs, as bn."),
     Op("groupnorm", family="norm",
        args=(Arg("groups", "int", 32, low=1), Arg("epsilon", "float", 1e-3, low=0), Arg("center", "bool", True),
              Arg("scale", "bool", True)),
@@ -111,7 +111,7 @@ OPS = [
        label=lambda a: f"groupnorm {a['groups']}",
        doc="GroupNormalization: mean and variance per sample over groups of channels (and every spatial "
            "position); gamma and beta per channel. epsilon defaults to Keras's 1e-3; torch's GroupNorm uses "
-           "1e-5 (say `epsilon=1e-5` to match it)."),
+           "1e-5 (say `epsilon=1e-5` to match it). 0 MACs, as bn."),
 ]
 
 

@@ -8,7 +8,7 @@ from .schema import Arg, Op, describe
 
 def _unary(name, doc, args=(), label=None):
     return Op(name, family="math", args=args, shape=lambda ins, a: ins[0], label=label or (lambda a: name),
-              doc=doc + " (cnndsl's Elementwise layer, keras.ops.{}).".format(name))
+              doc=doc + " (cnndsl's Elementwise layer, keras.ops.{}); no weights, 0 MACs.".format(name))
 
 
 def _reduce_shape(name):
@@ -27,7 +27,7 @@ def _reduce(name, what):
                               + (" keepdims" if a["keepdims"] else ""),
               doc=f"The {what} over `axis` (the channels by default; an axis or a list, never the batch); "
                   "keepdims=true keeps them as size 1 (cnndsl's Reduce layer, keras.ops."
-                  + {"reduce_mean": "mean", "reduce_max": "max", "reduce_sum": "sum"}[name] + ").")
+                  + {"reduce_mean": "mean", "reduce_max": "max", "reduce_sum": "sum"}[name] + "); 0 MACs.")
 
 
 OPS = [
