@@ -257,3 +257,15 @@ def test_import_reads_the_networks_back(network):
     xs = [rng.normal(size=(2, *t.shape[1:])).astype("float32") for t in original.inputs]
     for want, got in zip(*(m(xs if len(xs) > 1 else xs[0], training=False) for m in (original, copy))):
         np.testing.assert_array_equal(keras.ops.convert_to_numpy(got), keras.ops.convert_to_numpy(want))
+
+
+def test_a_torchpool2d_of_an_older_file_still_loads():
+    """Files saved before pools took any rank name the layer TorchPool2D, with no count_include_pad."""
+    import keras
+    from cnndsl.backends.keras_layers import TorchPool
+    old = {"module": None, "class_name": "TorchPool2D", "registered_name": "cnndsl>TorchPool2D",
+           "config": {"name": "pool", "mode": "avg", "pool_size": [3, 3], "strides": [2, 2], "padding": [1, 1],
+                      "ceil_mode": True}}
+    layer = keras.saving.deserialize_keras_object(old)
+    x = np.random.default_rng(2).normal(size=(1, 7, 8, 2)).astype("float32")
+    np.testing.assert_array_equal(_np(layer(x)), _np(TorchPool("avg", (3, 3), (2, 2), (1, 1), True)(x)))
