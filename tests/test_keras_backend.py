@@ -19,6 +19,8 @@ from cnndsl.ops import REGISTRY, bind_args
 from cnndsl.ops.schema import ACTIVATIONS, resolve_spatial
 from cnndsl.ops.tensor import split_sizes
 
+pytestmark = pytest.mark.slow      # builds Keras (or torch) models: not in the quick tier
+
 S = (2, 9, 11, 6)   # batch 2, non-square H x W, 6 channels
 T = (2, 13, 6)      # 1-D: batch 2, 13 steps, 6 channels
 V = (2, 5, 9, 7, 6)  # 3-D: batch 2, 5 frames of 9 x 7, 6 channels
