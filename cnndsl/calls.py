@@ -104,6 +104,9 @@ class CallMixin:
                 v = env.names.get(a.value.id)
             else:
                 continue
+            if op.arity is None and v == []:      # an empty list of tensors (`repeat 0 collect`), never an axis
+                args.append(a)
+                continue
             vs = v if isinstance(v, list) and v and all(isinstance(x, Node) for x in v) else [v]
             if all(isinstance(x, Node) for x in vs):
                 args.append(a)

@@ -351,13 +351,21 @@ class Lowerer(CallMixin):
             self.tick(r.span, inner)
             if r.var:
                 env.names[r.var] = i if items is None else items[i]
+            made = len(self.graph.nodes)
             cur = self.body(r.body, inner, cur)
-            if r.collect:
+            if isinstance(r.collect, str):           # `collect skip`: the tensor named `skip` in each iteration
+                got = env.names.get(r.collect)
+                if not isinstance(got, Node) or not any(got is x for x in self.graph.nodes[made:]):
+                    self.fail("name", f"`collect {r.collect}`: iteration {i + 1} binds no new tensor `{r.collect}`",
+                              r.span, env, hint=f"name a tensor in the repeat's body: `{r.collect} = ...`"
+                              if not isinstance(got, Node) else "the tensor must be made in each iteration")
+                collected.append(got)
+            elif r.collect:
                 if not isinstance(cur, Node):
                     self.fail("value", "`repeat ... collect` needs each iteration to give a tensor", r.span, env)
                 collected.append(cur)
         env.names.pop(r.var, None)  # the index lives only inside its repeat
-        return collected if r.collect else cur
+        return collected if r.collect is not False else cur
 
     def elem_Start(self, s, env, cur, first):
         """A chain argument's first element: an expression that gives a tensor (``x``, ``skips[i]``)."""

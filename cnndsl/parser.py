@@ -270,7 +270,8 @@ class _ToAst(Transformer):
         return S.Call(self._span(meta), str(c[0]), None, None)
 
     def repeat(self, meta, c):
-        return S.Repeat(self._span(meta), c[0], str(c[1]) if c[1] is not None else None, c[3], c[2] is not None)
+        collect = (str(c[3]) if c[3] is not None else True) if c[2] is not None else False
+        return S.Repeat(self._span(meta), c[0], str(c[1]) if c[1] is not None else None, c[4], collect)
 
     def chain_arg(self, meta, c):
         elems = [e for e in c[1:] if not isinstance(e, Token)]

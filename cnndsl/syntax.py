@@ -63,7 +63,9 @@ Arg = node("Arg", "name", "value")  # name is None for a positional
 Call = node("Call", "name", "args", "branches", doc="""``conv(64, 3)``, bare ``bn``, a block call, a tensor
 name, or ``concat {...}``. ``args`` is None for a bare name; ``branches`` is None unless the call
 has a ``{ ... }`` group of branches.""")
-Repeat = node("Repeat", "count", "var", "body", "collect")  # collect: the value is the list of iterations' outputs
+Repeat = node("Repeat", "count", "var", "body", "collect", doc="""``repeat N [as i] [collect [name]] { ... }``.
+``collect``: False; True (the value is the list of the iterations' outputs); or a tensor name (the list of
+the tensor bound to that name in each iteration: ``collect skip``).""")
 Start = node("Start", "value")  # a chain's first element given as an expression (a merge's chain argument)
 If = node("If", "arms", "orelse")  # arms: ((cond, body), ...)
 Chain = node("Chain", "elems")

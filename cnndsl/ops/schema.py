@@ -77,9 +77,15 @@ class Op:
     doc: str = ""
 
 
+# Every activation Keras 3 knows by name (keras.activations' ALL_OBJECTS, with its aliases swish and
+# hard_swish), but `threshold`, whose two arguments have no defaults, so Keras can't apply it by name.
 ACTIVATIONS = ("relu", "relu6", "sigmoid", "softmax", "tanh", "swish", "silu", "gelu", "elu",
                "selu", "softplus", "softsign", "hard_sigmoid", "leaky_relu", "linear", "exponential",
-               "mish", "log_softmax", "hard_swish", "hard_silu")
+               "mish", "log_softmax", "hard_swish", "hard_silu", "celu", "squareplus", "soft_shrink",
+               "sparse_plus", "glu", "tanh_shrink", "sparse_sigmoid", "hard_tanh", "hard_shrink", "log_sigmoid",
+               "sparsemax")
+# Activations that change the shape: only as the `activation` op (glu halves the last axis).
+SHAPE_CHANGING = ("glu",)
 
 
 def _int(v, arg):
@@ -120,6 +126,12 @@ def _choice(v, arg):
 def _activation(v, arg):
     if v is None:
         return None
+    if v in SHAPE_CHANGING:
+        raise TypeError(f"an activation that keeps the shape; `{v}` halves the last axis, so apply it on its own: "
+                        f"`-> activation({v})`")
+    if v == "threshold":
+        raise TypeError("a Keras activation name; `threshold` needs its threshold and default value, which Keras "
+                        "can't take by name (relu(threshold=...) is Keras's ReLU threshold)")
     return _choice(v, Arg(arg.name, "choice", choices=ACTIVATIONS))
 
 
