@@ -184,13 +184,22 @@ class CallMixin:
         bdef = env.blocks[c.name]
         if c.branches is not None:
             self.fail("type", f"`{c.name}` is a block; only merges take {{ branches }}", c.span, env)
-        if bdef.name in env.active:
-            cycle = " -> ".join(env.active[env.active.index(bdef.name):] + (bdef.name,))
-            self.fail("limit", f"block `{bdef.name}` calls itself ({cycle})", c.span, env,
-                      hint="blocks are expanded at their call, so recursion never ends; use repeat")
         names, shown = self.bind_block(bdef, c, env)
         instance = self.fresh(env.prefix, c.name.replace(".", "_"))
         scope = Scope(instance, "block", c.span, block=c.name, args=tuple(shown))
+        if bdef.name in env.active and len(env.scope) >= self.limits.max_depth:
+            # A block may call itself (DLA's trees) when an argument decides its depth; one that never
+            # stops is caught here, at the nesting limit, with the cycle it went round.
+            cycle = env.active[env.active.index(bdef.name):] + (bdef.name,)
+            chain, notes = env.chain, []
+            if len(chain) > 6:         # the outermost calls and the innermost, not every level
+                notes = [f"{len(chain) - 5} nested calls between these are left out"]
+                chain = chain[:2] + chain[-3:]
+            raise CnnError("limit", f"block `{bdef.name}` calls itself more than {self.limits.max_depth} levels deep "
+                                    f"({' -> '.join(cycle[:4])}{' -> ...' if len(cycle) > 4 else ''}) (--max-depth)",
+                           c.span, chain, notes=notes,
+                           hint="a recursive block must stop on its arguments, e.g. `if depth > 1 { ... }` with "
+                                "depth - 1 passed down; raise --max-depth if it is deeper by design")
         blocks, consts = self.program.home[id(bdef)]
         names = {**consts, **names}
         inner = env.child(names=names, blocks=blocks, scope=self.nest(env, scope, c.span),
