@@ -9,6 +9,7 @@ from .errors import CnnError, did_you_mean
 from .ir import SEP, Node, Scope, Tensors
 from .ops import bind_args, describe
 from .ops.tensor import split_sizes
+from .sharing import SharedLayer
 from .values import Symbol, fmt_value
 
 
@@ -16,6 +17,8 @@ class CallMixin:
 
     def elem_Call(self, c: S.Call, env, cur, first):
         v = env.names.get(c.name)
+        if isinstance(v, SharedLayer):                   # `x -> enc` or `enc(x)`: a shared instance applied
+            return self.apply_shared(v, c, env, cur, first)
         if isinstance(v, Node) and c.args is None and c.branches is None:
             if not first:
                 self.fail("value", f"tensor `{c.name}` can only start a chain (`{c.name} -> ...`)", c.span, env)
@@ -53,9 +56,13 @@ class CallMixin:
     def sequential(self, c: S.Call, env, cur):
         """``sequential(name="stem") { conv(...); layernorm(...) }``: a chain of layers that a backend
         builds as one nested model (Keras: a ``keras.Sequential``), as keras.applications' ConvNeXt has."""
+        frozen, c = self.trainable_arg(c, env)
         extra = [a for a in c.args or () if a.name != "name"]
         if extra:
-            self.fail("type", "sequential takes only `name=`", extra[0].span, env)
+            self.fail("type", "sequential takes only `name=` and `trainable=`", extra[0].span, env)
+        if env.sharing is not None:
+            self.fail("type", "a shared block can't hold a `sequential` (its layers would be made once per "
+                              "application); use the layers without it", c.span, env)
         given = [self.eval(a.value, env) for a in c.args or () if a.name == "name"]
         name = given[0] if given and given[0] is not None else self.fresh(env.prefix, "sequential")
         if not isinstance(name, str) or isinstance(name, Symbol):
@@ -63,7 +70,7 @@ class CallMixin:
         name = self.claim(name, c.span, env)
         start = self.need_input(cur, c, env)
         scope = Scope(name, "sequential", c.span, block="sequential", args=(("name", name, repr(name)),))
-        inner = env.child(scope=self.nest(env, scope, c.span))
+        inner = env.child(scope=self.nest(env, scope, c.span), frozen=env.frozen or frozen)
         first = len(self.graph.nodes)
         for branch in c.branches:
             cur = self.chain(branch, inner, cur)
@@ -144,11 +151,16 @@ class CallMixin:
         return cur
 
     def op_call(self, op, c: S.Call, env, inputs, skip):
-        positional, keywords, name, spans = [], {}, None, {}
+        positional, keywords, name, spans, frozen = [], {}, None, {}, False
         for a in c.args or ():
             if a in skip:
                 continue
             value = self.eval(a.value, env)
+            if a.name == "trainable":            # any layer: trainable=false freezes its weights
+                if not isinstance(value, bool):
+                    self.fail("type", f"trainable must be true or false, got {describe(value)}", a.span, env)
+                frozen = not value
+                continue
             if a.name == "name":
                 if value is not None and (not isinstance(value, str) or isinstance(value, Symbol)):
                     self.fail("type", f"name must be a string, got {describe(value)}", a.span, env)
@@ -167,7 +179,7 @@ class CallMixin:
             if symbols and e.hint is None and e.kind == "type":
                 e.hint = did_you_mean(symbols[0], env.names)
             raise e.located(spans.get(e.arg, c.span), env.chain)
-        node = self.emit(op.name, args, inputs, c.span, env, name=name)
+        node = self.emit(op.name, args, inputs, c.span, env, name=name, frozen=frozen)
         if op.name == "split":
             return self.split_outputs(node, c, env)
         return node
@@ -184,6 +196,7 @@ class CallMixin:
         bdef = env.blocks[c.name]
         if c.branches is not None:
             self.fail("type", f"`{c.name}` is a block; only merges take {{ branches }}", c.span, env)
+        frozen, c = self.trainable_arg(c, env, block=bdef)
         names, shown = self.bind_block(bdef, c, env)
         instance = self.fresh(env.prefix, c.name.replace(".", "_"))
         scope = Scope(instance, "block", c.span, block=c.name, args=tuple(shown))
@@ -200,10 +213,14 @@ class CallMixin:
                            c.span, chain, notes=notes,
                            hint="a recursive block must stop on its arguments, e.g. `if depth > 1 { ... }` with "
                                 "depth - 1 passed down; raise --max-depth if it is deeper by design")
+        return self.expand_block(bdef, c.name, names, scope, cur, env.child(frozen=env.frozen or frozen), c.span)
+
+    def expand_block(self, bdef: S.BlockDef, called: str, names: dict, scope: Scope, cur, env, span):
+        """The block's body lowered with its parameters bound (``names``) inside ``scope``."""
         blocks, consts = self.program.home[id(bdef)]
         names = {**consts, **names}
-        inner = env.child(names=names, blocks=blocks, scope=self.nest(env, scope, c.span),
-                          prefix=instance + SEP,
+        inner = env.child(names=names, blocks=blocks, scope=self.nest(env, scope, span),
+                          prefix=scope.id + SEP,
                           active=env.active + (bdef.name,), is_network=False)
         if cur is not None:
             names.setdefault("in", cur)
@@ -211,7 +228,7 @@ class CallMixin:
         if bdef.outputs:
             return self.block_outputs(bdef, names)
         if out is None:
-            self.fail("value", f"block `{c.name}` gives no tensor", bdef.span, inner)
+            self.fail("value", f"block `{called}` gives no tensor", bdef.span, inner)
         return out
 
     def block_outputs(self, bdef: S.BlockDef, names: dict):
@@ -241,6 +258,11 @@ class CallMixin:
         if len(positional) > len(params):
             self.fail("type", f"block `{bdef.name}` takes {len(params)} argument(s), got {len(positional)}", c.span, env,
                       hint=f"{bdef.name}({', '.join(params)})")
+        for a in args:
+            if isinstance(a.value, S.Name) and isinstance(env.names.get(a.value.id), SharedLayer):
+                self.fail("type", f"`{a.value.id}` is a shared instance; it is applied in the body that declares it, "
+                                  "and can't be passed to a block", a.span, env,
+                          hint="declare it in the block that applies it, or apply it here and pass the tensor")
         for p, a in zip(params, positional):
             names[p] = self.eval(a.value, env)
             shown.append((None, names[p], self.as_written(names[p], a)))

@@ -14,6 +14,17 @@ fields are the spec of the IR:
 - ``macs``: multiply-accumulates for one sample (None when H or W is unknown).
 - ``span``: where in the source the node was written; ``scope``: the block
   calls and repeats it sits in, outermost first.
+- ``shares``: None, or the node whose layer this node applies again (a
+  ``shared`` op or block applied more than once). That node is the first
+  application; it makes the layer and holds the weights. A node that shares
+  makes no layer: its name is the first's with ``@k`` added (``head@2``, the
+  k-th application), its ``trainable`` and ``non_trainable`` are 0 (Keras
+  counts a layer's weights once), its ``macs`` are its own (every
+  application computes). ``shares`` always names the first application,
+  never another sharing node.
+- ``frozen``: the layer's weights are not trained (``trainable=false`` on the
+  op, or on a block call or ``sequential`` around it): all of its parameters
+  count as non-trainable, as Keras counts a layer whose ``trainable`` is False.
 """
 from __future__ import annotations
 
@@ -40,6 +51,9 @@ class Scope:
     args: tuple = ()             # ((keyword or None, value, text), ...)
     count: int | None = None     # a repeat's iterations
     var: str | None = None       # a repeat's index (`as i`), if any
+    shared: str | None = None    # a shared block's application: the id of its first application's scope
+    application: int = 1         # which application of the shared block (1 for the first)
+    name: str | None = None      # a shared block's declared name (`enc` of `shared enc = encoder(64)`)
 
     @property
     def label(self) -> str:
@@ -74,6 +88,8 @@ class Node:
     trainable: int = 0
     non_trainable: int = 0
     macs: int | None = 0
+    shares: "Node | None" = None
+    frozen: bool = False
 
     @property
     def params(self) -> int:
@@ -119,8 +135,9 @@ class Graph:
 
     @property
     def layers(self) -> int:
-        """How many layers the model has: every node but the inputs and a split's parts."""
-        return sum(1 for n in self.nodes if n.op not in ("input", "take"))
+        """How many layers the model has: every node but the inputs, a split's parts and the later
+        applications of a shared layer."""
+        return sum(1 for n in self.nodes if n.op not in ("input", "take") and n.shares is None)
 
     @property
     def macs(self) -> int | None:
@@ -152,6 +169,10 @@ class Graph:
             for i in n.inputs:
                 if id(i) not in seen:
                     raise CnnError("internal", f"`{n.name}` reads `{i.name}`, which is not before it", n.span)
+            if n.shares is not None and (id(n.shares) not in seen or n.shares.shares is not None
+                                         or n.shares.op != n.op or n.params):
+                raise CnnError("internal", f"`{n.name}` shares `{n.shares.name}`, which is not an earlier first "
+                                           "application of the same op, or counts its weights again", n.span)
             if n.shape is None or n.trainable < 0 or n.non_trainable < 0:
                 raise CnnError("internal", f"`{n.name}` has no shape or negative params", n.span)
             seen.add(id(n))

@@ -18,6 +18,7 @@ from . import syntax as S
 from .errors import CnnError, did_you_mean
 from .ir import Graph, Node, Scope, Tensors
 from .calls import CallMixin
+from .sharing import SharedLayer, SharingMixin
 from .contracts import check_expects
 from .ops import REGISTRY
 from .ops.schema import convert
@@ -50,6 +51,8 @@ class Env:
     prefix: str = ""                 # name prefix for derived node names
     active: tuple = ()               # block names being expanded (recursion check)
     is_network: bool = False
+    sharing: object = None           # sharing.Application: inside a shared block's application
+    frozen: bool = False             # inside a `trainable=false` block call or sequential
 
     @property
     def chain(self) -> tuple:
@@ -59,7 +62,7 @@ class Env:
         return replace(self, **kw)
 
 
-class Lowerer(CallMixin):
+class Lowerer(CallMixin, SharingMixin):
     """Lowers one network of a ``Program`` into a ``Graph``."""
 
     def __init__(self, program, limits: Limits):
@@ -71,6 +74,8 @@ class Lowerer(CallMixin):
         self.expects: list = []      # (Expect statement, expected value)
         self.steps = 0
         self.sequentials: list = []  # (Scope, its nodes): each read from outside only at its end
+        self.shared_declared: list = []   # every sharing.SharedLayer declared, in order
+        self.pending: list = []      # {name: span} of the `shared` statements of the bodies being run
 
     # --- budget -----------------------------------------------------------------
     def tick(self, span, env: Env) -> None:
@@ -113,15 +118,22 @@ class Lowerer(CallMixin):
         return name
 
     # --- nodes ------------------------------------------------------------------
-    def emit(self, op_name, args, inputs, span, env: Env, name=None, layer=True) -> Node:
-        """A new node; ``layer=False`` for nodes no backend makes a layer of (a split's parts)."""
+    def emit(self, op_name, args, inputs, span, env: Env, name=None, layer=True, shares=None, frozen=False) -> Node:
+        """A new node; ``layer=False`` for nodes no backend makes a layer of (a split's parts, a shared
+        layer's later applications: ``shares`` is the node whose layer it calls again)."""
         self.tick(span, env)
         if len(self.graph.nodes) >= self.limits.max_nodes:
             self.fail("limit", f"the network has more than {self.limits.max_nodes:,} nodes (max_nodes)", span, env)
+        matched = self.shared_node(env, op_name, args, span) if env.sharing is not None else None
+        if matched is not None:        # a shared block applied again: this node calls the first's layer
+            (name, shares), layer = matched, False
         name = name if not layer else self.claim(name if name is not None else self.fresh(env.prefix, op_name), span, env)
-        node = Node(name, op_name, args, tuple(inputs), None, span, env.scope)
+        node = Node(name, op_name, args, tuple(inputs), None, span, env.scope, shares=shares,
+                    frozen=bool(frozen or env.frozen or (shares is not None and shares.frozen)))
         infer_node(node)
         self.graph.nodes.append(node)
+        if env.sharing is not None and env.sharing.k == 1:
+            env.sharing.shared.first.append(node)
         return node
 
     # --- networks ---------------------------------------------------------------
@@ -154,6 +166,7 @@ class Lowerer(CallMixin):
         cur = next(iter(self.graph.inputs.values())) if len(self.graph.inputs) == 1 else None
         cur = self.body(ndef.body, env, cur)
         self.outputs(ndef, env, cur)
+        self.check_shared_used()
         self.prune()
         self.check_sequentials()
         if self.limits.contracts:
@@ -220,12 +233,17 @@ class Lowerer(CallMixin):
     # --- bodies, statements, chains -------------------------------------------------
     def body(self, stmts, env: Env, cur):
         prev = None
+        later = {s.name: s.span for s in stmts if isinstance(s, S.Shared)}
+        self.pending.append(later)
         for stmt in stmts:
             self.tick(stmt.span, env)
             if isinstance(stmt, S.Assign) and isinstance(prev, S.Assign) and isinstance(cur, Node):
                 self.lint_implicit_input(stmt, prev, env, cur)
             prev = stmt
             cur = getattr(self, "stmt_" + type(stmt).__name__)(stmt, env, cur)
+            if isinstance(stmt, S.Shared):
+                later.pop(stmt.name, None)
+        self.pending.pop()
         return cur
 
     def lint_implicit_input(self, s, prev, env, cur):
@@ -257,6 +275,9 @@ class Lowerer(CallMixin):
         for name in names:
             if (name in REGISTRY and not REGISTRY[name].internal) or name in env.blocks or name in KEYWORD_NAMES:
                 self.fail("name", f"`{name}` names an op or block; pick another tensor name", s.span, env)
+            if isinstance(env.names.get(name), SharedLayer):
+                self.fail("name", f"`{name}` is a shared instance (declared at {env.names[name].span}); pick "
+                                  "another tensor name", s.span, env)
         value = self.chain(s.chain, env, cur, bundle_ok=len(names) > 1)
         if value is None:
             self.fail("value", f"`{', '.join(names)} = ...` gives no tensor", s.span, env)
@@ -396,6 +417,10 @@ class Lowerer(CallMixin):
         if name == "in" and env.is_network:
             self.fail("name", "`in` is a block's input; a network names its inputs", span, env,
                       hint=f"start the chain with {' or '.join(f'`{k}`' for k in self.graph.inputs) or 'an input'}")
+        declared = next((d[name] for d in reversed(self.pending) if name in d), None)
+        if declared is not None and name not in REGISTRY:
+            self.fail("name", f"`{name}` is used before its `shared` declaration (at {declared})", span, env,
+                      hint="declare a shared instance before applying it")
         if name not in REGISTRY or REGISTRY[name].internal:
             known = [k for k, op in REGISTRY.items() if not op.internal] + list(env.blocks) + [k for k, v in env.names.items() if isinstance(v, Node)]
             self.fail("name", f"unknown op or block `{name}`", span, env, hint=did_you_mean(name, known))

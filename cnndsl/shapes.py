@@ -32,6 +32,11 @@ def infer_node(node: Node) -> Node:
                                     "any backend can index")
         node.trainable, node.non_trainable = op.params(ins, node.args, node.shape)
         node.macs = op.macs(ins, node.args, node.shape)
+        if node.shares is not None:        # a shared layer applied again: its weights are the first's
+            _check_shared(op, node, ins)
+            node.trainable = node.non_trainable = 0
+        elif node.frozen:                  # trainable=false: Keras counts every weight as non-trainable
+            node.trainable, node.non_trainable = 0, node.trainable + node.non_trainable
     except CnnError as e:
         e.message = f"{e.message}" if e.message.startswith(op.name) else f"{op.name}: {e.message}"
         e.notes = e.notes or [_origin(i, k, len(node.inputs)) for k, i in enumerate(node.inputs, 1)]
@@ -48,6 +53,20 @@ def _check_inputs(op, ins):
                        hint="flatten/reshape comes after the spatial ops" if len(ins[0]) < op.rank else None)
     if op.family in ("conv", "dense", "norm") and ins[0][-1] is None:
         raise CnnError("shape", f"needs a known channel count, got {fmt_shape(ins[0])}")
+
+
+def _check_shared(op, node: Node, ins) -> None:
+    """A shared layer's weights must fit every input it is applied to: the same rank and channels, and
+    the same weight count as at its first application (the sizes along other axes may differ)."""
+    first = node.shares
+    was = [i.shape for i in first.inputs]
+    fits = (len(was) == len(ins) and all(len(a) == len(b) and a[-1] == b[-1] for a, b in zip(was, ins))
+            and op.params(was, first.args, first.shape) == (node.trainable, node.non_trainable))
+    if not fits:
+        raise CnnError("shape", f"shared `{first.name}` was made for {', '.join(map(fmt_shape, was))} (its first "
+                                f"application, at {first.span}); its weights don't fit {', '.join(map(fmt_shape, ins))}",
+                       hint="a shared layer is applied to inputs with the same channels; declare another one "
+                            "for these")
 
 
 def _origin(node: Node, k: int, n: int) -> str:

@@ -75,6 +75,8 @@ Defaults = node("Defaults", "op", "args")
 Expect = node("Expect", "target", "attr", "value")
 Assert = node("Assert", "test", "message")  # `assert in.height % 2 == 0, "a 2x2 pool needs an even size"`
 Let = node("Let", "name", "value")  # name: a str, or a tuple of them for `let [a, b] = ...`
+Shared = node("Shared", "name", "call", doc="""``shared enc = encoder(64)``: one instance of an op or
+block (``call``, a ``Call`` with its arguments), applied later as ``a -> enc`` or ``enc(a)``.""")
 Assign = node("Assign", "name", "chain")  # name: a str, or a tuple for `a, b = two_outputs(...)`
 ChainStmt = node("ChainStmt", "chain")
 
