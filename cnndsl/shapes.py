@@ -10,6 +10,7 @@ from __future__ import annotations
 from .errors import CnnError
 from .ir import Graph, Node
 from .ops import REGISTRY, fmt_shape
+from .ops.schema import array_shape, fixed_weights
 
 MAX_DIM = 2 ** 31 - 1   # a tensor dimension Keras and its backends can index
 
@@ -32,6 +33,7 @@ def infer_node(node: Node) -> Node:
                                     "any backend can index")
         node.trainable, node.non_trainable = op.params(ins, node.args, node.shape)
         node.macs = op.macs(ins, node.args, node.shape)
+        _check_fixed(op, node, ins)
         if node.shares is not None:        # a shared layer applied again: its weights are the first's
             _check_shared(op, node, ins)
             node.trainable = node.non_trainable = 0
@@ -53,6 +55,34 @@ def _check_inputs(op, ins):
                        hint="flatten/reshape comes after the spatial ops" if len(ins[0]) < op.rank else None)
     if op.family in ("conv", "dense", "norm") and ins[0][-1] is None:
         raise CnnError("shape", f"needs a known channel count, got {fmt_shape(ins[0])}")
+
+
+def _weight_shapes(op, a, ins, out) -> dict:
+    """The shapes of a layer's kernel and bias, as Keras makes them (ops whose weights take a list)."""
+    c = ins[0][-1]
+    kernel = tuple(a["kernel"]) if "kernel" in a else ()
+    shapes = {"conv": kernel + (None if c is None else c // a.get("groups", 1), a.get("filters")),
+              "conv_transpose": kernel + (a.get("filters"), c),
+              "dwconv": kernel + (c, a.get("depth_multiplier")),
+              "dense": (c, a.get("units"))}
+    return {"kernel_init": shapes.get(op.name), "bias_init": (out[-1],) if op.name in shapes else None}
+
+
+def _check_fixed(op, node: Node, ins) -> None:
+    """``kernel_init=[...]`` (or ``bias_init``): fixed weights must have the weights' shape."""
+    for key in ("kernel_init", "bias_init"):
+        value = fixed_weights(node.args.get(key))
+        if value is None:
+            continue
+        want = _weight_shapes(op, node.args, ins, node.shape)[key]
+        if want is None:
+            raise CnnError("type", f"`{key}` takes a list of weights on conv, conv_transpose, dwconv and dense only; "
+                                   "use an initializer here")
+        if array_shape(value) != want:
+            shown = "×".join("?" if d is None else str(d) for d in want)
+            raise CnnError("shape", f"`{key}` is a {'×'.join(map(str, array_shape(value)))} list; the "
+                                    f"{key.split('_')[0]} here is {shown}" + (" (kernel rows, columns, input channels, "
+                                    "filters)" if op.name == "conv" and len(want) == 4 else ""))
 
 
 def _check_shared(op, node: Node, ins) -> None:

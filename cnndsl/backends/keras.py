@@ -54,8 +54,13 @@ def _opt(**kw) -> dict:
 def _init(v):
     """An initializer or regularizer as Keras takes it: its name, or its serialized config."""
     if isinstance(v, Initializer):
-        return {"class_name": v.name, "config": dict(v.args)}
+        return {"class_name": v.name, "config": {k: _lists(x) for k, x in v.args}}
     return v
+
+
+def _lists(v):
+    """Fixed weights (nested tuples) as the nested lists Keras's Constant initializer serialises."""
+    return [_lists(x) for x in v] if isinstance(v, tuple) else v
 
 
 def _weights(a, kernel="kernel_initializer", regularizer="kernel_regularizer") -> dict:

@@ -144,8 +144,39 @@ def _init(v, arg):
     names = REGULARIZERS if kind == "reg" else INITIALIZERS
     if isinstance(v, str):
         return _choice(v, Arg(arg.name, "choice", choices=names))
+    if kind == "init" and isinstance(v, (list, tuple)):     # fixed weights: kernel_init=[[...]]
+        return Initializer("init", "Constant", (("value", _array(v)),))
     what = "a regularizer such as l2(1e-4)" if kind == "reg" else "an initializer such as he_normal or variance_scaling(2.0)"
     raise TypeError(f"{what}, got {describe(v)}")
+
+
+def _array(v):
+    """A nested list of numbers, rectangular, as nested tuples of floats (fixed weights)."""
+    if isinstance(v, (list, tuple)):
+        items = [_array(x) for x in v]
+        if not items or len({array_shape(x) for x in items}) != 1:
+            raise TypeError("a nested list of numbers with the weights' shape (every row as long as the others), "
+                            f"got {'an empty list' if not items else 'rows of different lengths'}")
+        return tuple(items)
+    if isinstance(v, bool) or not isinstance(v, (int, float)):
+        raise TypeError(f"an initializer, or a nested list of numbers for fixed weights; got {describe(v)} in the list")
+    return float(v)
+
+
+def array_shape(v) -> tuple:
+    """The shape of a nested tuple of numbers (``()`` for a number)."""
+    shape = []
+    while isinstance(v, tuple):
+        shape.append(len(v))
+        v = v[0]
+    return tuple(shape)
+
+
+def fixed_weights(v):
+    """The array a ``kernel_init=[...]`` gave (nested tuples), or None for any other initializer."""
+    if isinstance(v, Initializer) and v.name == "Constant" and v.args and isinstance(v.args[0][1], tuple):
+        return v.args[0][1]
+    return None
 
 
 def _noise_shape(v, arg):
