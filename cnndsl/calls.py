@@ -203,7 +203,8 @@ class CallMixin:
         if bdef.name in env.active and len(env.scope) >= self.limits.max_depth:
             # A block may call itself (DLA's trees) when an argument decides its depth; one that never
             # stops is caught here, at the nesting limit, with the cycle it went round.
-            cycle = env.active[env.active.index(bdef.name):] + (bdef.name,)
+            last = len(env.active) - 1 - env.active[::-1].index(bdef.name)
+            cycle = env.active[last:] + (bdef.name,)
             chain, notes = env.chain, []
             if len(chain) > 6:         # the outermost calls and the innermost, not every level
                 notes = [f"{len(chain) - 5} nested calls between these are left out"]
@@ -213,7 +214,8 @@ class CallMixin:
                            c.span, chain, notes=notes,
                            hint="a recursive block must stop on its arguments, e.g. `if depth > 1 { ... }` with "
                                 "depth - 1 passed down; raise --max-depth if it is deeper by design")
-        return self.expand_block(bdef, c.name, names, scope, cur, env.child(frozen=env.frozen or frozen), c.span)
+        return self.expand_block(bdef, c.name, names, scope, cur, env.child(frozen=True) if frozen and not env.frozen
+                                 else env, c.span)
 
     def expand_block(self, bdef: S.BlockDef, called: str, names: dict, scope: Scope, cur, env, span):
         """The block's body lowered with its parameters bound (``names``) inside ``scope``."""
@@ -258,7 +260,7 @@ class CallMixin:
         if len(positional) > len(params):
             self.fail("type", f"block `{bdef.name}` takes {len(params)} argument(s), got {len(positional)}", c.span, env,
                       hint=f"{bdef.name}({', '.join(params)})")
-        for a in args:
+        for a in args if self.shared_declared else ():
             if isinstance(a.value, S.Name) and isinstance(env.names.get(a.value.id), SharedLayer):
                 self.fail("type", f"`{a.value.id}` is a shared instance; it is applied in the body that declares it, "
                                   "and can't be passed to a block", a.span, env,

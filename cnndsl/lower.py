@@ -12,7 +12,7 @@ and for every block called from it, unless a block sets its own.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 from . import syntax as S
 from .errors import CnnError, did_you_mean
@@ -59,7 +59,11 @@ class Env:
         return tuple(s.frame for s in self.scope if s.kind == "block")
 
     def child(self, **kw) -> "Env":
-        return replace(self, **kw)
+        """A copy with ``kw`` changed (``dataclasses.replace`` without its per-field checks: this runs
+        at every block call)."""
+        new = object.__new__(Env)
+        new.__dict__ = {**self.__dict__, **kw}
+        return new
 
 
 class Lowerer(CallMixin, SharingMixin):
@@ -76,6 +80,7 @@ class Lowerer(CallMixin, SharingMixin):
         self.sequentials: list = []  # (Scope, its nodes): each read from outside only at its end
         self.shared_declared: list = []   # every sharing.SharedLayer declared, in order
         self.pending: list = []      # {name: span} of the `shared` statements of the bodies being run
+        self.shared_in: dict = {}    # id(body) -> its `shared` statements (bodies are the AST's tuples)
 
     # --- budget -----------------------------------------------------------------
     def tick(self, span, env: Env) -> None:
@@ -233,17 +238,22 @@ class Lowerer(CallMixin, SharingMixin):
     # --- bodies, statements, chains -------------------------------------------------
     def body(self, stmts, env: Env, cur):
         prev = None
-        later = {s.name: s.span for s in stmts if isinstance(s, S.Shared)}
-        self.pending.append(later)
+        shared = self.shared_in.get(id(stmts))
+        if shared is None:        # the body's `shared` statements, found once per body of the source
+            shared = self.shared_in[id(stmts)] = tuple(s for s in stmts if type(s) is S.Shared)
+        if shared:
+            later = {s.name: s.span for s in shared}
+            self.pending.append(later)
         for stmt in stmts:
             self.tick(stmt.span, env)
             if isinstance(stmt, S.Assign) and isinstance(prev, S.Assign) and isinstance(cur, Node):
                 self.lint_implicit_input(stmt, prev, env, cur)
             prev = stmt
             cur = getattr(self, "stmt_" + type(stmt).__name__)(stmt, env, cur)
-            if isinstance(stmt, S.Shared):
+            if shared and type(stmt) is S.Shared:
                 later.pop(stmt.name, None)
-        self.pending.pop()
+        if shared:
+            self.pending.pop()
         return cur
 
     def lint_implicit_input(self, s, prev, env, cur):
@@ -417,7 +427,7 @@ class Lowerer(CallMixin, SharingMixin):
         if name == "in" and env.is_network:
             self.fail("name", "`in` is a block's input; a network names its inputs", span, env,
                       hint=f"start the chain with {' or '.join(f'`{k}`' for k in self.graph.inputs) or 'an input'}")
-        declared = next((d[name] for d in reversed(self.pending) if name in d), None)
+        declared = next((d[name] for d in reversed(self.pending) if name in d), None) if self.pending else None
         if declared is not None and name not in REGISTRY:
             self.fail("name", f"`{name}` is used before its `shared` declaration (at {declared})", span, env,
                       hint="declare a shared instance before applying it")

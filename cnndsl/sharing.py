@@ -172,7 +172,7 @@ class SharingMixin:
     def trainable_arg(self, c: S.Call, env, block=None):
         """``trainable=false`` on a call: (frozen, the call without it). A block that declares a
         ``trainable`` parameter takes it as its own."""
-        given = [a for a in c.args or () if a.name == "trainable"]
+        given = [a for a in c.args if a.name == "trainable"] if c.args else ()
         if not given or (block is not None and any(p.name == "trainable" for p in block.params)):
             return False, c
         value = self.eval(given[0].value, env)
