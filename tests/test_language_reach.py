@@ -260,16 +260,16 @@ def test_log_exp_and_log2_in_expressions():
 
 def test_every_keras_activation_name_is_known():
     from cnndsl.ops.schema import ACTIVATIONS
-    assert len(ACTIVATIONS) == 31 and len(set(ACTIVATIONS)) == 31
+    assert len(ACTIVATIONS) == 30 and len(set(ACTIVATIONS)) == 30
     for fn in ACTIVATIONS:
-        graph = cnndsl.check(f"network n(x: [8, 8, 4]) {{ x -> activation({fn}) }}")
-        assert graph.nodes[-1].shape == ((None, 8, 8, 2) if fn == "glu" else (None, 8, 8, 4))
+        graph = cnndsl.check(f"network n(x: [8, 8, 4]) {{ x -> activation({fn}) -> dense(3, activation={fn}) }}")
+        assert graph.nodes[-1].shape == (None, 8, 8, 3)
     err = error("network n(x: [8, 8, 4]) {\n  x -> activation(squarplus)\n}")
     assert "did you mean `squareplus`" in (err.message + (err.hint or ""))
     err = error("network n(x: [8, 8, 4]) {\n  x -> dense(4, activation=glu)\n}")
-    assert "`glu` halves the last axis" in err.message
-    err = error("network n(x: [8, 8, 3]) {\n  x -> activation(glu)\n}")
-    assert "an odd last axis" in err.message
+    assert "`glu` halves the last axis" in err.message and caret(err) == "activation=glu"
+    err = error("network n(x: [8, 8, 3]) {\n  x -> activation(threshold)\n}")
+    assert "`threshold` needs its threshold and default value" in err.message
 
 
 def test_an_empty_tensor_list_is_never_an_axis():

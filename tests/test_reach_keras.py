@@ -204,3 +204,13 @@ def test_a_collected_named_tensor_is_each_iterations_skip_output():
     (x,) = _inputs((16, 16, 8))
     _close(model(x), ref(x))
     keras.backend.clear_session()
+
+
+def test_the_activations_are_keras_s_every_name_but_two():
+    """keras.activations' own table (ALL_OBJECTS with the aliases swish and hard_swish), less threshold
+    (no defaults for its arguments) and glu (Keras's Activation layer misreports its shape)."""
+    from keras.src.activations import ALL_OBJECTS_DICT
+
+    from cnndsl.ops.schema import ACTIVATIONS, NOT_BY_NAME
+    assert set(ACTIVATIONS) | set(NOT_BY_NAME) == set(ALL_OBJECTS_DICT)
+    assert not set(ACTIVATIONS) & set(NOT_BY_NAME)

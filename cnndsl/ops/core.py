@@ -132,21 +132,10 @@ def _prelu_params(ins, a, out):
     return math.prod(shape), 0
 
 
-def _activation_shape(ins, a):
-    """The input's shape; glu gates one half of the last axis with the other, so it halves it."""
-    if a["fn"] != "glu":
-        return ins[0]
-    c = ins[0][-1]
-    if c is None or c % 2:
-        raise CnnError("shape", f"activation: glu splits the last axis in two halves, and {fmt_shape(ins[0])} has "
-                                f"{'an unknown' if c is None else 'an odd'} last axis")
-    return ins[0][:-1] + (c // 2,)
-
-
 ACTIVATION = Op(
-    "activation", family="act", args=(Arg("fn", "choice", choices=ACTIVATIONS),), shape=_activation_shape,
+    "activation", family="act", args=(Arg("fn", "choice", choices=ACTIVATIONS),), shape=lambda ins, a: ins[0],
     label=lambda a: a["fn"],
-    doc="Any of Keras's activations by name (keras.activations), as an Activation layer; glu halves the last axis.",
+    doc="Any of Keras's activations by name (keras.activations, but threshold and glu), as an Activation layer.",
 )
 
 ACTIVATION_OPS = [

@@ -78,14 +78,20 @@ class Op:
 
 
 # Every activation Keras 3 knows by name (keras.activations' ALL_OBJECTS, with its aliases swish and
-# hard_swish), but `threshold`, whose two arguments have no defaults, so Keras can't apply it by name.
+# hard_swish) but two: `threshold`, whose two arguments have no defaults, so Keras can't apply it by
+# name; and `glu`, which halves the last axis while Keras's Activation layer says its output has the
+# input's shape (so the next layer would be built for the wrong channels).
 ACTIVATIONS = ("relu", "relu6", "sigmoid", "softmax", "tanh", "swish", "silu", "gelu", "elu",
                "selu", "softplus", "softsign", "hard_sigmoid", "leaky_relu", "linear", "exponential",
                "mish", "log_softmax", "hard_swish", "hard_silu", "celu", "squareplus", "soft_shrink",
-               "sparse_plus", "glu", "tanh_shrink", "sparse_sigmoid", "hard_tanh", "hard_shrink", "log_sigmoid",
+               "sparse_plus", "tanh_shrink", "sparse_sigmoid", "hard_tanh", "hard_shrink", "log_sigmoid",
                "sparsemax")
-# Activations that change the shape: only as the `activation` op (glu halves the last axis).
-SHAPE_CHANGING = ("glu",)
+NOT_BY_NAME = {
+    "threshold": "`threshold` needs its threshold and default value, which Keras can't take by name "
+                 "(relu(threshold=...) is Keras's ReLU threshold)",
+    "glu": "`glu` halves the last axis, and Keras's Activation layer reports its input's shape for it, so "
+           "the next layer would be built wrong; split(2) and multiply(a, b -> sigmoid) is glu",
+}
 
 
 def _int(v, arg):
@@ -118,6 +124,8 @@ def _size2(v, arg, least=1):
 def _choice(v, arg):
     if isinstance(v, str) and v in arg.choices:
         return str(v)
+    if arg.choices is ACTIVATIONS and v in NOT_BY_NAME:
+        raise TypeError(f"one of Keras's activations that work by name; {NOT_BY_NAME[v]}")
     hint = did_you_mean(str(v), arg.choices) if isinstance(v, str) else None
     got = f"`{v}`" if isinstance(v, str) else describe(v)
     raise TypeError(f"one of {', '.join(arg.choices)}, got {got}" + (f"; {hint}" if hint else ""))
@@ -126,12 +134,6 @@ def _choice(v, arg):
 def _activation(v, arg):
     if v is None:
         return None
-    if v in SHAPE_CHANGING:
-        raise TypeError(f"an activation that keeps the shape; `{v}` halves the last axis, so apply it on its own: "
-                        f"`-> activation({v})`")
-    if v == "threshold":
-        raise TypeError("a Keras activation name; `threshold` needs its threshold and default value, which Keras "
-                        "can't take by name (relu(threshold=...) is Keras's ReLU threshold)")
     return _choice(v, Arg(arg.name, "choice", choices=ACTIVATIONS))
 
 
