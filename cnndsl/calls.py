@@ -101,6 +101,12 @@ class CallMixin:
                 args.append(a)
                 nodes.append(self.branch(a.value, env, None))
                 continue
+            if op.arity is None and isinstance(a.value, S.FuncCall) and isinstance(env.names.get(a.value.name),
+                                                                                     SharedLayer):
+                args.append(a)        # concat(enc(a), enc(b)): a shared instance applied in a merge's arguments
+                nodes.append(self.apply_shared(env.names[a.value.name],
+                                               S.Call(a.value.span, a.value.name, a.value.args, None), env, None, True))
+                continue
             if op.arity is None:
                 if isinstance(a.value, S.Name) and a.value.id not in env.names:
                     tensors = [k for k, x in env.names.items() if isinstance(x, Node)]

@@ -125,6 +125,13 @@ def test_shared_redeclared_used_before_declared_and_misapplied_are_located():
     assert "only an op with one input" in err.message
 
 
+def test_a_shared_instance_applies_inside_a_merges_arguments():
+    graph = cnndsl.check("block e(f) { conv(f, 3) -> relu }\n"
+                         "network n(a: [8, 8, 3], b: [8, 8, 3]) { shared enc = e(4)\n concat(a -> enc, enc(b)) }")
+    concat = graph.nodes[-1]
+    assert [i.name for i in concat.inputs] == ["enc-relu_1", "enc-relu_1@2"] and graph.total_params == 112
+
+
 def test_shared_is_still_a_tensor_name():
     graph = cnndsl.check("network n(x: [8, 8, 3]) { shared = x -> conv(4, 1)\n shared -> relu }")
     assert [n.op for n in graph.nodes] == ["input", "conv", "relu"]
