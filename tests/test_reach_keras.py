@@ -214,3 +214,25 @@ def test_the_activations_are_keras_s_every_name_but_two():
     from cnndsl.ops.schema import ACTIVATIONS, NOT_BY_NAME
     assert set(ACTIVATIONS) | set(NOT_BY_NAME) == set(ALL_OBJECTS_DICT)
     assert not set(ACTIVATIONS) & set(NOT_BY_NAME)
+
+
+def test_import_reads_frozen_layers_and_fixed_weights():
+    """A fine-tuned Keras model (frozen layers, a frozen BN) with a fixed-weight conv: `cnndsl import`
+    writes `trainable=false` and the weights as a list, and the spec counts as Keras does."""
+    import keras
+    from keras import layers
+    inp = keras.Input((8, 8, 16))
+    x = layers.Conv2D(4, 3, trainable=False, name="c1")(inp)
+    x = layers.BatchNormalization(trainable=False, name="bn")(x)
+    x = layers.Conv2D(1, 1, use_bias=False, trainable=False, name="fixed",
+                      kernel_initializer=keras.initializers.Constant(np.arange(4, dtype="float32").reshape(1, 1, 4, 1)))(x)
+    model = keras.Model(inp, layers.Dense(3, name="d")(x))
+    text = cnndsl.from_keras(model)
+    assert "conv(4, 3, trainable=false" in text and "bn(trainable=false" in text
+    assert "kernel_init=[[[[0.0], [1.0], [2.0], [3.0]]]]" in text
+    graph = cnndsl.check(text)
+    assert (graph.trainable, graph.non_trainable) == (_count(model.trainable_weights),
+                                                      _count(model.non_trainable_weights)) == (6, 600)
+    rebuilt = cnndsl.compile(text)
+    np.testing.assert_array_equal(rebuilt.get_layer("fixed").get_weights()[0], model.get_layer("fixed").get_weights()[0])
+    keras.backend.clear_session()
