@@ -57,11 +57,13 @@ class Scope:
 
     @property
     def label(self) -> str:
-        """``residual(128, stride=2)`` or ``×3``."""
+        """``residual(128, stride=2)``, ``shared enc = encoder(64)`` or ``×3``."""
         if self.kind == "repeat":
             return f"×{self.count}"
         if self.kind == "sequential":
             return f"sequential {self.id}"
+        if self.shared:
+            return f"shared {self.name} = {self.block}({', '.join(self.arg_texts)})"
         return f"{self.block}({', '.join(self.arg_texts)})"
 
     @property

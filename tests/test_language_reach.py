@@ -145,7 +145,7 @@ def test_a_shared_never_applied_is_a_warning():
 def test_the_diagram_shows_the_sharing():
     from cnndsl.backends.dot import SHARED, to_dot
     dot = to_dot(cnndsl.check(SIAMESE))
-    assert "enc = encoder(8) · shared 1/2" in dot and "enc = encoder(8) · shared 2/2" in dot
+    assert "shared enc = encoder(8) · 1/2" in dot and "shared enc = encoder(8) · 2/2" in dot
     assert "shared head 1/2" in dot and "shared head 2/2" in dot
     assert dot.count("style=dashed") >= 2 and SHARED[1] in dot     # lines from first to later applications
 

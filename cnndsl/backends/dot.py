@@ -14,7 +14,7 @@ The picture follows the source, not the layer list:
   box, captioned with the call;
 - every edge carries its tensor's shape;
 - a shared op or block (``shared enc = encoder(64)``) is drawn at each application, in magenta:
-  a block's clusters are labelled ``enc = encoder(64) · shared 2/3`` (its weights counted at the
+  a block's clusters are labelled ``shared enc = encoder(64) · 2/3`` (its weights counted at the
   first), an op's boxes ``shared head 2/3``, and a dashed magenta line joins each later
   application to the first, so a reader sees which boxes are one set of weights.
 
@@ -137,10 +137,10 @@ class _Drawer:
             and all(not isinstance(x, Group) for x in group.items)
 
     def shared_label(self, scope) -> str:
-        """``enc = encoder(64) · shared 2/3``: a shared block's application, or its plain label."""
+        """``shared enc = encoder(64) · 2/3``: a shared block's application, or its plain label."""
         if not scope.shared:
             return scope.label
-        return f"{scope.name} = {scope.label} · shared {scope.application}/{self.uses.get(scope.shared, 1)}"
+        return f"{scope.label} · {scope.application}/{self.uses.get(scope.shared, 1)}"
 
     def cluster(self, parent, group: Group) -> None:
         repeat, shared = group.scope.kind == "repeat", bool(group.scope.shared)
