@@ -56,7 +56,8 @@ class SharingMixin:
     def stmt_Shared(self, s: S.Shared, env, cur):
         """``shared head = conv(256, 3, padding=same)``: binds the instance; nothing is applied yet."""
         c = s.call
-        if s.name in env.names:
+        again = isinstance(env.names.get(s.name), SharedLayer) and env.names[s.name].span is s.span
+        if s.name in env.names and not again:      # (a repeat runs its declaration again: one per iteration)
             old = env.names[s.name]
             where = f" (at {old.span})" if isinstance(old, SharedLayer) else ""
             self.fail("name", f"`{s.name}` is already declared here{where}; a shared instance is declared once",
@@ -66,11 +67,14 @@ class SharingMixin:
         if isinstance(env.names.get(c.name), (Node, SharedLayer)):
             self.fail("type", f"`{c.name}` is a {'tensor' if isinstance(env.names[c.name], Node) else 'shared instance'}"
                               "; `shared` declares an op or a block call", c.span, env)
+        ident = env.prefix + s.name             # the first application's layer name or scope id
+        if again or ident in self.taken:
+            ident = self.fresh(env.prefix, s.name)
         if c.name in env.blocks:
             bdef = env.blocks[c.name]
             frozen, call = self.trainable_arg(c, env, block=bdef)
             names, shown = self.bind_block(bdef, call, env)
-            shared = SharedLayer(s.name, s.span, c, "block", env.prefix + s.name, frozen=frozen or env.frozen,
+            shared = SharedLayer(s.name, s.span, c, "block", ident, frozen=frozen or env.frozen,
                                  block=bdef, names=names, shown=tuple(shown), defaults=env.defaults)
         else:
             if c.name == "sequential":
@@ -99,7 +103,7 @@ class SharingMixin:
                 args = bind_args(op, positional, keywords, env.defaults.get(op.name, {}))
             except CnnError as e:
                 raise e.located(c.span, env.chain)
-            shared = SharedLayer(s.name, s.span, c, "op", layer_name or env.prefix + s.name, args=args,
+            shared = SharedLayer(s.name, s.span, c, "op", layer_name or ident, args=args,
                                  layer_name=layer_name, frozen=frozen or env.frozen)
         env.names[s.name] = shared
         self.shared_declared.append(shared)

@@ -132,6 +132,12 @@ def test_a_shared_instance_applies_inside_a_merges_arguments():
     assert [i.name for i in concat.inputs] == ["enc-relu_1", "enc-relu_1@2"] and graph.total_params == 112
 
 
+def test_a_shared_declaration_in_a_repeat_is_one_instance_per_iteration():
+    graph = cnndsl.check("network n(x: [8, 8, 4]) { repeat 2 { shared h = conv(4, 1)\n h -> relu -> h } }")
+    assert [n.name for n in graph.nodes if n.op == "conv"] == ["h", "h@2", "h_1", "h_1@2"]
+    assert graph.total_params == 2 * (4 * 4 + 4)
+
+
 def test_shared_is_still_a_tensor_name():
     graph = cnndsl.check("network n(x: [8, 8, 3]) { shared = x -> conv(4, 1)\n shared -> relu }")
     assert [n.op for n in graph.nodes] == ["input", "conv", "relu"]
