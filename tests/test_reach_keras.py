@@ -150,6 +150,26 @@ def test_frozen_layers_count_as_keras_counts_them():
     keras.backend.clear_session()
 
 
+def test_the_python_emitter_freezes_and_shares_inside_blocks():
+    """`--emit python` of frozen layers (trainable=False in the constructor calls) and of a shared op
+    declared in a block called twice (one layer per call of the block, applied twice in it)."""
+    import keras
+    from cnndsl.backends.python import emit_python
+    src = FROZEN.replace("block cb(f) { conv(f, 3) -> bn }",
+                         "block cb(f) { shared c = conv(f, 3, padding=same)\n in -> c -> bn -> c }")
+    graph = cnndsl.check(src)
+    model = cnndsl.compile(src)
+    namespace = {}
+    exec(compile(emit_python(graph), "frozen_emitted.py", "exec"), namespace)
+    rebuilt = namespace["build_model"]()
+    for m in (model, rebuilt):
+        assert (_count(m.trainable_weights), _count(m.non_trainable_weights)) == (graph.trainable, graph.non_trainable)
+    rebuilt.set_weights(model.get_weights())
+    (x,) = _inputs((8, 8, 3))
+    _close(rebuilt(x, training=False), model(x, training=False))
+    keras.backend.clear_session()
+
+
 def test_fixed_weights_are_the_weights_keras_makes_yolov8s_dfl():
     """Ultralytics' DFL: a frozen 1x1 conv, no bias, weights arange(16), over a softmax of 16 bins."""
     dfl = "[[[" + ", ".join(f"[{i}]" for i in range(16)) + "]]]"
