@@ -59,9 +59,11 @@ class SharingMixin:
         again = isinstance(env.names.get(s.name), SharedLayer) and env.names[s.name].span is s.span
         if s.name in env.names and not again:      # (a repeat runs its declaration again: one per iteration)
             old = env.names[s.name]
-            where = f" (at {old.span})" if isinstance(old, SharedLayer) else ""
-            self.fail("name", f"`{s.name}` is already declared here{where}; a shared instance is declared once",
-                      s.span, env, hint="pick another name, or apply the one declared" if where else "pick another name")
+            if isinstance(old, SharedLayer):
+                self.fail("name", f"`{s.name}` is already declared here (at {old.span}); a shared instance is "
+                                  "declared once", s.span, env, hint="pick another name, or apply the one declared")
+            self.fail("name", f"`{s.name}` already names a {'tensor' if isinstance(old, Node) else 'value'} here",
+                      s.span, env, hint="pick another name for the shared instance")
         if (s.name in REGISTRY and not REGISTRY[s.name].internal) or s.name in env.blocks or s.name == "in":
             self.fail("name", f"`{s.name}` names an op or block; pick another name for the shared instance", s.span, env)
         if isinstance(env.names.get(c.name), (Node, SharedLayer)):
