@@ -20,7 +20,7 @@ from .errors import CnnError, did_you_mean, format_error
 from .lower import Limits
 
 MAX_DEPTH_FLAG = 10_000   # deeper nesting than this would outgrow any Python stack
-FORMATS = ("svg", "png", "pdf", "dot")   # draw's formats (cnndsl.backends.dot.FORMATS; graphviz is not imported here)
+FORMATS = ("svg", "png", "pdf", "dot", "html")   # draw's formats (cnndsl.backends.dot.FORMATS; graphviz is not imported here)
 
 
 def _version() -> str:
@@ -47,40 +47,116 @@ def _parser() -> argparse.ArgumentParser:
     common.add_argument("--no-contracts", action="store_true",
                         help="don't check the spec's `expect` lines (e.g. to draw a spec while fixing it)")
 
-    p = argparse.ArgumentParser(prog="cnndsl", description="Check, compile and draw .cnn network specs.")
-    p.add_argument("--version", action="version", version=f"cnndsl {_version()}")
-    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    p = _Parser(prog="cnndsl", description="Check, compile and draw .cnn network specs.")
+    p.add_argument("--version", action="version", version=f"cnndsl {_version()}", help="print the version")
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND", parser_class=_Parser,
+                           help="what to do; `cnndsl COMMAND --help` describes each")
+    model = "a .cnn spec, or a Keras model (.keras file) to read as one"
+    depth = ("fold what is nested deeper than N levels into one box (levels as a reader sees them: a "
+             "one-call wrapper block is no level of its own); default: everything open")
 
-    c = sub.add_parser("check", parents=[common], help="check shapes and print params and MACs")
-    c.add_argument("files", nargs="+", metavar="FILE", help="spec files; - reads standard input")
+    counting = argparse.ArgumentParser(add_help=False)
+    counting.add_argument("--count", choices=["macs", "flops"], default="macs",
+                          help="count multiply-accumulates, or FLOPs (2 per multiply-accumulate) (%(default)s)")
+    counting.add_argument("--convention", default="cnndsl", metavar="NAME",
+                          help="whose rules to count by: cnndsl, torchvision, fvcore, ptflops or thop (%(default)s)")
+
+    c = sub.add_parser("check", parents=[common, counting], help="check shapes and print params and MACs",
+                       description="Check each FILE: shapes, parameter counts and MACs per network, and its "
+                                   "contracts (expect). FILE is a .cnn spec or a Keras .keras model.")
+    c.add_argument("files", nargs="+", metavar="FILE",
+                   help="spec files (.cnn) or Keras models (.keras); - reads a spec from standard input")
 
     c = sub.add_parser("compile", parents=[common], help="compile to a Keras .keras file or Python")
-    c.add_argument("file", metavar="FILE")
-    c.add_argument("-o", "--output", required=True, metavar="OUT",
-                   help="OUT.keras, or OUT.py with --emit python; - for standard output, or a device or FIFO")
-    c.add_argument("--emit", choices=["keras", "python"], default="keras")
+    c.add_argument("file", metavar="FILE", help="the .cnn spec to compile")
+    c.add_argument("-o", "--output", metavar="OUT",
+                   help="OUT.keras, or OUT.py with --emit python; - for standard output (the default for "
+                        "--emit python, and for a .keras model when standard output is not a terminal), "
+                        "or a device or FIFO")
+    c.add_argument("--emit", choices=["keras", "python"], default="keras",
+                   help="keras: a .keras model file (the default); python: a standalone Python module "
+                        "that builds it with keras only")
     c.add_argument("--summary", action="store_true", help="print Keras's model.summary()")
 
     c = sub.add_parser("draw", parents=[common], help="draw the network with Graphviz")
-    c.add_argument("file", metavar="FILE")
-    c.add_argument("-o", "--output", required=True, metavar="OUT",
-                   help="OUT.svg, .png, .pdf or .dot; - for standard output, or a device or FIFO")
+    c.add_argument("file", metavar="FILE", help=model)
+    c.add_argument("-o", "--output", metavar="OUT",
+                   help="OUT.svg, .png, .pdf, .dot or .html (interactive); - (the default) for standard output, "
+                        "or a device or FIFO")
     c.add_argument("--format", choices=FORMATS, default=None,
-                   help="the file format (default: OUT's extension; dot for -, a device or a FIFO without one)")
-    c.add_argument("--depth", type=int, default=None, help="collapse blocks nested deeper than N")
-    c.add_argument("--rankdir", choices=["TB", "LR"], default="TB")
+                   help="the file format (default: OUT's extension; dot for standard output, a device or a "
+                        "FIFO)")
+    c.add_argument("--depth", type=int, default=None, metavar="N", help=depth)
+    c.add_argument("--rankdir", choices=["TB", "LR"], default="TB",
+                   help="the direction the diagram flows: TB top to bottom (the default), LR left to right")
     c.add_argument("--no-shapes", action="store_true", help="hide tensor shapes on edges")
     c.add_argument("--no-params", action="store_true", help="hide parameter counts")
 
     c = sub.add_parser("import", help="write the .cnn spec of a Keras model (.keras file)")
-    c.add_argument("file", metavar="MODEL.keras")
-    c.add_argument("-o", "--output", required=True, metavar="OUT.cnn", help="the spec to write; - for standard output")
+    c.add_argument("file", metavar="MODEL.keras", help="a Keras 3 model saved as a .keras file")
+    c.add_argument("-o", "--output", default="-", metavar="OUT.cnn",
+                   help="the spec to write; - (the default) for standard output")
     c.add_argument("--flat", action="store_true", help="one flat network: no recovered blocks or repeats")
 
-    c = sub.add_parser("summary", parents=[common], help="a per-layer table of shapes, params and MACs")
-    c.add_argument("file", metavar="FILE")
-    c.add_argument("--depth", type=int, default=None, help="fold blocks nested deeper than N into one row")
+    c = sub.add_parser("summary", parents=[common, counting], help="a per-layer table of shapes, params and MACs")
+    c.add_argument("file", metavar="FILE", help=model)
+    c.add_argument("--depth", type=int, default=None, metavar="N", help=depth.replace("one box", "one row"))
+
+    c = sub.add_parser("sweep", parents=[common, counting],
+                       help="tabulate params, MACs and activation memory over a grid of --set values")
+    c.add_argument("file", metavar="FILE", help="the spec (a .cnn file, or - for standard input)")
+    c.add_argument("--where", default=None, metavar="EXPR",
+                   help='keep the variants for which EXPR is true, e.g. "params < 5e6 and macs < 1e9"')
+    c.add_argument("--contracts", action="store_true",
+                   help="keep only the variants that meet the spec's own `expect` lines")
+    c.add_argument("--format", choices=["md", "csv"], default="md", help="a Markdown table or CSV (%(default)s)")
+    c.add_argument("-o", "--output", default="-", metavar="OUT", help="where to write the table (standard output)")
+
+    c = sub.add_parser("diff", parents=[common], help="what changed between two networks, per block path")
+    c.add_argument("file", metavar="A", help="the old version: a .cnn spec or a .keras model")
+    c.add_argument("file_b", nargs="?", default=None, metavar="B",
+                   help="the new version (default: A again, to compare two --set variants)")
+    c.add_argument("--set-a", action="append", default=[], metavar="NAME=VALUE", help="a parameter of A only")
+    c.add_argument("--set-b", action="append", default=[], metavar="NAME=VALUE", help="a parameter of B only")
+    c.add_argument("--network-b", default=None, metavar="NAME", help="B's network, when it differs from A's (-n)")
+    c.add_argument("--format", choices=["text", "svg", "dot", "html"], default="text",
+                   help="text, or one diagram of B with the changes coloured and unchanged blocks folded")
+    c.add_argument("-o", "--output", default="-", metavar="OUT", help="where to write it (standard output)")
     return p
+
+
+def _closest(name: str, candidates) -> str | None:
+    """``did you mean `--depth`?``: the one closest candidate, if any is close."""
+    import difflib
+    close = difflib.get_close_matches(name, sorted(candidates), n=1, cutoff=0.6)
+    return f"did you mean `{close[0]}`?" if close else None
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, with a "did you mean" for a misspelled option or command, after the usage of the
+    command it was given to (``cnndsl draw x.cnn --depht 1``: draw's usage, then ``--depth``)."""
+
+    def parse_args(self, args=None, namespace=None):
+        args, extra = self.parse_known_args(args, namespace)
+        if extra:
+            parser = self._subparser(args)
+            hint = next((_closest(a.split("=", 1)[0], parser._option_string_actions)
+                         for a in extra if a.startswith("-")), None)
+            parser.error(f"unrecognized arguments: {' '.join(extra)}" + (f"; {hint}" if hint else ""))
+        return args
+
+    def _subparser(self, args) -> argparse.ArgumentParser:
+        for action in self._actions:
+            if isinstance(action, argparse._SubParsersAction) and getattr(args, action.dest, None):
+                return action.choices[getattr(args, action.dest)]
+        return self
+
+    def error(self, message):
+        m = re.search(r"invalid choice: '([^']*)' \(choose from (.*)\)", message)
+        if m:
+            hint = _closest(m.group(1), re.findall(r"'([^']*)'", m.group(2)))
+            message += f"; {hint}" if hint else ""
+        super().error(message)
 
 
 def _settings(args) -> dict:
@@ -235,15 +311,18 @@ def _fails_the_same(e: CnnError, program, network, limits, settings: dict) -> bo
     return False
 
 
-def describe(graph) -> str:
-    """The lines ``check`` prints for one network."""
+def describe(graph, convention: str = "cnndsl", unit: str = "macs") -> str:
+    """The lines ``check`` prints for one network (its operation count by ``convention``, in ``unit``)."""
+    from .counting import count, unit_label, why_unknown
     from .ops import fmt_shape
     from .summary import human
     ins = ", ".join(f"{k} {fmt_shape(n.shape)}" for k, n in graph.inputs.items())
     outs = ", ".join(f"{k} {fmt_shape(n.shape)}" for k, n in graph.outputs.items())
+    n = count(graph, convention, unit)
+    counted = human(n) if n is not None else f"? ({why_unknown(graph, convention)})"
     lines = [f"{graph.name}: {ins} -> {outs}",
              f"  params {graph.total_params:,} (trainable {graph.trainable:,}, non-trainable {graph.non_trainable:,})"
-             f" · MACs {human(graph.macs) if graph.macs is not None else '? (H or W unknown)'} · {graph.layers} layers"]
+             f" · {unit_label(convention, unit)} {counted} · {graph.layers} layers"]
     lines += [f"  warning: {w}" for w in graph.warnings]
     return "\n".join(lines)
 
@@ -251,6 +330,8 @@ def describe(graph) -> str:
 def _cmd_check(args) -> int:
     """Each file is loaded, lowered and reported on its own: an error in one doesn't hide the others."""
     settings, limits = _settings(args), _limits(args)
+    from .counting import check_convention
+    check_convention(args.convention, args.count)
     loaded, worst = [], 0
     for path in args.files:
         try:
@@ -276,7 +357,8 @@ def _cmd_check(args) -> int:
             try:
                 ndef = program.pick(name)
                 mine = {k: v for k, v in settings.items() if any(p.name == k for p in ndef.params)}
-                print(describe(_lower(program, ndef.name, limits, mine, args.set_texts)), flush=True)
+                print(describe(_lower(program, ndef.name, limits, mine, args.set_texts), args.convention, args.count),
+                      flush=True)
             except CnnError as e:
                 worst = max(worst, _report(e))
     return worst
@@ -343,17 +425,29 @@ def _wrote(path: str, what: str = "") -> None:
         print(f"wrote {path}{what}")
 
 
+def _to_stdout(args, binary: str | None) -> str:
+    """``-o``, or standard output where it is missing: text always, ``binary`` (a .keras model, a PNG)
+    only where standard output is not a terminal, which would show it as garbage."""
+    if args.output is not None:
+        return args.output
+    if binary and sys.stdout.isatty():
+        raise CnnError("usage", f"{args.command} writes {binary}, which a terminal can't show: give -o FILE, "
+                                f"or redirect standard output to a file")
+    return "-"
+
+
 def _cmd_compile(args) -> int:
     from .files import atomic_path, check_writable, kind, write_atomic
-    out = args.output
+    out = _to_stdout(args, "a .keras model" if args.emit == "keras" else None)
     if args.emit == "python" and out.endswith(".keras"):
         raise CnnError("usage", f"--emit python writes Python source, and -o {out} names a .keras file",
                        hint="use -o NAME.py, or leave out --emit python to write a .keras model")
     if args.emit == "keras" and kind(out) == "file" and not out.endswith(".keras"):
         raise CnnError("usage", f"-o must end in .keras (got {out}); use --emit python for a .py file")
     if args.emit == "keras" and args.summary and out == "-":
-        raise CnnError("usage", "--summary prints to standard output, where -o - writes the model",
-                       hint="write the model to a file, or leave out --summary")
+        raise CnnError("usage", "--summary prints to standard output, where "
+                       + ("-o - writes the model" if args.output else "the model goes without -o"),
+                       hint="write the model to a file (-o NAME.keras), or leave out --summary")
     graph = _graph(args)
     check_writable(out)  # before Keras spends seconds building
     if args.emit == "python":
@@ -374,7 +468,7 @@ def _cmd_compile(args) -> int:
 
 def _cmd_draw(args) -> int:
     from .files import check_writable, kind, write_atomic
-    out = args.output
+    out = _to_stdout(args, f"a {args.format.upper()} image" if args.format in ("png", "pdf") else None)
     fmt = args.format or os.path.splitext(out)[1].lower().lstrip(".")
     if fmt not in FORMATS:
         if kind(out) != "file":
@@ -383,9 +477,13 @@ def _cmd_draw(args) -> int:
             raise CnnError("usage", f"can't tell the format of {out}: use a .svg, .png, .pdf or .dot file, or --format")
     graph = _graph(args)
     check_writable(out)
-    from .backends.dot import render
-    data = render(graph, fmt, out, depth=args.depth, rankdir=args.rankdir,
-                  show_shapes=not args.no_shapes, show_params=not args.no_params)
+    if fmt == "html":   # interactive: the layout is made in the browser
+        from .backends.html import to_html
+        data = to_html(graph, args.depth).encode()
+    else:
+        from .backends.dot import render
+        data = render(graph, fmt, out, depth=args.depth, rankdir=args.rankdir,
+                      show_shapes=not args.no_shapes, show_params=not args.no_params)
     write_atomic(out, data)
     _wrote(out)
     return 0
@@ -417,8 +515,53 @@ def _cmd_import(args) -> int:
 
 
 def _cmd_summary(args) -> int:
+    from .counting import check_convention
     from .summary import summary_table
-    print(summary_table(_graph(args), depth=args.depth))
+    check_convention(args.convention, args.count)
+    print(summary_table(_graph(args), depth=args.depth, convention=args.convention, unit=args.count))
+    return 0
+
+
+def _cmd_sweep(args) -> int:
+    from .counting import check_convention
+    from .files import check_writable, write_atomic
+    from .sweep import format_table, run
+    check_convention(args.convention, args.count)
+    if not args.set:
+        raise CnnError("usage", "sweep needs at least one --set NAME=[values...]",
+                       hint="e.g. cnndsl sweep spec.cnn --set width=[0.5, 1, 2]")
+    settings, limits = _settings(args), _limits(args)
+    check_writable(args.output)
+    program = _program(args.file, args.import_root)
+    header, rows = run(program, args.network, settings, args.set_texts, limits, args.convention, args.count,
+                       where=args.where, contracts=args.contracts)
+    write_atomic(args.output, format_table(header, rows, args.format))
+    _wrote(args.output, f" ({len(rows)} variants)")
+    return 0
+
+
+def _cmd_diff(args) -> int:
+    from .diff import compare, format_diff
+    from .files import check_writable, write_atomic
+    settings, limits = _settings(args), _limits(args)
+    texts = args.set_texts
+    side = {}
+    for which, items in (("a", args.set_a), ("b", args.set_b)):
+        args.set = items
+        side[which] = {**settings, **_settings(args)}
+        texts = {**texts, **args.set_texts}
+    check_writable(args.output)
+    pa = _program(args.file, args.import_root)
+    pb = pa if args.file_b is None else _program(args.file_b, args.import_root)
+    a = _lower(pa, args.network, limits, side["a"], texts)
+    b = _lower(pb, args.network_b or args.network, limits, side["b"], texts)
+    d = compare(a, b)
+    if args.format == "text":
+        write_atomic(args.output, format_diff(d) + "\n")
+    else:
+        from .backends.dot import render_diff
+        write_atomic(args.output, render_diff(d, args.format, args.output))
+    _wrote(args.output)
     return 0
 
 
