@@ -52,8 +52,14 @@ def _inputs(*shapes, seed=3):
     return [rng.normal(size=(2, *s)).astype("float32") for s in shapes]
 
 
+def _np(x):
+    """A backend tensor (or list of them) as numpy, on any Keras backend."""
+    import keras
+    return keras.ops.convert_to_numpy(x)
+
+
 def _close(got, want):
-    got, want = np.asarray(got), np.asarray(want)
+    got, want = _np(got), _np(want)
     assert got.shape == want.shape and np.abs(want).max() > 0
     assert np.abs(got - want).max() <= TOLERANCE * max(1.0, np.abs(want).max())
 
@@ -186,7 +192,7 @@ def test_fixed_weights_are_the_weights_keras_makes_yolov8s_dfl():
     (x,) = _inputs((20, 4, 16))
     e = np.exp(x - x.max(-1, keepdims=True))
     want = (e / e.sum(-1, keepdims=True)) @ np.arange(16, dtype="float32")
-    _close(np.asarray(model(x)).reshape(2, 20, 4), want)
+    _close(_np(model(x)).reshape(2, 20, 4), want)
     dense = cnndsl.compile("network n(x: [3]) { x -> dense(2, kernel_init=[[1, 2], [3, 4], [5, 6]], "
                            "bias_init=[0.5, -0.5]) }")
     kernel, bias = dense.get_weights()
