@@ -136,6 +136,8 @@ class Lowerer(CallMixin, SharingMixin):
         node = Node(name, op_name, args, tuple(inputs), None, span, env.scope, shares=shares,
                     frozen=bool(frozen or env.frozen or (shares is not None and shares.frozen)))
         infer_node(node)
+        if matched is not None:
+            self.check_same_args(env, node, span)
         self.graph.nodes.append(node)
         if env.sharing is not None and env.sharing.k == 1:
             env.sharing.shared.first.append(node)

@@ -156,11 +156,20 @@ class SharingMixin:
         if app.k == 1:
             return None
         first = app.shared.first
-        if app.index >= len(first) or first[app.index].op != op_name or _bare(first[app.index].args) != _bare(args):
+        if app.index >= len(first) or first[app.index].op != op_name:
             self.mismatch(app.shared, app, (op_name, args), span, env)
         target = first[app.index]
         app.index += 1
         return f"{target.name}@{app.k}", target.shares or target
+
+    def check_same_args(self, env, node, span):
+        """A later application's node has the arguments of the first's (compared once inference has
+        resolved them: a kernel `3` is (3, 3) on a 2-D input)."""
+        app = env.sharing
+        target = app.shared.first[app.index - 1]
+        if _bare(node.args) != _bare(target.args):
+            app.index -= 1
+            self.mismatch(app.shared, app, (node.op, node.args), span, env)
 
     def mismatch(self, shared, app, made, span, env):
         first = shared.first
