@@ -33,7 +33,6 @@ import cnndsl
 from conftest import SPECS
 from keras_compare import (TOLERANCE, copy_weights, output_differences, params, randomize,
                            structure_differences, walk)
-from reference.yolov8 import yolov8
 
 pytestmark = pytest.mark.slow      # builds Keras (or torch) models: not in the quick tier
 
@@ -49,6 +48,7 @@ DFL = 16                     # the DFL's fixed 1x1 conv, arange(reg_max): counte
 def pair():
     """Spec and reference (scale n) at 160x160, reference randomised, weights copied to the spec."""
     import keras
+    from reference.yolov8 import yolov8      # imports Keras: only once a test needs it
     keras.utils.set_random_seed(0)
     spec = cnndsl.compile(SPEC, image=[SMALL, SMALL, 3])
     ref = yolov8((SMALL, SMALL, 3))
