@@ -7,9 +7,13 @@ from __future__ import annotations
 from . import syntax as S
 from .errors import CnnError, did_you_mean
 from .ir import SEP, Node, Scope, Tensors
-from .ops import bind_args, describe
+from .ops import describe
+from .ops.schema import bind_shared
 from .ops.tensor import split_sizes
 from .values import Symbol, fmt_value
+
+
+_NO_DEFAULTS: dict = {}
 
 
 class CallMixin:
@@ -158,7 +162,7 @@ class CallMixin:
                 spans[a.name] = a.span
                 keywords[a.name] = value
         try:
-            args = bind_args(op, positional, keywords, env.defaults.get(op.name, {}))
+            args = bind_shared(op, positional, keywords, env.defaults.get(op.name, _NO_DEFAULTS))
         except CnnError as e:
             symbols = [v for v in positional + list(keywords.values()) if isinstance(v, Symbol)]
             if symbols and e.hint is None and e.kind == "type":
@@ -172,7 +176,7 @@ class CallMixin:
     def split_outputs(self, node, c: S.Call, env) -> Tensors:
         """A split's parts: one internal ``take`` node each, bound as ``a, b = split(2)``."""
         sizes = split_sizes(node.inputs[0].shape, node.args)
-        node.args["sizes"] = sizes
+        node.args = {**node.args, "sizes": sizes}     # the bound arguments are shared: a new dict
         takes = [self.emit("take", {"index": i, "sizes": sizes, "axis": node.args["axis"]}, [node], c.span, env,
                            name=f"{node.name}[{i}]", layer=False) for i in range(len(sizes))]
         return Tensors(takes, "split", tuple(f"part{i + 1}" for i in range(len(sizes))))

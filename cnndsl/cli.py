@@ -31,6 +31,19 @@ def _version() -> str:
         return "(not installed)"
 
 
+class _VersionAction(argparse.Action):
+    """``--version``, with the version read only when asked for (importlib.metadata costs every other
+    command's start-up several milliseconds)."""
+
+    def __init__(self, option_strings, dest=argparse.SUPPRESS, default=argparse.SUPPRESS, help=None):
+        super().__init__(option_strings, dest=dest, default=default, nargs=0,
+                         help=help or "show program's version number and exit")
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        print(f"cnndsl {_version()}")
+        parser.exit()
+
+
 def _parser() -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("-n", "--network", help="the network to use, when a file defines several")
@@ -48,7 +61,7 @@ def _parser() -> argparse.ArgumentParser:
                         help="don't check the spec's `expect` lines (e.g. to draw a spec while fixing it)")
 
     p = argparse.ArgumentParser(prog="cnndsl", description="Check, compile and draw .cnn network specs.")
-    p.add_argument("--version", action="version", version=f"cnndsl {_version()}")
+    p.add_argument("--version", action=_VersionAction)
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     c = sub.add_parser("check", parents=[common], help="check shapes and print params and MACs")

@@ -14,6 +14,7 @@ fields are the spec of the IR:
 - ``macs``: multiply-accumulates for one sample (None when H or W is unknown).
 - ``span``: where in the source the node was written; ``scope``: the block
   calls and repeats it sits in, outermost first.
+- ``meta``: provenance and other annotations, a dict (empty unless written).
 """
 from __future__ import annotations
 
@@ -62,18 +63,40 @@ class Scope:
         return Frame(self.label, self.span)
 
 
-@dataclass(eq=False)
 class Node:
-    name: str
-    op: str
-    args: dict
-    inputs: tuple
-    shape: tuple
-    span: Span
-    scope: tuple = ()
-    trainable: int = 0
-    non_trainable: int = 0
-    macs: int | None = 0
+    """One layer (see the module's docstring). Slotted: a million of them fit in well under a GiB.
+
+    Nodes made from the same call share their bound arguments (a read-only ``FrozenArgs``), shape
+    tuple and counts; a node's own are its name, inputs and ``meta``. ``meta`` (provenance, e.g.
+    what a node was imported from) is an empty dict until something is written to it, and costs a
+    node nothing until then.
+    """
+
+    __slots__ = ("name", "op", "args", "inputs", "shape", "span", "scope", "trainable", "non_trainable", "macs",
+                 "_meta")
+
+    def __init__(self, name: str, op: str, args: dict, inputs: tuple, shape: tuple, span: Span, scope: tuple = (),
+                 trainable: int = 0, non_trainable: int = 0, macs: int | None = 0, meta: dict | None = None):
+        self.name = name
+        self.op = op
+        self.args = args
+        self.inputs = inputs
+        self.shape = shape
+        self.span = span
+        self.scope = scope
+        self.trainable = trainable
+        self.non_trainable = non_trainable
+        self.macs = macs
+        self._meta = meta or None
+
+    @property
+    def meta(self) -> dict:
+        m = self._meta
+        return m if m is not None else _Meta(self)
+
+    @meta.setter
+    def meta(self, value: dict) -> None:
+        self._meta = value
 
     @property
     def params(self) -> int:
@@ -82,6 +105,36 @@ class Node:
     def __repr__(self) -> str:
         ins = ", ".join(i.name for i in self.inputs)
         return f"<{self.op} {self.name}({ins}) -> {self.shape}>"
+
+
+class _Meta(dict):
+    """A node's empty ``meta``: a dict that becomes the node's own on its first write."""
+
+    __slots__ = ("_node",)
+
+    def __init__(self, node: Node):
+        super().__init__()
+        self._node = node
+
+    def _own(self) -> None:
+        if self._node._meta is not self:
+            self._node._meta = self
+
+    def __setitem__(self, key, value):
+        self._own()
+        super().__setitem__(key, value)
+
+    def update(self, *a, **k):
+        self._own()
+        super().update(*a, **k)
+
+    def setdefault(self, key, default=None):
+        self._own()
+        return super().setdefault(key, default)
+
+    def __ior__(self, other):
+        self._own()
+        return super().__ior__(other)
 
 
 class Tensors(tuple):
