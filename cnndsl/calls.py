@@ -7,13 +7,14 @@ from __future__ import annotations
 from . import syntax as S
 from .errors import CnnError, did_you_mean
 from .ir import SEP, Node, Scope, Tensors
-from .ops import describe
+from .ops import REGISTRY, describe
 from .ops.schema import bind_shared
 from .ops.tensor import split_sizes
 from .values import Symbol, fmt_value
 
 
 _NO_DEFAULTS: dict = {}
+_TENSOR_EXPRS = (S.Name, S.Chain)   # the positional arguments of a one-input op that tensor_args looks at
 
 
 class CallMixin:
@@ -28,7 +29,9 @@ class CallMixin:
             return self.block_call(c, env, cur)
         if c.name == "sequential" and c.branches is not None:
             return self.sequential(c, env, cur)
-        op = self.op_or_fail(c.name, c.span, env)
+        op = REGISTRY.get(c.name)
+        if op is None or op.internal or c.name == "in":
+            op = self.op_or_fail(c.name, c.span, env)
         if c.branches is not None:
             if op.arity is not None:
                 self.fail("type", f"`{op.name} {{ ... }}` needs a merge op (concat, add, multiply)", c.span, env)
@@ -38,7 +41,10 @@ class CallMixin:
                 return self.skipped_merge(op, c, env, cur)
             inputs = [self.branch(b, env, cur) for b in branches]
             return self.op_call(op, c, env, inputs, tuple(when))
-        tensors, inputs = self.tensor_args(op, c, env)
+        if c.args and (op.arity is None or any(a.name is None and type(a.value) in _TENSOR_EXPRS for a in c.args)):
+            tensors, inputs = self.tensor_args(op, c, env)
+        else:
+            tensors = ()      # an op that takes the chain's tensor, and no argument that could name a tensor
         if tensors:
             if op.arity is not None:
                 self.fail("type", f"{op.name} reads the chain's tensor; pass tensors only to merges", tensors[0].span, env)
@@ -145,33 +151,46 @@ class CallMixin:
         return cur
 
     def op_call(self, op, c: S.Call, env, inputs, skip):
-        positional, keywords, name, spans = [], {}, None, {}
+        positional, keywords, name = [], {}, None
         for a in c.args or ():
-            if a in skip:
+            if skip and a in skip:
                 continue
             value = self.eval(a.value, env)
-            if a.name == "name":
+            key = a.name
+            if key is None:
+                positional.append(value)
+            elif key == "name":
                 if value is not None and (not isinstance(value, str) or isinstance(value, Symbol)):
                     self.fail("type", f"name must be a string, got {describe(value)}", a.span, env)
                 name = value
-            elif a.name is None:
-                if len(positional) < len(op.args):
-                    spans[op.args[len(positional)].name] = a.span
-                positional.append(value)
             else:
-                spans[a.name] = a.span
-                keywords[a.name] = value
+                keywords[key] = value
         try:
             args = bind_shared(op, positional, keywords, env.defaults.get(op.name, _NO_DEFAULTS))
         except CnnError as e:
             symbols = [v for v in positional + list(keywords.values()) if isinstance(v, Symbol)]
             if symbols and e.hint is None and e.kind == "type":
                 e.hint = did_you_mean(symbols[0], env.names)
-            raise e.located(spans.get(e.arg, c.span), env.chain)
+            raise e.located(self.arg_spans(op, c, skip).get(e.arg, c.span), env.chain)
         node = self.emit(op.name, args, inputs, c.span, env, name=name)
         if op.name == "split":
             return self.split_outputs(node, c, env)
         return node
+
+    @staticmethod
+    def arg_spans(op, c: S.Call, skip) -> dict:
+        """Where each argument of an op call was written, by the name it binds to (for an error's caret)."""
+        spans, k = {}, 0
+        for a in c.args or ():
+            if a in skip or a.name == "name":
+                continue
+            if a.name is None:
+                if k < len(op.args):
+                    spans[op.args[k].name] = a.span
+                k += 1
+            else:
+                spans[a.name] = a.span
+        return spans
 
     def split_outputs(self, node, c: S.Call, env) -> Tensors:
         """A split's parts: one internal ``take`` node each, bound as ``a, b = split(2)``."""
@@ -200,6 +219,7 @@ class CallMixin:
         if cur is not None:
             names.setdefault("in", cur)
         out = self.body(bdef.body, inner, cur)
+        self.counters.pop(inner.prefix, None)    # the instance's names are all made (its prefix is unique)
         if bdef.outputs:
             return self.block_outputs(bdef, names)
         if out is None:

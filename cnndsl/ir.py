@@ -25,7 +25,7 @@ from .errors import CnnError, Frame, Span
 SEP = "-"   # joins the steps of a derived name: `stage_2-residual_1-conv_1`
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Scope:
     """A block call or a repeat that nodes sit in (a cluster in diagrams), as structured data.
 
@@ -197,19 +197,20 @@ class Graph:
 
     def lint(self) -> None:
         """Check the invariants; raise ``CnnError(kind="internal")`` on the first broken one."""
-        seen, names = set(), set()
+        seen, names = set(), set()     # nodes hash by identity
         for n in self.nodes:
-            if n.name in names or "/" in n.name or not n.name:
+            name = n.name
+            if name in names or not name or "/" in name:
                 raise CnnError("internal", f"bad or duplicate node name `{n.name}`", n.span)
-            names.add(n.name)
+            names.add(name)
             for i in n.inputs:
-                if id(i) not in seen:
+                if i not in seen:
                     raise CnnError("internal", f"`{n.name}` reads `{i.name}`, which is not before it", n.span)
             if n.shape is None or n.trainable < 0 or n.non_trainable < 0:
                 raise CnnError("internal", f"`{n.name}` has no shape or negative params", n.span)
-            seen.add(id(n))
+            seen.add(n)
         for name, n in {**self.inputs, **self.outputs}.items():
-            if id(n) not in seen:
+            if n not in seen:
                 raise CnnError("internal", f"`{name}` is not a node of the graph")
         for n in self.inputs.values():
             if n.op != "input":

@@ -19,6 +19,8 @@ from .ops.schema import Initializer, Symbol
 
 def fmt_value(v) -> str:
     """A value as it reads in labels and messages: ``128``, ``[1, 7]``, ``same``."""
+    if type(v) is int:
+        return str(v)
     if isinstance(v, Node):
         return v.name
     if isinstance(v, float):

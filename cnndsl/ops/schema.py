@@ -292,6 +292,7 @@ class FrozenArgs(dict):
 
 MEMO_SIZE = 4096   # distinct bindings remembered per op
 _PLAIN = frozenset((int, float, str, bool, type(None), Symbol))
+_SIMPLE = _PLAIN - {float}     # values that are equal only when they are the same argument (not -0.0 and 0.0)
 _UNKEYED = object()
 
 
@@ -314,14 +315,19 @@ def bind_shared(op: Op, positional: list, keywords: dict, defaults: dict) -> dic
     """``bind_args``, with the result shared by every call that gives the same arguments: a read-only
     ``FrozenArgs``. Lowering binds a million layers this way without a dict (or a conversion) each."""
     sig = op.signature
-    parts = [len(positional)]
-    parts += map(_key_of, positional)
-    for k, v in keywords.items():
-        parts += (k, _key_of(v))
-    parts.append(None)
-    for k, v in defaults.items():
-        parts += (k, _key_of(v))
-    key = tuple(parts) if _UNKEYED not in parts else None
+    values = (*positional, *keywords.values(), *defaults.values())
+    types = tuple(map(type, values))
+    if _SIMPLE.issuperset(types):    # the usual case, keyed at C speed
+        key = (len(positional), len(keywords), *keywords, *defaults, types, *values)
+    else:
+        parts = [len(positional)]
+        parts += map(_key_of, positional)
+        for k, v in keywords.items():
+            parts += (k, _key_of(v))
+        parts.append(None)
+        for k, v in defaults.items():
+            parts += (k, _key_of(v))
+        key = tuple(parts) if _UNKEYED not in parts else None
     if key is not None:
         hit = sig.memo.get(key)
         if hit is not None:
