@@ -14,7 +14,6 @@ import os
 import re
 import signal
 import sys
-import tempfile
 
 from .errors import CnnError, did_you_mean, format_error
 from .lower import Limits
@@ -250,8 +249,7 @@ def _fails_the_same(e: CnnError, program, network, limits, settings: dict) -> bo
 
 def describe(graph) -> str:
     """The lines ``check`` prints for one network."""
-    from .ops import fmt_shape
-    from .summary import human
+    from .ops.schema import fmt_shape, human    # not .summary: check needs none of its tree code
     ins = ", ".join(f"{k} {fmt_shape(n.shape)}" for k, n in graph.inputs.items())
     outs = ", ".join(f"{k} {fmt_shape(n.shape)}" for k, n in graph.outputs.items())
     lines = [f"{graph.name}: {ins} -> {outs}",
@@ -326,6 +324,7 @@ def _import_keras_quietly():
         saved = os.dup(2)
     except (OSError, ValueError):   # no stderr to protect
         return import_keras()
+    import tempfile
     log = tempfile.TemporaryFile()
     try:
         os.dup2(log.fileno(), 2)

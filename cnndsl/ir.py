@@ -19,6 +19,7 @@ fields are the spec of the IR:
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from operator import attrgetter
 
 from .errors import CnnError, Frame, Span
 
@@ -137,6 +138,9 @@ class _Meta(dict):
         return super().__ior__(other)
 
 
+_TRAINABLE, _NON_TRAINABLE, _OP, _MACS = (attrgetter(k) for k in ("trainable", "non_trainable", "op", "macs"))
+
+
 class Tensors(tuple):
     """The outputs of a block declared ``-> (a, b)``: bound with ``a, b = block(...)``."""
 
@@ -160,11 +164,11 @@ class Graph:
 
     @property
     def trainable(self) -> int:
-        return sum(n.trainable for n in self.nodes)
+        return sum(map(_TRAINABLE, self.nodes))
 
     @property
     def non_trainable(self) -> int:
-        return sum(n.non_trainable for n in self.nodes)
+        return sum(map(_NON_TRAINABLE, self.nodes))
 
     @property
     def total_params(self) -> int:
@@ -173,16 +177,13 @@ class Graph:
     @property
     def layers(self) -> int:
         """How many layers the model has: every node but the inputs and a split's parts."""
-        return sum(1 for n in self.nodes if n.op not in ("input", "take"))
+        ops = list(map(_OP, self.nodes))
+        return len(ops) - ops.count("input") - ops.count("take")
 
     @property
     def macs(self) -> int | None:
-        total = 0
-        for n in self.nodes:
-            if n.macs is None:
-                return None
-            total += n.macs
-        return total
+        macs = list(map(_MACS, self.nodes))
+        return None if None in macs else sum(macs)
 
     def _repr_svg_(self) -> str:
         """Jupyter shows a network as its diagram."""

@@ -31,6 +31,7 @@ import math
 
 from .errors import CnnError
 from .ops import REGISTRY, fmt_shape
+from .ops.schema import human  # noqa: F401  (summary.human: dot.py and cli import it from here)
 from .structure import Group, build_tree, ports, users
 
 
@@ -79,16 +80,6 @@ def _common_call(scopes: list) -> str:
 
 def _block_name(group: Group) -> str:
     return group.scope.block if group.scope.kind == "block" else group.scope.label
-
-
-def human(n) -> str:
-    """``11.3G``, ``236K``, ``512``: three significant digits, for labels."""
-    if n is None:
-        return "?"
-    for unit, size in (("G", 1e9), ("M", 1e6), ("K", 1e3)):
-        if n >= size:
-            return f"{n / size:.3g}{unit}"
-    return str(n)
 
 
 def check_depth(depth) -> None:

@@ -444,5 +444,15 @@ def fmt_shape(shape: Shape) -> str:
     return "(" + ", ".join("None" if d is None else str(d) for d in shape) + ")"
 
 
+def human(n) -> str:
+    """``11.3G``, ``236K``, ``512``: three significant digits, for labels."""
+    if n is None:
+        return "?"
+    for unit, size in (("G", 1e9), ("M", 1e6), ("K", 1e3)):
+        if n >= size:
+            return f"{n / size:.3g}{unit}"
+    return str(n)
+
+
 def kxk(k) -> str:
     return f"{k[0]}×{k[1]}"
