@@ -20,7 +20,7 @@ from .ir import Graph, Node, Scope, Tensors
 from .calls import CallMixin
 from .contracts import check_expects
 from .ops import REGISTRY
-from .ops.schema import convert
+from .ops.schema import FrozenArgs, convert
 from .shapes import infer_node
 from .values import MAX_INT, Evaluator, Symbol, bounded, fmt_value
 
@@ -165,6 +165,13 @@ class Lowerer(CallMixin):
                     self.claim(name, span, env, (prefix, op_name))
             else:
                 name = self.claim(name, span, env)
+        known = args.inferred if type(args) is FrozenArgs else None
+        if known is not None:    # these arguments met these input shapes before: the same results
+            done = known.get(tuple([i.shape for i in inputs]))
+            if done is not None:
+                node = Node(name, op_name, args, tuple(inputs), done[0], span, env.scope, done[1], done[2], done[3])
+                nodes.append(node)
+                return node
         node = Node(name, op_name, args, tuple(inputs), None, span, env.scope)
         infer_node(node)
         nodes.append(node)
@@ -268,12 +275,16 @@ class Lowerer(CallMixin):
     # --- bodies, statements, chains -------------------------------------------------
     def body(self, stmts, env: Env, cur):
         prev = None
+        stmt_of, limit = self.stmt_of, self.limits.max_steps
         for stmt in stmts:
-            self.tick(stmt.span, env)
-            if isinstance(stmt, S.Assign) and isinstance(prev, S.Assign) and isinstance(cur, Node):
+            self.steps += 1
+            if self.steps > limit:
+                self.tick(stmt.span, env)
+            kind = type(stmt)
+            if kind is S.Assign and type(prev) is S.Assign and isinstance(cur, Node):
                 self.lint_implicit_input(stmt, prev, env, cur)
             prev = stmt
-            cur = self.stmt_of[type(stmt)](self, stmt, env, cur)
+            cur = stmt_of[kind](self, stmt, env, cur)
         return cur
 
     def lint_implicit_input(self, s, prev, env, cur):
