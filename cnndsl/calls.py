@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from . import syntax as S
 from .errors import CnnError, did_you_mean
-from .ir import SEP, Node, Scope, Tensors
+from .ir import LAYER_NAME, SEP, Node, Scope, Tensors
 from .ops import REGISTRY, describe
 from .ops.schema import bind_shared
 from .ops.tensor import split_sizes
@@ -209,17 +209,23 @@ class CallMixin:
             self.fail("limit", f"block `{bdef.name}` calls itself ({cycle})", c.span, env,
                       hint="blocks are expanded at their call, so recursion never ends; use repeat")
         names, shown = self.bind_block(bdef, c, env)
-        instance = self.fresh(env.prefix, c.name.replace(".", "_"))
+        base = c.name.replace(".", "_")
+        instance = self.fresh(env.prefix, base)
         scope = Scope(instance, "block", c.span, block=c.name, args=tuple(shown))
         blocks, consts = self.program.home[id(bdef)]
-        names = {**consts, **names}
+        if consts:
+            names = {**consts, **names}
         inner = env.child(names=names, blocks=blocks, scope=self.nest(env, scope, c.span),
                           prefix=instance + SEP,
                           active=env.active + (bdef.name,), is_network=False)
         if cur is not None:
             names.setdefault("in", cur)
+        valid = self.valid_parts     # the prefix of derived names inside: valid if its parts are
+        if (not env.prefix or env.prefix in valid) and (base in valid or LAYER_NAME.fullmatch(base)):
+            valid.update((base, inner.prefix))
         out = self.body(bdef.body, inner, cur)
         self.counters.pop(inner.prefix, None)    # the instance's names are all made (its prefix is unique)
+        valid.discard(inner.prefix)
         if bdef.outputs:
             return self.block_outputs(bdef, names)
         if out is None:
@@ -246,6 +252,14 @@ class CallMixin:
     def bind_block(self, bdef: S.BlockDef, c: S.Call, env):
         """Evaluate a call's arguments against the block's parameters: (names, the arguments as
         ``(keyword or None, value, text as written)``)."""
+        args = c.args or ()
+        if len(args) == len(bdef.params) and all(a.name is None for a in args) and \
+                all(p.kind != "input" for p in bdef.params):     # the usual call: every parameter given in order
+            names, shown = {}, []
+            for p, a in zip(bdef.params, args):
+                names[p.name] = value = self.eval(a.value, env)
+                shown.append((None, value, self.as_written(value, a)))
+            return names, shown
         params = [p.name for p in bdef.params]
         names, shown = {}, []
         args = c.args or ()

@@ -252,9 +252,10 @@ def describe(graph) -> str:
     from .ops.schema import fmt_shape, human    # not .summary: check needs none of its tree code
     ins = ", ".join(f"{k} {fmt_shape(n.shape)}" for k, n in graph.inputs.items())
     outs = ", ".join(f"{k} {fmt_shape(n.shape)}" for k, n in graph.outputs.items())
+    trainable, non_trainable, macs = graph.trainable, graph.non_trainable, graph.macs   # each one pass
     lines = [f"{graph.name}: {ins} -> {outs}",
-             f"  params {graph.total_params:,} (trainable {graph.trainable:,}, non-trainable {graph.non_trainable:,})"
-             f" · MACs {human(graph.macs) if graph.macs is not None else '? (H or W unknown)'} · {graph.layers} layers"]
+             f"  params {trainable + non_trainable:,} (trainable {trainable:,}, non-trainable {non_trainable:,})"
+             f" · MACs {human(macs) if macs is not None else '? (H or W unknown)'} · {graph.layers} layers"]
     lines += [f"  warning: {w}" for w in graph.warnings]
     return "\n".join(lines)
 

@@ -18,12 +18,14 @@ fields are the spec of the IR:
 """
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from operator import attrgetter
 
 from .errors import CnnError, Frame, Span
 
 SEP = "-"   # joins the steps of a derived name: `stage_2-residual_1-conv_1`
+LAYER_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_\-]*")   # what every Keras backend accepts as a layer name
 
 
 @dataclass(frozen=True, slots=True)

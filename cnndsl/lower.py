@@ -11,12 +11,11 @@ and for every block called from it, unless a block sets its own.
 """
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 
 from . import syntax as S
 from .errors import CnnError, did_you_mean
-from .ir import Graph, Node, Scope, Tensors
+from .ir import LAYER_NAME, Graph, Node, Scope, Tensors
 from .calls import CallMixin
 from .contracts import check_expects
 from .ops import REGISTRY
@@ -25,7 +24,6 @@ from .shapes import infer_node
 from .values import MAX_INT, Evaluator, Symbol, bounded, fmt_value
 
 KEYWORD_NAMES = {"in"}
-LAYER_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_\-]*")
 
 
 @dataclass(frozen=True)
