@@ -280,6 +280,7 @@ class CallMixin:
                 self.fail("type", f"block `{bdef.name}`: `{a.name}` given twice", a.span, env)
             names[a.name] = self.eval(a.value, env)
             shown.append((a.name, names[a.name], self.as_written(names[a.name], a)))
+        seen = None     # what a default sees: the block file's constants, then the parameters bound so far
         for p in bdef.params:
             if p.kind == "input":
                 self.fail("type", f"block parameter `{p.name}` can't be an input; blocks read `in`", p.span, env)
@@ -287,6 +288,7 @@ class CallMixin:
                 if p.kind == "plain":
                     self.fail("type", f"block `{bdef.name}` needs argument `{p.name}`", c.span, env,
                               hint=f"{bdef.name}({', '.join(params)})")
-                consts = self.program.home[id(bdef)][1]
-                names[p.name] = self.eval(p.value, env.child(names={**consts, **names}))
+                if seen is None:
+                    seen = env.child(names={**self.program.home[id(bdef)][1], **names})
+                names[p.name] = seen.names[p.name] = self.eval(p.value, seen)
         return names, shown

@@ -86,10 +86,24 @@ def _shipped_tables(text: str):
 
 
 def parse(text: str, path: str = "<string>") -> S.Module:
-    """Parse a whole .cnn file into a ``syntax.Module``."""
-    source = Source(path, text)
-    tree = _parse_tree(source, text, "start")
-    return _build(source, tree)
+    """Parse a whole .cnn file into a ``syntax.Module``.
+
+    The syntax tree is immutable, so a file parsed before (the same path and text: a library that
+    several specs import, an editor checking again) is not parsed again."""
+    key = (path, text)
+    module = _PARSED.get(key)
+    if module is None:
+        source = Source(path, text)
+        module = _build(source, _parse_tree(source, text, "start"))
+        if len(text) <= MAX_CACHED_TEXT:
+            while _PARSED and sum(len(t) for _, t in _PARSED) + len(text) > MAX_CACHED_TEXT:
+                del _PARSED[next(iter(_PARSED))]        # the oldest first
+            _PARSED[key] = module
+    return module
+
+
+MAX_CACHED_TEXT = 4 * 2 ** 20    # characters of spec text whose syntax trees are kept
+_PARSED: dict = {}               # (path, text) -> Module
 
 
 def parse_expr(text: str, source: Source, line: int, col: int) -> S.Node:
