@@ -42,7 +42,8 @@ class CallMixin:
             if when and not self.truth(when[0], env):
                 return self.skipped_merge(op, c, env, cur)
             inputs = [self.branch(b, env, cur) for b in branches]
-            return self.op_call(op, c, env, inputs, tuple(when), [self.tensor_name(b, env) for b in branches])
+            return self.op_call(op, c, env, inputs, tuple(when),
+                                lambda: [self.tensor_name(b, env) for b in branches])   # for an error only
         if c.args and (op.arity is None or any(a.name is None and type(a.value) in _TENSOR_EXPRS for a in c.args)):
             tensors, inputs, names = self.tensor_args(op, c, env)
         else:
@@ -219,7 +220,7 @@ class CallMixin:
         try:
             node = self.emit(op.name, args, inputs, c.span, env, name=name)
         except CnnError as e:
-            self.name_tensors(e, inputs, list(names))
+            self.name_tensors(e, inputs, list(names() if callable(names) else names))
             raise
         if op.name == "split":
             return self.split_outputs(node, c, env)
@@ -297,12 +298,20 @@ class CallMixin:
             return arg.value.id
         return fmt_value(value)
 
+    def in_order(self, c: S.Call, bdef: S.BlockDef) -> bool:
+        """Whether a block call gives every parameter by position and none is an input (remembered per
+        call site: the syntax tree doesn't change)."""
+        known = self.plain_calls.get(id(c))
+        if known is None:
+            known = self.plain_calls[id(c)] = (c, all(a.name is None for a in c.args or ())
+                                               and all(p.kind != "input" for p in bdef.params))
+        return known[1]
+
     def bind_block(self, bdef: S.BlockDef, c: S.Call, env):
         """Evaluate a call's arguments against the block's parameters: (names, the arguments as
         ``(keyword or None, value, text as written)``)."""
         args = c.args or ()
-        if len(args) == len(bdef.params) and all(a.name is None for a in args) and \
-                all(p.kind != "input" for p in bdef.params):     # the usual call: every parameter given in order
+        if len(args) == len(bdef.params) and self.in_order(c, bdef):   # every parameter given, in order
             names, shown = {}, []
             for p, a in zip(bdef.params, args):
                 names[p.name] = value = self.eval(a.value, env)

@@ -70,6 +70,7 @@ class Lowerer(CallMixin):
         self.counters: dict = {}     # name prefix -> {base: last number}; a block's is dropped when it ends
         self.taken: dict = {}
         self.valid_parts: set = set()     # prefixes and bases of derived names that are valid layer names
+        self.plain_calls: dict = {}       # id(block call) -> (the call, whether it binds in order): calls.in_order
         self.stmt_of = _Handlers(type(self), "stmt_")   # syntax class -> its method, looked up once
         self.elem_of = _Handlers(type(self), "elem_")
         self.expects: list = []      # (Expect statement, expected value)
