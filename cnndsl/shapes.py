@@ -10,7 +10,7 @@ from __future__ import annotations
 from .errors import CnnError
 from .ir import Graph, Node
 from .ops import REGISTRY, fmt_shape
-from .ops.schema import FrozenArgs
+from .ops.schema import RANK_NAMES, FrozenArgs, resolve_spatial
 
 MAX_DIM = 2 ** 31 - 1   # a tensor dimension Keras and its backends can index
 
@@ -21,7 +21,7 @@ def infer_node(node: Node) -> Node:
     Errors get the node's span, its call chain, and a note per input saying
     what shape it has and which op made it. The rules are pure functions of the
     input shapes and the arguments, so nodes with shared arguments (``FrozenArgs``)
-    and the same input shapes share one result, computed once.
+    and the same input shapes share one result (their rank-fitted arguments too), computed once.
     """
     op = REGISTRY[node.op]
     if op.arity == 0:
@@ -32,11 +32,14 @@ def infer_node(node: Node) -> Node:
     if known is not None:
         done = known.get(ins)
         if done is not None:
-            node.shape, node.trainable, node.non_trainable, node.macs = done
+            node.shape, node.trainable, node.non_trainable, node.macs, node.args = done
             return node
     ins = list(ins)
     try:
         _check_inputs(op, ins)
+        if op.ranks is not None:       # spatial arguments fitted to the input's rank
+            resolved = resolve_spatial(op, ins, args)
+            args = node.args = FrozenArgs(resolved) if type(args) is FrozenArgs else resolved
         shape = tuple(op.shape(ins, args))
         if any(d is not None and d > MAX_DIM for d in shape):
             raise CnnError("limit", f"the output {fmt_shape(shape)} has a dimension over 2**31 - 1, more than "
@@ -51,7 +54,7 @@ def infer_node(node: Node) -> Node:
         e.notes = e.notes or [_origin(i, k, len(node.inputs)) for k, i in enumerate(node.inputs, 1)]
         raise e.located(node.span, tuple(s.frame for s in node.scope if s.kind == "block"))
     if known is not None and len(known) < MEMO_SIZE:
-        known[tuple(ins)] = (shape, node.trainable, node.non_trainable, node.macs)
+        known[tuple(ins)] = (shape, node.trainable, node.non_trainable, node.macs, node.args)
     return node
 
 
@@ -61,12 +64,18 @@ MAX_SHAPES = 100_000
 
 
 def _check_inputs(op, ins):
-    if op.arity is None and len(ins) < 2:
+    if op.arity is None and len(ins) < op.least:
         raise CnnError("shape", f"merges at least 2 tensors, got {len(ins)}",
                        hint="list the branches inside { }, or pass tensors: add(a, b)")
     if op.rank is not None and len(ins[0]) != op.rank:
         raise CnnError("shape", f"expects a {op.rank}-D input (batch, H, W, C), got {fmt_shape(ins[0])}",
                        hint="flatten/reshape comes after the spatial ops" if len(ins[0]) < op.rank else None)
+    if op.ranks is not None and len(ins[0]) - 2 not in op.ranks:
+        names = [RANK_NAMES[r] for r in op.ranks]
+        raise CnnError("shape", f"takes a {', '.join(names[:-1])}{' or ' if len(names) > 1 else ''}{names[-1]} input "
+                                f"(batch first), got {fmt_shape(ins[0])}",
+                       hint=f"Keras has no {len(ins[0]) - 2}-D form of this layer" if len(ins[0]) - 2 in RANK_NAMES
+                       else None)
     if op.family in ("conv", "dense", "norm") and ins[0][-1] is None:
         raise CnnError("shape", f"needs a known channel count, got {fmt_shape(ins[0])}")
 
