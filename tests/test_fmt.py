@@ -72,7 +72,9 @@ def _unbreakable(line: str) -> bool:
         if flat == code:
             break
         code = flat
-    return ";" in code or "->" not in code.removeprefix("->")
+    code = re.split(r"[(\[{]", code)[0]                   # after a bracket left open: inside it
+    code = re.split(r"[)\]}]", code)[-1]                  # before one closed here: inside it too
+    return ";" in code or "->" not in code.strip().removeprefix("->")
 
 
 def _inline_specs() -> list:
