@@ -54,10 +54,13 @@ def _parser() -> argparse.ArgumentParser:
     c = sub.add_parser("check", parents=[common], help="check shapes and print params and MACs")
     c.add_argument("files", nargs="+", metavar="FILE", help="spec files; - reads standard input")
 
-    c = sub.add_parser("compile", parents=[common], help="compile to a Keras .keras file or Python")
+    c = sub.add_parser("compile", parents=[common], help="compile to a Keras .keras file, Python, PyTorch or ONNX")
     c.add_argument("file", metavar="FILE")
     c.add_argument("-o", "--output", required=True, metavar="OUT",
-                   help="OUT.keras, or OUT.py with --emit python; - for standard output, or a device or FIFO")
+                   help="OUT.keras, OUT.py with --emit python or --target torch, OUT.onnx with --target onnx; "
+                        "- for standard output, or a device or FIFO")
+    c.add_argument("--target", choices=["keras", "torch", "onnx"], default="keras",
+                   help="keras (default), torch (a standalone PyTorch module's source) or onnx")
     c.add_argument("--emit", choices=["keras", "python"], default="keras")
     c.add_argument("--summary", action="store_true", help="print Keras's model.summary()")
 
@@ -346,6 +349,8 @@ def _wrote(path: str, what: str = "") -> None:
 def _cmd_compile(args) -> int:
     from .files import atomic_path, check_writable, kind, write_atomic
     out = args.output
+    if args.target != "keras":
+        return _compile_other(args, out)
     if args.emit == "python" and out.endswith(".keras"):
         raise CnnError("usage", f"--emit python writes Python source, and -o {out} names a .keras file",
                        hint="use -o NAME.py, or leave out --emit python to write a .keras model")
@@ -369,6 +374,30 @@ def _cmd_compile(args) -> int:
     with atomic_path(out, suffix=".keras") as tmp:   # a device, a FIFO or -: Keras writes a file, then it is copied
         model.save(tmp)
     _wrote(out, f" ({model.count_params():,} params)")
+    return 0
+
+
+def _compile_other(args, out) -> int:
+    """``--target torch`` (Python source; imports no framework) and ``--target onnx`` (through torch)."""
+    from .files import atomic_path, check_writable, kind, write_atomic
+    ext = {"torch": ".py", "onnx": ".onnx"}[args.target]
+    if args.emit != "keras":
+        raise CnnError("usage", f"--emit {args.emit} is for the Keras target; --target {args.target} writes {ext}")
+    if args.summary:
+        raise CnnError("usage", "--summary prints Keras's model.summary(); it is for the Keras target")
+    if kind(out) == "file" and not out.endswith(ext):
+        raise CnnError("usage", f"--target {args.target} writes a {ext} file, and -o {out} does not end in {ext}")
+    graph = _graph(args)
+    check_writable(out)
+    if args.target == "torch":
+        from .backends.torch import emit_torch
+        write_atomic(out, emit_torch(graph))
+        _wrote(out)
+        return 0
+    from .backends.onnx import export_onnx
+    with atomic_path(out, suffix=".onnx") as tmp:
+        export_onnx(graph, tmp)
+    _wrote(out)
     return 0
 
 

@@ -127,7 +127,7 @@ def keras_to_torch(keras_model, torch_module) -> None:
                 if tuple(value.shape) != tuple(tensor.shape):
                     raise CnnError("usage", f"`{layer.name}`: a Keras weight of shape {tuple(w.shape)} does not fit "
                                             f"torch's {tuple(tensor.shape)}")
-                tensor.copy_(torch.from_numpy(np.ascontiguousarray(value)).to(tensor.dtype))
+                tensor.copy_(torch.from_numpy(np.array(value)).to(tensor.dtype))   # np.array keeps 0-d arrays 0-d
 
 
 def torch_to_keras(torch_module, keras_model) -> None:
@@ -147,3 +147,5 @@ def torch_to_keras(torch_module, keras_model) -> None:
                                         f"weight's {tuple(w.shape)}")
             new.append(value.astype(w.dtype))
         layer.set_weights(new)
+        if type(layer).__name__ == "Normalization":
+            layer.finalize_state()     # Keras computes with mean and variance copied at build or adapt time

@@ -938,7 +938,7 @@ class _Writer:
                         "# shape of what they flatten: cnndsl.weights permutes their rows when moving Keras weights.\n"
                         f"cnndsl_flatten = {self.permuted!r}\n\n" + body)
         elif box.scope is not None:
-            doc = f'"""{box.scope.label}"""'
+            doc = f'"""{box.scope.label}"""\n\ncnndsl_block = {box.scope.block!r}'
         if box is self.root or box.scope is not None:
             body += "\n\n" + self.forward(box)
         key = body
