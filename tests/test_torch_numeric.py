@@ -101,43 +101,35 @@ def test_every_network_builds_in_torch_with_the_spec_counts(path, name):
 SMALL = [
     ("lenet5.cnn", None, {}),
     ("inception10.cnn", None, {}),
-    ("inception_towers.cnn", None, {}),
-    ("inception_module.cnn", None, {"batch": 2, "x": [12, 12, 256]}),
+    ("inception_module.cnn", None, {"batch": 2}),
     ("inception_v1_block.cnn", None, {"image": [20, 20, 1]}),
-    ("inception_v3_block.cnn", None, {"image": [20, 20, 1]}),
-    ("residual_identity.cnn", None, {"batch": 2}),
     ("residual_projection.cnn", None, {"batch": 2}),
     ("se_block.cnn", None, {}),
     ("se_resnet_unit.cnn", None, {}),
     ("squeezenet.cnn", None, {"image": [64, 64, 3]}),
     ("shufflenet_v2.cnn", None, {"image": [64, 64, 3], "scale": 0.5}),
-    ("ghostnet.cnn", None, {"image": [64, 64, 3]}),
     ("unet.cnn", None, {"image": [188, 188, 1], "base": 8}),
-    ("deeplabv3plus.cnn", None, {"image": [64, 64, 3]}),
     ("yolov8.cnn", None, {"image": [64, 64, 3]}),
     ("resnet34.cnn", None, {"image": [64, 64, 3]}),
     ("xception_class_loc.cnn", None, {"image": [71, 71, 3]}),
-    ("vgg16.cnn", None, {"image": [64, 64, 1], "include_top": True, "pooling": "none"}),
     ("applications/mobilenet.cnn", "mobilenet", {"image": [32, 32, 3], "alpha": 0.25}),
     ("applications/mobilenet_v2.cnn", "mobilenetv2", {"image": [32, 32, 3], "alpha": 0.35}),
     ("applications/mobilenet_v3.cnn", "mobilenetv3small", {"image": [32, 32, 3]}),
     ("applications/efficientnet.cnn", "efficientnetb0", {"image": [32, 32, 3]}),
-    ("applications/efficientnet_v2.cnn", "efficientnetv2b0", {"image": [32, 32, 3]}),
     ("applications/convnext.cnn", "convnexttiny", {"image": [32, 32, 3]}),
-    ("applications/densenet.cnn", "densenet121", {"image": [32, 32, 3]}),
-    ("applications/resnet_v2.cnn", "resnet50v2", {"image": [32, 32, 3]}),
-    ("applications/inception_v3.cnn", "inceptionv3", {"image": [75, 75, 3]}),
 ]
-ONNX = {"lenet5.cnn", "inception10.cnn", "se_resnet_unit.cnn", "squeezenet.cnn", "shufflenet_v2.cnn",
-        "unet.cnn", "resnet34.cnn", "vgg16.cnn", "applications/mobilenet_v3.cnn", "applications/efficientnet.cnn",
-        "applications/convnext.cnn", "deeplabv3plus.cnn"}
+# (the whole set above is over budget for ONNX export and torch.export: these subsets)
+ONNX = {"lenet5.cnn", "inception10.cnn", "se_resnet_unit.cnn", "squeezenet.cnn", "unet.cnn",
+        "applications/mobilenet_v3.cnn", "applications/convnext.cnn"}
+EXPORT = {"lenet5.cnn", "se_resnet_unit.cnn", "shufflenet_v2.cnn", "yolov8.cnn", "xception_class_loc.cnn",
+          "applications/efficientnet.cnn", "applications/mobilenet_v2.cnn"}
 
 
 @pytest.fixture(scope="module", params=SMALL, ids=[f"{f}:{n or ''}" for f, n, _ in SMALL])
 def pair(request):
     """(graph, Keras model with random weights, torch module with them moved across, inputs)."""
     file, name, values = request.param
-    graph = cnndsl.check(SPECS / file, name, **values)
+    graph = cnndsl.check(SPECS / file, name, cnndsl.Limits(contracts=False), **values)   # its figures are at full size
     model = cnndsl.compile(graph)
     randomize_keras(model, seed=1)
     module = cnndsl.to_torch(graph).eval()
@@ -160,6 +152,8 @@ def test_outputs_equal_with_weights_moved_both_ways(pair):
 
 def test_torch_export(pair):
     file, graph, model, module, xs = pair
+    if file not in EXPORT:
+        pytest.skip("torch.export runs on a subset of the small networks (time)")
     example = tuple(torch.from_numpy(np.ascontiguousarray(np.moveaxis(x, -1, 1)) if x.ndim >= 4 else x) for x in xs)
     exported = torch.export.export(module, example)
     with torch.no_grad():
@@ -172,7 +166,7 @@ def test_torch_export(pair):
 def test_onnx_equals_keras(pair, tmp_path):
     file, graph, model, module, xs = pair
     if file not in ONNX:
-        pytest.skip("ONNX numerics run on a subset of the small networks (time)")
+        pytest.skip("ONNX runs on a subset of the small networks (time)")
     import onnxruntime
     from cnndsl.backends.onnx import export_onnx
     from torch_compare import nchw, nhwc

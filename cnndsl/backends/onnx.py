@@ -3,7 +3,8 @@
 The route is torch's TorchScript exporter (``torch.onnx.export(..., dynamo=False)``): it needs torch
 and onnx only (the newer exporter also needs onnxscript), and it can write each block class as an
 ONNX local function (``export_modules_as_functions``), so a viewer such as Netron shows blocks
-folded. Inputs and outputs are torch's layout (NCHW), named as the spec names them; the batch axis
+folded. Where the exporter writes a function ONNX's own checker refuses (it happens with some nested
+blocks), the model is exported again inlined, without functions. Inputs and outputs are torch's layout (NCHW), named as the spec names them; the batch axis
 stays dynamic where the spec leaves it unknown. Unknown H or W can't be traced: the spec must give
 the input a size (``--set image=[224, 224, 3]``).
 """
@@ -38,12 +39,28 @@ def export_onnx(graph, path: str) -> None:
     names_in = list(graph.inputs)
     names_out = list(graph.outputs)
     dynamic = {name: {0: "batch"} for name, n in {**graph.inputs, **graph.outputs}.items() if n.shape[0] is None}
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        with torch.no_grad():
-            torch.onnx.export(model, examples, path, dynamo=False, input_names=names_in, output_names=names_out,
-                              dynamic_axes=dynamic or None, opset_version=OPSET,
-                              export_modules_as_functions=blocks or False)
+
+    def export(functions):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            with torch.no_grad():
+                torch.onnx.export(model, examples, path, dynamo=False, input_names=names_in, output_names=names_out,
+                                  dynamic_axes=dynamic or None, opset_version=OPSET,
+                                  export_modules_as_functions=functions or False)
+    export(blocks)
+    if blocks and not _valid(path):
+        # The exporter writes some nested functions without their values' types (ONNX's checker and
+        # ONNX Runtime refuse them): the same graph, inlined, is what it writes without functions.
+        export(False)
+
+
+def _valid(path) -> bool:
+    import onnx
+    try:
+        onnx.checker.check_model(onnx.load(path), full_check=True)
+    except Exception:      # onnx raises its own ValidationError / InferenceError kinds
+        return False
+    return True
 
 
 def _torch_shape(dims) -> tuple:

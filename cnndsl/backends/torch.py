@@ -82,11 +82,14 @@ def torch_axis(axis: int, shape) -> int:
 
 
 def to_last(x: str, shape) -> str:
-    return f"{x}.movedim(1, -1)" if channels_first(shape) else x
+    """NCHW -> NHWC (explicit permutations: ONNX's exporter mistranslates negative movedim dims)."""
+    r = len(shape)
+    return f"{x}.permute(0, {', '.join(map(str, range(2, r)))}, 1)" if channels_first(shape) else x
 
 
 def to_first(x: str, shape) -> str:
-    return f"{x}.movedim(-1, 1)" if channels_first(shape) else x
+    r = len(shape)
+    return f"{x}.permute(0, {r - 1}, {', '.join(map(str, range(1, r - 1)))})" if channels_first(shape) else x
 
 
 def same_pads(node, n, k, s, d=1):
@@ -331,7 +334,7 @@ def _bn(node):
     rank = len(shape)
     eps, mom = _num(a["epsilon"]), _num(1 - a["momentum"])
     if rank == 3:    # (N, L, C) tokens: BatchNorm1d reads (N, C, L)
-        call = lambda m, xs: f"{m}({xs[0]}.movedim(-1, 1)).movedim(1, -1)"  # noqa: E731
+        call = lambda m, xs: f"{m}({xs[0]}.transpose(1, 2)).transpose(1, 2)"  # noqa: E731
     else:
         call = _call
     if a["center"] and a["scale"]:
