@@ -30,7 +30,7 @@ from torch_compare import TOLERANCE, import_torchvision, torch_counts  # noqa: E
 pytestmark = pytest.mark.slow
 
 ZOO = Path(__file__).resolve().parent.parent / "specs" / "torchvision"
-NUMERIC = {"resnet18": 64, "resnext50_32x4d": 64, "vgg11_bn": 32, "alexnet": 64, "squeezenet1_0": 64,
+NUMERIC = {"resnet18": 64, "resnext50_32x4d": 64, "vgg11_bn": 224, "alexnet": 224, "squeezenet1_0": 64,
            "squeezenet1_1": 64, "mobilenet_v2": 32}
 KERAS_TOO = {"resnet18"}
 
