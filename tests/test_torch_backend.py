@@ -32,8 +32,7 @@ SPECS = ROOT / "specs"
 
 
 def _spec_files():
-    return sorted(p for p in SPECS.rglob("*.cnn") if "lib" not in p.relative_to(SPECS).parts
-                  and "torchvision" not in p.relative_to(SPECS).parts)
+    return sorted(p for p in SPECS.rglob("*.cnn") if "lib" not in p.relative_to(SPECS).parts)
 
 
 # --- quick tier: no framework -------------------------------------------------------------------------
