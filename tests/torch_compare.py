@@ -21,7 +21,8 @@ def import_torchvision():
     ``_C.so`` doesn't load). The model builders are pure Python and use none of those ops, so the tests
     import torchvision with ``torchvision._meta_registrations`` replaced by an empty module. Confined to
     the tests: cnndsl itself never imports torchvision."""
-    sys.modules.setdefault("torchvision._meta_registrations", types.ModuleType("torchvision._meta_registrations"))
+    for mod in ("torchvision._meta_registrations", "torchvision._autograd_registrations"):
+        sys.modules.setdefault(mod, types.ModuleType(mod))
     import torchvision
     return torchvision
 
