@@ -14,7 +14,8 @@ IR's name separator ``-`` is torch's ``.``). Layouts move with them:
   order (the root module's ``cnndsl_flatten``) has its rows permuted from Keras's (H, W, C).
 - BatchNormalization's [gamma, beta, moving_mean, moving_variance] are weight, bias, running_mean
   and running_var (gamma or beta absent where scale or center is false).
-- PReLU, LayerScale, LayerNormalization and Normalization move to torch's channels-first layout.
+- PReLU, LayerScale (a bare parameter, (C, 1, 1) over NCHW), LayerNormalization and Normalization move
+  to torch's channels-first layout.
 
 Only Keras and torch are imported, and only by these functions' callers having built the models.
 """
@@ -39,6 +40,8 @@ def _layers(model):
 def _module(torch_module, layer):
     path = layer.name.replace(SEP, ".")
     try:
+        if type(layer).__name__ == "LayerScale":      # a bare parameter of its parent module
+            return torch_module.get_parameter(path)
         return torch_module.get_submodule(path)
     except AttributeError:
         raise CnnError("usage", f"the torch module has no `{path}` for Keras layer `{layer.name}`",
@@ -96,7 +99,8 @@ def _pairs(layer, module, flatten):
         return [(module.weight, lambda k: _channels_first(k, rank) if rank >= 3 else k,
                  lambda t: np.moveaxis(t, 0, -1) if rank >= 3 else t)]
     elif cls == "LayerScale":
-        return [(module.gamma, None, None)]
+        shape = tuple(module.shape)
+        return [(module, lambda k: k.reshape(shape), lambda t: t.reshape(-1))]
     elif cls == "Normalization":
         shape = tuple(module.mean.shape)
         return [(module.mean, lambda k: k.reshape(shape), lambda t: t.reshape(layer.get_weights()[0].shape)),

@@ -33,7 +33,7 @@ ZOO = Path(__file__).resolve().parent.parent / "specs" / "torchvision"
 NUMERIC = {"resnet18": 64, "resnext50_32x4d": 64, "vgg11_bn": 224, "alexnet": 224, "squeezenet1_0": 64,
            "squeezenet1_1": 64, "mobilenet_v2": 32, "densenet121": 32, "shufflenet_v2_x0_5": 64,
            "mobilenet_v3_small": 64, "mnasnet0_5": 64,
-           "efficientnet_b0": 64}
+           "efficientnet_b0": 64, "convnext_tiny": 32}
 KERAS_TOO = {"resnet18"}
 
 tv = import_torchvision()

@@ -417,6 +417,14 @@ def _prelu(node):
     return Layer(f"PReLU({shape})", _call, ("PReLU",))
 
 
+def _layerscale(node):
+    """A bare ``nn.Parameter`` of its parent module, shaped to broadcast ((C, 1, 1) over NCHW), as
+    torchvision's ConvNeXt has its ``layer_scale``."""
+    shape = node.shape
+    dims = (shape[-1],) + (1,) * (len(shape) - 2) if channels_first(shape) else (shape[-1],)
+    return Layer(f"nn.Parameter(torch.full({dims}, {_num(node.args['init'])}))", lambda m, xs: f"{xs[0]} * {m}")
+
+
 def _flatten(node):
     """Keras's (H, W, C) order; the writer makes it torch's own where only dense layers read it."""
     shape = node.inputs[0].shape
@@ -520,8 +528,7 @@ BUILDERS: dict[str, Callable] = {
     "normalize": _normalize,
     "lrn": lambda node: Layer("LRN({radius}, {alpha}, {beta}, {bias})".format(
         radius=node.args["radius"], **{k: _num(node.args[k]) for k in ("alpha", "beta", "bias")}), _call, ("LRN",)),
-    "layerscale": lambda node: Layer(f"LayerScale({node.shape[-1]}, {_num(node.args['init'])}, "
-                                     f"channels_first={channels_first(node.shape)})", _call, ("LayerScale",)),
+    "layerscale": lambda node: _layerscale(node),
     "stochastic_depth": lambda node: Layer(f"StochasticDepth({_num(node.args['rate'])})", _call, ("StochasticDepth",)),
     "activation": lambda node: _activation_layer(node.args["fn"], node),
     "relu": _relu,
@@ -652,20 +659,6 @@ class LRN(nn.Module):
         for offset in range(1, 2 * r + 1):
             total = total + padded[:, offset:offset + c]
         return x / (self.bias + self.alpha * total) ** self.beta
-''',
-    "LayerScale": '''
-class LayerScale(nn.Module):
-    """A learned scale per channel (ConvNeXt's LayerScale), initialised to `init`."""
-
-    def __init__(self, channels, init=1e-6, channels_first=True):
-        super().__init__()
-        self.channels_first = channels_first
-        self.gamma = nn.Parameter(torch.full((channels,), float(init)))
-
-    def forward(self, x):
-        if self.channels_first:
-            return x * self.gamma.reshape([-1] + [1] * (x.dim() - 2))
-        return x * self.gamma
 ''',
     "StochasticDepth": '''
 class StochasticDepth(nn.Module):
