@@ -21,6 +21,8 @@ torch conventions, exactly:
   sum/count where the padding is asymmetric); with explicit pixels they count it, as torch's
   default (the spec's ``padding=1``).
 - **Normalisation.** BatchNorm's momentum is ``1 - Keras's`` and its epsilon is the spec's.
+  ``layerscale`` is a bare ``nn.Parameter`` of its parent module, (C, 1, 1) over NCHW, as
+  torchvision's ConvNeXt has its ``layer_scale``.
 - **Flatten.** ``flatten`` is torch's (C, H, W order) where only dense layers read it (through
   dropout and activations), as torchvision's VGG and AlexNet have it: those dense layers' weight
   rows are in torch's order, and ``cnndsl.weights`` permutes them when it moves Keras weights
