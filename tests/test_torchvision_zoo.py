@@ -96,5 +96,5 @@ def test_outputs_equal_torchvisions(name):
         from cnndsl.weights import torch_to_keras
         model = cnndsl.compile(graph)
         torch_to_keras(module, model)
-        got = np.asarray(model(np.moveaxis(x.numpy(), 1, -1), training=False))
+        got = np.array(model(np.moveaxis(x.numpy(), 1, -1), training=False))
         assert _rel(want, torch.from_numpy(got)) <= TOLERANCE
