@@ -294,7 +294,8 @@ def _pool(mode):
             return Layer(f"nn.{cls}({_one(pool)}{_kw(**kw)})", _call)
         if a["padding"] != "same":      # pixels per side, as torch pads (TorchPool2D)
             pads = (0, 0) if a["padding"] == "valid" else a["padding"]
-            kw.update(padding=_one(pads) if any(pads) else None, ceil_mode=True if a["ceil_mode"] else None)
+            kw.update(padding=_one(pads) if any(pads) else None, ceil_mode=True if a["ceil_mode"] else None,
+                      count_include_pad=False if mode == "avg" and not a.get("count_include_pad", True) else None)
             return Layer(f"nn.{cls}({_one(pool)}{_kw(**kw)})", _call)
         pads = _pads(node, pool, stride)
         fits = _symmetric(pads) and all(p[0] <= k // 2 for p, k in zip(pads, pool))
@@ -503,6 +504,18 @@ def _concat(node):
     return Layer(None, lambda m, xs: f"torch.cat([{', '.join(xs)}], dim={dim})")
 
 
+def _softmax(node):
+    """Softmax over the last axis (Keras's Activation), or over the given axes."""
+    axis = node.args.get("axis", -1)
+    if axis == -1:
+        return _activation_layer("softmax", node)
+    axes = axis if isinstance(axis, tuple) else (axis,)
+    dims = tuple(sorted(torch_axis(a, node.shape) for a in axes))
+    if len(dims) == 1:
+        return Layer(f"nn.Softmax(dim={dims[0]})", _call)
+    return Layer(None, lambda m, xs: f"torch.exp({xs[0]} - torch.logsumexp({xs[0]}, dim={dims}, keepdim=True))")
+
+
 def _fold(fn, xs):
     out = xs[0]
     for x in xs[1:]:
@@ -628,7 +641,8 @@ BUILDERS: dict[str, Callable] = {
     "relu": _relu,
     "relu6": _as_layer("relu6"),
     "hard_sigmoid": _hard_sigmoid,
-    **{fn: _activation(fn) for fn in ("sigmoid", "softmax", "tanh", "swish", "silu", "gelu", "hard_swish")},
+    **{fn: _activation(fn) for fn in ("sigmoid", "tanh", "swish", "silu", "gelu", "hard_swish")},
+    "softmax": lambda node: _softmax(node),
     "leaky_relu": lambda node: Layer(f"nn.LeakyReLU({_num(node.args['slope'])})", _call),
     "elu": lambda node: Layer(f"nn.ELU({_num(node.args['alpha'])})", _call),
     "prelu": _prelu,
