@@ -198,3 +198,31 @@ def test_onnx_equals_keras(pair, tmp_path):
     session = onnxruntime.InferenceSession(str(path))
     got = session.run(None, {i.name: nchw(x) for i, x in zip(session.get_inputs(), xs)})
     assert worst(keras_outputs(model, xs), [nhwc(y) for y in got]) <= TOLERANCE
+
+
+SIAMESE = """
+block encoder(f) {
+    conv(f, 3, padding=same) -> relu -> maxpool(2)
+    conv(2 * f, 3, padding=same, trainable=false) -> relu -> global_avgpool
+}
+network siamese(a: [16, 16, 1], b: [16, 16, 1]) {
+    shared enc = encoder(4)
+    shared head = dense(8, activation=sigmoid)
+    ea = a -> enc -> head
+    eb = enc(b) -> head
+    concat(ea, eb) -> dense(1, activation=sigmoid)
+}
+"""
+
+
+def test_shared_layers_are_one_module_and_frozen_ones_need_no_grad():
+    graph = cnndsl.check(SIAMESE)
+    model = cnndsl.compile(graph)
+    randomize_keras(model, seed=1)
+    module = cnndsl.to_torch(graph).eval()
+    keras_to_torch(model, module)
+    assert torch_counts(module) == (graph.trainable, graph.non_trainable)
+    assert not module.enc.conv_2.weight.requires_grad and module.enc.conv_1.weight.requires_grad
+    assert "self.enc.conv_1(b)" in module.cnndsl_source and module.cnndsl_source.count("nn.Linear(8, 8)") == 1
+    xs = inputs(graph, seed=2)
+    assert worst(keras_outputs(model, xs), torch_outputs(module, xs)) <= TOLERANCE

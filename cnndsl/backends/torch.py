@@ -995,6 +995,10 @@ def _tree(graph, torch_flatten=frozenset()):
         if layer.init is None:
             leaves[node.name] = (None, layer)
             continue
+        shared = getattr(node, "shares", None)
+        if shared is not None:          # `shared`: the first call's module, used again
+            leaves[node.name] = (leaves[shared.name][0], layer)
+            continue
         path = tuple(node.name.split(SEP))
         if any(not p for p in path):
             raise CnnError("unsupported", f"layer name `{node.name}` has an empty step between `{SEP}`s, so it "
@@ -1039,6 +1043,8 @@ def _tree(graph, torch_flatten=frozenset()):
             if s.kind == "block":
                 scopes.setdefault(s.id, (s, []))[1].append(node)
     for sid, (scope, nodes) in scopes.items():     # parents first (dict order follows the graph)
+        if any(getattr(n, "shares", None) is not None for n in nodes):
+            continue      # a shared module may live outside this block: its calls are the root's
         owned = [n for n in nodes if n.name in leaves and leaves[n.name][0] is not None]
         if not owned:
             continue
@@ -1124,6 +1130,13 @@ class _Writer:
             base = _camel(box.scope.block.split(".")[-1])
         else:
             base = _camel(box.path[-1])
+        if box is self.root:            # `trainable=false`: frozen weights
+            for n in self.graph.nodes:
+                leaf = self.leaves.get(n.name, (None,))[0]
+                if getattr(n, "frozen", False) and leaf is not None and getattr(n, "shares", None) is None:
+                    path = ".".join(leaf.path)
+                    what = "get_parameter" if leaf.layer.init.startswith("nn.Parameter") else "get_submodule"
+                    lines.append(f'self.{what}("{path}").requires_grad_(False)     # trainable=false')
         body = "def __init__(self):\n    super().__init__()\n" + textwrap.indent("\n".join(lines), "    ")
         doc = None
         if box is self.root:
