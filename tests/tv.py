@@ -1,0 +1,83 @@
+"""torchvision and timm models as independent references: import torchvision without its compiled ops,
+give a torch model random weights and statistics, copy them into a compiled cnndsl Keras model by
+layer name (the shipped specs name their layers as the torch modules, `.` written `_`), and compare
+outputs. Imports torch only when called (the quick tier imports this module's name only)."""
+from __future__ import annotations
+
+import numpy as np
+
+
+def torchvision():
+    """torchvision's model builders. Its compiled ops (torchvision/_C.so) are built for PyPI's CUDA torch and
+    don't load with the CPU torch the tests install; the builders are pure Python and need none of them, so
+    the two modules that register those ops' kernels are stubbed (here only, in the tests)."""
+    import sys
+    import types
+    for mod in ("torchvision._meta_registrations", "torchvision._autograd_registrations"):
+        sys.modules.setdefault(mod, types.ModuleType(mod))
+    import torchvision as tv
+    return tv
+
+
+def randomize(module, seed=0):
+    """Random weights, biases and BN/LN affine parameters and running statistics, so that a wrong copy or a
+    wrong epsilon shows (torch's initial BN is the identity in eval mode)."""
+    import torch
+    g = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for name, p in module.named_parameters():
+            scale = 1.0 / max(1.0, float(np.sqrt(p[0].numel()))) if p.dim() > 1 else 0.5
+            p.copy_(torch.randn(p.shape, generator=g) * scale + (1.0 if name.endswith("weight") and p.dim() == 1 else 0.0))
+        for name, b in module.named_buffers():
+            if name.endswith("running_mean"):
+                b.copy_(torch.randn(b.shape, generator=g) * 0.1)
+            elif name.endswith("running_var"):
+                b.copy_(torch.rand(b.shape, generator=g) + 0.5)
+    return module.eval()
+
+
+def copy_by_name(torch_model, keras_model, special=None) -> list:
+    """Copy every torch module's weights into the Keras layer named as its path (`.` -> `_`).
+
+    Conv (out, in, *k) -> (*k, in, out); Linear (out, in) -> (in, out); BatchNorm (weight, bias,
+    running_mean, running_var) -> (gamma, beta, moving_mean, moving_variance); LayerNorm and GroupNorm
+    (weight, bias) -> (gamma, beta). ``special`` maps a module class to a function(module, layer) for the
+    rest. Returns the names of the Keras layers that got weights; a torch module with weights and no
+    Keras layer of its name raises."""
+    import torch
+    special = special or {}
+    layers = {layer.name: layer for layer in keras_model.layers}
+    done = []
+    for path, module in torch_model.named_modules():
+        own = list(module.named_parameters(recurse=False))
+        if not own:
+            continue
+        name = path.replace(".", "_")
+        layer = layers.get(name)
+        if layer is None:
+            raise KeyError(f"no Keras layer named {name} for torch's {path} ({type(module).__name__})")
+        fn = next((f for cls, f in special.items() if isinstance(module, cls)), None)
+        t = lambda v: v.detach().numpy()           # noqa: E731
+        if fn is not None:
+            fn(module, layer)
+        elif isinstance(module, torch.nn.modules.conv._ConvNd):
+            k = t(module.weight)
+            w = [np.transpose(k, (*range(2, k.ndim), 1, 0))]
+            layer.set_weights(w + ([t(module.bias)] if module.bias is not None else []))
+        elif isinstance(module, torch.nn.Linear):
+            layer.set_weights([t(module.weight).T] + ([t(module.bias)] if module.bias is not None else []))
+        elif isinstance(module, torch.nn.modules.batchnorm._BatchNorm):
+            layer.set_weights([t(module.weight), t(module.bias), t(module.running_mean), t(module.running_var)])
+        elif isinstance(module, (torch.nn.LayerNorm, torch.nn.GroupNorm)):
+            layer.set_weights([t(module.weight), t(module.bias)])
+        else:
+            raise TypeError(f"no rule to copy torch's {type(module).__name__} ({path})")
+        done.append(name)
+    return done
+
+
+def relative_difference(got, want) -> float:
+    """max |got - want| / max(1, max |want|)."""
+    got, want = np.asarray(got), np.asarray(want)
+    assert got.shape == want.shape, (got.shape, want.shape)
+    return float(np.abs(got - want).max() / max(1.0, float(np.abs(want).max())))
