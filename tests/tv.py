@@ -19,6 +19,13 @@ def torchvision():
     return tv
 
 
+def timm():
+    """timm, which imports torchvision: through `torchvision()`'s stubs."""
+    torchvision()
+    import timm as t
+    return t
+
+
 def randomize(module, seed=0):
     """Random weights, biases and BN/LN affine parameters and running statistics, so that a wrong copy or a
     wrong epsilon shows (torch's initial BN is the identity in eval mode)."""
@@ -42,24 +49,43 @@ def copy_by_name(torch_model, keras_model, special=None) -> list:
     Conv (out, in, *k) -> (*k, in, out); Linear (out, in) -> (in, out); BatchNorm (weight, bias,
     running_mean, running_var) -> (gamma, beta, moving_mean, moving_variance); LayerNorm and GroupNorm
     (weight, bias) -> (gamma, beta). ``special`` maps a module class to a function(module, layer) for the
-    rest. Returns the names of the Keras layers that got weights; a torch module with weights and no
-    Keras layer of its name raises."""
+    rest (the module's children included: `attention_copier`). A parameter of any other module (ViT's class
+    token and position embedding) goes to the layer named as its state_dict key, reshaped to that
+    layer's one weight. Returns the names of the Keras layers that got weights; a torch module with
+    weights and no Keras layer of its name raises."""
     import torch
     special = special or {}
     layers = {layer.name: layer for layer in keras_model.layers}
-    done = []
+    done, covered = [], []
+    t = lambda v: v.detach().numpy()               # noqa: E731
+
+    def layer_named(name, path, what):
+        if name not in layers:
+            raise KeyError(f"no Keras layer named {name} for torch's {path} ({what})")
+        return layers[name]
+
     for path, module in torch_model.named_modules():
+        if any(path.startswith(c + ".") for c in covered):
+            continue                               # copied with its parent by a special rule
         own = list(module.named_parameters(recurse=False))
-        if not own:
+        fn = next((f for cls, f in special.items() if isinstance(module, cls)), None)
+        if not own and fn is None:
             continue
         name = path.replace(".", "_")
-        layer = layers.get(name)
-        if layer is None:
-            raise KeyError(f"no Keras layer named {name} for torch's {path} ({type(module).__name__})")
-        fn = next((f for cls, f in special.items() if isinstance(module, cls)), None)
-        t = lambda v: v.detach().numpy()           # noqa: E731
+        known = (torch.nn.modules.conv._ConvNd, torch.nn.Linear, torch.nn.modules.batchnorm._BatchNorm,
+                 torch.nn.LayerNorm, torch.nn.GroupNorm)
+        if fn is None and not isinstance(module, known):
+            for pname, p in own:                   # a bare parameter: the layer named as its key
+                key = f"{path}.{pname}" if path else pname
+                layer = layer_named(key.replace(".", "_"), key, "parameter")
+                (w,) = layer.get_weights()
+                layer.set_weights([t(p).reshape(w.shape)])
+                done.append(layer.name)
+            continue
+        layer = layer_named(name, path, type(module).__name__)
         if fn is not None:
             fn(module, layer)
+            covered.append(path)
         elif isinstance(module, torch.nn.modules.conv._ConvNd):
             k = t(module.weight)
             w = [np.transpose(k, (*range(2, k.ndim), 1, 0))]
@@ -74,6 +100,24 @@ def copy_by_name(torch_model, keras_model, special=None) -> list:
             raise TypeError(f"no rule to copy torch's {type(module).__name__} ({path})")
         done.append(name)
     return done
+
+
+def attention_copier(qkv, out):
+    """A `special` rule for a torch attention module: ``qkv(module)`` gives the packed (3 width, width)
+    query/key/value weight and its (3 width) bias, ``out(module)`` the output Linear; the Keras
+    MultiHeadAttention's kernels are (width, heads, key_dim) per projection and (heads, key_dim, width)."""
+    def copy(module, layer):
+        weight, bias = (v.detach().numpy() for v in qkv(module))
+        o = out(module)
+        q, k, v, o_kernel = (w.shape for w in layer.get_weights()[0::2])
+        width = weight.shape[1]
+        kernels = [w.T.reshape(shape) for w, shape in zip(np.split(weight, 3), (q, k, v))]
+        biases = [b.reshape(shape[1:]) for b, shape in zip(np.split(bias, 3), (q, k, v))]
+        out_kernel = o.weight.detach().numpy().T.reshape(o_kernel)
+        assert out_kernel.shape[-1] == width
+        layer.set_weights([kernels[0], biases[0], kernels[1], biases[1], kernels[2], biases[2],
+                           out_kernel, o.bias.detach().numpy()])
+    return copy
 
 
 def relative_difference(got, want) -> float:
