@@ -35,7 +35,7 @@ SMALL = 5_000_000
 # Smaller inputs where a network allows them, to keep three backends' forward passes cheap.
 CHEAPER = {"unet.cnn": {"image": [188, 188, 1]}, "yolov8.cnn": {"image": [160, 160, 3]},
            "deeplabv3plus.cnn": {"image": [129, 129, 3]}, "video.cnn": {"clip": [8, 32, 32, 3]},
-           "vit.cnn": {"image": [32, 32, 3]}}
+           "vit.cnn": {"image": [32, 32, 3]}, "convnext_v2.cnn": {"image": [64, 64, 3]}}
 OTHERS = ("jax", "torch")
 
 

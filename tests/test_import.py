@@ -37,7 +37,7 @@ ENV = {"TF_CPP_MIN_LOG_LEVEL": "3"}
 # Smaller inputs where a network allows them (as tests/test_backends.py), to keep the forward passes cheap.
 CHEAPER = {"unet.cnn": {"image": [188, 188, 1]}, "yolov8.cnn": {"image": [160, 160, 3]},
            "deeplabv3plus.cnn": {"image": [129, 129, 3]}, "video.cnn": {"clip": [8, 32, 32, 3]},
-           "vit.cnn": {"image": [32, 32, 3]}}
+           "vit.cnn": {"image": [32, 32, 3]}, "convnext_v2.cnn": {"image": [64, 64, 3]}}
 
 
 # --- helpers ------------------------------------------------------------------------------------------------

@@ -46,7 +46,7 @@ def randomize(module, seed=0):
 def copy_by_name(torch_model, keras_model, special=None) -> list:
     """Copy every torch module's weights into the Keras layer named as its path (`.` -> `_`).
 
-    Conv (out, in, *k) -> (*k, in, out); Linear (out, in) -> (in, out); BatchNorm (weight, bias,
+    Conv (out, in, *k) -> (*k, in, out), into a depthwise layer (C·m, 1, *k) -> (*k, C, m); Linear (out, in) -> (in, out); BatchNorm (weight, bias,
     running_mean, running_var) -> (gamma, beta, moving_mean, moving_variance); LayerNorm and GroupNorm
     (weight, bias) -> (gamma, beta). ``special`` maps a module class to a function(module, layer) for the
     rest (the module's children included: `attention_copier`). A parameter of any other module (ViT's class
@@ -88,7 +88,11 @@ def copy_by_name(torch_model, keras_model, special=None) -> list:
             covered.append(path)
         elif isinstance(module, torch.nn.modules.conv._ConvNd):
             k = t(module.weight)
-            w = [np.transpose(k, (*range(2, k.ndim), 1, 0))]
+            if type(layer).__name__.startswith("Depthwise"):     # (C·m, 1, *k) -> (*k, C, m)
+                c = module.in_channels
+                w = [np.transpose(k.reshape(c, -1, *k.shape[2:]), (*range(2, k.ndim), 0, 1))]
+            else:
+                w = [np.transpose(k, (*range(2, k.ndim), 1, 0))]
             layer.set_weights(w + ([t(module.bias)] if module.bias is not None else []))
         elif isinstance(module, torch.nn.Linear):
             layer.set_weights([t(module.weight).T] + ([t(module.bias)] if module.bias is not None else []))
