@@ -57,6 +57,21 @@ def _rounding(fn):
     return call
 
 
+def _real(name, fn, positive=False):
+    """``log``, ``log2`` and ``exp``: a float of a number (a logarithm needs one above 0)."""
+    def call(x):
+        if isinstance(x, bool) or not isinstance(x, (int, float)):
+            raise TypeError(f"needs a number, got {describe(x)}")
+        if positive and x <= 0:
+            raise ValueError(f"needs a number above 0, got {describe(x)}")
+        try:
+            return fn(x)
+        except OverflowError:
+            raise ValueError(f"{describe(x)} is too large (the result overflows)") from None
+    call.__name__ = name
+    return call
+
+
 def _maker(kind, name, params):
     """A function of the language that makes an initializer or regularizer (``variance_scaling(2.0)``)."""
     def make(*args, **kwargs):
@@ -93,7 +108,9 @@ def _error(message):
 
 
 FUNCS = {"error": _error, "min": min, "max": max, "abs": abs, "int": int, "float": float, "round": round, "len": len,
-         "sum": _sum, "ceil": _rounding(math.ceil), "floor": _rounding(math.floor), **INITIALIZER_FUNCS}
+         "sum": _sum, "ceil": _rounding(math.ceil), "floor": _rounding(math.floor),
+         "log": _real("log", math.log, positive=True), "log2": _real("log2", math.log2, positive=True),
+         "exp": _real("exp", math.exp), **INITIALIZER_FUNCS}
 
 ARITH = {"+": operator.add, "-": operator.sub, "*": operator.mul, "/": operator.truediv,
          "//": operator.floordiv, "%": operator.mod, "**": operator.pow}
