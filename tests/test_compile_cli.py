@@ -18,6 +18,8 @@ from cnndsl.cli import main
 from conftest import ROOT, SPECS, run_cli, seed_library
 from test_keras_backend import DEMO, EVERY_OP, MODERN, assert_exact, outputs, randomise, sample_inputs
 
+pytestmark = pytest.mark.slow      # builds Keras (or torch) models: not in the quick tier
+
 NETWORKS = [(path, name) for path in seed_library()
             for name in cnndsl.load(path).network_names()]
 SMALL = 5_000_000   # .keras round trips of bigger networks write hundreds of MB; their exactness is still checked
@@ -135,6 +137,13 @@ network two(image: [16, 16, 4]) {
 @pytest.mark.parametrize("src", [DEMO, EVERY_OP, EDGE, TWO_OUTPUTS, MODERN], ids=["demo", "every_op", "edge", "two_outputs", "modern"])
 def test_emitted_python_rebuilds_the_same_model(src, monkeypatch):
     graph = cnndsl.check(src)
+    assert_same_model(graph, build_model(graph), rebuild(graph, monkeypatch))
+
+
+@pytest.mark.parametrize("network", ["signal", "volume", "math", "tokens"])
+def test_emitted_python_rebuilds_issue_16s_ops(network, monkeypatch):
+    """1-D and 3-D layers, tensor math, attention (query and value), cnndsl's own layers copied in."""
+    graph = cnndsl.check(ROOT / "tests" / "fixtures" / "reach.cnn", network)
     assert_same_model(graph, build_model(graph), rebuild(graph, monkeypatch))
 
 
