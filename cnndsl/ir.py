@@ -24,6 +24,12 @@ from .errors import CnnError, Frame, Span
 SEP = "-"   # joins the steps of a derived name: `stage_2-residual_1-conv_1`
 
 
+def module_path(name: str) -> tuple[str, ...]:
+    """A layer name's torch module path: `-` separates the steps, a doubled `--` is a `-` inside one
+    (torchvision's RegNet names a module `block1-0`: `trunk_output-block1-block1--0-f-a-0`)."""
+    return tuple(step.replace("\0", "-") for step in name.replace("--", "\0").split(SEP))
+
+
 @dataclass(frozen=True)
 class Scope:
     """A block call or a repeat that nodes sit in (a cluster in diagrams), as structured data.

@@ -33,10 +33,24 @@ ZOO = Path(__file__).resolve().parent.parent / "specs" / "torchvision"
 NUMERIC = {"resnet18": 64, "resnext50_32x4d": 64, "vgg11_bn": 224, "alexnet": 224, "squeezenet1_0": 64,
            "squeezenet1_1": 64, "mobilenet_v2": 32, "densenet121": 32, "shufflenet_v2_x0_5": 64,
            "mobilenet_v3_small": 64, "mnasnet0_5": 64,
-           "efficientnet_b0": 64, "convnext_tiny": 32}
+           "efficientnet_b0": 64, "convnext_tiny": 32, "regnet_y_400mf": 64}
 KERAS_TOO = {"resnet18"}
 
 tv = import_torchvision()
+
+
+def _on_cpu(method):
+    """RegNet's BlockParams computes its widths with torch tensors (``.tolist()``), which the meta
+    device can't give back: torchvision's own arithmetic, run on the CPU while the model is meta."""
+    func = method.__func__
+
+    def run(cls, *args, **kw):
+        with torch.device("cpu"):
+            return func(cls, *args, **kw)
+    return classmethod(run)
+
+
+tv.models.regnet.BlockParams.from_init_params = _on_cpu(tv.models.regnet.BlockParams.from_init_params)
 
 
 def zoo():
