@@ -70,9 +70,9 @@ def _parser() -> argparse.ArgumentParser:
     c = sub.add_parser("compile", parents=[common], help="compile to a Keras .keras file, Python, PyTorch or ONNX")
     c.add_argument("file", metavar="FILE", help="the .cnn spec to compile")
     c.add_argument("-o", "--output", metavar="OUT",
-                   help="OUT.keras, OUT.py with --emit python or --target torch, OUT.onnx with --target onnx; "
-                        "- for standard output (the default for Python source, and for a binary model when "
-                        "standard output is not a terminal), or a device or FIFO")
+                   help="OUT.keras, OUT.py with --emit python or --target torch, OUT.onnx with --target onnx; - for "
+                        "standard output (the default for Python source, and for a binary model when standard "
+                        "output is not a terminal), or a device or FIFO")
     c.add_argument("--target", choices=["keras", "torch", "onnx"], default="keras",
                    help="keras (default), torch (a standalone PyTorch module's source) or onnx")
     c.add_argument("--emit", choices=["keras", "python"], default="keras",
@@ -441,9 +441,7 @@ def _to_stdout(args, binary: str | None) -> str:
 def _cmd_compile(args) -> int:
     from .files import atomic_path, check_writable, kind, write_atomic
     if args.target != "keras":
-        if args.target == "onnx" and args.output is None:
-            raise CnnError("usage", "--target onnx writes a .onnx file: give -o NAME.onnx")
-        return _compile_other(args, _to_stdout(args, None))
+        return _compile_other(args, _to_stdout(args, "an ONNX model" if args.target == "onnx" else None))
     out = _to_stdout(args, "a .keras model" if args.emit == "keras" else None)
     if args.emit == "python" and out.endswith(".keras"):
         raise CnnError("usage", f"--emit python writes Python source, and -o {out} names a .keras file",

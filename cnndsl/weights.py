@@ -98,6 +98,18 @@ def _pairs(layer, module, flatten):
         rank = module.weight.dim()
         return [(module.weight, lambda k: _channels_first(k, rank) if rank >= 3 else k,
                  lambda t: np.moveaxis(t, 0, -1) if rank >= 3 else t)]
+    elif cls == "WeightedAdd":
+        return [(module.w, None, None)]
+    elif cls == "ClassToken":
+        return [(module.token, None, None)]
+    elif cls == "PositionEmbedding":
+        rank = module.embedding.dim()
+        return [(module.embedding, (lambda k: np.moveaxis(k, -1, 0)) if rank >= 3 else None,
+                 (lambda t: np.moveaxis(t, 0, -1)) if rank >= 3 else None)]
+    elif cls == "GRN":
+        return [(module.gamma, None, None), (module.beta, None, None)]
+    elif cls == "GroupNormalization":
+        return ([(module.weight, None, None)] if layer.scale else []) + ([(module.bias, None, None)] if layer.center else [])
     elif cls == "LayerScale":
         shape = tuple(module.shape)
         return [(module, lambda k: k.reshape(shape), lambda t: t.reshape(-1))]

@@ -69,6 +69,10 @@ def test_a_doubled_dash_is_a_dash_inside_a_module_name():
     assert 'getattr(self.trunk, "block1-0").conv(x)' in source
 
 
+# Specs the torch backend can't build yet, each a located `unsupported` error (not a crash).
+NOT_YET = {"audio.cnn": "rank-3"}      # 1-D convolutions: only 2-D window ops are written
+
+
 @pytest.mark.parametrize("path", _spec_files(), ids=lambda p: str(p.relative_to(SPECS)))
 def test_every_network_writes_python_that_compiles(path):
     """The written source of every network of every shipped spec parses and compiles (no torch needed)."""
@@ -77,6 +81,11 @@ def test_every_network_writes_python_that_compiles(path):
         graph = cnndsl.check(path, name)
         if any(d is None for n in graph.inputs.values() for d in n.shape[1:3]):
             graph = cnndsl.check(path, name, image=[224, 224, 3])
+        if path.name in NOT_YET:
+            with pytest.raises(cnndsl.CnnError) as e:
+                emit_torch(graph)
+            assert e.value.kind == "unsupported" and NOT_YET[path.name] in e.value.message and e.value.span
+            continue
         source = emit_torch(graph)
         compile(ast.parse(source), f"{name}.py", "exec")
         assert "def build():" in source

@@ -92,6 +92,8 @@ def test_every_network_builds_in_torch_with_the_spec_counts(path, name):
     graph = cnndsl.check(path, name)
     if any(d is None for n in graph.inputs.values() for d in n.shape[1:3]):
         graph = cnndsl.check(path, name, image=[224, 224, 3])
+    if path.name == "audio.cnn":          # 1-D convolutions: not written yet (test_torch_backend.NOT_YET)
+        pytest.skip("1-D convolutions are not in the torch backend yet")
     with torch.device("meta"):
         module = cnndsl.to_torch(graph)
     assert torch_counts(module) == (graph.trainable, graph.non_trainable)

@@ -503,6 +503,19 @@ def _concat(node):
     return Layer(None, lambda m, xs: f"torch.cat([{', '.join(xs)}], dim={dim})")
 
 
+def _fold(fn, xs):
+    out = xs[0]
+    for x in xs[1:]:
+        out = f"{fn}({out}, {x})"
+    return out
+
+
+def _torch_dims(dims) -> tuple:
+    """IR dims after the batch, in torch's order (channels first from rank 4 on)."""
+    dims = tuple(dims)
+    return (dims[-1], *dims[:-1]) if len(dims) >= 3 else dims
+
+
 def _merge(sign):
     return lambda node: Layer(None, lambda m, xs: f" {sign} ".join(xs))
 
@@ -515,15 +528,94 @@ def _as_layer(fn):
     return lambda node: _activation_layer(fn, node)
 
 
+# --- elementwise math, reductions and the learned ops -------------------------------------------------
+
+def _via_last(node, expr):
+    """Compute in the IR's channels-last order (each input moved there, the output moved back): exact
+    for broadcasting across ranks, new axes and IR axis numbers. ``expr(xs)`` gets the moved inputs."""
+    shapes = [i.shape for i in node.inputs]
+    if not any(channels_first(sh) for sh in shapes) and not channels_first(node.shape):
+        return Layer(None, lambda m, xs: expr(list(xs)))
+    return Layer(None, lambda m, xs: to_first(f"({expr([to_last(x, sh) for x, sh in zip(xs, shapes)])})",
+                                              node.shape))
+
+
+def _axes(node):
+    a = node.args["axis"]
+    rank = len(node.inputs[0].shape)
+    axes = tuple(x % rank for x in (a if isinstance(a, tuple) else (a,)))
+    return axes[0] if len(axes) == 1 else axes
+
+
+def _reduce(fn):
+    def build(node):
+        keep = ", keepdim=True" if node.args["keepdims"] else ""
+        return _via_last(node, lambda xs: f"{xs[0]}.{fn}(dim={_axes(node)}{keep})")
+    return build
+
+
+def _elementwise(template):
+    return lambda node: Layer(None, lambda m, xs: template.format(*xs, **node.args))
+
+
+def _stack(node):
+    axis = node.args["axis"] % len(node.shape)
+    return _via_last(node, lambda xs: f"torch.stack([{', '.join(xs)}], dim={axis})")
+
+
+def _matmul(node):
+    tb = ".transpose(-1, -2)" if node.args["transpose_b"] else ""
+    return _via_last(node, lambda xs: f"torch.matmul({xs[0]}, {xs[1]}{tb})")
+
+
+def _adaptive(kind):
+    def build(node):
+        shape = node.inputs[0].shape
+        size = tuple(node.args["size"])
+        d = len(shape) - 2
+        init = f"nn.Adaptive{kind}Pool{d}d({size[0] if len(set(size)) == 1 else size})"
+        if channels_first(shape):
+            return Layer(init, _call)
+        return Layer(init, lambda m, xs: f"{m}({xs[0]}.transpose(1, 2)).transpose(1, 2)")
+    return build
+
+
+def _groupnorm(node):
+    a = node.args
+    shape = node.inputs[0].shape
+    if a["center"] != a["scale"]:
+        raise _unsupported(node, "with only one of center and scale (torch's GroupNorm has both or neither)")
+    init = f"nn.GroupNorm({a['groups']}, {shape[-1]}, eps={_num(a['epsilon'])}" + _kw(
+        affine=None if a["scale"] else False) + ")"
+    if channels_first(shape) or len(shape) == 2:
+        return Layer(init, _call)
+    return Layer(init, lambda m, xs: f"{m}({xs[0]}.transpose(1, -1)).transpose(1, -1)")
+
+
+def _attention(node):
+    raise _unsupported(node, "(Keras's MultiHeadAttention) is not in the torch backend yet")
+
+
+def _spatial_2d(build):
+    """A builder of a 2-D window or padding op; 1-D and 3-D inputs are a located error for now."""
+    def guarded(node):
+        if len(node.inputs[0].shape) != 4:
+            raise _unsupported(node, f"over a rank-{len(node.inputs[0].shape)} tensor (only 2-D is written yet)")
+        return build(node)
+    return guarded
+
+
 BUILDERS: dict[str, Callable] = {
-    "conv": _conv,
-    "conv_transpose": _conv_transpose,
-    "sepconv": _sepconv,
-    "dwconv": _dwconv,
-    "maxpool": _pool("max"),
-    "avgpool": _pool("avg"),
-    "global_avgpool": _global("AdaptiveAvgPool2d"),
-    "global_maxpool": _global("AdaptiveMaxPool2d"),
+    "conv": _spatial_2d(_conv),
+    "conv_transpose": _spatial_2d(_conv_transpose),
+    "sepconv": _spatial_2d(_sepconv),
+    "dwconv": _spatial_2d(_dwconv),
+    "maxpool": _spatial_2d(_pool("max")),
+    "avgpool": _spatial_2d(_pool("avg")),
+    "global_avgpool": _spatial_2d(_global("AdaptiveAvgPool2d")),
+    "global_maxpool": _spatial_2d(_global("AdaptiveMaxPool2d")),
+    "adaptive_avgpool": _adaptive("Avg"),
+    "adaptive_maxpool": _adaptive("Max"),
     "dense": _dense,
     "bn": _bn,
     "layernorm": _layernorm,
@@ -543,14 +635,39 @@ BUILDERS: dict[str, Callable] = {
     "flatten": _flatten,
     "reshape": _reshape,
     "dropout": _dropout,
-    "zeropad": _zeropad,
-    "crop": _crop,
-    "upsample": _upsample,
+    "zeropad": _spatial_2d(_zeropad),
+    "crop": _spatial_2d(_crop),
+    "upsample": _spatial_2d(_upsample),
     "rescaling": lambda node: Layer(None, lambda m, xs: f"{xs[0]} * {_num(node.args['scale'])}"
                                     + (f" + {_num(node.args['offset'])}" if node.args["offset"] else "")),
     "concat": _concat,
     "add": _merge("+"),
     "multiply": _merge("*"),
+    "subtract": _merge("-"),
+    "maximum": lambda node: Layer(None, lambda m, xs: _fold("torch.maximum", xs)),
+    "minimum": lambda node: Layer(None, lambda m, xs: _fold("torch.minimum", xs)),
+    "average": lambda node: Layer(None, lambda m, xs: f"({' + '.join(xs)}) / {len(xs)}"),
+    "divide": lambda node: _via_last(node, lambda xs: f"{xs[0]} / {xs[1]}"),
+    "stack": _stack,
+    "matmul": _matmul,
+    "weighted_add": lambda node: Layer(f'WeightedAdd({len(node.inputs)}, "{node.args["normalize"]}")',
+                                       lambda m, xs: f"{m}([{', '.join(xs)}])", ("WeightedAdd",)),
+    "abs": _elementwise("torch.abs({0})"),
+    "square": _elementwise("torch.square({0})"),
+    "sqrt": _elementwise("torch.sqrt({0})"),
+    "exp": _elementwise("torch.exp({0})"),
+    "log": _elementwise("torch.log({0})"),
+    "power": lambda node: Layer(None, lambda m, xs: f"torch.pow({xs[0]}, {_num(node.args['p'])})"),
+    "reduce_mean": _reduce("mean"),
+    "reduce_max": _reduce("amax"),
+    "reduce_sum": _reduce("sum"),
+    "attention": _attention,
+    "class_token": lambda node: Layer(f"ClassToken({node.shape[-1]})", _call, ("ClassToken",)),
+    "position_embedding": lambda node: Layer(
+        f"PositionEmbedding({list(_torch_dims(node.shape[1:]))})", _call, ("PositionEmbedding",)),
+    "grn": lambda node: Layer(f"GRN({node.shape[-1]}, {_num(node.args['epsilon'])}, "
+                              f"channels_first={channels_first(node.shape)})", _call, ("GRN",)),
+    "groupnorm": _groupnorm,
     "scaled_add": lambda node: Layer(None, lambda m, xs: f"{xs[0]} + {xs[1]} * {_num(node.args['scale'])}"),
     "split": _split,
     "slice": _slice,
@@ -703,6 +820,72 @@ class PReLU(nn.Module):
 
     def forward(self, x):
         return F.relu(x) - self.weight * F.relu(-x)
+''',
+    "WeightedAdd": '''
+class WeightedAdd(nn.Module):
+    """A learned weight per input (BiFPN's fusion): `fast` is relu(w) / (sum relu(w) + 1e-4), `softmax`
+    softmax(w), `none` relu(w)."""
+
+    def __init__(self, n, normalize="fast"):
+        super().__init__()
+        self.normalize = normalize
+        self.w = nn.Parameter(torch.ones(n))
+
+    def forward(self, xs):
+        if self.normalize == "softmax":
+            w = torch.softmax(self.w, 0)
+        else:
+            w = F.relu(self.w)
+            if self.normalize == "fast":
+                w = w / (w.sum() + 1e-4)
+        out = xs[0] * w[0]
+        for i in range(1, len(xs)):
+            out = out + xs[i] * w[i]
+        return out
+''',
+    "ClassToken": '''
+class ClassToken(nn.Module):
+    """A learned token put before the sequence (N, L, D) -> (N, L + 1, D), as ViT's class token."""
+
+    def __init__(self, dim):
+        super().__init__()
+        self.token = nn.Parameter(torch.zeros(1, 1, dim))
+
+    def forward(self, x):
+        return torch.cat([self.token.expand(x.shape[0], -1, -1), x], dim=1)
+''',
+    "PositionEmbedding": '''
+class PositionEmbedding(nn.Module):
+    """A learned embedding of the input's shape (batch aside), added."""
+
+    def __init__(self, shape):
+        super().__init__()
+        self.embedding = nn.Parameter(torch.randn(shape) * 0.02)
+
+    def forward(self, x):
+        return x + self.embedding
+''',
+    "GRN": '''
+class GRN(nn.Module):
+    """ConvNeXt V2's global response normalisation: Gx = ||x||_2 over the spatial axes,
+    Nx = Gx / (mean over channels of Gx + eps), out = gamma * (x * Nx) + beta + x."""
+
+    def __init__(self, channels, eps=1e-6, channels_first=True):
+        super().__init__()
+        self.eps, self.channels_first = eps, channels_first
+        self.gamma = nn.Parameter(torch.zeros(channels))
+        self.beta = nn.Parameter(torch.zeros(channels))
+
+    def forward(self, x):
+        if self.channels_first:
+            spatial, channel = tuple(range(2, x.dim())), 1
+            shape = [-1] + [1] * (x.dim() - 2)
+        else:
+            spatial, channel = tuple(range(1, x.dim() - 1)), -1
+            shape = [-1]
+        gx = torch.sqrt(torch.sum(x * x, dim=spatial, keepdim=True))
+        nx = gx / (gx.mean(dim=channel, keepdim=True) + self.eps)
+        return self.gamma.reshape(shape) * (x * nx) + self.beta.reshape(shape) + x
 ''',
     "ChannelShuffle": '''
 class ChannelShuffle(nn.Module):
