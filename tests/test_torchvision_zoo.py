@@ -33,8 +33,12 @@ ZOO = Path(__file__).resolve().parent.parent / "specs" / "torchvision"
 NUMERIC = {"resnet18": 64, "resnext50_32x4d": 64, "vgg11_bn": 224, "alexnet": 224, "squeezenet1_0": 64,
            "squeezenet1_1": 64, "mobilenet_v2": 32, "densenet121": 32, "shufflenet_v2_x0_5": 64,
            "mobilenet_v3_small": 64, "mnasnet0_5": 64,
-           "efficientnet_b0": 64, "convnext_tiny": 32, "regnet_y_400mf": 64}
+           "efficientnet_b0": 64, "convnext_tiny": 32, "regnet_y_400mf": 64,
+           "googlenet": 64, "inception_v3": 299}
 KERAS_TOO = {"resnet18"}
+# Auxiliary heads (module, the module whose output it reads): torchvision runs them only in training,
+# the specs give them as further outputs, compared with torchvision's head on torchvision's feature.
+AUX = {"googlenet": [("aux2", "inception4d"), ("aux1", "inception4a")], "inception_v3": [("AuxLogits", "Mixed_6e")]}
 
 tv = import_torchvision()
 
@@ -62,7 +66,8 @@ def zoo():
 
 
 def tv_model(name, **kw):
-    return getattr(tv.models, name)(weights=None, **kw)
+    builder = getattr(tv.models, name, None) or getattr(tv.models.segmentation, name)
+    return builder(weights=None, **kw)
 
 
 @pytest.mark.parametrize("path, name", zoo())
@@ -103,9 +108,20 @@ def test_outputs_equal_torchvisions(name):
     module = cnndsl.to_torch(graph).eval()
     module.load_state_dict(ref.state_dict(), strict=True)
     x = torch.randn(2, 3, size, size, generator=torch.Generator().manual_seed(1))
+    features = {}
+    for _, at in AUX.get(name, ()):
+        getattr(ref, at).register_forward_hook(lambda mod, args, out, at=at: features.__setitem__(at, out))
     with torch.no_grad():
         want = ref(x)
-        assert _rel(want, module(x)) <= TOLERANCE
+        if isinstance(want, dict):                      # segmentation: {"out": ...} (no aux_loss)
+            assert list(want) == ["out"]
+            want = want["out"]
+        got = module(x)
+        got = got if isinstance(got, tuple) else (got,)
+        assert len(got) == 1 + len(AUX.get(name, ()))
+        assert _rel(want, got[0]) <= TOLERANCE
+        for (head, at), out in zip(AUX.get(name, ()), got[1:]):
+            assert _rel(getattr(ref, head)(features[at]), out) <= TOLERANCE
     if name in KERAS_TOO:          # one zoo, two frameworks: torchvision's weights in the Keras build
         from cnndsl.weights import torch_to_keras
         model = cnndsl.compile(graph)
