@@ -34,7 +34,7 @@ NUMERIC = {"resnet18": 64, "resnext50_32x4d": 64, "vgg11_bn": 224, "alexnet": 22
            "squeezenet1_1": 64, "mobilenet_v2": 32, "densenet121": 32, "shufflenet_v2_x0_5": 64,
            "mobilenet_v3_small": 64, "mnasnet0_5": 64,
            "efficientnet_b0": 64, "convnext_tiny": 32, "regnet_y_400mf": 64,
-           "googlenet": 64, "inception_v3": 299}
+           "googlenet": 64, "inception_v3": 299, "fcn_resnet50": 64, "deeplabv3_resnet50": 57}
 KERAS_TOO = {"resnet18"}
 # Auxiliary heads (module, the module whose output it reads): torchvision runs them only in training,
 # the specs give them as further outputs, compared with torchvision's head on torchvision's feature.
@@ -66,8 +66,10 @@ def zoo():
 
 
 def tv_model(name, **kw):
-    builder = getattr(tv.models, name, None) or getattr(tv.models.segmentation, name)
-    return builder(weights=None, **kw)
+    if hasattr(tv.models, name):
+        return getattr(tv.models, name)(weights=None, **kw)
+    # segmentation: the backbone's ImageNet weights are on by default, and nothing downloads here
+    return getattr(tv.models.segmentation, name)(weights=None, weights_backbone=None, **kw)
 
 
 @pytest.mark.parametrize("path, name", zoo())
