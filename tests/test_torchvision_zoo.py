@@ -34,7 +34,8 @@ NUMERIC = {"resnet18": 64, "resnext50_32x4d": 64, "vgg11_bn": 224, "alexnet": 22
            "squeezenet1_1": 64, "mobilenet_v2": 32, "densenet121": 32, "shufflenet_v2_x0_5": 64,
            "mobilenet_v3_small": 64, "mnasnet0_5": 64,
            "efficientnet_b0": 64, "convnext_tiny": 32, "regnet_y_400mf": 64,
-           "googlenet": 64, "inception_v3": 299, "fcn_resnet50": 64, "deeplabv3_resnet50": 57}
+           "googlenet": 64, "inception_v3": 299, "fcn_resnet50": 64, "deeplabv3_resnet50": 57,
+           "lraspp_mobilenet_v3_large": 67}
 KERAS_TOO = {"resnet18"}
 # Auxiliary heads (module, the module whose output it reads): torchvision runs them only in training,
 # the specs give them as further outputs, compared with torchvision's head on torchvision's feature.
