@@ -73,9 +73,8 @@ def _pairs(layer, module, flatten):
     elif cls == "Conv2DTranspose":
         out = [(module.weight, lambda k: k.transpose(3, 2, 0, 1), lambda t: t.transpose(2, 3, 1, 0))]
     elif cls == "Dense":
-        path = ".".join(module_path(layer.name))
-        if path in flatten:
-            h, w, c = flatten[path]
+        if layer.name in flatten:                   # keyed by the layer's name (`aux1-fc1`)
+            h, w, c = flatten[layer.name]
 
             def to_torch(k):
                 return k.reshape(h, w, c, -1).transpose(2, 0, 1, 3).reshape(h * w * c, -1).T
