@@ -97,10 +97,12 @@ def worst(a_list, b_list) -> float:
 
 
 def torch_counts(module) -> tuple:
-    """(parameters, state that is not a parameter) as torch holds them: BN's running statistics and the
-    like, without the batch counter ``num_batches_tracked`` (a step count, not a weight)."""
-    params = sum(p.numel() for p in module.parameters())
+    """(trainable, non-trainable) as torch holds them: parameters that require grad; frozen parameters
+    (trainable=false) and the state that is not a parameter, BN's running statistics and the like,
+    without the batch counter ``num_batches_tracked`` (a step count, not a weight)."""
+    params = sum(p.numel() for p in module.parameters() if p.requires_grad)
+    frozen = sum(p.numel() for p in module.parameters() if not p.requires_grad)   # trainable=false
     names = {n for n, _ in module.named_parameters()}
     buffers = sum(t.numel() for n, t in module.state_dict(keep_vars=True).items()
                   if n not in names and not n.endswith("num_batches_tracked"))
-    return params, buffers
+    return params, frozen + buffers

@@ -294,7 +294,8 @@ def _pool(mode):
             return Layer(f"nn.{cls}({_one(pool)}{_kw(**kw)})", _call)
         if a["padding"] != "same":      # pixels per side, as torch pads (TorchPool2D)
             pads = (0, 0) if a["padding"] == "valid" else a["padding"]
-            kw.update(padding=_one(pads) if any(pads) else None, ceil_mode=True if a["ceil_mode"] else None)
+            kw.update(padding=_one(pads) if any(pads) else None, ceil_mode=True if a["ceil_mode"] else None,
+                      count_include_pad=False if mode == "avg" and not a.get("count_include_pad", True) else None)
             return Layer(f"nn.{cls}({_one(pool)}{_kw(**kw)})", _call)
         pads = _pads(node, pool, stride)
         fits = _symmetric(pads) and all(p[0] <= k // 2 for p, k in zip(pads, pool))
@@ -503,6 +504,18 @@ def _concat(node):
     return Layer(None, lambda m, xs: f"torch.cat([{', '.join(xs)}], dim={dim})")
 
 
+def _softmax(node):
+    """Softmax over the last axis (Keras's Activation), or over the given axes."""
+    axis = node.args.get("axis", -1)
+    if axis == -1:
+        return _activation_layer("softmax", node)
+    axes = axis if isinstance(axis, tuple) else (axis,)
+    dims = tuple(sorted(torch_axis(a, node.shape) for a in axes))
+    if len(dims) == 1:
+        return Layer(f"nn.Softmax(dim={dims[0]})", _call)
+    return Layer(None, lambda m, xs: f"torch.exp({xs[0]} - torch.logsumexp({xs[0]}, dim={dims}, keepdim=True))")
+
+
 def _fold(fn, xs):
     out = xs[0]
     for x in xs[1:]:
@@ -628,7 +641,8 @@ BUILDERS: dict[str, Callable] = {
     "relu": _relu,
     "relu6": _as_layer("relu6"),
     "hard_sigmoid": _hard_sigmoid,
-    **{fn: _activation(fn) for fn in ("sigmoid", "softmax", "tanh", "swish", "silu", "gelu", "hard_swish")},
+    **{fn: _activation(fn) for fn in ("sigmoid", "tanh", "swish", "silu", "gelu", "hard_swish")},
+    "softmax": lambda node: _softmax(node),
     "leaky_relu": lambda node: Layer(f"nn.LeakyReLU({_num(node.args['slope'])})", _call),
     "elu": lambda node: Layer(f"nn.ELU({_num(node.args['alpha'])})", _call),
     "prelu": _prelu,
@@ -981,6 +995,10 @@ def _tree(graph, torch_flatten=frozenset()):
         if layer.init is None:
             leaves[node.name] = (None, layer)
             continue
+        shared = getattr(node, "shares", None)
+        if shared is not None:          # `shared`: the first call's module, used again
+            leaves[node.name] = (leaves[shared.name][0], layer)
+            continue
         path = module_path(node.name)
         if any(not p for p in path):
             raise CnnError("unsupported", f"layer name `{node.name}` has an empty step between `{SEP}`s, so it "
@@ -1025,6 +1043,8 @@ def _tree(graph, torch_flatten=frozenset()):
             if s.kind == "block":
                 scopes.setdefault(s.id, (s, []))[1].append(node)
     for sid, (scope, nodes) in scopes.items():     # parents first (dict order follows the graph)
+        if any(getattr(n, "shares", None) is not None for n in nodes):
+            continue      # a shared module may live outside this block: its calls are the root's
         owned = [n for n in nodes if n.name in leaves and leaves[n.name][0] is not None]
         if not owned:
             continue
@@ -1110,6 +1130,13 @@ class _Writer:
             base = _camel(box.scope.block.split(".")[-1])
         else:
             base = _camel(box.path[-1])
+        if box is self.root:            # `trainable=false`: frozen weights
+            for n in self.graph.nodes:
+                leaf = self.leaves.get(n.name, (None,))[0]
+                if getattr(n, "frozen", False) and leaf is not None and getattr(n, "shares", None) is None:
+                    path = ".".join(leaf.path)
+                    what = "get_parameter" if leaf.layer.init.startswith("nn.Parameter") else "get_submodule"
+                    lines.append(f'self.{what}("{path}").requires_grad_(False)     # trainable=false')
         body = "def __init__(self):\n    super().__init__()\n" + textwrap.indent("\n".join(lines), "    ")
         doc = None
         if box is self.root:
