@@ -112,21 +112,24 @@ def main() -> None:
         rel = path.relative_to(ROOT / "specs")
         if rel.parts[0] in ("lib", "torchvision") or (rel.parts[0] == "applications" and rel.name != "xception.cnn"):
             continue    # the zoo has its own table
-        graph = cnndsl.check(path, **FIRST.get(str(rel), {}))
-        depth = auto_depth(graph)
-        svg = img / "specs" / rel.with_suffix(".svg")
-        svg.parent.mkdir(parents=True, exist_ok=True)
-        write_diagram(graph, str(svg), depth=depth)
-        shown = "full" if depth is None else f"depth {depth}"
-        for params in [FIRST.get(str(rel), {})] + VARIANTS.get(str(rel), []):
-            if params:
-                graph = cnndsl.check(path, **params)
-            setting = " ".join(f"`{k}={str(v).lower()}`" for k, v in params.items())
-            counts = f"{graph.total_params:,}" + (f" ({graph.trainable:,})" if graph.non_trainable else "")
-            rows.append(f"| [`{rel}`](specs/{rel}) {setting} | {seed_of(path)} | {shapes(graph.inputs.values())} → "
-                        f"{shapes(graph.outputs.values())} | {counts} | {human(graph.macs)} | "
-                        f"[svg, {shown}]({svg.relative_to(ROOT)}) |")
-        print(f"{rel}: {shown}")
+        names = cnndsl.load(path).network_names()
+        for network in names if len(names) > 1 else [None]:     # a file of several networks: a row each
+            graph = cnndsl.check(path, network, **FIRST.get(str(rel), {}))
+            depth = auto_depth(graph)
+            svg = img / "specs" / (rel.with_suffix(".svg") if network is None else rel.parent / f"{rel.stem}_{network}.svg")
+            svg.parent.mkdir(parents=True, exist_ok=True)
+            write_diagram(graph, str(svg), depth=depth)
+            shown = "full" if depth is None else f"depth {depth}"
+            for params in [FIRST.get(str(rel), {})] + VARIANTS.get(str(rel), []):
+                if params:
+                    graph = cnndsl.check(path, network, **params)
+                setting = " ".join(([f"network `{network}`"] if network else [])
+                                   + [f"`{k}={str(v).lower()}`" for k, v in params.items()])
+                counts = f"{graph.total_params:,}" + (f" ({graph.trainable:,})" if graph.non_trainable else "")
+                rows.append(f"| [`{rel}`](specs/{rel}) {setting} | {seed_of(path)} | {shapes(graph.inputs.values())} → "
+                            f"{shapes(graph.outputs.values())} | {counts} | {human(graph.macs)} | "
+                            f"[svg, {shown}]({svg.relative_to(ROOT)}) |")
+            print(f"{rel}{'' if network is None else ':' + network}: {shown}")
     for name, depth, out in SHOWCASE:
         write_diagram(cnndsl.check(ROOT / "specs" / name), str(img / out), depth=depth)
     readme = ROOT / "README.md"
