@@ -14,7 +14,6 @@ import os
 import re
 import signal
 import sys
-import tempfile
 
 from .errors import CnnError, did_you_mean, format_error
 from .lower import Limits
@@ -29,6 +28,19 @@ def _version() -> str:
         return version("cnndsl")
     except PackageNotFoundError:   # a source tree that was never installed
         return "(not installed)"
+
+
+class _VersionAction(argparse.Action):
+    """``--version``, with the version read only when asked for (importlib.metadata costs every other
+    command's start-up several milliseconds)."""
+
+    def __init__(self, option_strings, dest=argparse.SUPPRESS, default=argparse.SUPPRESS, help=None):
+        super().__init__(option_strings, dest=dest, default=default, nargs=0,
+                         help=help or "show program's version number and exit")
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        print(f"cnndsl {_version()}")
+        parser.exit()
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -48,7 +60,7 @@ def _parser() -> argparse.ArgumentParser:
                         help="don't check the spec's `expect` lines (e.g. to draw a spec while fixing it)")
 
     p = _Parser(prog="cnndsl", description="Check, compile and draw .cnn network specs.")
-    p.add_argument("--version", action="version", version=f"cnndsl {_version()}", help="print the version")
+    p.add_argument("--version", action=_VersionAction, help="print the version")
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND", parser_class=_Parser,
                            help="what to do; `cnndsl COMMAND --help` describes each")
     model = "a .cnn spec, or a Keras model (.keras file) to read as one"
@@ -67,12 +79,14 @@ def _parser() -> argparse.ArgumentParser:
     c.add_argument("files", nargs="+", metavar="FILE",
                    help="spec files (.cnn) or Keras models (.keras); - reads a spec from standard input")
 
-    c = sub.add_parser("compile", parents=[common], help="compile to a Keras .keras file or Python")
+    c = sub.add_parser("compile", parents=[common], help="compile to a Keras .keras file, Python, PyTorch or ONNX")
     c.add_argument("file", metavar="FILE", help="the .cnn spec to compile")
     c.add_argument("-o", "--output", metavar="OUT",
-                   help="OUT.keras, OUT.py with --emit python or OUT.cnn with --emit cnn; - for standard output "
-                        "(the default for --emit python and cnn, and for a .keras model when standard output is "
-                        "not a terminal), or a device or FIFO")
+                   help="OUT.keras, OUT.py with --emit python or --target torch, OUT.cnn with --emit cnn, OUT.onnx "
+                        "with --target onnx; - for standard output (the default for Python source and --emit cnn, "
+                        "and for a binary model when standard output is not a terminal), or a device or FIFO")
+    c.add_argument("--target", choices=["keras", "torch", "onnx"], default="keras",
+                   help="keras (default), torch (a standalone PyTorch module's source) or onnx")
     c.add_argument("--emit", choices=["keras", "python", "cnn"], default="keras",
                    help="keras: a .keras model file (the default); python: a standalone Python module "
                         "that builds it with keras only; cnn: the network as one .cnn spec, blocks recovered")
@@ -122,6 +136,13 @@ def _parser() -> argparse.ArgumentParser:
     c.add_argument("--format", choices=["text", "svg", "dot", "html"], default="text",
                    help="text, or one diagram of B with the changes coloured and unchanged blocks folded")
     c.add_argument("-o", "--output", default="-", metavar="OUT", help="where to write it (standard output)")
+
+    c = sub.add_parser("fmt", help="rewrite specs in the canonical layout (in place)")
+    c.add_argument("files", nargs="+", metavar="FILE",
+                   help="spec files or folders (their .cnn files, recursively); - reads standard input, writes standard output")
+    c.add_argument("--check", action="store_true", help="change nothing; list the files fmt would change, exit 1 if any")
+
+    sub.add_parser("lsp", help="a language server (LSP) on standard input and output, for editors")
     return p
 
 
@@ -313,16 +334,20 @@ def _fails_the_same(e: CnnError, program, network, limits, settings: dict) -> bo
 
 def describe(graph, convention: str = "cnndsl", unit: str = "macs") -> str:
     """The lines ``check`` prints for one network (its operation count by ``convention``, in ``unit``)."""
-    from .counting import count, unit_label, why_unknown
-    from .ops import fmt_shape
-    from .summary import human
+    from .ops.schema import fmt_shape, human    # not .summary: check needs none of its tree code
     ins = ", ".join(f"{k} {fmt_shape(n.shape)}" for k, n in graph.inputs.items())
     outs = ", ".join(f"{k} {fmt_shape(n.shape)}" for k, n in graph.outputs.items())
-    n = count(graph, convention, unit)
-    counted = human(n) if n is not None else f"? ({why_unknown(graph, convention)})"
+    if (convention, unit) == ("cnndsl", "macs"):     # the default, without the counting module
+        n, label = graph.macs, "MACs"
+        counted = human(n) if n is not None else "? (H or W unknown)"
+    else:
+        from .counting import count, unit_label, why_unknown
+        n, label = count(graph, convention, unit), unit_label(convention, unit)
+        counted = human(n) if n is not None else f"? ({why_unknown(graph, convention)})"
+    trainable, non_trainable = graph.trainable, graph.non_trainable   # one pass each
     lines = [f"{graph.name}: {ins} -> {outs}",
-             f"  params {graph.total_params:,} (trainable {graph.trainable:,}, non-trainable {graph.non_trainable:,})"
-             f" · {unit_label(convention, unit)} {counted} · {graph.layers} layers"]
+             f"  params {trainable + non_trainable:,} (trainable {trainable:,}, non-trainable {non_trainable:,})"
+             f" · {label} {counted} · {graph.layers} layers"]
     lines += [f"  warning: {w}" for w in graph.warnings]
     return "\n".join(lines)
 
@@ -330,8 +355,9 @@ def describe(graph, convention: str = "cnndsl", unit: str = "macs") -> str:
 def _cmd_check(args) -> int:
     """Each file is loaded, lowered and reported on its own: an error in one doesn't hide the others."""
     settings, limits = _settings(args), _limits(args)
-    from .counting import check_convention
-    check_convention(args.convention, args.count)
+    if (args.convention, args.count) != ("cnndsl", "macs"):    # the default needs no counting module
+        from .counting import check_convention
+        check_convention(args.convention, args.count)
     loaded, worst = [], 0
     for path in args.files:
         try:
@@ -395,6 +421,7 @@ def _import_keras_quietly():
         saved = os.dup(2)
     except (OSError, ValueError):   # no stderr to protect
         return import_keras()
+    import tempfile
     log = tempfile.TemporaryFile()
     try:
         os.dup2(log.fileno(), 2)
@@ -438,6 +465,8 @@ def _to_stdout(args, binary: str | None) -> str:
 
 def _cmd_compile(args) -> int:
     from .files import atomic_path, check_writable, kind, write_atomic
+    if args.target != "keras":
+        return _compile_other(args, _to_stdout(args, "an ONNX model" if args.target == "onnx" else None))
     out = _to_stdout(args, "a .keras model" if args.emit == "keras" else None)
     if args.emit in ("python", "cnn") and out.endswith(".keras"):
         ext, what = {"python": ("py", "Python source"), "cnn": ("cnn", "a .cnn spec")}[args.emit]
@@ -469,6 +498,30 @@ def _cmd_compile(args) -> int:
     with atomic_path(out, suffix=".keras") as tmp:   # a device, a FIFO or -: Keras writes a file, then it is copied
         model.save(tmp)
     _wrote(out, f" ({model.count_params():,} params)")
+    return 0
+
+
+def _compile_other(args, out) -> int:
+    """``--target torch`` (Python source; imports no framework) and ``--target onnx`` (through torch)."""
+    from .files import atomic_path, check_writable, kind, write_atomic
+    ext = {"torch": ".py", "onnx": ".onnx"}[args.target]
+    if args.emit != "keras":
+        raise CnnError("usage", f"--emit {args.emit} is for the Keras target; --target {args.target} writes {ext}")
+    if args.summary:
+        raise CnnError("usage", "--summary prints Keras's model.summary(); it is for the Keras target")
+    if kind(out) == "file" and not out.endswith(ext):
+        raise CnnError("usage", f"--target {args.target} writes a {ext} file, and -o {out} does not end in {ext}")
+    graph = _graph(args)
+    check_writable(out)
+    if args.target == "torch":
+        from .backends.torch import emit_torch
+        write_atomic(out, emit_torch(graph))
+        _wrote(out)
+        return 0
+    from .backends.onnx import export_onnx
+    with atomic_path(out, suffix=".onnx") as tmp:
+        export_onnx(graph, tmp)
+    _wrote(out)
     return 0
 
 
@@ -575,6 +628,48 @@ def _cmd_diff(args) -> int:
             from .backends.dot import render_diff
             write_atomic(args.output, render_diff(d, args.format, args.output))
     _wrote(args.output)
+    return 0
+
+
+def _cmd_fmt(args) -> int:
+    """Each file on its own: one that doesn't parse is reported (located) and left as it is."""
+    from .fmt import format_text, spec_files
+    from .files import write_atomic
+    from .program import MAX_FILE, decode, read_text
+    worst, changed = 0, []
+    for path in spec_files(args.files):
+        try:
+            if path == "-":
+                data = sys.stdin.buffer.read(MAX_FILE + 1)
+                if len(data) > MAX_FILE:
+                    raise CnnError("usage", f"standard input is over the limit of {MAX_FILE:,} bytes for a spec")
+                text = decode(data, "<stdin>")
+            else:
+                text = read_text(path)
+            out = format_text(text, "<stdin>" if path == "-" else path)
+        except CnnError as e:
+            worst = max(worst, _report(e))
+            continue
+        if path == "-":
+            if not args.check:
+                sys.stdout.write(out)
+            elif out != text:
+                changed.append(path)
+        elif out != text:
+            changed.append(path)
+            if not args.check:
+                write_atomic(path, out)
+                print(f"reformatted {path}")
+    if args.check:
+        for path in changed:
+            print(f"would reformat {path}")
+        return max(worst, 1 if changed else 0)
+    return worst
+
+
+def _cmd_lsp(args) -> int:
+    from .lsp import serve
+    serve()
     return 0
 
 

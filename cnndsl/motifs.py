@@ -145,7 +145,9 @@ class Layer:
     def values(self) -> dict:
         """Every argument's value: the node's, defaults filled in."""
         d, args = op_defaults(self.op), self.args
-        return {k: args[k] if k in args else d.get(k) for k in _arg_names(self.op)}
+        out = {k: args[k] if k in args else d.get(k) for k in _arg_names(self.op)}
+        out["trainable"] = args.get("trainable") is not False     # a frozen layer: false
+        return out
 
 
 def layer_view(node) -> Layer:
@@ -159,6 +161,8 @@ def layer_view(node) -> Layer:
             args[a.name] = v
     if node.op == "input":
         args = {"shape": list(node.shape)}
+    elif node.frozen:
+        args["trainable"] = False     # a frozen layer: `trainable=false`
     return Layer(node, node.op, args, node.name, bool(node.meta.get("explicit", True)))
 
 

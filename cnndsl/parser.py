@@ -28,7 +28,7 @@ TERMINAL_TEXT = {
     "COMP_OP": "a comparison", "ADD_OP": "`+`/`-`", "MUL_OP": "`*`, `/`, `//` or `%`", "POW": "`**`",
     "MINUS": "`-`", "$END": "end of file", "TERNARY_IF": "`if`",
     "COLLECT": "`collect`",
-    **{f"_KW_{k.upper()}": f"`{k}`" for k in ("fn", "assert", "import", "as", "let", "block", "network", "defaults", "expect", "repeat",
+    **{f"_KW_{k.upper()}": f"`{k}`" for k in ("fn", "assert", "import", "as", "let", "shared", "block", "network", "defaults", "expect", "repeat",
                                              "if", "elif", "else", "true", "false", "none", "and", "or", "not")},
 }
 CLOSERS = {"(": ")", "[": "]", "{": "}"}
@@ -45,8 +45,18 @@ def _grammar_text() -> str:
     raise FileNotFoundError(f"{GRAMMAR_FILE} is missing from the cnndsl installation")
 
 
+GRAMMAR_OPTIONS = dict(parser="lalr", propagate_positions=True, start=["start", "test"], maybe_placeholders=True)
+
+
 @functools.lru_cache(maxsize=None)
 def _lark() -> Lark:
+    """The parser: from the tables shipped in the package (cnndsl/grammar.tables, made by
+    scripts/build_parser.py) when they were built from this grammar by this lark; otherwise built
+    from the grammar, with lark's cache under the user's cache folder."""
+    text = _grammar_text()
+    shipped = _shipped_tables(text)
+    if shipped is not None:
+        return Lark.load(shipped)
     cache_dir = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
     cache = os.path.join(cache_dir, "cnndsl", "grammar.lark.cache")
     try:
@@ -54,15 +64,46 @@ def _lark() -> Lark:
     except OSError:
         import tempfile  # rare: no writable home; kept off the start-up path
         cache = os.path.join(tempfile.gettempdir(), "cnndsl-grammar.lark.cache")
-    return Lark(_grammar_text(), parser="lalr", propagate_positions=True,
-                start=["start", "test"], cache=cache, maybe_placeholders=True)
+    return Lark(text, cache=cache, **GRAMMAR_OPTIONS)
+
+
+TABLES_FILE = "grammar.tables"   # made by scripts/build_parser.py
+
+
+def _shipped_tables(text: str):
+    """The shipped parser tables, if they were built from ``text`` by the installed lark; else None."""
+    import hashlib
+    import lark
+    import pickle
+    try:
+        with open(os.path.join(os.path.dirname(os.path.abspath(__file__)), TABLES_FILE), "rb") as f:
+            digest, _, version = f.readline().decode("ascii", "replace").strip().partition(" ")
+            if digest != hashlib.sha256(text.encode("utf-8")).hexdigest() or version != lark.__version__:
+                return None
+            return pickle.load(f)
+    except (OSError, EOFError, pickle.UnpicklingError):
+        return None
 
 
 def parse(text: str, path: str = "<string>") -> S.Module:
-    """Parse a whole .cnn file into a ``syntax.Module``."""
-    source = Source(path, text)
-    tree = _parse_tree(source, text, "start")
-    return _build(source, tree)
+    """Parse a whole .cnn file into a ``syntax.Module``.
+
+    The syntax tree is immutable, so a file parsed before (the same path and text: a library that
+    several specs import, an editor checking again) is not parsed again."""
+    key = (path, text)
+    module = _PARSED.get(key)
+    if module is None:
+        source = Source(path, text)
+        module = _build(source, _parse_tree(source, text, "start"))
+        if len(text) <= MAX_CACHED_TEXT:
+            while _PARSED and sum(len(t) for _, t in _PARSED) + len(text) > MAX_CACHED_TEXT:
+                del _PARSED[next(iter(_PARSED))]        # the oldest first
+            _PARSED[key] = module
+    return module
+
+
+MAX_CACHED_TEXT = 4 * 2 ** 20    # characters of spec text whose syntax trees are kept
+_PARSED: dict = {}               # (path, text) -> Module
 
 
 def parse_expr(text: str, source: Source, line: int, col: int) -> S.Node:
@@ -245,6 +286,13 @@ class _ToAst(Transformer):
     def let_unpack(self, meta, c):
         return S.Let(self._span(meta), tuple(str(t) for t in c[:-1]), c[-1])
 
+    def shared(self, meta, c):
+        name, call = c
+        if not isinstance(call, S.Call) or call.branches is not None or isinstance(call, S.Start):
+            raise CnnError("syntax", "`shared` declares one op or block call, e.g. `shared enc = encoder(64)`",
+                           call.span)
+        return S.Shared(self._span(meta), str(name), call)
+
     def let(self, meta, c):
         return S.Let(self._span(meta), str(c[0]), c[1])
 
@@ -270,7 +318,8 @@ class _ToAst(Transformer):
         return S.Call(self._span(meta), str(c[0]), None, None)
 
     def repeat(self, meta, c):
-        return S.Repeat(self._span(meta), c[0], str(c[1]) if c[1] is not None else None, c[3], c[2] is not None)
+        collect = (str(c[3]) if c[3] is not None else True) if c[2] is not None else False
+        return S.Repeat(self._span(meta), c[0], str(c[1]) if c[1] is not None else None, c[4], collect)
 
     def chain_arg(self, meta, c):
         elems = [e for e in c[1:] if not isinstance(e, Token)]

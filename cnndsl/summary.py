@@ -32,6 +32,7 @@ import math
 from .errors import CnnError
 from .ir import call_text
 from .ops import REGISTRY, fmt_shape
+from .ops.schema import human  # noqa: F401  (summary.human: dot.py and cli import it from here)
 from .structure import Group, build_tree, ports, users
 
 
@@ -87,16 +88,6 @@ def _block_name(group: Group) -> str:
     return _public(group.scope)
 
 
-def human(n) -> str:
-    """``11.3G``, ``236K``, ``512``: three significant digits, for labels."""
-    if n is None:
-        return "?"
-    for unit, size in (("G", 1e9), ("M", 1e6), ("K", 1e3)):
-        if n >= size:
-            return f"{n / size:.3g}{unit}"
-    return str(n)
-
-
 def check_depth(depth) -> None:
     if depth is not None and (isinstance(depth, bool) or not isinstance(depth, int) or depth < 0):
         raise CnnError("usage", f"--depth must be a whole number 0 or more, got {depth}")
@@ -149,7 +140,9 @@ def summary_table(graph, depth=None, convention: str = "cnndsl", unit: str = "ma
         f"Activation memory:    {memory}",
         *_convention_line(graph, convention, unit),
         "MACs count conv as k_h·k_w·C_in·C_out·H_out·W_out/groups and dense as in·out; "
-        "BN, activations, pools and merges count 0.",
+        "BN, activations, pools and merges count 0."
+        + (" matmul and attention count their multiply-accumulates (see the op table)."
+           if any(n.op in ("matmul", "attention") for n in graph.nodes) else ""),
     ]
     return "\n".join([f"{graph.name}: {ins} -> {outs}", rule, line(head), rule, *map(line, cells), rule, *total])
 

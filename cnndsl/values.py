@@ -19,6 +19,8 @@ from .ops.schema import Initializer, Symbol
 
 def fmt_value(v) -> str:
     """A value as it reads in labels and messages: ``128``, ``[1, 7]``, ``same``."""
+    if type(v) is int:
+        return str(v)
     if isinstance(v, Node):
         return v.name
     if isinstance(v, float):
@@ -52,6 +54,21 @@ def _rounding(fn):
         if isinstance(x, bool) or not isinstance(x, (int, float)):
             raise TypeError(f"needs a number, got {describe(x)}")
         return int(fn(x))
+    return call
+
+
+def _real(name, fn, positive=False):
+    """``log``, ``log2`` and ``exp``: a float of a number (a logarithm needs one above 0)."""
+    def call(x):
+        if isinstance(x, bool) or not isinstance(x, (int, float)):
+            raise TypeError(f"needs a number, got {describe(x)}")
+        if positive and x <= 0:
+            raise ValueError(f"needs a number above 0, got {describe(x)}")
+        try:
+            return fn(x)
+        except OverflowError:
+            raise ValueError(f"{describe(x)} is too large (the result overflows)") from None
+    call.__name__ = name
     return call
 
 
@@ -91,7 +108,9 @@ def _error(message):
 
 
 FUNCS = {"error": _error, "min": min, "max": max, "abs": abs, "int": int, "float": float, "round": round, "len": len,
-         "sum": _sum, "ceil": _rounding(math.ceil), "floor": _rounding(math.floor), **INITIALIZER_FUNCS}
+         "sum": _sum, "ceil": _rounding(math.ceil), "floor": _rounding(math.floor),
+         "log": _real("log", math.log, positive=True), "log2": _real("log2", math.log2, positive=True),
+         "exp": _real("exp", math.exp), **INITIALIZER_FUNCS}
 
 ARITH = {"+": operator.add, "-": operator.sub, "*": operator.mul, "/": operator.truediv,
          "//": operator.floordiv, "%": operator.mod, "**": operator.pow}
@@ -166,9 +185,14 @@ class Evaluator:
 
     def __call__(self, e: S.Node):
         try:
-            v = getattr(self, type(e).__name__)(e)
+            method = _METHODS.get(type(e))
+            if method is None:
+                method = _METHODS[type(e)] = getattr(Evaluator, type(e).__name__)
+            v = method(self, e)
         except (OverflowError, ValueError, ZeroDivisionError) as exc:
             raise CnnError("value", f"can't compute this: {exc}", e.span) from None
+        if type(v) is int and -MAX_INT < v < MAX_INT:
+            return v
         return bounded(v, e.span)
 
     def Num(self, e):
@@ -326,6 +350,7 @@ class Evaluator:
 
 
 _MISSING = object()
+_METHODS: dict = {}   # syntax class -> the Evaluator function for it, looked up once
 
 
 def _fits(n: int, what: str, span) -> None:
@@ -336,6 +361,11 @@ def _fits(n: int, what: str, span) -> None:
 def bounded(v, span):
     """``v``, if it is a value the language allows: a finite number of bounded size, a list or a
     string of bounded length. Anything else is a located error, never a Python exception later."""
+    t = type(v)
+    if t is Node or t is Symbol or t is str or t is list:     # the usual values, checked by their exact type
+        if t is not Node and len(v) > MAX_LEN:
+            _fits(len(v), "a list" if t is list else "a string", span)
+        return v
     if isinstance(v, bool) or v is None:
         return v
     if isinstance(v, int):

@@ -15,6 +15,7 @@ import cnndsl
 from cnndsl.counting import CONVENTIONS, RULES, count, why_unknown
 from cnndsl.ops import REGISTRY
 from conftest import SPECS, run_cli
+from tv import torchvision
 
 RESNET50 = dict(depths=[3, 4, 6, 3], groups=1, width_per_group=64)
 
@@ -82,18 +83,6 @@ def test_a_misspelled_convention_is_a_usage_error():
 
 # --- the tools themselves -----------------------------------------------------------------------------
 
-def _torchvision():
-    """torchvision's model builders. Its compiled ops (torchvision/_C.so) are built for PyPI's CUDA torch and
-    don't load with the CPU torch the tests install; the builders are pure Python and need none of them, so
-    the two modules that register those ops' kernels are stubbed (here only, in the tests)."""
-    import sys
-    import types
-    for mod in ("torchvision._meta_registrations", "torchvision._autograd_registrations"):
-        sys.modules.setdefault(mod, types.ModuleType(mod))
-    import torchvision
-    return torchvision
-
-
 TV = {"resnet50": 0, "squeezenet1_1": 1}
 
 
@@ -103,7 +92,7 @@ def test_the_tools_print_these_figures(networks, builder):
     import warnings
 
     import torch
-    tv = _torchvision()
+    tv = torchvision()
     model = getattr(tv.models, builder)(weights=None).eval()
     x = torch.randn(1, 3, 224, 224)
     graph = networks[TV[builder]]
@@ -127,3 +116,19 @@ def test_the_tools_print_these_figures(networks, builder):
         thop = pytest.importorskip("thop")
         ops, _ = thop.profile(model, inputs=(x,), verbose=False)
         assert count(graph, "thop") == int(ops)
+
+
+def test_issue_16s_ops_are_counted_or_unknown_never_guessed():
+    """matmul is a matrix product every convention that counts products knows; a 1-D conv counts as a
+    2-D one does; the tools' counts of 1-D pools and of the new elementwise ops are not measured here."""
+    from cnndsl.counting import UNKNOWN, node_count
+    graph = cnndsl.check("network n(x: [12, 8]) -> (m, s, b) {\n  a = conv(8, 3, padding=same)\n"
+                         "  m = matmul(a, a, transpose_b=true)\n  s = a -> maxpool(2)\n  b = a -> abs\n}")
+    conv, matmul, pool, absolute = (next(n for n in graph.nodes if n.op == op) for op in ("conv", "matmul",
+                                                                                           "maxpool", "abs"))
+    assert matmul.macs == 12 * 12 * 8
+    for convention in ("torchvision", "fvcore"):
+        assert node_count(matmul, convention) == matmul.macs
+    assert node_count(conv, "torchvision") == node_count(conv, "fvcore") == conv.macs == 12 * 3 * 8 * 8
+    assert node_count(pool, "torchvision") == 0 and node_count(pool, "ptflops") is UNKNOWN
+    assert node_count(absolute, "torchvision") == 0 and node_count(absolute, "thop") is UNKNOWN

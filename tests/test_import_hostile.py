@@ -168,7 +168,7 @@ def _case_bad_shape(tmp):
                     data_format="channels_last")]
     path = tmp / "shape.keras"
     keras_file(path, functional("m", layers, ["x"], ["p"]))
-    return path, [], "shape.keras: layers[2]: error: `p` (MaxPooling2D): maxpool: expects a 4-D input"
+    return path, [], "shape.keras: layers[2]: error: `p` (MaxPooling2D): maxpool: takes a 1-D [T, C], 2-D [H, W, C] or 3-D [D, H, W, C] input (batch first), got (None, 8)"
 
 
 def _case_layers_not_list(tmp):

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from ..errors import CnnError
 from ..motifs import KEYWORDS, Expr, identifier, key as _key, op_defaults, plain as _plain, recover, repeat_run
 from ..ops import REGISTRY
-from ..ops.schema import REQUIRED, Initializer
+from ..ops.schema import REQUIRED, Initializer, fixed_weights
 
 
 # --- defaults ---------------------------------------------------------------------------------------
@@ -75,6 +75,8 @@ def value_text(v, symbol: bool = True) -> str:
             raise CnnError("unsupported", f"the value {text} has no .cnn form")
         return text
     if isinstance(v, Initializer):
+        if fixed_weights(v) is not None:     # fixed weights: kernel_init=[[...]]
+            return value_text(fixed_weights(v))
         fn = _snake_class(v.name)
         return f"{fn}(" + ", ".join(f"{k}={value_text(x)}" for k, x in v.args) + ")"
     if isinstance(v, (list, tuple)):
@@ -145,8 +147,9 @@ class Body:
     """Writes a list of Items (topologically ordered) as statements: chains and branches where the
     graph is series-parallel, named tensors where it is not."""
 
-    def __init__(self, items, ports, outputs, taken=(), hints=True):
+    def __init__(self, items, ports, outputs, taken=(), hints=True, implicit=True):
         self.items = items
+        self.implicit = implicit           # ports[0] starts a chain unnamed (a block's `in`, a network's one input)
         self.hints = hints                 # name tensors after their layers (the network's body)
         self.ports = ports                 # Port objects; ports[0] is the current tensor at the start
         self.outputs = outputs             # refs the body gives
@@ -220,7 +223,7 @@ class Body:
                     count += 1
                     hint = it.name_hint if self.hints and it.name_hint and len(it.name_hint) <= MAX_HINT else f"x{count}"
                     self.names[k] = identifier(hint, self.taken | set(self.names.values()))
-        out, cur, prev_assign = [], _rk((self.ports[0], 0)) if self.ports else None, False
+        out, cur, prev_assign = [], _rk((self.ports[0], 0)) if self.ports and self.implicit else None, False
         for it in self.items:
             k = _rk(it.outputs[0])
             if k not in pending:
@@ -364,6 +367,8 @@ def written_args(layer, hoisted: dict) -> dict:
             out[a.name] = v
         elif a.name in mine:
             out[a.name] = op_defaults(layer.op).get(a.name)
+    if layer.args.get("trainable") is False:       # a frozen layer (any op takes trainable=)
+        out["trainable"] = False
     return out
 
 
@@ -381,6 +386,8 @@ def call_text(op: str, args: dict, name=None, keywords: bool = False) -> str:
         else:
             positional = False
             kw.append(f"{a.name}={text}")
+    if "trainable" in args:
+        kw.append(f"trainable={value_text(args['trainable'])}")
     if name is not None:
         kw.append(f"name={name.text if isinstance(name, Expr) else string_text(name)}")
     inner = ", ".join(pos + kw)
@@ -417,7 +424,8 @@ def emit_spec(graph, source: str | None = None, blocks: bool = True) -> str:
     block_text = []
     for blk in rec.blocks:
         block_text += writer.block(blk) + [""]
-    lines, out_names = writer.body(rec.seq, rec.ports, rec.outputs, "    ")
+    # a network with several inputs has no implicit input: each chain names the tensor it starts from
+    lines, out_names = writer.body(rec.seq, rec.ports, rec.outputs, "    ", implicit=len(rec.ports) == 1)
     head = f"network {netname}({', '.join(params)})"
     if any(o is not None for o in out_names) or len(out_names) > 1:
         head += f" -> ({', '.join(o for o in out_names)})"
@@ -445,6 +453,9 @@ class _Writer:
                 base = mine.get(arg.name, op_defaults(a.op).get(arg.name))
                 if isinstance(v, Expr) or _key(_plain(v)) != _key(_plain(base)):
                     written[arg.name] = v
+            frozen = a.values.get("trainable", True)
+            if frozen is not True:                     # a frozen layer (false, or a block's parameter)
+                written["trainable"] = frozen
             return call_text(a.op, written, a.name)
         if a.kind == "group":
             return f"sequential(name={string_text(a.group)})"
@@ -504,7 +515,7 @@ class _Writer:
         args = [f"{p}={t}" if p in ("name", "id") else t for p, t in folded.items()]
         return f"{calls[0].block.name}({', '.join(args)})"
 
-    def body(self, atoms, ports, outputs, indent, hints=True):
+    def body(self, atoms, ports, outputs, indent, hints=True, implicit=True):
         self.uses = Counter((id(src), i) for a in atoms for src, i in a.inputs)
         self.uses.update((id(src), i) for src, i in outputs)
         items, item_of = self.items(atoms)
@@ -518,7 +529,7 @@ class _Writer:
         for it in items:
             it.inputs = [conv(r) for r in it._src]
         outs = [conv(r) for r in outputs]
-        body = Body(items, ports, outs, self.taken, hints)
+        body = Body(items, ports, outs, self.taken, hints, implicit)
         return body.lines(indent)
 
     def block(self, blk) -> list:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Callable
 
 from ..errors import CnnError, did_you_mean
@@ -61,7 +62,7 @@ class Arg:
 
 @dataclass(frozen=True)
 class Op:
-    """One op. ``arity`` is the number of inputs, or None for 2 or more (merges)."""
+    """One op. ``arity`` is the number of inputs, or None for ``least`` or more (merges)."""
 
     name: str
     args: tuple
@@ -72,14 +73,33 @@ class Op:
     macs: Callable = lambda ins, a, out: 0
     arity: int | None = 1
     rank: int | None = None              # required input rank (batch included)
+    least: int = 2                       # a merge's fewest inputs (attention: 1, self attention)
+    ranks: tuple | None = None           # spatial ops: the spatial ranks they take (1, 2, 3), read off the input
     passthrough: bool = False            # identity: no node is emitted
     internal: bool = False               # made by cnndsl itself (inputs); a spec can't name it
     doc: str = ""
 
+    @cached_property
+    def signature(self) -> "Signature":
+        """The argument schema compiled once (cached on the op; not a field)."""
+        return Signature(self)
 
+
+# Every activation Keras 3 knows by name (keras.activations' ALL_OBJECTS, with its aliases swish and
+# hard_swish) but two: `threshold`, whose two arguments have no defaults, so Keras can't apply it by
+# name; and `glu`, which halves the last axis while Keras's Activation layer says its output has the
+# input's shape (so the next layer would be built for the wrong channels).
 ACTIVATIONS = ("relu", "relu6", "sigmoid", "softmax", "tanh", "swish", "silu", "gelu", "elu",
                "selu", "softplus", "softsign", "hard_sigmoid", "leaky_relu", "linear", "exponential",
-               "mish", "log_softmax", "hard_swish", "hard_silu")
+               "mish", "log_softmax", "hard_swish", "hard_silu", "celu", "squareplus", "soft_shrink",
+               "sparse_plus", "tanh_shrink", "sparse_sigmoid", "hard_tanh", "hard_shrink", "log_sigmoid",
+               "sparsemax")
+NOT_BY_NAME = {
+    "threshold": "`threshold` needs its threshold and default value, which Keras can't take by name "
+                 "(relu(threshold=...) is Keras's ReLU threshold)",
+    "glu": "`glu` halves the last axis, and Keras's Activation layer reports its input's shape for it, so "
+           "the next layer would be built wrong; split(2) and multiply(a, b -> sigmoid) is glu",
+}
 
 
 def _int(v, arg):
@@ -109,9 +129,47 @@ def _size2(v, arg, least=1):
     raise TypeError(f"a {'positive' if least else 'non-negative'} integer or [h, w], got {describe(v)}")
 
 
+def _sizes(v, arg, least=1):
+    """A spatial size: one number for every spatial dimension, or a list of one per dimension (1 to 3).
+
+    A number stays a number until the input's rank is known (``resolve_spatial``)."""
+    def ok(x):
+        return isinstance(x, int) and not isinstance(x, bool) and x >= least
+    if ok(v):
+        return v
+    if isinstance(v, (list, tuple)) and 1 <= len(v) <= 3 and all(ok(x) for x in v):
+        return tuple(v)
+    what = "positive" if least else "non-negative"
+    raise TypeError(f"a {what} integer, or a list of one per spatial dimension, got {describe(v)}")
+
+
+def _pads(v, arg):
+    """Padding or cropping per spatial dimension: a number for every side, a list of one number per
+    dimension (both sides), or of [before, after] pairs; kept as a number, or a tuple of pairs."""
+    def ok(x):
+        return isinstance(x, int) and not isinstance(x, bool) and x >= 0
+    if ok(v):
+        return v
+    if isinstance(v, (list, tuple)) and 1 <= len(v) <= 3:
+        out = []
+        for x in v:
+            if ok(x):
+                out.append((x, x))
+            elif isinstance(x, (list, tuple)) and len(x) == 2 and all(ok(y) for y in x):
+                out.append(tuple(x))
+            else:
+                break
+        else:
+            return tuple(out)
+    raise TypeError("a non-negative integer, a list of one per spatial dimension, or of [before, after] pairs "
+                    f"([[top, bottom], [left, right]]), got {describe(v)}")
+
+
 def _choice(v, arg):
     if isinstance(v, str) and v in arg.choices:
         return str(v)
+    if arg.choices is ACTIVATIONS and v in NOT_BY_NAME:
+        raise TypeError(f"one of Keras's activations that work by name; {NOT_BY_NAME[v]}")
     hint = did_you_mean(str(v), arg.choices) if isinstance(v, str) else None
     got = f"`{v}`" if isinstance(v, str) else describe(v)
     raise TypeError(f"one of {', '.join(arg.choices)}, got {got}" + (f"; {hint}" if hint else ""))
@@ -132,8 +190,39 @@ def _init(v, arg):
     names = REGULARIZERS if kind == "reg" else INITIALIZERS
     if isinstance(v, str):
         return _choice(v, Arg(arg.name, "choice", choices=names))
+    if kind == "init" and isinstance(v, (list, tuple)):     # fixed weights: kernel_init=[[...]]
+        return Initializer("init", "Constant", (("value", _array(v)),))
     what = "a regularizer such as l2(1e-4)" if kind == "reg" else "an initializer such as he_normal or variance_scaling(2.0)"
     raise TypeError(f"{what}, got {describe(v)}")
+
+
+def _array(v):
+    """A nested list of numbers, rectangular, as nested tuples of floats (fixed weights)."""
+    if isinstance(v, (list, tuple)):
+        items = [_array(x) for x in v]
+        if not items or len({array_shape(x) for x in items}) != 1:
+            raise TypeError("a nested list of numbers with the weights' shape (every row as long as the others), "
+                            f"got {'an empty list' if not items else 'rows of different lengths'}")
+        return tuple(items)
+    if isinstance(v, bool) or not isinstance(v, (int, float)):
+        raise TypeError(f"an initializer, or a nested list of numbers for fixed weights; got {describe(v)} in the list")
+    return float(v)
+
+
+def array_shape(v) -> tuple:
+    """The shape of a nested tuple of numbers (``()`` for a number)."""
+    shape = []
+    while isinstance(v, tuple):
+        shape.append(len(v))
+        v = v[0]
+    return tuple(shape)
+
+
+def fixed_weights(v):
+    """The array a ``kernel_init=[...]`` gave (nested tuples), or None for any other initializer."""
+    if isinstance(v, Initializer) and v.name == "Constant" and v.args and isinstance(v.args[0][1], tuple):
+        return v.args[0][1]
+    return None
 
 
 def _noise_shape(v, arg):
@@ -181,11 +270,11 @@ def _hw(v, arg):
 
 
 def _pool_padding(v, arg):
-    """valid | same | a number of rows and columns padded on each side (int or [h, w]), as torch pads."""
+    """valid | same | a number of pixels padded on each side (one number, or one per dimension), as torch pads."""
     if isinstance(v, str):
         return _choice(v, arg)
     try:
-        return _size2(v, arg, least=0)
+        return _sizes(v, arg, least=0)
     except TypeError:
         raise TypeError(f"valid, same, or a number of pixels per side (`1` or [h, w]), got {describe(v)}") from None
 
@@ -220,10 +309,42 @@ CONVERTERS = {"int": _int, "float": _float, "bool": _bool, "size2": _size2,
               "offset2": lambda v, arg: _size2(v, arg, least=0), "choice": _choice,
               "activation": _activation, "str": _str, "ints": _ints, "pad2": _pad2, "init": _init, "reg": _init,
               "noise_shape": _noise_shape, "floats": _floats, "axes": _axes, "parts": _parts, "hw": _hw,
-              "pool_padding": _pool_padding}
+              "pool_padding": _pool_padding, "size": _sizes, "offset": lambda v, arg: _sizes(v, arg, least=0),
+              "pads": _pads}
 
 
-NULLABLE = ("activation", "str", "init", "reg", "noise_shape", "floats", "offset2")
+NULLABLE = ("activation", "str", "init", "reg", "noise_shape", "floats", "offset2", "offset")
+SPATIAL_TYPES = ("size", "offset", "pads", "pool_padding")   # what ``resolve_spatial`` fits to the input's rank
+RANK_NAMES = {1: "1-D [T, C]", 2: "2-D [H, W, C]", 3: "3-D [D, H, W, C]"}
+
+
+def as_rank(arg: Arg, value, n: int):
+    """A spatial argument's value for an input of ``n`` spatial dimensions: a number is repeated (a
+    pair per dimension for paddings); a list must give one per dimension. None where it can't."""
+    if value is None or isinstance(value, str):
+        return value
+    if isinstance(value, int):
+        return ((value, value),) * n if arg.type == "pads" else (value,) * n
+    return value if len(value) == n else None
+
+
+def resolve_spatial(op: Op, ins, a: dict) -> dict:
+    """``a`` with its spatial arguments fitted to the rank of the input, and ``dims`` (1, 2 or 3) added.
+
+    Called once the input's shape is known (``shapes.infer_node``); idempotent."""
+    n = len(ins[0]) - 2
+    out = dict(a, dims=n)
+    for arg in op.args:
+        if arg.type in SPATIAL_TYPES:
+            value = as_rank(arg, a.get(arg.name), n)
+            if value is None and a.get(arg.name) is not None:
+                given = a[arg.name]
+                shown = describe([list(p) if isinstance(p, tuple) else p for p in given])
+                raise CnnError("shape", f"{op.name}: `{arg.name}` {shown} gives {len(given)} sizes, the "
+                                        f"{fmt_shape(ins[0])} input has {n} spatial dimension{'s' * (n > 1)}",
+                               hint=f"give one number for every dimension, or a list of {n}", arg=arg.name)
+            out[arg.name] = value
+    return out
 
 
 def describe(v) -> str:
@@ -241,6 +362,97 @@ def describe(v) -> str:
     return str(v)
 
 
+class Signature:
+    """An op's argument schema, compiled once: names, positions, converters, and a table of the
+    bindings already made (call arguments -> the bound arguments, shared by every node that has them).
+
+    The table holds only successful bindings of plain values (numbers, strings, booleans, none and lists
+    of them, initializers); anything else, and every error, goes through the schema each time."""
+
+    __slots__ = ("op", "names", "index", "required", "memo")
+
+    def __init__(self, op: Op):
+        self.op = op
+        self.names = tuple(a.name for a in op.args)
+        self.index = {a.name: a for a in op.args}
+        self.required = tuple(a.name for a in op.args if a.default is REQUIRED)
+        self.memo: dict = {}
+
+
+class FrozenArgs(dict):
+    """Bound arguments shared by many nodes (one object per distinct binding): read-only. Copy it
+    (``{**args, "k": v}``) to change it."""
+
+    __slots__ = ("inferred",)   # input shapes -> (shape, trainable, non_trainable, macs): shapes.infer_node
+
+    def __init__(self, *a, **k):
+        super().__init__(*a, **k)
+        self.inferred = None     # a dict once the binding is remembered (bind_shared)
+
+    def _read_only(self, *a, **k):
+        raise TypeError("a node's arguments are shared and read-only; copy them to change them")
+
+    __setitem__ = __delitem__ = update = pop = popitem = setdefault = clear = __ior__ = _read_only
+
+    def __reduce__(self):
+        return (FrozenArgs, (dict(self),))
+
+    def __copy__(self):
+        return self
+
+    def __deepcopy__(self, memo):
+        return self
+
+
+MEMO_SIZE = 4096   # distinct bindings remembered per op
+_PLAIN = frozenset((int, float, str, bool, type(None), Symbol))
+_SIMPLE = _PLAIN - {float}     # values that are equal only when they are the same argument (not -0.0 and 0.0)
+_UNKEYED = object()
+
+
+def _key_of(v):
+    """A hashable key that tells apart every value the converters tell apart (types included: 1, 1.0
+    and true are different arguments), or ``_UNKEYED``."""
+    t = type(v)
+    if t in _PLAIN:
+        return (t, repr(v)) if t is float else (t, v)     # repr: -0.0 is not 0.0
+    if t is list or t is tuple:
+        items = tuple(_key_of(x) for x in v)
+        return _UNKEYED if _UNKEYED in items else (t, items)
+    if t is Initializer:
+        items = tuple((k, _key_of(x)) for k, x in v.args)
+        return _UNKEYED if any(x is _UNKEYED for _, x in items) else (t, v.kind, v.name, items)
+    return _UNKEYED
+
+
+def bind_shared(op: Op, positional: list, keywords: dict, defaults: dict) -> dict:
+    """``bind_args``, with the result shared by every call that gives the same arguments: a read-only
+    ``FrozenArgs``. Lowering binds a million layers this way without a dict (or a conversion) each."""
+    sig = op.signature
+    values = (*positional, *keywords.values(), *defaults.values())
+    types = tuple(map(type, values))
+    if _SIMPLE.issuperset(types):    # the usual case, keyed at C speed
+        key = (len(positional), len(keywords), *keywords, *defaults, types, *values)
+    else:
+        parts = [len(positional)]
+        parts += map(_key_of, positional)
+        for k, v in keywords.items():
+            parts += (k, _key_of(v))
+        parts.append(None)
+        for k, v in defaults.items():
+            parts += (k, _key_of(v))
+        key = tuple(parts) if _UNKEYED not in parts else None
+    if key is not None:
+        hit = sig.memo.get(key)
+        if hit is not None:
+            return hit
+    bound = FrozenArgs(_bind(op, sig, positional, keywords, defaults))
+    if key is not None and len(sig.memo) < MEMO_SIZE:
+        sig.memo[key] = bound
+        bound.inferred = {}
+    return bound
+
+
 def bind_args(op: Op, positional: list, keywords: dict, defaults: dict) -> dict:
     """Match call arguments to ``op.args``; convert and check each one.
 
@@ -250,37 +462,47 @@ def bind_args(op: Op, positional: list, keywords: dict, defaults: dict) -> dict:
     through and the scoped default, then the op's, applies. (To turn off a
     scoped activation, say ``activation=linear``.)
     """
-    names = [a.name for a in op.args]
+    return _bind(op, op.signature, positional, keywords, defaults)
+
+
+def _bind(op: Op, sig: Signature, positional: list, keywords: dict, defaults: dict) -> dict:
+    names = sig.names
     if len(positional) > len(names):
         raise CnnError("type", f"{op.name} takes at most {len(names)} positional argument(s), got {len(positional)}")
     given = dict(zip(names, positional))
     for k, v in keywords.items():
         if k in given:
             raise CnnError("type", f"{op.name}: argument `{k}` given twice", arg=k)
-        if k not in names:
+        if k not in sig.index:
             convert(op, k, v)  # reports the unknown argument name, with did-you-mean
         given[k] = v
     bound = {}
     for arg in op.args:
-        if given.get(arg.name) is not None:
-            value = given[arg.name]
-        elif defaults.get(arg.name) is not None:
-            value = defaults[arg.name]
-        elif arg.default is REQUIRED:
-            raise CnnError("type", f"{op.name} needs argument `{arg.name}`",
-                           hint=f"{op.name}({', '.join(a.name for a in op.args if a.default is REQUIRED)})")
-        else:
-            value = arg.default  # schema defaults go through the same normalisation
-        bound[arg.name] = convert(op, arg.name, value, defaulted=given.get(arg.name) is None)
+        name = arg.name
+        value = given.get(name)
+        defaulted = value is None
+        if defaulted:
+            value = defaults.get(name)
+            if value is None:
+                if arg.default is REQUIRED:
+                    raise CnnError("type", f"{op.name} needs argument `{name}`",
+                                   hint=f"{op.name}({', '.join(sig.required)})")
+                value = arg.default  # schema defaults go through the same normalisation
+        bound[name] = _convert(op, arg, value, defaulted)
     return bound
 
 
 def convert(op: Op, name: str, value, defaulted: bool = False):
     """Check and normalise one argument value against its schema entry."""
-    arg = next((a for a in op.args if a.name == name), None)
+    arg = op.signature.index.get(name)
     if arg is None:
         raise CnnError("name", f"{op.name} has no argument `{name}`", hint=did_you_mean(name, [a.name for a in op.args])
                        or f"its arguments are: {', '.join(a.name for a in op.args) or 'none'}", arg=name)
+    return _convert(op, arg, value, defaulted)
+
+
+def _convert(op: Op, arg: Arg, value, defaulted: bool):
+    name = arg.name
     if value is None:
         if arg.default is not None and arg.type not in NULLABLE:
             raise CnnError("type", f"{op.name}: `{name}` can't be none", arg=name)
@@ -307,22 +529,24 @@ def conv_len(n, k, s, d, padding):
     return (n - d * (k - 1) - 1) // s + 1
 
 
-def spatial(ins, a, kernel, stride, dilation=(1, 1)):
-    """(H_out, W_out) for a 2-D window op; errors on an empty output."""
-    _, h, w, _c = ins[0]
+def spatial(ins, a, kernel, stride, dilation=None):
+    """The spatial output sizes of a window op of any rank; errors on an empty output."""
+    dims = ins[0][1:-1]
+    dilation = dilation or (1,) * len(dims)
     if max(stride) > 1 and max(dilation) > 1:
         raise CnnError("shape", f"stride {kxk(stride)} with dilation {kxk(dilation)}: Keras can't combine a stride "
                                 "over 1 with a dilation over 1", hint="use stride=1, or dilation=1")
-    out = tuple(conv_len(n, k, s, d, a["padding"]) for n, k, s, d in zip((h, w), kernel, stride, dilation))
+    padding = "same" if a["padding"] == "causal" else a["padding"]   # causal: same length, all padding before
+    out = tuple(conv_len(n, k, s, d, padding) for n, k, s, d in zip(dims, kernel, stride, dilation))
     if any(o is not None and o <= 0 for o in out):
         eff = "×".join(str(d * (k - 1) + 1) for k, d in zip(kernel, dilation))
-        raise CnnError("shape", f"a {eff} window with padding=valid does not fit the {_hw(h, w)} input",
+        raise CnnError("shape", f"a {eff} window with padding=valid does not fit the {_hw(*dims)} input",
                        hint="use padding=same, a smaller kernel or a larger input")
     return out
 
 
-def _hw(h, w):
-    return f"{'?' if h is None else h}×{'?' if w is None else w}"
+def _hw(*dims):
+    return "×".join("?" if d is None else str(d) for d in dims)
 
 
 def prod(xs):
@@ -336,5 +560,16 @@ def fmt_shape(shape: Shape) -> str:
     return "(" + ", ".join("None" if d is None else str(d) for d in shape) + ")"
 
 
+def human(n) -> str:
+    """``11.3G``, ``236K``, ``512``: three significant digits, for labels."""
+    if n is None:
+        return "?"
+    for unit, size in (("G", 1e9), ("M", 1e6), ("K", 1e3)):
+        if n >= size:
+            return f"{n / size:.3g}{unit}"
+    return str(n)
+
+
 def kxk(k) -> str:
-    return f"{k[0]}×{k[1]}"
+    """``3×3``, ``3`` (1-D), ``3×3×3``: a size per spatial dimension."""
+    return "×".join(str(x) for x in k)
