@@ -40,7 +40,7 @@ from dataclasses import dataclass, field
 
 from .ir import Scope
 from .ops import REGISTRY
-from .ops.schema import REQUIRED, Initializer, Symbol, convert
+from .ops.schema import REQUIRED, SPATIAL_TYPES, Initializer, Symbol, convert
 
 
 KEYWORDS = {"import", "fn", "assert", "collect", "as", "let", "block", "network", "defaults", "expect", "repeat",
@@ -95,7 +95,8 @@ def plain(v, pairs: bool = True):
 
 def plain_arg(op: str, name: str, v):
     """``plain`` for one argument of ``op``: equal pairs shortened only where the argument is a pair."""
-    return plain(v, _arg_types(op).get(name) in PAIRS)
+    t = _arg_types(op).get(name)
+    return plain(v, t in PAIRS or t in SPATIAL_TYPES)
 
 
 _DEFAULTS = {}
