@@ -107,18 +107,24 @@ def same_pads(node, n, k, s, d=1):
     return total // 2, total - total // 2
 
 
-def _pads(node, kernel, stride, dilation=(1, 1)):
-    """((top, bottom), (left, right)) of a window op's padding, zeros for valid."""
-    if node.args["padding"] != "same":
-        return (0, 0), (0, 0)
-    _, h, w, _ = node.inputs[0].shape
-    return tuple(same_pads(node, n, k, s, d) for n, k, s, d in zip((h, w), kernel, stride, dilation))
+def _pads(node, kernel, stride, dilation=None):
+    """((before, after), ...) per spatial axis of a window op's padding (zeros for valid; Keras's
+    causal 1-D padding all before)."""
+    d = len(kernel)
+    dilation = dilation or (1,) * d
+    pad = node.args["padding"]
+    if pad == "causal":
+        return tuple(((k - 1) * dl, 0) for k, dl in zip(kernel, dilation))
+    if pad != "same":
+        return ((0, 0),) * d
+    sizes = node.inputs[0].shape[1:-1]
+    return tuple(same_pads(node, n, k, s, dl) for n, k, s, dl in zip(sizes, kernel, stride, dilation))
 
 
 def _one(v):
     """``3`` for (3, 3), ``(1, 7)`` otherwise: how torch's constructors read best."""
     v = tuple(v)
-    return str(v[0]) if v[0] == v[1] else str(v)
+    return str(v[0]) if len(set(v)) == 1 else str(v)
 
 
 def _kw(**kw) -> str:
@@ -132,16 +138,31 @@ def _num(v) -> str:
 
 
 def _padded(pads, x, value=None):
-    """``F.pad`` of an NCHW tensor where padding is asymmetric, or the input itself."""
-    (t, b), (l, r) = pads
-    if not (t or b or l or r):
+    """``F.pad`` of a channels-first tensor where padding is asymmetric, or the input itself."""
+    if not any(p for pair in pads for p in pair):
         return x
-    return f"F.pad({x}, ({l}, {r}, {t}, {b})" + (f", value={value}" if value is not None else "") + ")"
+    flat = ", ".join(f"{b}, {a}" for b, a in reversed(pads))   # F.pad lists the last axis first
+    return f"F.pad({x}, ({flat})" + (f", value={value}" if value is not None else "") + ")"
 
 
 def _symmetric(pads):
-    (t, b), (l, r) = pads
-    return t == b and l == r
+    return all(b == a for b, a in pads)
+
+
+def _ndim(node) -> int:
+    """The spatial rank of a window op's input: 1, 2 or 3."""
+    return len(node.inputs[0].shape) - 2
+
+
+def _cf_call(node, inner):
+    """A channels-first call over the node's input: a 1-D input ((N, L, C) tokens in this backend) is
+    transposed to torch's (N, C, L) and back; 2-D and 3-D inputs are channels-first already.
+    ``inner(m, x)`` gets the channels-first input expression."""
+    if len(node.inputs[0].shape) == 3:
+        out_rank = len(node.shape)
+        back = ".transpose(1, 2)" if out_rank == 3 else ""
+        return lambda m, xs: f"{inner(m, xs[0] + '.transpose(1, 2)')}{back}"
+    return lambda m, xs: inner(m, xs[0])
 
 
 # --- activations -----------------------------------------------------------------------------------
@@ -197,45 +218,53 @@ def _with_act(node, call):
 
 # --- builders --------------------------------------------------------------------------------------
 
+def _ones(v) -> bool:
+    return all(x == 1 for x in v)
+
+
+def _window_kw(a, pads, sym):
+    return dict(stride=_one(a["stride"]) if not _ones(a["stride"]) else None,
+                padding=_one(tuple(p[0] for p in pads)) if sym and any(p[0] for p in pads) else None,
+                dilation=_one(a["dilation"]) if not _ones(a["dilation"]) else None)
+
+
 def _conv(node):
     a = node.args
-    cin = node.inputs[0].shape[3]
+    d = _ndim(node)
+    cin = node.inputs[0].shape[-1]
     pads = _pads(node, a["kernel"], a["stride"], a["dilation"])
     sym = _symmetric(pads)
-    init = (f"nn.Conv2d({cin}, {a['filters']}, {_one(a['kernel'])}"
-            + _kw(stride=_one(a["stride"]) if a["stride"] != (1, 1) else None,
-                  padding=_one((pads[0][0], pads[1][0])) if sym and pads != ((0, 0), (0, 0)) else None,
-                  dilation=_one(a["dilation"]) if a["dilation"] != (1, 1) else None,
+    init = (f"nn.Conv{d}d({cin}, {a['filters']}, {_one(a['kernel'])}"
+            + _kw(**_window_kw(a, pads, sym),
                   groups=a["groups"] if a["groups"] != 1 else None, bias=None if a["bias"] else False) + ")")
-    return Layer(init, _with_act(node, lambda m, xs: f"{m}({xs[0] if sym else _padded(pads, xs[0])})"))
+    return Layer(init, _with_act(node, _cf_call(node, lambda m, x: f"{m}({x if sym else _padded(pads, x)})")))
 
 
 def _dwconv(node):
     a = node.args
-    cin = node.inputs[0].shape[3]
+    d = _ndim(node)
+    cin = node.inputs[0].shape[-1]
     pads = _pads(node, a["kernel"], a["stride"], a["dilation"])
     sym = _symmetric(pads)
-    init = (f"nn.Conv2d({cin}, {cin * a['depth_multiplier']}, {_one(a['kernel'])}"
-            + _kw(stride=_one(a["stride"]) if a["stride"] != (1, 1) else None,
-                  padding=_one((pads[0][0], pads[1][0])) if sym and pads != ((0, 0), (0, 0)) else None,
-                  dilation=_one(a["dilation"]) if a["dilation"] != (1, 1) else None,
-                  groups=cin, bias=None if a["bias"] else False) + ")")
-    return Layer(init, _with_act(node, lambda m, xs: f"{m}({xs[0] if sym else _padded(pads, xs[0])})"))
+    init = (f"nn.Conv{d}d({cin}, {cin * a['depth_multiplier']}, {_one(a['kernel'])}"
+            + _kw(**_window_kw(a, pads, sym), groups=cin, bias=None if a["bias"] else False) + ")")
+    return Layer(init, _with_act(node, _cf_call(node, lambda m, x: f"{m}({x if sym else _padded(pads, x)})")))
 
 
 def _sepconv(node):
     a = node.args
-    cin = node.inputs[0].shape[3]
+    d = _ndim(node)
+    if d == 3:
+        raise _unsupported(node, "over a 3-D input (Keras has no SeparableConv3D)")
+    cin = node.inputs[0].shape[-1]
     pads = _pads(node, a["kernel"], a["stride"], a["dilation"])
     sym = _symmetric(pads)
-    init = (f"SeparableConv2d({cin}, {a['filters']}, {_one(a['kernel'])}"
-            + _kw(stride=_one(a["stride"]) if a["stride"] != (1, 1) else None,
-                  padding=_one((pads[0][0], pads[1][0])) if sym and pads != ((0, 0), (0, 0)) else None,
-                  dilation=_one(a["dilation"]) if a["dilation"] != (1, 1) else None,
+    init = (f"SeparableConv{d}d({cin}, {a['filters']}, {_one(a['kernel'])}"
+            + _kw(**_window_kw(a, pads, sym),
                   depth_multiplier=a["depth_multiplier"] if a["depth_multiplier"] != 1 else None,
                   bias=None if a["bias"] else False) + ")")
-    return Layer(init, _with_act(node, lambda m, xs: f"{m}({xs[0] if sym else _padded(pads, xs[0])})"),
-                 ("SeparableConv2d",))
+    return Layer(init, _with_act(node, _cf_call(node, lambda m, x: f"{m}({x if sym else _padded(pads, x)})")),
+                 (f"SeparableConv{d}d",))
 
 
 def _conv_transpose(node):
@@ -243,10 +272,11 @@ def _conv_transpose(node):
     max(k - s, 0) and 'same' n·s, the full transposed conv cropped as TensorFlow crops it (the odd
     row at the end)."""
     a = node.args
-    cin = node.inputs[0].shape[3]
+    d = _ndim(node)
+    cin = node.inputs[0].shape[-1]
     pad, opad, crop = [], [], []
-    for k, s, d, i in zip(a["kernel"], a["stride"], a["dilation"], (0, 1)):
-        k = d * (k - 1) + 1
+    for k, s, dl, i in zip(a["kernel"], a["stride"], a["dilation"], range(d)):
+        k = dl * (k - 1) + 1
         if a["output_padding"] is not None:
             pad.append(k // 2 if a["padding"] == "same" else 0)
             opad.append(a["output_padding"][i])
@@ -265,57 +295,67 @@ def _conv_transpose(node):
                 pad.append(0)
                 crop.append((before, total - before))
             opad.append(0)
-    init = (f"nn.ConvTranspose2d({cin}, {a['filters']}, {_one(a['kernel'])}"
-            + _kw(stride=_one(a["stride"]) if a["stride"] != (1, 1) else None,
+    init = (f"nn.ConvTranspose{d}d({cin}, {a['filters']}, {_one(a['kernel'])}"
+            + _kw(stride=_one(a["stride"]) if not _ones(a["stride"]) else None,
                   padding=_one(pad) if any(pad) else None, output_padding=_one(opad) if any(opad) else None,
-                  dilation=_one(a["dilation"]) if a["dilation"] != (1, 1) else None,
+                  dilation=_one(a["dilation"]) if not _ones(a["dilation"]) else None,
                   bias=None if a["bias"] else False) + ")")
 
-    def call(m, xs):
-        y = f"{m}({xs[0]})"
+    def call(m, x):
+        y = f"{m}({x})"
         if any(c != (0, 0) for c in crop):
-            (t, b), (l, r) = crop
-            y += f"[:, :, {t}:{-b if b else ''}, {l}:{-r if r else ''}]"
+            y += _crop_index(crop)
         return y
-    return Layer(init, _with_act(node, call))
+    return Layer(init, _with_act(node, _cf_call(node, call)))
+
+
+def _crop_index(crop) -> str:
+    """``[:, :, t:-b, l:-r]``: a channels-first tensor cropped per spatial axis."""
+    return "[:, :, " + ", ".join(f"{b}:{-a if a else ''}" for b, a in crop) + "]"
 
 
 NEG_INF = 'float("-inf")'
 
 
 def _pool(mode):
-    cls = "MaxPool2d" if mode == "max" else "AvgPool2d"
-
     def build(node):
         a = node.args
+        d = _ndim(node)
+        cls = f"MaxPool{d}d" if mode == "max" else f"AvgPool{d}d"
         pool, stride = a["pool"], a["stride"] or a["pool"]
         kw = {"stride": _one(stride) if stride != pool else None}
         if a["padding"] == "valid" and not a["ceil_mode"]:
-            return Layer(f"nn.{cls}({_one(pool)}{_kw(**kw)})", _call)
+            return Layer(f"nn.{cls}({_one(pool)}{_kw(**kw)})", _cf_call(node, lambda m, x: f"{m}({x})"))
         if a["padding"] != "same":      # pixels per side, as torch pads (TorchPool2D)
-            pads = (0, 0) if a["padding"] == "valid" else a["padding"]
+            pads = (0,) * d if a["padding"] == "valid" else a["padding"]
             kw.update(padding=_one(pads) if any(pads) else None, ceil_mode=True if a["ceil_mode"] else None,
-                      count_include_pad=False if mode == "avg" and not a.get("count_include_pad", True) else None)
-            return Layer(f"nn.{cls}({_one(pool)}{_kw(**kw)})", _call)
+                      count_include_pad=False if mode == "avg" and a.get("count_include_pad") is False else None)
+            return Layer(f"nn.{cls}({_one(pool)}{_kw(**kw)})", _cf_call(node, lambda m, x: f"{m}({x})"))
         pads = _pads(node, pool, stride)
         fits = _symmetric(pads) and all(p[0] <= k // 2 for p, k in zip(pads, pool))
         if fits:
-            pad = (pads[0][0], pads[1][0])
+            pad = tuple(p[0] for p in pads)
             kw.update(padding=_one(pad) if any(pad) else None,
                       count_include_pad=False if mode == "avg" and any(pad) else None)
-            return Layer(f"nn.{cls}({_one(pool)}{_kw(**kw)})", _call)
+            return Layer(f"nn.{cls}({_one(pool)}{_kw(**kw)})", _cf_call(node, lambda m, x: f"{m}({x})"))
         if mode == "max":
             return Layer(f"nn.{cls}({_one(pool)}{_kw(**kw)})",
-                         lambda m, xs: f"{m}({_padded(pads, xs[0], NEG_INF)})")
-        (t, b), (l, r) = pads
-        return Layer(f"AvgPool2dSame({_one(pool)}, {_one(stride)}, ({l}, {r}, {t}, {b}))", _call, ("AvgPool2dSame",))
+                         _cf_call(node, lambda m, x: f"{m}({_padded(pads, x, NEG_INF)})"))
+        flat = tuple(p for pair in reversed(pads) for p in pair)
+        return Layer(f"AvgPool{d}dSame({_one(pool)}, {_one(stride)}, {flat})",
+                     _cf_call(node, lambda m, x: f"{m}({x})"), (f"AvgPool{d}dSame",))
     return build
 
 
-def _global(cls):
+def _global(kind):
     def build(node):
+        d = _ndim(node)
         keep = node.args["keepdims"]
-        return Layer(f"nn.{cls}(1)", (lambda m, xs: f"{m}({xs[0]})") if keep else (lambda m, xs: f"{m}({xs[0]}).flatten(1)"))
+        init = f"nn.Adaptive{kind}Pool{d}d(1)"
+        if d == 1:     # (N, L, C) -> (N, C, 1) -> (N, 1, C) or (N, C)
+            return Layer(init, (lambda m, xs: f"{m}({xs[0]}.transpose(1, 2)).transpose(1, 2)") if keep
+                         else (lambda m, xs: f"{m}({xs[0]}.transpose(1, 2)).flatten(1)"))
+        return Layer(init, (lambda m, xs: f"{m}({xs[0]})") if keep else (lambda m, xs: f"{m}({xs[0]}).flatten(1)"))
     return build
 
 
@@ -454,21 +494,30 @@ def _dropout(node):
 
 
 def _zeropad(node):
-    (t, b), (l, r) = node.args["padding"]
-    return Layer(f"nn.ZeroPad2d(({l}, {r}, {t}, {b}))", _call)
+    pads = node.args["padding"]
+    d = _ndim(node)
+    flat = tuple(p for pair in reversed(pads) for p in pair)
+    return Layer(f"nn.ZeroPad{d}d({flat})", _cf_call(node, lambda m, x: f"{m}({x})"))
 
 
 def _crop(node):
-    (t, b), (l, r) = node.args["cropping"]
-    return Layer(None, lambda m, xs: f"{xs[0]}[:, :, {t}:{-b if b else ''}, {l}:{-r if r else ''}]")
+    crop = node.args["cropping"]
+    if len(node.inputs[0].shape) == 3:     # (N, L, C): the length is axis 1
+        (b, a), = crop
+        return Layer(None, lambda m, xs: f"{xs[0]}[:, {b}:{-a if a else ''}]")
+    return Layer(None, lambda m, xs: f"{xs[0]}{_crop_index(crop)}")
 
 
 def _upsample(node):
     a = node.args
+    d = _ndim(node)
     mode = a["interpolation"]
+    if d != 2 and mode != "nearest":
+        raise _unsupported(node, f"with interpolation={mode} over a {d}-D input (Keras's UpSampling{d}D repeats)")
+    size = (a["size"],) * d if isinstance(a["size"], int) else tuple(a["size"])
     extra = ", align_corners=False" if mode == "bilinear" else ""
-    scale = _one(tuple(float(s) for s in a["size"]))
-    return Layer(f'nn.Upsample(scale_factor={scale}, mode="{mode}"{extra})', _call)
+    scale = _one(tuple(float(s) for s in size))
+    return Layer(f'nn.Upsample(scale_factor={scale}, mode="{mode}"{extra})', _cf_call(node, lambda m, x: f"{m}({x})"))
 
 
 def _resize(node):
@@ -609,24 +658,15 @@ def _attention(node):
     raise _unsupported(node, "(Keras's MultiHeadAttention) is not in the torch backend yet")
 
 
-def _spatial_2d(build):
-    """A builder of a 2-D window or padding op; 1-D and 3-D inputs are a located error for now."""
-    def guarded(node):
-        if len(node.inputs[0].shape) != 4:
-            raise _unsupported(node, f"over a rank-{len(node.inputs[0].shape)} tensor (only 2-D is written yet)")
-        return build(node)
-    return guarded
-
-
 BUILDERS: dict[str, Callable] = {
-    "conv": _spatial_2d(_conv),
-    "conv_transpose": _spatial_2d(_conv_transpose),
-    "sepconv": _spatial_2d(_sepconv),
-    "dwconv": _spatial_2d(_dwconv),
-    "maxpool": _spatial_2d(_pool("max")),
-    "avgpool": _spatial_2d(_pool("avg")),
-    "global_avgpool": _spatial_2d(_global("AdaptiveAvgPool2d")),
-    "global_maxpool": _spatial_2d(_global("AdaptiveMaxPool2d")),
+    "conv": _conv,
+    "conv_transpose": _conv_transpose,
+    "sepconv": _sepconv,
+    "dwconv": _dwconv,
+    "maxpool": _pool("max"),
+    "avgpool": _pool("avg"),
+    "global_avgpool": _global("Avg"),
+    "global_maxpool": _global("Max"),
     "adaptive_avgpool": _adaptive("Avg"),
     "adaptive_maxpool": _adaptive("Max"),
     "dense": _dense,
@@ -649,9 +689,9 @@ BUILDERS: dict[str, Callable] = {
     "flatten": _flatten,
     "reshape": _reshape,
     "dropout": _dropout,
-    "zeropad": _spatial_2d(_zeropad),
-    "crop": _spatial_2d(_crop),
-    "upsample": _spatial_2d(_upsample),
+    "zeropad": _zeropad,
+    "crop": _crop,
+    "upsample": _upsample,
     "rescaling": lambda node: Layer(None, lambda m, xs: f"{xs[0]} * {_num(node.args['scale'])}"
                                     + (f" + {_num(node.args['offset'])}" if node.args["offset"] else "")),
     "concat": _concat,
@@ -915,6 +955,12 @@ class ChannelShuffle(nn.Module):
         return x.reshape(n, c, *x.shape[3:])
 ''',
 }
+
+
+# the 1-D and 3-D forms of the 2-D helpers: the same code over torch's other ranks
+HELPERS["SeparableConv1d"] = HELPERS["SeparableConv2d"].replace("2d", "1d").replace("2D", "1D")
+for _d in (1, 3):
+    HELPERS[f"AvgPool{_d}dSame"] = HELPERS["AvgPool2dSame"].replace("2d", f"{_d}d")
 
 
 # --- the module tree ---------------------------------------------------------------------------------
