@@ -125,6 +125,8 @@ SMALL = [
     ("applications/mobilenet_v3.cnn", "mobilenetv3small", {"image": [32, 32, 3]}),
     ("applications/efficientnet.cnn", "efficientnetb0", {"image": [32, 32, 3]}),
     ("applications/convnext.cnn", "convnexttiny", {"image": [32, 32, 3]}),
+    ("audio.cnn", "m5", {}),                                        # 1-D: M5 at its own 32000-sample input
+    ("video.cnn", "r3d_18", {"clip": [8, 32, 32, 3]}),              # 3-D: a 1x8x32x32 clip
 ]
 # (the whole set above is over budget for ONNX export and torch.export: these subsets)
 ONNX = {"lenet5.cnn", "inception10.cnn", "se_resnet_unit.cnn", "squeezenet.cnn", "unet.cnn", "yolov8.cnn",
