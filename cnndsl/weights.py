@@ -88,6 +88,19 @@ def _pairs(layer, module, flatten):
         if layer.use_bias:
             out.append((module.pointwise.bias, None, None))
         return out
+    elif cls == "MultiHeadAttention":       # EinsumDense kernels (C, heads, dim) and (heads, dim, C_out)
+        out = []
+        for sub, name in ((layer._query_dense, "query"), (layer._key_dense, "key"), (layer._value_dense, "value"),
+                          (layer._output_dense, "attention_output")):
+            lin = getattr(module, name)
+            for tensor, w in zip((lin.weight, lin.bias), sub.weights):
+                shape = tuple(w.shape)
+                if tensor is lin.weight:
+                    cin = shape[0] if name != "attention_output" else shape[0] * shape[1]
+                    out.append((tensor, lambda k, c=cin: k.reshape(c, -1).T, lambda t, s=shape: t.T.reshape(s)))
+                else:
+                    out.append((tensor, lambda k: k.reshape(-1), lambda t, s=shape: t.reshape(s)))
+        return out
     elif cls == "Dense":
         if layer.name in flatten:                   # keyed by the layer's name (`aux1-fc1`)
             h, w, c = flatten[layer.name]

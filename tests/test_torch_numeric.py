@@ -66,8 +66,7 @@ def _one_op_graph(op_name, given, shapes):
 @pytest.mark.parametrize("op_name, given, shapes", CASES, ids=map(_case_id, CASES))
 def test_every_op_equals_keras(op_name, given, shapes):
     graph = _one_op_graph(op_name, given, shapes)
-    if (op_name == "attention"
-            or (op_name == "groupnorm" and given.get("center") is False)):
+    if op_name == "groupnorm" and given.get("center") is False:
         with pytest.raises(cnndsl.CnnError) as e:        # not written yet: a located error, never a crash
             cnndsl.backends.torch.emit_torch(graph)
         assert e.value.kind == "unsupported"
@@ -127,6 +126,7 @@ SMALL = [
     ("applications/convnext.cnn", "convnexttiny", {"image": [32, 32, 3]}),
     ("audio.cnn", "m5", {}),                                        # 1-D: M5 at its own 32000-sample input
     ("video.cnn", "r3d_18", {"clip": [8, 32, 32, 3]}),              # 3-D: a 1x8x32x32 clip
+    ("vit.cnn", "vit_ti_16", {"image": [32, 32, 3]}),               # attention: 4 patches and the class token
 ]
 # (the whole set above is over budget for ONNX export and torch.export: these subsets)
 ONNX = {"lenet5.cnn", "inception10.cnn", "se_resnet_unit.cnn", "squeezenet.cnn", "unet.cnn", "yolov8.cnn",

@@ -655,7 +655,18 @@ def _groupnorm(node):
 
 
 def _attention(node):
-    raise _unsupported(node, "(Keras's MultiHeadAttention) is not in the torch backend yet")
+    """Keras's MultiHeadAttention as explicit projections (``MultiHeadAttention`` of the preamble):
+    the query, key and value Linear layers, softmax(QK^T / sqrt(key_dim)) over every position of the
+    key/value, the output Linear. It reads channels-last (moved there and back over a feature map)."""
+    a = node.args
+    q_shape, kv_shape = node.inputs[0].shape, node.inputs[-1].shape
+    vd = a["value_dim"] or a["key_dim"]
+    init = (f"MultiHeadAttention({q_shape[-1]}, {kv_shape[-1]}, {a['heads']}, {a['key_dim']}, {vd}, {node.shape[-1]}"
+            + _kw(dropout=_num(a["dropout"]) if a["dropout"] else None, bias=None if a["use_bias"] else False) + ")")
+
+    def call(m, xs):
+        return to_first(f"{m}({to_last(xs[0], q_shape)}, {to_last(xs[-1], kv_shape)})", node.shape)
+    return Layer(init, call, ("MultiHeadAttention",))
 
 
 BUILDERS: dict[str, Callable] = {
@@ -953,6 +964,33 @@ class ChannelShuffle(nn.Module):
         n, c = x.shape[0], x.shape[1]
         x = x.reshape(n, self.groups, c // self.groups, *x.shape[2:]).transpose(1, 2)
         return x.reshape(n, c, *x.shape[3:])
+''',
+    "MultiHeadAttention": '''
+class MultiHeadAttention(nn.Module):
+    """Keras's MultiHeadAttention: query, key and value projections to `heads` heads, softmax(Q K^T /
+    sqrt(key_dim)) over every position of the key/value (dropout on those weights), the output
+    projection. Inputs are channels-last (N, ..., C); the positions are every axis between."""
+
+    def __init__(self, query_dim, kv_dim, heads, key_dim, value_dim, out_dim, dropout=0.0, bias=True):
+        super().__init__()
+        self.heads, self.key_dim, self.value_dim = heads, key_dim, value_dim
+        self.query = nn.Linear(query_dim, heads * key_dim, bias=bias)
+        self.key = nn.Linear(kv_dim, heads * key_dim, bias=bias)
+        self.value = nn.Linear(kv_dim, heads * value_dim, bias=bias)
+        self.attention_output = nn.Linear(heads * value_dim, out_dim, bias=bias)
+        self.dropout = nn.Dropout(dropout)
+
+    def _heads(self, x, dim):
+        return x.reshape(x.shape[0], -1, self.heads, dim).transpose(1, 2)      # (N, heads, positions, dim)
+
+    def forward(self, query, value):
+        n, positions = query.shape[0], query.shape[1:-1]
+        q = self._heads(self.query(query), self.key_dim) * self.key_dim ** -0.5
+        k = self._heads(self.key(value), self.key_dim)
+        v = self._heads(self.value(value), self.value_dim)
+        weights = self.dropout(torch.softmax(torch.matmul(q, k.transpose(-1, -2)), dim=-1))
+        y = torch.matmul(weights, v).transpose(1, 2).reshape(n, *positions, self.heads * self.value_dim)
+        return self.attention_output(y)
 ''',
 }
 
