@@ -11,10 +11,11 @@ torch conventions, exactly:
 
 - **Layout.** Tensors of rank 4 and more are channels-first (NCHW); ranks 2 and 3 keep the IR's
   order ((N, C), and (N, L, C) tokens, as torch's transformers have them). Axes the spec gives
-  (``concat(axis=-1)``, ``split``, ``slice``, softmax) are mapped; ``reshape`` and ``permute`` work
+  (``concat(axis=-1)``, ``split``, ``slice``, softmax) are mapped. 1-D window ops (Conv1d, pools,
+  padding) read torch's (N, C, L): the (N, L, C) sequence is transposed around each; 3-D ones NCDHW; ``reshape`` and ``permute`` work
   in the IR's channels-last order (moving the channels back and forth), so their values are the
   Keras model's.
-- **Padding.** TensorFlow's ``same`` is written as explicit padding, from the static H×W: symmetric
+- **Padding.** TensorFlow's ``same`` is written as explicit padding, from the static L, H×W or D×H×W: symmetric
   in the layer's own ``padding=`` where it is, else an ``F.pad`` before it (a stride-2 3×3 conv on
   an even input pads 0 before and 1 after). Max pools pad with -inf, average pools with
   ``padding=same`` leave the padding out of the count (``count_include_pad=False``, or a
@@ -28,6 +29,10 @@ torch conventions, exactly:
   rows are in torch's order, and ``cnndsl.weights`` permutes them when it moves Keras weights
   (the root module's ``cnndsl_flatten`` names them, with the Keras (H, W, C) shape). A flatten read
   by anything else keeps Keras's (H, W, C) order, so its values are the Keras model's.
+
+- **Attention.** Keras's MultiHeadAttention is the preamble's ``MultiHeadAttention``: ``query``,
+  ``key``, ``value`` and ``attention_output`` ``nn.Linear`` layers (Keras's (C, heads, dim) kernels
+  flattened), softmax(Q K^T / sqrt(key_dim)) over every key/value position.
 
 Module paths come from layer names: the IR's name separator ``-`` is torch's ``.``. A derived name
 ``residual_3-conv_2`` is ``residual_3.conv_2``; a spec that writes ``name="layer1-0-conv1"`` gets
