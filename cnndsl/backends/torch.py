@@ -188,6 +188,12 @@ def act_expr(fn, x: str, shape) -> str:
         "leaky_relu": "F.leaky_relu({}, 0.2)", "exponential": "torch.exp({})", "mish": "F.mish({})",
         "softmax": "F.softmax({}, dim=%d)" % _softmax_dim(shape),
         "log_softmax": "F.log_softmax({}, dim=%d)" % _softmax_dim(shape),
+        # Keras 3's further activations, by Keras's definitions (its default thresholds)
+        "celu": "F.celu({})", "squareplus": "(({0}) + torch.sqrt(torch.square({0}) + 4.0)) / 2",
+        "soft_shrink": "F.softshrink({}, 0.5)", "hard_shrink": "F.hardshrink({}, 0.5)",
+        "sparse_plus": "torch.where(({0}) >= 1, {0}, torch.square(torch.clamp(({0}) + 1, min=0)) / 4)",
+        "tanh_shrink": "F.tanhshrink({})", "sparse_sigmoid": "torch.clamp((({0}) + 1) / 2, 0.0, 1.0)",
+        "hard_tanh": "F.hardtanh({})", "log_sigmoid": "F.logsigmoid({})",
     }
     return table[fn].format(x)
 
@@ -210,6 +216,8 @@ def _activation_layer(fn, node):
     if fn in ("softmax", "log_softmax"):
         cls = "Softmax" if fn == "softmax" else "LogSoftmax"
         return Layer(f"nn.{cls}(dim={_softmax_dim(shape)})", _call)
+    if fn == "sparsemax":
+        return Layer(f"Sparsemax(dim={_softmax_dim(shape)})", _call, ("Sparsemax",))
     if fn in ACT_MODULES:
         return Layer(ACT_MODULES[fn], _call)
     return Layer(None, lambda m, xs: act_expr(fn, xs[0], shape))
@@ -218,6 +226,8 @@ def _activation_layer(fn, node):
 def _with_act(node, call):
     """A layer's call followed by its ``activation=`` argument."""
     fn = node.args.get("activation")
+    if fn == "sparsemax":
+        raise _unsupported(node, "with activation=sparsemax (give it as its own layer: -> activation(sparsemax))")
     return lambda m, xs: act_expr(fn, call(m, xs), node.shape)
 
 
@@ -996,6 +1006,23 @@ class MultiHeadAttention(nn.Module):
         weights = self.dropout(torch.softmax(torch.matmul(q, k.transpose(-1, -2)), dim=-1))
         y = torch.matmul(weights, v).transpose(1, 2).reshape(n, *positions, self.heads * self.value_dim)
         return self.attention_output(y)
+''',
+    "Sparsemax": '''
+class Sparsemax(nn.Module):
+    """Sparsemax (Martins & Astudillo, 2016), as Keras's: the Euclidean projection onto the simplex."""
+
+    def __init__(self, dim=-1):
+        super().__init__()
+        self.dim = dim
+
+    def forward(self, x):
+        z = x.movedim(self.dim, -1)
+        zs = torch.sort(z, dim=-1, descending=True).values
+        k = torch.arange(1, z.shape[-1] + 1, dtype=z.dtype, device=z.device)
+        cum = zs.cumsum(-1)
+        support = (1 + k * zs > cum).sum(-1, keepdim=True)
+        tau = (cum.gather(-1, support - 1) - 1) / support.to(z.dtype)
+        return torch.clamp(z - tau, min=0).movedim(-1, self.dim)
 ''',
 }
 
