@@ -7,6 +7,7 @@ errors survive.
 """
 from __future__ import annotations
 
+import contextvars
 import functools
 import os
 import re
@@ -55,7 +56,36 @@ def _lark() -> Lark:
         import tempfile  # rare: no writable home; kept off the start-up path
         cache = os.path.join(tempfile.gettempdir(), "cnndsl-grammar.lark.cache")
     return Lark(_grammar_text(), parser="lalr", propagate_positions=True,
-                start=["start", "test"], cache=cache, maybe_placeholders=True)
+                start=["start", "test"], cache=cache, maybe_placeholders=True,
+                lexer_callbacks={"TERNARY_IF": _ternary_or_statement})
+
+
+_TEXT = contextvars.ContextVar("cnndsl_parse_text", default="")
+# What the scan after an `if` steps over: strings and comments whole, words, brackets, anything else.
+_SCAN = re.compile(r'"[^"\n]*"|\'[^\'\n]*\'|#[^\n]*|[A-Za-z_][A-Za-z0-9_]*|[()\[\]{}]|[^\sA-Za-z_()\[\]{}"\'#]+|\s+')
+_OPEN, _CLOSE = "([", ")]"
+
+
+def _ternary_or_statement(tok: Token) -> Token:
+    """An `if` where a ternary's `if` may come (after a value): a ternary's if the first `else` or `{`
+    outside brackets after it is an `else`, an `if` statement's when it is a `{`. Conditions are
+    expressions, which hold neither outside brackets, so this is exactly the grammar's own choice
+    with unbounded lookahead. (Reaching the end of an enclosing bracket first, it stays a ternary:
+    `f(a if c)` then reads "expected `else`".)"""
+    text, depth = _TEXT.get(), 0
+    for m in _SCAN.finditer(text, tok.end_pos):
+        word = m.group()
+        if word[0] in _OPEN:
+            depth += 1
+        elif word[0] in _CLOSE or (word == "}" and depth == 0):
+            depth -= 1
+            if depth < 0:
+                return tok
+        elif depth == 0 and word == "else":
+            return tok
+        elif depth == 0 and word == "{":
+            return Token.new_borrow_pos("_KW_IF", tok, tok)
+    return Token.new_borrow_pos("_KW_IF", tok, tok)
 
 
 def parse(text: str, path: str = "<string>") -> S.Module:
@@ -77,10 +107,13 @@ def parse_expr(text: str, source: Source, line: int, col: int) -> S.Node:
 
 
 def _parse_tree(source: Source, text: str, start: str):
+    mark = _TEXT.set(text)
     try:
         return _lark().parse(text, start=start)
     except UnexpectedInput as e:
         raise _syntax_error(source, text, e) from None
+    finally:
+        _TEXT.reset(mark)
 
 
 def _check_nesting(source: Source, tree) -> None:
@@ -277,6 +310,23 @@ class _ToAst(Transformer):
         start = S.Name(self._tok_span(c[0]), str(c[0]))
         chain = S.Chain(self._span(meta), (S.Start(start.span, start), *elems))
         return S.Arg(self._span(meta), None, chain)
+
+    def _indexed(self, c) -> S.Node:
+        """``ys[0][1]``: the expression a chain starts from."""
+        value = S.Name(self._tok_span(c[0]), str(c[0]))
+        for index in c[1:]:
+            value = S.Index(Span(self.source, value.span.line, value.span.col, index.span.end_line,
+                                 index.span.end_col + 1), value, index)
+        return value
+
+    def indexed(self, meta, c):
+        return S.Start(self._span(meta), self._indexed(c))
+
+    def indexed_chain_arg(self, meta, c):
+        k = next(i for i, x in enumerate(c) if isinstance(x, Token) and x.type == "ARROW")
+        start = self._indexed(c[:k])
+        elems = [e for e in c[k:] if not isinstance(e, Token)]
+        return S.Arg(self._span(meta), None, S.Chain(self._span(meta), (S.Start(start.span, start), *elems)))
 
     def if_(self, meta, c):
         cond, body, *rest = c

@@ -174,3 +174,43 @@ def test_a_summary_into_a_closed_pipe_ends_quietly():
 def test_an_internal_error_exits_3():
     from cnndsl import CnnError
     assert CnnError("internal", "x").exit_code == 3 and CnnError("usage", "x").exit_code == 2
+
+
+# --- issue 22: an `if` (or any statement) after every statement kind -------------------------------
+# Each statement parses to the same AST alone and followed by any other: no statement swallows the
+# next one (the old ternary lookahead read `let k = 3` + `if (k if c else 1) > 2 { relu }` as one).
+STATEMENTS = [
+    "let v = k", "let v = (k)", "let v = k if flag else 1", "let v = 1 if flag else 2 if k > 1 else 3",
+    "let [v, w] = [k, 2]", "let [v, w] = [k, 2] if flag else [1, 1]", 'assert k > 0, "m"',
+    'assert k > 0 if flag else true, "m" if flag else "n"', "expect params = k", "expect y.shape = [none, 8, 8, 4]",
+    "expect params = 1 if flag else 2", "defaults conv(padding=same)", "defaults conv(strides=2 if flag else 1)",
+    "y = conv(4, 1)", "y = x -> conv(k if flag else 1, 1)", "y, z = b2()", "relu", "conv(4, 1) -> relu; bn",
+    "concat { relu; identity }", "add(when=k if flag else false) { identity; relu }", "ys[0] -> relu",
+    "if k > 1 { relu }", "if (k if flag else 1) > 2 { relu }", 'if mode == "else" { relu } else { identity }',
+    "if flag { relu } elif (k > 1 if flag else false) { identity } else { bn }", "if k > 1 { relu } -> bn",
+    "repeat 2 { relu }", "repeat (k if flag else 1) as i { relu }", "ys = repeat 2 collect { relu }",
+]
+
+
+def _body(text):
+    from cnndsl.parser import parse
+    return parse("network n(x: [8, 8, 3]) {\n" + text + "\n}").networks[0].body
+
+
+@pytest.mark.parametrize("first", STATEMENTS)
+def test_a_statement_is_the_same_before_every_other(first):
+    alone = _body(first)
+    for second in STATEMENTS:
+        for sep in ("\n", " ", "; "):
+            assert _body(first + sep + second) == alone + _body(second), (first, sep, second)
+
+
+def test_a_constant_is_the_same_before_every_file_item():
+    from cnndsl.parser import parse
+    items = ["let A = 1 if true else 2", "fn f(a) = a if a > 0 else 0", "let B = [1]", 'import "x.cnn" as y',
+             "block b() { relu }", "network m(x: [8, 8, 3]) { relu }"]
+    for first in items:
+        for second in items:
+            both, a, b = parse(first + "\n" + second), parse(first), parse(second)
+            for field in ("imports", "consts", "blocks", "networks"):
+                assert getattr(both, field) == getattr(a, field) + getattr(b, field), (first, second)
