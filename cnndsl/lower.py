@@ -17,12 +17,12 @@ from dataclasses import dataclass, replace
 from . import syntax as S
 from .errors import CnnError, did_you_mean
 from .ir import Graph, Node, Scope, Tensors
-from .calls import CallMixin
+from .calls import CallMixin, _makes_tensors
 from .contracts import check_expects
-from .ops import REGISTRY
+from .ops import REGISTRY, describe
 from .ops.schema import convert
 from .shapes import infer_node
-from .values import Evaluator, fmt_value
+from .values import Evaluator, fmt_value, vlist
 
 KEYWORD_NAMES = {"in"}
 LAYER_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_\-]*")
@@ -87,7 +87,7 @@ class Lowerer(CallMixin):
 
     def eval(self, expr, env: Env):
         try:
-            return Evaluator(env.names, lambda span: self.tick(span, env))(expr)
+            return Evaluator(env.names, lambda span: self.tick(span, env), env.blocks)(expr)
         except CnnError as e:
             raise e.located(expr.span, env.chain)
 
@@ -272,7 +272,12 @@ class Lowerer(CallMixin):
 
     def stmt_Let(self, s, env, cur):
         """``let v = expr``, or ``let [a, b] = list`` to take a list apart."""
-        value = self.eval(s.value, env)
+        try:
+            value = self.eval(s.value, env)
+        except CnnError as e:
+            if e.hint and "`NAME = if " in e.hint:     # a ternary of tensors: show the `if` statement
+                e.hint = e.hint.replace("`NAME = ", f"`{s.name if isinstance(s.name, str) else ', '.join(s.name)} = ")
+            raise
         if isinstance(s.name, str):
             env.names[s.name] = value
             return cur
@@ -357,13 +362,19 @@ class Lowerer(CallMixin):
                     self.fail("value", "`repeat ... collect` needs each iteration to give a tensor", r.span, env)
                 collected.append(cur)
         env.names.pop(r.var, None)  # the index lives only inside its repeat
-        return collected if r.collect else cur
+        return vlist(collected, r.span) if r.collect else cur
 
     def elem_Start(self, s, env, cur, first):
         """A chain argument's first element: an expression that gives a tensor (``x``, ``skips[i]``)."""
+        if isinstance(s.value, S.FuncCall) and _makes_tensors(s.value.name, env):   # concat(a, b) -> conv(4, 1)
+            f = s.value
+            return self.branch(S.Chain(f.span, (S.Call(f.span, f.name, f.args, None),)), env, None)
         v = self.eval(s.value, env)
         if not isinstance(v, Node):
-            self.fail("type", f"a chain argument starts from a tensor, got {fmt_value(v)}", s.span, env)
+            got = f"the list {fmt_value(v)[:80]}" if isinstance(v, list) else describe(v)
+            self.fail("type", f"a chain starts from a tensor, got {got}", s.span, env)
+        if not first:
+            self.fail("value", "a tensor of a list can only start a chain (`ys[0] -> ...`)", s.span, env)
         return v
 
     @staticmethod
@@ -388,6 +399,12 @@ class Lowerer(CallMixin):
         if name == "in" and env.is_network:
             self.fail("name", "`in` is a block's input; a network names its inputs", span, env,
                       hint=f"start the chain with {' or '.join(f'`{k}`' for k in self.graph.inputs) or 'an input'}")
+        if "." in name and name not in env.blocks:
+            alias, member = name.split(".", 1)
+            members = sorted({k.split(".", 1)[1] for k in (*env.blocks, *env.names) if k.startswith(alias + ".")})
+            if members:
+                self.fail("name", f"`{alias}` (an imported file) has no block `{member}`", span, env,
+                          hint=did_you_mean(member, members) or f"it gives: {', '.join(members)}")
         if name not in REGISTRY or REGISTRY[name].internal:
             known = [k for k, op in REGISTRY.items() if not op.internal] + list(env.blocks) + [k for k, v in env.names.items() if isinstance(v, Node)]
             self.fail("name", f"unknown op or block `{name}`", span, env, hint=did_you_mean(name, known))
@@ -400,5 +417,5 @@ _UNSET = object()
 def _as_spec_value(v):
     """A Python value given for a network parameter, as the language has it (tuples are lists)."""
     if isinstance(v, (list, tuple)):
-        return [_as_spec_value(x) for x in v]
+        return vlist([_as_spec_value(x) for x in v])
     return v

@@ -164,6 +164,12 @@ def _syntax_error(source: Source, text: str, e: UnexpectedInput) -> CnnError:
             number = re.search(r"[\d._]*$", text[:start]).group() + str(token)
             return CnnError("syntax", f"`{number}` is not a number: a number has one decimal point at most",
                             _token_span(source, line, col - len(number) + len(str(token)), len(number)))
+    if token is not None and str(token) == "{" and "LPAR" in expected:
+        m = re.search(r"\b(block|network)\s+([A-Za-z_][A-Za-z0-9_]*)\s*$", text[:getattr(token, "start_pos", 0) or 0])
+        if m:
+            return CnnError("syntax", f"unexpected `{{`; a {m.group(1)} declares its parameters in `( )`, even none",
+                            _token_span(source, line, col, 1),
+                            hint=f"{m.group(1)} {m.group(2)}() {{ ... }}")
     unclosed = _unclosed_bracket(text, line, col)
     if unclosed and CLOSERS[unclosed[0]] in "".join(TERMINAL_TEXT.get(t, "") for t in expected):
         opener, oline, ocol = unclosed
@@ -307,7 +313,7 @@ class _ToAst(Transformer):
 
     def chain_arg(self, meta, c):
         elems = [e for e in c[1:] if not isinstance(e, Token)]
-        start = S.Name(self._tok_span(c[0]), str(c[0]))
+        start = c[0]      # an expression giving a tensor: `x`, `ys[0]`
         chain = S.Chain(self._span(meta), (S.Start(start.span, start), *elems))
         return S.Arg(self._span(meta), None, chain)
 
@@ -321,12 +327,6 @@ class _ToAst(Transformer):
 
     def indexed(self, meta, c):
         return S.Start(self._span(meta), self._indexed(c))
-
-    def indexed_chain_arg(self, meta, c):
-        k = next(i for i, x in enumerate(c) if isinstance(x, Token) and x.type == "ARROW")
-        start = self._indexed(c[:k])
-        elems = [e for e in c[k:] if not isinstance(e, Token)]
-        return S.Arg(self._span(meta), None, S.Chain(self._span(meta), (S.Start(start.span, start), *elems)))
 
     def if_(self, meta, c):
         cond, body, *rest = c

@@ -34,7 +34,7 @@ def infer_node(node: Node) -> Node:
         node.macs = op.macs(ins, node.args, node.shape)
     except CnnError as e:
         e.message = f"{e.message}" if e.message.startswith(op.name) else f"{op.name}: {e.message}"
-        e.notes = e.notes or [_origin(i, k, len(node.inputs)) for k, i in enumerate(node.inputs, 1)]
+        e.notes = e.notes or [_origin(i, k, len(node.inputs), op.arity is None) for k, i in enumerate(node.inputs, 1)]
         raise e.located(node.span, tuple(s.frame for s in node.scope if s.kind == "block"))
     return node
 
@@ -50,9 +50,9 @@ def _check_inputs(op, ins):
         raise CnnError("shape", f"needs a known channel count, got {fmt_shape(ins[0])}")
 
 
-def _origin(node: Node, k: int, n: int) -> str:
+def _origin(node: Node, k: int, n: int, merge: bool = False) -> str:
     """``branch 2 is (None, 14, 14, 64), from maxpool 3×3 /2 at x.cnn:5:9``."""
-    who = f"branch {k}" if n > 1 else "its input"
+    who = f"branch {k}" if n > 1 else "its only tensor" if merge else "its input"
     made = "the network input" if node.op == "input" else f"{describe_node(node)} at {node.span}"
     return f"{who} is {fmt_shape(node.shape)}, from {made}"
 

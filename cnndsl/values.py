@@ -13,8 +13,37 @@ import operator
 from . import syntax as S
 from .errors import CnnError, did_you_mean
 from .ir import Node
-from .ops import describe
+from .ops import REGISTRY, describe
 from .ops.schema import Initializer, Symbol
+
+
+class VList(list):
+    """A list value of the language, with its total ``size`` known when it is made: items, each list
+    item counted as a whole and each string by its length. A value's size bounds what printing,
+    comparing or converting it costs, so ``[[0] * 10 ** 6] * 10 ** 6`` is refused where it is made."""
+
+    __slots__ = ("size",)
+
+
+def size_of(v) -> int:
+    """A value's total size: 1 for a number, a string's length, a list's items with nested lists whole."""
+    if isinstance(v, VList):
+        return v.size
+    if isinstance(v, str):
+        return max(1, len(v))
+    if isinstance(v, (list, tuple)):
+        return max(1, sum(size_of(x) for x in v))
+    return 1
+
+
+def vlist(items, span=None, size=None) -> VList:
+    """``items`` as a language list, after checking its total size (``size`` when already known)."""
+    total = size if size is not None else sum(size_of(x) for x in items)
+    _fits(len(items), "a list", span)
+    _fits(total, "a list", span, whole=True)
+    out = VList(items)
+    out.size = max(1, total)
+    return out
 
 
 def fmt_value(v) -> str:
@@ -90,6 +119,12 @@ def _error(message):
     raise CnnError("value", message if isinstance(message, str) else describe(message))
 
 
+# How many positional arguments each built-in takes (least, most; None: no bound), as the docs write them.
+ARITY = {"error": (1, 1, "error(\"message\")"), "min": (1, None, "min(a, b, ...) or min(list)"),
+         "max": (1, None, "max(a, b, ...) or max(list)"), "abs": (1, 1, "abs(x)"), "int": (1, 1, "int(x)"),
+         "float": (1, 1, "float(x)"), "round": (1, 2, "round(x) or round(x, digits)"), "len": (1, 1, "len(list)"),
+         "sum": (1, 2, "sum(list) or sum(list, start)"), "ceil": (1, 1, "ceil(x)"), "floor": (1, 1, "floor(x)")}
+
 FUNCS = {"error": _error, "min": min, "max": max, "abs": abs, "int": int, "float": float, "round": round, "len": len,
          "sum": _sum, "ceil": _rounding(math.ceil), "floor": _rounding(math.floor), **INITIALIZER_FUNCS}
 
@@ -159,9 +194,10 @@ class Evaluator:
     """Evaluates expressions against ``lookup``, a name -> value mapping. ``tick(span)`` counts
     one evaluation step per function call (the lowering's budget)."""
 
-    def __init__(self, lookup, tick=None):
+    def __init__(self, lookup, tick=None, qualified=()):
         self.lookup = lookup
         self.tick = tick
+        self.qualified = qualified   # other names of the file's namespace (blocks), for the messages
         self.depth = 0      # nested function calls
 
     def __call__(self, e: S.Node):
@@ -202,7 +238,7 @@ class Evaluator:
         return Symbol(e.id) if v is _MISSING else v
 
     def ListE(self, e):
-        return [self(x) for x in e.items]
+        return vlist([self(x) for x in e.items], e.span)
 
     def Unary(self, e):
         v = self(e.operand)
@@ -229,16 +265,18 @@ class Evaluator:
             return self.truth(self(e.right), e.right)
         right = self(e.right)
         if e.op in ("==", "!="):
-            return COMPARE[e.op](left, right)
+            return COMPARE[e.op](left, right)      # both sides are bounded values: bounded work
         if e.op == "+" and isinstance(left, list) and isinstance(right, list):
             _fits(len(left) + len(right), "a list", e.span)
-            return left + right
+            return vlist(left + right, e.span, size_of(left) + size_of(right))
         if e.op == "*" and isinstance(left, list):
             times = self.number(right, e.right)
             if not isinstance(times, int):
                 raise CnnError("type", f"a list repeats a whole number of times, got {fmt_value(times)}", e.right.span)
-            _fits(len(left) * max(times, 0), "a list", e.span)
-            return left * times
+            times = max(times, 0)
+            _fits(len(left) * times, "a list", e.span)
+            _fits(size_of(left) * times, "a list", e.span, whole=True)
+            return vlist(left * times, e.span, size_of(left) * times)
         if e.op == "+" and isinstance(left, str) and isinstance(right, str) and not (
                 isinstance(left, Symbol) or isinstance(right, Symbol)):
             _fits(len(left) + len(right), "a string", e.span)
@@ -253,12 +291,32 @@ class Evaluator:
         return ARITH[e.op](a, b)
 
     def Ternary(self, e):
+        for branch in (e.body, e.orelse):     # `t if c else add(t, u)`: an op call makes a tensor, never a value
+            if (isinstance(branch, S.FuncCall) and branch.name in REGISTRY and not REGISTRY[branch.name].internal
+                    and not isinstance(self.lookup.get(branch.name), Function)):
+                raise self.tensor_ternary(e, branch)
         return self(e.body) if self.truth(self(e.test), e.test) else self(e.orelse)
+
+    @staticmethod
+    def tensor_ternary(e, chosen):
+        """`let x = t if c else add(t, u)`: a ternary picks values; tensors are chosen by an `if` statement."""
+        test, body, orelse = (source_text(x.span) for x in (e.test, e.body, e.orelse))
+        return CnnError("type", f"`{source_text(chosen.span)}` makes a tensor, and tensors are not values: a ternary "
+                                "(`a if c else b`) chooses between values", e.span,
+                        hint=f"choose tensors with an `if` statement: `NAME = if {test} {{ {body} }} else {{ {orelse} }}`")
 
     def Attr(self, e):
         v = self(e.value)
         if isinstance(v, Symbol) and f"{v}.{e.attr}" in self.lookup:   # an imported constant: lib.NAME
             return self.lookup[f"{v}.{e.attr}"]
+        if isinstance(v, Symbol):
+            members = sorted({k.split(".", 1)[1] for k in (*self.lookup, *self.qualified) if k.startswith(f"{v}.")})
+            if f"{v}.{e.attr}" in self.qualified:
+                raise CnnError("type", f"`{v}.{e.attr}` is a block: it makes tensors in a chain, not a value", e.span,
+                               hint=f"call it in a chain: `y = x -> {v}.{e.attr}(...)`")
+            if members:
+                raise CnnError("name", f"`{v}` (an imported file) has no `{e.attr}`", e.span,
+                               hint=did_you_mean(e.attr, members) or f"it gives: {', '.join(members)}")
         if isinstance(v, Node):
             if e.attr not in TENSOR_ATTRS:
                 raise CnnError("name", f"a tensor has no attribute `{e.attr}`", e.span,
@@ -287,19 +345,28 @@ class Evaluator:
             if i is not None and (isinstance(i, bool) or not isinstance(i, int)):
                 raise CnnError("type", f"a slice bound must be an integer, got {fmt_value(i)}", b.span)
             bounds.append(i)
-        return v[bounds[0]:bounds[1]]
+        return vlist(v[bounds[0]:bounds[1]], e.span)
 
     def FuncCall(self, e):
         fn = self.lookup.get(e.name)
         if isinstance(fn, Function):
             return fn.call(self, e)
         if e.name not in FUNCS:
+            if e.name in REGISTRY and not REGISTRY[e.name].internal:
+                raise CnnError("type", f"`{e.name}(...)` is an op: it makes a tensor, and tensors are not values",
+                               e.span, hint="a tensor is made by a chain statement (`y = x -> op(...)`); merges also "
+                                            "take merges as arguments: `add(multiply(a, b), a)`")
             raise CnnError("name", f"unknown function `{e.name}`", e.span,
                            hint=did_you_mean(e.name, FUNCS) or f"functions: {', '.join(FUNCS)}")
         args = [self(a.value) for a in e.args if a.name is None]
         kwargs = {a.name: self(a.value) for a in e.args if a.name is not None}
         if kwargs and e.name not in INITIALIZER_FUNCS:
             raise CnnError("type", f"{e.name}() takes no keyword arguments", e.span)
+        if e.name in ARITY:
+            least, most, usage = ARITY[e.name]
+            if not least <= len(args) <= (most if most is not None else len(args)):
+                wants = f"{least}" if least == most else f"{least} to {most}" if most else f"at least {least}"
+                raise CnnError("type", f"{e.name}() takes {wants} argument(s), got {len(args)}", e.span, hint=usage)
         try:
             return FUNCS[e.name](*args, **kwargs)
         except CnnError as err:
@@ -328,8 +395,20 @@ class Evaluator:
 _MISSING = object()
 
 
-def _fits(n: int, what: str, span) -> None:
+def source_text(span) -> str:
+    """The text a span covers, on one line (for hints that quote the spec)."""
+    lines = [span.source.line(n) for n in range(span.line, span.end_line + 1)]
+    if len(lines) == 1:
+        return lines[0][span.col - 1:span.end_col - 1]
+    lines[0], lines[-1] = lines[0][span.col - 1:], lines[-1][:span.end_col - 1]
+    return " ".join(x.strip() for x in lines)
+
+
+def _fits(n: int, what: str, span, whole: bool = False) -> None:
     if n > MAX_LEN:
+        if whole:
+            raise CnnError("limit", f"{what} of {n:,} items in all (its lists' items counted) is over the limit of "
+                                    f"{MAX_LEN:,}", span)
         raise CnnError("limit", f"{what} of {n:,} items is over the limit of {MAX_LEN:,}", span)
 
 
@@ -351,6 +430,11 @@ def bounded(v, span):
         return v
     if isinstance(v, complex):
         raise CnnError("value", f"not a real number ({v})", span)
-    if isinstance(v, (list, str)):
-        _fits(len(v), "a list" if isinstance(v, list) else "a string", span)
+    if isinstance(v, str):
+        _fits(len(v), "a string", span)
+    elif isinstance(v, list):
+        _fits(len(v), "a list", span)
+        if not isinstance(v, VList):        # made outside the evaluator (a tensor's shape, --set): sized once
+            v = vlist(v, span)
+        _fits(v.size, "a list", span, whole=True)
     return v

@@ -238,6 +238,8 @@ def describe(v) -> str:
     if isinstance(v, str):
         return f"`{v}`"
     if isinstance(v, (list, tuple)):
+        if len(v) > 12:   # a message shows the start of a long list, never all of it
+            return "[" + ", ".join(describe(x) for x in v[:10]) + f", … ({len(v):,} items)]"
         return "[" + ", ".join(describe(x) for x in v) + "]"
     return str(v)
 
