@@ -14,7 +14,7 @@ from . import syntax as S
 from .errors import CnnError, did_you_mean
 from .ir import Node
 from .ops import REGISTRY, describe
-from .ops.schema import Initializer, Symbol
+from .ops.schema import MAKERS, Initializer, Symbol, bind_args
 
 
 class VList(list):
@@ -84,35 +84,7 @@ def _rounding(fn):
     return call
 
 
-def _maker(kind, name, params):
-    """A function of the language that makes an initializer or regularizer (``variance_scaling(2.0)``)."""
-    def make(*args, **kwargs):
-        if len(args) > len(params):
-            raise TypeError(f"takes at most {len(params)} positional argument(s) ({', '.join(params)})")
-        given = dict(zip(params, args))
-        for k, v in kwargs.items():
-            if k not in params:
-                raise TypeError(f"has no argument `{k}`; its arguments: {', '.join(params)}")
-            if k in given:
-                raise TypeError(f"`{k}` given twice")
-            given[k] = v
-        for k, v in given.items():
-            if not (v is None or isinstance(v, (int, float, str))):
-                raise TypeError(f"`{k}` must be a number or a name, got {describe(v)}")
-        return Initializer(kind, name, tuple((k, str(v) if isinstance(v, str) else v) for k, v in given.items()))
-    return make
-
-
-INITIALIZER_FUNCS = {
-    "variance_scaling": _maker("init", "VarianceScaling", ("scale", "mode", "distribution", "seed")),
-    "constant": _maker("init", "Constant", ("value",)),
-    "random_normal": _maker("init", "RandomNormal", ("mean", "stddev", "seed")),
-    "random_uniform": _maker("init", "RandomUniform", ("minval", "maxval", "seed")),
-    "truncated_normal": _maker("init", "TruncatedNormal", ("mean", "stddev", "seed")),
-    "l1": _maker("reg", "L1", ("l1",)),
-    "l2": _maker("reg", "L2", ("l2",)),
-    "l1_l2": _maker("reg", "L1L2", ("l1", "l2")),
-}
+INITIALIZER_FUNCS = dict.fromkeys(MAKERS)   # made by ``Evaluator.initializer`` from their argument schemas
 
 def _error(message):
     """``error("scale must be 0.5, 1.0, 1.5 or 2.0")``: fails with the spec's own message, where it is called."""
@@ -358,6 +330,8 @@ class Evaluator:
                                             "take merges as arguments: `add(multiply(a, b), a)`")
             raise CnnError("name", f"unknown function `{e.name}`", e.span,
                            hint=did_you_mean(e.name, FUNCS) or f"functions: {', '.join(FUNCS)}")
+        if e.name in MAKERS:
+            return self.initializer(e)
         args = [self(a.value) for a in e.args if a.name is None]
         kwargs = {a.name: self(a.value) for a in e.args if a.name is not None}
         if kwargs and e.name not in INITIALIZER_FUNCS:
@@ -373,6 +347,30 @@ class Evaluator:
             raise err.located(e.span)
         except (TypeError, ValueError, OverflowError) as exc:
             raise CnnError("type", f"{e.name}(): {exc}", e.span) from None
+
+    def initializer(self, e):
+        """``variance_scaling(2.0, mode=fan_out)``: its arguments bound and checked by their schema (ops/schema.py
+        MAKERS, Keras's own constraints), each error at its argument; the value keeps the arguments given."""
+        kind, cls, schema = MAKERS[e.name]
+        positional, keywords, spans = [], {}, {}
+        for a in e.args:
+            v = self(a.value)
+            if a.name is None:
+                if len(positional) < len(schema.args):
+                    spans[schema.args[len(positional)].name] = a.span
+                positional.append(v)
+            else:
+                if a.name in keywords:
+                    raise CnnError("type", f"{e.name}(): `{a.name}` given twice", a.span)
+                spans[a.name] = a.span
+                keywords[a.name] = v
+        try:
+            bind_args(schema, positional, keywords, {})
+        except CnnError as err:
+            raise err.located(spans.get(err.arg, e.span))
+        given = {**dict(zip((a.name for a in schema.args), positional)), **keywords}
+        return Initializer(kind, cls, tuple((a.name, str(given[a.name]) if isinstance(given[a.name], str) else
+                                             given[a.name]) for a in schema.args if a.name in given))
 
     # --- checks ------------------------------------------------------------------
     def number(self, v, e):
