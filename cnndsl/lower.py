@@ -18,7 +18,7 @@ from . import syntax as S
 from .errors import CnnError, did_you_mean
 from .ir import Graph, Node, Scope, Tensors
 from .calls import CallMixin, _makes_tensors
-from .contracts import check_expects
+from .contracts import check_expects, check_value
 from .ops import REGISTRY, describe
 from .ops.schema import convert
 from .shapes import infer_node
@@ -90,6 +90,8 @@ class Lowerer(CallMixin):
             return Evaluator(env.names, lambda span: self.tick(span, env), env.blocks)(expr)
         except CnnError as e:
             raise e.located(expr.span, env.chain)
+        except RecursionError:   # the limits keep within the stack; this is the last guard, located
+            self.fail("limit", "this expression nests too deeply for Python's stack", expr.span, env)
 
     # --- naming -----------------------------------------------------------------
     def fresh(self, prefix: str, base: str) -> str:
@@ -317,7 +319,12 @@ class Lowerer(CallMixin):
         if not env.is_network:
             self.fail("value", "`expect` belongs in a network body (or an `if` in it), not in a block", s.span, env)
         if self.limits.contracts:
-            self.expects.append((s, self.eval(s.value, env)))
+            want = self.eval(s.value, env)
+            try:
+                check_value(s, want)
+            except CnnError as e:
+                raise e.located(s.value.span, env.chain)
+            self.expects.append((s, want))
         return cur
 
     def chain(self, chain: S.Chain, env: Env, cur, bundle_ok: bool = False):

@@ -110,6 +110,7 @@ MAX_POW = 10 ** 12  # keeps `10 ** 10 ** 10` from hanging the checker
 MAX_INT = 2 ** 63          # integers: magnitude below this (a tensor dimension is far smaller)
 MAX_LEN = 1_000_000        # lists: items; strings: characters
 MAX_CALL_DEPTH = 500       # nested calls of a spec's value functions
+MAX_EVAL_DEPTH = 5_000     # nested evaluations in all (an expression's levels, through every call): Python's stack
 
 
 class Function:
@@ -146,7 +147,7 @@ class Function:
             raise CnnError("limit", f"function calls nest deeper than {MAX_CALL_DEPTH} (a recursion that never ends?)",
                            e.span)
         inner = Evaluator({**self.home, **bound}, evaluator.tick)
-        inner.depth = evaluator.depth + 1
+        inner.depth, inner.levels = evaluator.depth + 1, evaluator.levels
         for p in fdef.params:
             if p.name not in bound:
                 if p.kind == "plain":
@@ -170,13 +171,22 @@ class Evaluator:
         self.lookup = lookup
         self.tick = tick
         self.qualified = qualified   # other names of the file's namespace (blocks), for the messages
+        self.levels = [0]            # nested evaluations, shared with the evaluators of called functions
         self.depth = 0      # nested function calls
 
     def __call__(self, e: S.Node):
+        levels = self.levels
+        levels[0] += 1
+        if levels[0] > MAX_EVAL_DEPTH:
+            raise CnnError("limit", f"expressions nest deeper than {MAX_EVAL_DEPTH:,} levels, counting every "
+                                    "function call's body", e.span,
+                           hint="a recursive function whose body is deeply nested multiplies the two")
         try:
             v = getattr(self, type(e).__name__)(e)
         except (OverflowError, ValueError, ZeroDivisionError) as exc:
             raise CnnError("value", f"can't compute this: {exc}", e.span) from None
+        finally:
+            levels[0] -= 1
         return bounded(v, e.span)
 
     def Num(self, e):
@@ -391,6 +401,17 @@ class Evaluator:
 
 
 _MISSING = object()
+
+
+def evaluate(expr, lookup, tick=None, qualified=()):
+    """``expr``'s value, from any entry point: with room on Python's stack for MAX_EVAL_DEPTH levels, and a
+    RecursionError that still happens made a located limit error."""
+    from .errors import deep_stack
+    with deep_stack(4 * MAX_EVAL_DEPTH + 5_000):
+        try:
+            return Evaluator(lookup, tick, qualified)(expr)
+        except RecursionError:
+            raise CnnError("limit", "this expression nests too deeply for Python's stack", expr.span) from None
 
 
 def source_text(span) -> str:

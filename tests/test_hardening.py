@@ -214,3 +214,120 @@ def test_a_constant_is_the_same_before_every_file_item():
             both, a, b = parse(first + "\n" + second), parse(first), parse(second)
             for field in ("imports", "consts", "blocks", "networks"):
                 assert getattr(both, field) == getattr(a, field) + getattr(b, field), (first, second)
+
+
+# --- issue 22: the reproducers ------------------------------------------------------------------------
+NET = "network n(x: [8, 8, 6], flag=true, c=false, mode=\"a\") {\n"
+LIBTEXT = "let W = 1\nblock blk() { relu }\n"
+CORPUS22 = [
+    # 1. the total size of a value
+    ("list-of-lists", "let A = [0] * 1000000\nlet B = [A] * 1000000\nnetwork n(x: [8, 8, 6]) { conv(B, 1) }", 1,
+     "2:9", "1,000,000,000,000 items in all"),
+    ("list-of-lists-template", NET + "  let A = [0] * 1000000\n  let B = [A, A]\n  conv(4, 1, name=\"{B}\")\n}", 1,
+     "3:11", "2,000,000 items in all"),
+    ("list-of-lists-compare", NET + "  let A = [0] * 1000000\n  assert [A] * 1000000 != [[0] * 1000000] * 1000000, "
+     "\"x\"\n  relu\n}", 1, "3:10", "items in all"),
+    ("empty-lists", NET + "  let A = [[]] * 1000000\n  let B = [A, A]\n  relu\n}", 1, "3:11", "items in all"),
+    # 2. check refuses what Keras would
+    ("variance-scaling-mode", NET + "  conv(4, 1, kernel_init=variance_scaling(2.0, mode=fan_sideways))\n}", 1, "2:48",
+     "`mode` must be one of fan_in, fan_out, fan_avg, got `fan_sideways`"),
+    ("variance-scaling-negative", NET + "  conv(4, 1, kernel_init=variance_scaling(-2.0))\n}", 1, "2:43",
+     "`scale` must be a number above 0"),
+    ("l2-negative", NET + "  conv(4, 1, kernel_reg=l2(-1))\n}", 1, "2:28", "`l2` must be at least 0"),
+    ("l2-symbol", NET + "  conv(4, 1, kernel_reg=l2(strong))\n}", 1, "2:28", "`l2` must be a number, got unknown name"),
+    ("normalize-axis-twice", NET + "  normalize(axis=[3, -1])\n}", 1, "2:3", "name axis 3 of (None, 8, 8, 6) twice"),
+    ("identity-on-a-conv", NET + "  conv(4, 1, kernel_init=identity)\n}", 1, "2:14", "only for 2-D weights"),
+    ("orthogonal-bias", NET + "  dense(4, bias_init=orthogonal)\n}", 1, "2:12", "at least 2-D weights"),
+    ("relu-threshold", NET + "  relu(threshold=-1)\n}", 1, "2:8", "`threshold` must be at least 0"),
+    # 3. valid specs
+    ("if-after-let", NET + "  let k = 3\n  if (k if flag else 1) > 2 { relu }\n}", 0, None, ""),
+    ("else-string-after-let", NET + "  let k = 3\n  if mode == \"else\" { identity } else { relu }\n}", 0, None, ""),
+    ("indexed-chain", NET + "  a = conv(4, 1)\n  b = x -> conv(4, 1)\n  let ps = [a, b]\n  ys = ps[0] -> conv(4, 1)\n"
+     "  concat(ys, ps[1] -> relu)\n}", 0, None, ""),
+    ("merge-of-merges", NET + "  a = conv(4, 1)\n  b = x -> conv(4, 1)\n  add(multiply(a, b), a)\n}", 0, None, ""),
+    ("tensor-list-chain", NET + "  ys = repeat 3 collect { conv(4, 1) }\n  ys -> concat\n}", 0, None, ""),
+    # 4. messages from the real cause
+    ("error-without-message", NET + "  conv(error(), 1)\n}", 1, "2:8", "error() takes 1 argument(s), got 0"),
+    ("expect-a-string", NET + "  conv(4, 1)\n  expect params = \"28\"\n}", 1, "3:19",
+     "`expect params` needs a whole number, got the string \"28\""),
+    ("list-then-op", NET + "  ys = repeat 3 collect { conv(4, 1) }\n  ys -> relu\n}", 1, "3:9",
+     "the chain gives a list of 3; merge them first"),
+    ("concat-a-value", NET + "  y = conv(4, 1)\n  concat([x, y, 3])\n}", 1, "3:10", "`[x, y, 3]` holds 3, which is not a tensor"),
+    ("concat-empty-slice", NET + "  ys = repeat 3 collect { conv(4, 1) }\n  y = concat(ys[3:])\n}", 1, "3:14",
+     "`ys[3:]` is an empty list"),
+    ("alias-without-member", 'import "lib.cnn" as l\n' + NET + "  conv(l.V, 1)\n}", 1, "3:8",
+     "`l` (an imported file) has no `V`"),
+    ("alias-without-block", 'import "lib.cnn" as l\n' + NET + "  l.V\n}", 1, "3:3",
+     "`l` (an imported file) has no block `V`"),
+    ("unknown-merge-function", NET + "  a = conv(4, 1)\n  let z = frob(a, a)\n  relu\n}", 1, "3:11", "unknown function `frob`"),
+    ("op-as-value", NET + "  a = conv(4, 1)\n  let z = add(a, a)\n  relu\n}", 1, "3:11",
+     "`add(...)` is an op: it makes a tensor, and tensors are not values"),
+    ("block-without-parentheses", "block encoder {\n  relu\n}\n" + NET + "  encoder\n}", 1, "1:15",
+     "a block declares its parameters in `( )`"),
+    ("recursion-under-if", "block b(n) {\n  if n > 0 { conv(4, 1) -> b(n - 1) }\n}\n" + NET + "  b(3)\n}", 1, "2:28",
+     "even where an `if` would end the recursion"),
+    ("one-tensor-concat", NET + "  skip = conv(4, 1)\n  u = conv_transpose(4, 2, stride=2)\n  concat(skip)\n}", 1, "4:3",
+     "concat(skip) merges only `skip`: a merge that starts a statement reads its arguments, not the tensor before "
+     "it (`u`)"),
+    ("ternary-of-tensors", NET + "  t = conv(4, 1)\n  u = conv(4, 1)\n  let v = t if c else add(t, u)\n  relu\n}", 1, "4:11",
+     "`add(t, u)` makes a tensor, and tensors are not values"),
+    # 5. locations
+    ("deep-calls", "fn f(n) = " + "-" * 900 + "(n if n <= 0 else f(n - 1))\n" + NET + "  conv(f(499) + 4, 1)\n}", 1,
+     None, "nest deeper than 5,000 levels"),
+    ("deep-calls-in-a-constant", "fn f(n) = " + "-" * 900 + "(n if n <= 0 else f(n - 1))\nlet A = f(499)\n" + NET +
+     "  relu\n}", 1, None, "nest deeper than 5,000 levels"),
+    # 6. a keyword as an import alias
+    ("keyword-alias", 'import "lib.cnn" as repeat\n' + NET + "  relu\n}", 1, "1:1", "`repeat` is a keyword"),
+]
+
+
+@pytest.mark.parametrize("name, text, code, where, fragment", CORPUS22, ids=[c[0] for c in CORPUS22])
+def test_the_issue_22_corpus(name, text, code, where, fragment, tmp_path, capsys):
+    (tmp_path / "lib.cnn").write_text(LIBTEXT)
+    test_the_corpus(name, text, code, where, fragment, tmp_path, capsys)
+    if code == 0:
+        assert "error" not in capsys.readouterr().err
+
+
+def test_the_hints_of_the_issue_22_corpus(tmp_path, capsys):
+    """Each message says what to write instead."""
+    (tmp_path / "lib.cnn").write_text(LIBTEXT)
+    hints = {"ternary-of-tensors": "`v = if c { t } else { add(t, u) }`", "one-tensor-concat": "concat(u, skip), or u -> concat(skip)",
+             "block-without-parentheses": "block encoder() { ... }", "alias-without-member": "it gives: W, blk",
+             "error-without-message": 'error("message")', "recursion-under-if": "repeat n { ... }"}
+    for name, text, *_ in CORPUS22:
+        if name in hints:
+            (tmp_path / "spec.cnn").write_text(text)
+            assert main(["check", str(tmp_path / "spec.cnn")]) == 1
+            err = capsys.readouterr().err
+            assert hints[name] in err, err
+
+
+def test_the_unknown_function_hint_lists_documented_functions_only():
+    """`error` is listed among the functions because LANGUAGE.md documents it; every function it lists is there."""
+    from conftest import ROOT
+    from cnndsl.values import FUNCS
+    docs = (ROOT / "docs" / "LANGUAGE.md").read_text()
+    assert all(f"`{name}" in docs or f" {name} " in docs or f" {name}`" in docs for name in FUNCS), \
+        [n for n in FUNCS if f"`{n}" not in docs and f" {n} " not in docs and f" {n}`" not in docs]
+
+
+def test_results_and_errors_keep_their_order_on_one_pipe(tmp_path):
+    """stdout and stderr on one pipe: each result line ends before the next error begins (issue 22, 7)."""
+    import subprocess
+    import sys
+    good = "network n(x: [8, 8, 3]) { relu }\n"
+    bad = "network n(x: [8, 8, 3]) { nope }\n"
+    paths = []
+    for k in range(6):
+        p = tmp_path / f"s{k}.cnn"
+        p.write_text(good if k % 2 == 0 else bad)
+        paths.append(str(p))
+    r = subprocess.run([sys.executable, "-m", "cnndsl", "check", *paths], stdout=subprocess.PIPE,
+                       stderr=subprocess.STDOUT, text=True, cwd=os.path.dirname(os.path.dirname(__file__)))
+    assert r.returncode == 1
+    lines = r.stdout.splitlines()
+    errors = [k for k, line in enumerate(lines) if ": error: unknown op or block `nope`" in line]
+    assert len(errors) == 3 and all(lines[k].startswith(paths[2 * j + 1]) for j, k in enumerate(errors)), r.stdout
+    results = [line for line in lines if line.startswith("n: x")]
+    assert len(results) == 3 and all(line.endswith("(None, 8, 8, 3)") for line in results), r.stdout
