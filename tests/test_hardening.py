@@ -331,3 +331,154 @@ def test_results_and_errors_keep_their_order_on_one_pipe(tmp_path):
     assert len(errors) == 3 and all(lines[k].startswith(paths[2 * j + 1]) for j, k in enumerate(errors)), r.stdout
     results = [line for line in lines if line.startswith("n: x")]
     assert len(results) == 3 and all(line.endswith("(None, 8, 8, 3)") for line in results), r.stdout
+
+
+# --- issue 22: initializers and regularizers, generated from their schemas ----------------------------
+def _maker_use(name, args_text):
+    """A layer using ``name(args_text)`` where its kind goes: (spec text, column of the call)."""
+    from cnndsl.ops.schema import MAKERS
+    slot = "kernel_reg" if MAKERS[name][0] == "reg" else "kernel_init"
+    prefix = f"  conv(4, 1, {slot}={name}("
+    return NET + prefix + args_text + "))\n}", len(prefix) + 1
+
+
+def _out_of_range(arg):
+    """Values ``arg``'s schema refuses (a type's wrong kind, past a bound, outside the choices), as spec text."""
+    bad = ["bogus", "[1]", '"x"', "true"]
+    if arg.type in ("float", "positive", "int") and arg.low is not None:
+        bad.append(f"{arg.low - 1:g}")
+    if arg.type == "positive":
+        bad += ["0", "-0.5"]
+    if arg.type == "int":
+        bad += ["1.5"] + ([f"{int(arg.high)}"] if arg.high is not None else [])
+    if arg.type == "choice":
+        bad += ["3", f"{arg.choices[0]}x"]
+    return bad
+
+
+def _bad_maker_cases():
+    from cnndsl.ops.schema import MAKERS
+    for name, (_, _, schema) in MAKERS.items():
+        for k, arg in enumerate(schema.args):
+            for value in _out_of_range(arg):
+                yield name, arg.name, f"{arg.name}={value}", 0
+                yield name, arg.name, ", ".join(["none"] * k + [value]), len("none, ") * k
+
+
+@pytest.mark.parametrize("name, arg, args_text, offset", list(_bad_maker_cases()),
+                         ids=[f"{n}-{t}" for n, _, t, _ in _bad_maker_cases()])
+def test_every_initializer_argument_out_of_range_is_a_located_error(name, arg, args_text, offset):
+    import cnndsl
+    text, col = _maker_use(name, args_text)
+    with pytest.raises(cnndsl.CnnError) as info:
+        cnndsl.check(text)
+    e = info.value
+    assert (e.span.line, e.span.col) == (2, col + offset), str(e)
+    assert f"{name}: `{arg}` must be" in e.message, e.message
+
+
+def test_the_bad_maker_family_covers_every_function_and_argument():
+    from cnndsl.ops.schema import MAKERS
+    from cnndsl.values import FUNCS
+    covered = {(n, a) for n, a, _, _ in _bad_maker_cases()}
+    assert covered == {(n, a.name) for n, (_, _, s) in MAKERS.items() for a in s.args}
+    assert set(MAKERS) == {n for n in FUNCS if n in MAKERS} and len(MAKERS) == 8
+
+
+def _accepted_values(arg):
+    """Values at and inside ``arg``'s bounds, each of its choices."""
+    if arg.type == "choice":
+        return list(arg.choices)
+    if arg.type == "positive":
+        return ["0.001", "2"]
+    if arg.type == "int":
+        return ["none", "0", str(int(arg.high) - 1)]
+    return [f"{arg.low:g}", "0.5"] if arg.low is not None else ["-1.5", "0", "2"]
+
+
+def accepted_variants():
+    """Every initializer/regularizer call varied one argument at a time within its schema: (kind, text)."""
+    from cnndsl.ops.schema import MAKERS, REQUIRED
+    out = []
+    for name, (kind, _, schema) in MAKERS.items():
+        if all(a.default is not REQUIRED for a in schema.args):
+            out.append((kind, f"{name}()"))
+        for arg in schema.args:
+            out += [(kind, f"{name}({arg.name}={v})") for v in _accepted_values(arg)]
+    return out
+
+
+def _weight_names():
+    """Every name an initializer or regularizer argument may take, by the weight it initializes."""
+    from cnndsl.ops import REGISTRY
+    conv, dense, prelu = REGISTRY["conv"], REGISTRY["dense"], REGISTRY["prelu"]
+    arg = lambda op, n: next(a for a in op.args if a.name == n)
+    return {k: arg(op, n).choices for k, op, n in [
+        ("conv_kernel", conv, "kernel_init"), ("conv_bias", conv, "bias_init"), ("conv_reg", conv, "kernel_reg"),
+        ("dense_bias", dense, "bias_init"), ("prelu", prelu, "alpha_init")]}
+
+
+def variants_spec():
+    """A spec of four networks whose layers use every accepted variant: each must build in Keras."""
+    from cnndsl.ops.schema import INITIALIZERS, REGULARIZERS
+    names = _weight_names()
+    inits = [t for k, t in accepted_variants() if k == "init"]
+    regs = [t for k, t in accepted_variants() if k == "reg"]
+    convs = [f"conv(2, 1, kernel_init={t})" for t in inits + list(names["conv_kernel"])]
+    convs += [f"conv(2, 1, bias_init={t})" for t in inits + list(names["conv_bias"])]
+    convs += [f"conv(2, 1, kernel_reg={t})" for t in regs + list(names["conv_reg"])]
+    convs += [f"sepconv(2, 1, kernel_init={t}, kernel_reg={r})" for t, r in zip(names["conv_kernel"], regs)]
+    dense = [f"dense(3, kernel_init={t})" for t in inits + list(INITIALIZERS)]
+    dense += [f"dense(3, bias_init={t})" for t in names["dense_bias"]]
+    dense += [f"dense(3, kernel_reg={t})" for t in regs + list(REGULARIZERS)]
+    prelu = [f"prelu(alpha_init={t})" for t in names["prelu"]]
+    norm = ["normalize(axis=[1, 2, 3])", "normalize(axis=[-1, 1])", "layernorm(axis=[1, -1])", "relu(threshold=0)"]
+    body = lambda layers: "\n".join(f"  {x}" for x in layers)
+    return (f"network convs(x: [4, 4, 2]) {{\n{body(convs)}\n}}\nnetwork denses(x: [3]) {{\n{body(dense)}\n}}\n"
+            f"network prelus(x: [4, 4, 2]) {{\n{body(prelu)}\n}}\nnetwork norms(x: [4, 4, 2]) {{\n{body(norm)}\n}}\n")
+
+
+def test_every_accepted_variant_checks_and_the_refused_names_are_located(tmp_path):
+    import cnndsl
+    from cnndsl.ops.schema import INITIALIZERS
+    spec = tmp_path / "variants.cnn"
+    spec.write_text(variants_spec())
+    from cnndsl.api import load_spec
+    program = load_spec(spec)
+    for name, text in zip(("convs", "denses", "prelus", "norms"), spec.read_text().split("network ")[1:]):
+        assert len(program.lower(name).nodes) == 1 + text.count("\n  "), name   # the input and one node per line
+    assert len(accepted_variants()) == 55
+    for kind, allowed in _weight_names().items():
+        op, arg = {"conv_kernel": ("conv(4, 1, ", "kernel_init"), "conv_bias": ("conv(4, 1, ", "bias_init"),
+                   "conv_reg": ("conv(4, 1, ", "kernel_reg"), "dense_bias": ("dense(4, ", "bias_init"),
+                   "prelu": ("prelu(", "alpha_init")}[kind]
+        pool = INITIALIZERS if arg != "kernel_reg" else ("orthogonal_regularizer",)
+        for name in set(pool) - set(allowed):
+            with pytest.raises(cnndsl.CnnError, match="Keras makes only for") as info:
+                cnndsl.check(NET + f"  {op}{arg}={name})\n}}")
+            assert (info.value.span.line, info.value.span.col) == (2, 3 + len(op))
+
+
+@pytest.mark.slow
+def test_every_accepted_variant_builds_on_tensorflow(tmp_path):
+    """What check accepts, Keras accepts: each network of variants is built on TensorFlow, run on zeros, and its
+    regularization losses computed (one subprocess, so the backend is TensorFlow whatever the session's is)."""
+    import subprocess
+    import sys
+    spec = tmp_path / "variants.cnn"
+    spec.write_text(variants_spec())
+    script = (
+        "import sys, numpy as np, cnndsl, keras\n"
+        "assert keras.backend.backend() == 'tensorflow'\n"
+        "for name in ('convs', 'denses', 'prelus', 'norms'):\n"
+        "    model = cnndsl.compile(sys.argv[1], network=name)\n"
+        "    x = np.ones((2,) + tuple(model.inputs[0].shape[1:]), 'float32')\n"
+        "    out = keras.ops.convert_to_numpy(model(x))\n"
+        "    losses = [float(keras.ops.convert_to_numpy(l)) for l in model.losses]\n"
+        "    assert np.isfinite(out).all() and all(np.isfinite(losses)), name\n"
+        "    print(name, len(model.layers), len(losses))\n")
+    env = {**os.environ, "KERAS_BACKEND": "tensorflow"}
+    r = subprocess.run([sys.executable, "-c", script, str(spec)], capture_output=True, text=True, env=env, timeout=600)
+    assert r.returncode == 0, r.stderr[-3000:]
+    counts = {line.split()[0]: line.split()[1:] for line in r.stdout.splitlines()}
+    assert set(counts) == {"convs", "denses", "prelus", "norms"}

@@ -142,7 +142,9 @@ def _init(v, arg):
             raise TypeError(f"{'a regularizer' if kind == 'reg' else 'an initializer'} for this weight's rank, got "
                             f"`{v}`, which Keras makes only for {'2-D' if v != 'orthogonal' else 'at least 2-D'} "
                             f"weights; use one of {', '.join(names)}")
-        return _choice(v, Arg(arg.name, "choice", choices=names))
+        v = _choice(v, Arg(arg.name, "choice", choices=names))
+        # Keras knows L1L2 by "l1l2", never "l1_l2": the bare name is the call with Keras's defaults.
+        return Initializer("reg", "L1L2", ()) if v == "l1_l2" else v
     what = "a regularizer such as l2(1e-4)" if kind == "reg" else "an initializer such as he_normal or variance_scaling(2.0)"
     raise TypeError(f"{what}, got {describe(v)}")
 
@@ -262,7 +264,7 @@ MAKERS = dict([
            (Arg("scale", "positive", 1.0), Arg("mode", "choice", "fan_in", ("fan_in", "fan_out", "fan_avg")),
             Arg("distribution", "choice", "truncated_normal", ("truncated_normal", "untruncated_normal", "normal",
                                                                 "uniform")), _SEED)),
-    _maker("constant", "init", "Constant", (Arg("value", "float", 0.0),)),
+    _maker("constant", "init", "Constant", (Arg("value", "float"),)),   # Keras's from_config needs `value`
     _maker("random_normal", "init", "RandomNormal", (_MEAN, _STDDEV, _SEED)),
     _maker("random_uniform", "init", "RandomUniform", (Arg("minval", "float", -0.05), Arg("maxval", "float", 0.05), _SEED)),
     _maker("truncated_normal", "init", "TruncatedNormal", (_MEAN, _STDDEV, _SEED)),
