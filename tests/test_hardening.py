@@ -459,6 +459,48 @@ def test_every_accepted_variant_checks_and_the_refused_names_are_located(tmp_pat
             assert (info.value.span.line, info.value.span.col) == (2, 3 + len(op))
 
 
+# --- issue 22: merges of merges ---------------------------------------------------------------------------
+MERGES = ("add", "multiply", "concat")
+
+
+def _merge_cases():
+    """outer(inner(a, b), c), with c as wide as the inner merge's result: (text, channels by hand)."""
+    for outer in MERGES:
+        for inner in MERGES:
+            inner_c = 8 if inner == "concat" else 4
+            c = "c8" if inner_c == 8 else "a"
+            yield f"{outer}({inner}(a, b), {c})", inner_c * (2 if outer == "concat" else 1)
+            yield f"{outer}({c}, {inner}(a, b))", inner_c * (2 if outer == "concat" else 1)
+            yield f"{outer}({inner}(a, b) -> conv(5, 1), {inner}(a, b) -> conv(5, 1))", 10 if outer == "concat" else 5
+    yield "add(concat(multiply(a, b), a), concat(b, add(a, b)))", 8
+    yield "concat(add(a, b, layer=false), multiply(a, b, layer=false), concat(a, b, c8))", 24
+
+
+def merges_spec():
+    body = "\n".join(f"  m{k} = {text}" for k, (text, _) in enumerate(_merge_cases()))
+    outs = ", ".join(f"m{k}" for k in range(len(list(_merge_cases()))))
+    return (f"network merges(x: [6, 6, 3]) -> ({outs}) {{\n  a = conv(4, 1)\n  b = x -> conv(4, 3, padding=same)\n"
+            f"  c8 = x -> conv(8, 1)\n{body}\n}}\n")
+
+
+def test_merges_take_merges_as_arguments():
+    import cnndsl
+    graph = cnndsl.check(merges_spec())
+    cases = list(_merge_cases())
+    assert len(graph.outputs) == len(cases) == 29
+    for k, (text, channels) in enumerate(cases):
+        assert graph.outputs[f"m{k}"].shape == (None, 6, 6, channels), text
+    inner = [n for n in graph.nodes if n.op in MERGES and n.name not in {o.name for o in graph.outputs.values()}]
+    assert len(inner) == 9 * 4 + 4 + 3, "each inner merge is a layer of its own"
+
+
+def test_a_merge_of_mismatched_merges_is_located_at_the_outer_merge():
+    import cnndsl
+    with pytest.raises(cnndsl.CnnError, match="add: channels differ") as info:
+        cnndsl.check(NET + "  a = conv(4, 1)\n  b = x -> conv(4, 1)\n  add(concat(a, b), a)\n}")
+    assert (info.value.span.line, info.value.span.col) == (4, 3)
+
+
 @pytest.mark.slow
 def test_every_accepted_variant_builds_on_tensorflow(tmp_path):
     """What check accepts, Keras accepts: each network of variants is built on TensorFlow, run on zeros, and its
@@ -466,19 +508,22 @@ def test_every_accepted_variant_builds_on_tensorflow(tmp_path):
     import subprocess
     import sys
     spec = tmp_path / "variants.cnn"
-    spec.write_text(variants_spec())
+    spec.write_text(variants_spec() + merges_spec())
     script = (
         "import sys, numpy as np, cnndsl, keras\n"
         "assert keras.backend.backend() == 'tensorflow'\n"
-        "for name in ('convs', 'denses', 'prelus', 'norms'):\n"
+        "for name in ('convs', 'denses', 'prelus', 'norms', 'merges'):\n"
         "    model = cnndsl.compile(sys.argv[1], network=name)\n"
         "    x = np.ones((2,) + tuple(model.inputs[0].shape[1:]), 'float32')\n"
-        "    out = keras.ops.convert_to_numpy(model(x))\n"
+        "    outs = model(x)\n"
+        "    outs = outs if isinstance(outs, (list, tuple)) else [outs]\n"
         "    losses = [float(keras.ops.convert_to_numpy(l)) for l in model.losses]\n"
-        "    assert np.isfinite(out).all() and all(np.isfinite(losses)), name\n"
-        "    print(name, len(model.layers), len(losses))\n")
+        "    assert all(np.isfinite(keras.ops.convert_to_numpy(o)).all() for o in outs), name\n"
+        "    assert all(np.isfinite(losses)), name\n"
+        "    print(name, len(model.layers), len(losses), *[o.shape[-1] for o in outs])\n")
     env = {**os.environ, "KERAS_BACKEND": "tensorflow"}
     r = subprocess.run([sys.executable, "-c", script, str(spec)], capture_output=True, text=True, env=env, timeout=600)
     assert r.returncode == 0, r.stderr[-3000:]
     counts = {line.split()[0]: line.split()[1:] for line in r.stdout.splitlines()}
-    assert set(counts) == {"convs", "denses", "prelus", "norms"}
+    assert set(counts) == {"convs", "denses", "prelus", "norms", "merges"}
+    assert [int(c) for c in counts["merges"][2:]] == [c for _, c in _merge_cases()]   # Keras's own output widths
