@@ -72,13 +72,15 @@ STATEMENTS = [
     "a2, b2 = split({v})", "a2, b2 = split([2, 2])", "z = concat(a2, b2)", "slice({v}, {v})", "resize({v})",
     "resize(size=x)", "resize([4, 4], interpolation={v})", "sequential(name=\"s{{k}}\") {{ conv(4, 1); relu }}",
     "add(when={v}) {{ identity; conv(x.channels, 1) }}", "concat(when={v}) {{ identity; relu }}",
-    "z = add(multiply(x, y), x)", "z = concat([x, y])", "z = add(x, y, when={v})", "dropout({v})",
+    "z = add(multiply(x, y), x)", "z = concat([x, y])", "z = concat(ps, ys[{v}:])", "dropout({v})",
+    "z = concat(a2, b2) -> conv({v}, 1)", "w = add(concat(a2, b2) -> conv(4, 1), ps[1] -> relu)",
+    "let t = y if flag else x", "z = if flag {{ y }} else {{ add(x, x) }}", "expect shape = {v}",
     "b0({v})", "l = b1(4)", "normalize(axis={v})", "defaults conv(kernel_init={v})", "upsample({v})",
     "repeat {v} as i {{ conv(4, 1, name=\"c{{i}}_{{k}}\") }}", "global_avgpool -> dense({v})",
 ]
 HEADERS = [
-    "fn f(a, b=2) = a * b if a > 0 else {v}",
-    "let L = [{v}, {v}, 3]",
+    "fn f(a, b=2) = a * b if a > 0 else {n}",
+    "let L = [{n}, {n}, 3]",
     "block b0(n=1) {{ repeat n {{ conv(4, 1) -> relu }} }}",
     "block b1(c) -> (p, q) {{ p = conv(c, 1); q = p -> relu }}",
 ]
@@ -87,14 +89,15 @@ HEADERS = [
 def generate(rng: random.Random) -> str:
     """A small program of the newer features: a few headers, then a network of random statements."""
     def fill(t):
-        t = re.sub(r"\{v\}", lambda m: rng.choice(VALUES) if rng.random() < 0.5 else rng.choice("12348"), t)
+        t = re.sub(r"\{v\}", lambda m: rng.choice(VALUES) if rng.random() < 0.3 else rng.choice("12348"), t)
+        t = re.sub(r"\{n\}", lambda m: rng.choice(["1", "2", "-1", "0.5", "[1, 2]", "f(2)", "none"]), t)
         return t.replace("{{", "{").replace("}}", "}")
     head = [fill(h) for h in HEADERS if rng.random() < 0.7]
-    body = [fill(rng.choice(STATEMENTS)) for _ in range(rng.randint(1, 8))]
-    if rng.random() < 0.5:
-        body.insert(0, rng.choice(["ys = repeat 3 collect { conv(4, 1) }", "a2, b2 = split(2)", "ps = [x, y]"]))
-    return "\n".join(head) + "\nnetwork n(x: [8, 8, 4], flag=true, mode=\"a\") {\n  let k = 2\n  y = conv(4, 1)\n  " + \
-        "\n  ".join(body) + "\n}\n"
+    body = [fill(rng.choice(STATEMENTS)) for _ in range(rng.randint(1, 6))]
+    prelude = ["let k = 2", "y = conv(4, 1)", "a2, b2 = y -> split(2)", "ys = x -> repeat 3 collect { conv(4, 1) }",
+               "let ps = [x, y]", "x -> relu"]
+    return "\n".join(head) + "\nnetwork n(x: [8, 8, 4], flag=true, mode=\"a\") {\n  " + \
+        "\n  ".join(prelude + body) + "\n}\n"
 
 
 def corpus() -> list:
