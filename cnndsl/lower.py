@@ -227,7 +227,11 @@ class Lowerer(CallMixin):
             if isinstance(stmt, S.Assign) and isinstance(prev, S.Assign) and isinstance(cur, Node):
                 self.lint_implicit_input(stmt, prev, env, cur)
             prev = stmt
-            cur = getattr(self, "stmt_" + type(stmt).__name__)(stmt, env, cur)
+            try:
+                cur = getattr(self, "stmt_" + type(stmt).__name__)(stmt, env, cur)
+            except RecursionError:   # past Python's stack (limits raised far): located at the statement
+                self.fail("limit", "the spec nests too deeply for Python's stack here", stmt.span, env,
+                          hint="lower --max-depth, or flatten the nesting")
         return cur
 
     def lint_implicit_input(self, s, prev, env, cur):
