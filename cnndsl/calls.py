@@ -192,6 +192,8 @@ class CallMixin:
                     spans[op.args[len(positional)].name] = a.span
                 positional.append(value)
             else:
+                if a.name in keywords:
+                    self.fail("type", f"{op.name}: argument `{a.name}` given twice", a.span, env)
                 spans[a.name] = a.span
                 keywords[a.name] = value
         try:

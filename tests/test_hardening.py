@@ -239,6 +239,7 @@ CORPUS22 = [
     ("identity-on-a-conv", NET + "  conv(4, 1, kernel_init=identity)\n}", 1, "2:14", "only for 2-D weights"),
     ("orthogonal-bias", NET + "  dense(4, bias_init=orthogonal)\n}", 1, "2:12", "at least 2-D weights"),
     ("relu-threshold", NET + "  relu(threshold=-1)\n}", 1, "2:8", "`threshold` must be at least 0"),
+    ("keyword-twice", NET + "  conv(filters=2, kernel=1, filters=0)\n}", 1, "2:29", "argument `filters` given twice"),
     # 3. valid specs
     ("if-after-let", NET + "  let k = 3\n  if (k if flag else 1) > 2 { relu }\n}", 0, None, ""),
     ("else-string-after-let", NET + "  let k = 3\n  if mode == \"else\" { identity } else { relu }\n}", 0, None, ""),
@@ -527,3 +528,58 @@ def test_every_accepted_variant_builds_on_tensorflow(tmp_path):
     counts = {line.split()[0]: line.split()[1:] for line in r.stdout.splitlines()}
     assert set(counts) == {"convs", "denses", "prelus", "norms", "merges"}
     assert [int(c) for c in counts["merges"][2:]] == [c for _, c in _merge_cases()]   # Keras's own output widths
+
+
+# --- issue 22: every op argument past its schema's bounds or choices ----------------------------------------
+REQUIRED_VALUES = {"int": "2", "size2": "1", "float": "0.5", "parts": "2", "hw": "[4, 4]", "ints": "[-1]",
+                   "choice": None, "pad2": "1", "init": "he_normal", "activation": "relu"}
+REQUIRED_BY_OP = {"permute": "dims=[1, 2, 3]", "activation": "fn=relu"}
+
+
+def _op_call(op, extra=""):
+    from cnndsl.ops.schema import REQUIRED
+    if op.name in REQUIRED_BY_OP:
+        args = [REQUIRED_BY_OP[op.name]]
+    else:
+        args = [f"{a.name}={REQUIRED_VALUES[a.type] or a.choices[0]}" for a in op.args
+                if a.default is REQUIRED and not extra.startswith(a.name + "=")]
+    args = [a for a in args if not extra.startswith(a.split("=")[0] + "=")]
+    return f"{op.name}(" + ", ".join(args + ([extra] if extra else [])) + ")"
+
+
+def _bounded_op_args():
+    from cnndsl.ops import REGISTRY
+    for op in REGISTRY.values():
+        if op.internal or op.arity is None or op.passthrough:
+            continue
+        for arg in op.args:
+            bad = []
+            if arg.low is not None:
+                bad.append(f"{arg.low - 1:g}")
+            if arg.high is not None:
+                bad.append(f"{arg.high:g}")
+            if arg.type == "choice" and arg.choices:
+                bad.append(f"{arg.choices[0]}_not")
+            for value in bad:
+                yield op, arg, value
+
+
+def test_every_op_checks_with_its_required_arguments_alone():
+    import cnndsl
+    from cnndsl.ops import REGISTRY
+    for op in REGISTRY.values():
+        if not op.internal and op.arity is not None and not op.passthrough:
+            bind = "p, q = " if op.name == "split" else ""
+            cnndsl.check(NET + f"  {bind}{_op_call(op)}\n  x -> relu\n}}")
+
+
+@pytest.mark.parametrize("op, arg, value", list(_bounded_op_args()),
+                         ids=[f"{o.name}-{a.name}={v}" for o, a, v in _bounded_op_args()])
+def test_every_op_argument_past_its_bounds_is_a_located_error(op, arg, value):
+    import cnndsl
+    call = _op_call(op, f"{arg.name}={value}")
+    with pytest.raises(cnndsl.CnnError) as info:
+        cnndsl.check(NET + f"  {call}\n}}")
+    e = info.value
+    assert (e.span.line, e.span.col) == (2, 3 + call.index(f"{arg.name}=")), str(e)
+    assert f"`{arg.name}` must be" in e.message, e.message
