@@ -299,6 +299,8 @@ class Lowerer(CallMixin):
         for a in s.args:
             if a.name is None:
                 self.fail("type", "defaults takes keyword arguments only, e.g. defaults conv(padding=same)", a.span, env)
+            if a.name in given:
+                self.fail("type", f"defaults {s.op}: argument `{a.name}` given twice", a.span, env)
             given[a.name] = self.eval(a.value, env)
         try:
             given = {k: convert(op, k, v) for k, v in given.items()}
