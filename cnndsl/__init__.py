@@ -12,7 +12,16 @@ from .ir import Graph, Node
 from .lower import Limits
 from .backends.hook import install_import_hook
 
+
+def layout_map(graph, mesh, shard: dict):
+    """A ``keras.distribution.LayoutMap`` that splits the conv and dense weights of the given block paths
+    along mesh axes (``cnndsl.distribute``). Imports Keras."""
+    from .distribute import layout_map as build
+    return build(graph, mesh, shard)
+
+
 install_import_hook()  # keras.saving.load_model finds cnndsl's LRN, without importing Keras now
 
-__all__ = ["check", "compile", "from_keras", "load", "parse_value", "CnnError", "format_error", "Graph", "Node", "Limits"]
+__all__ = ["check", "compile", "from_keras", "load", "parse_value", "CnnError", "format_error", "Graph", "Node", "Limits",
+           "layout_map"]
 __version__ = "0.1.0"

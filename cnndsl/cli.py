@@ -20,7 +20,7 @@ from .errors import CnnError, did_you_mean, format_error
 from .lower import Limits
 
 MAX_DEPTH_FLAG = 10_000   # deeper nesting than this would outgrow any Python stack
-FORMATS = ("svg", "png", "pdf", "dot")   # draw's formats (cnndsl.backends.dot.FORMATS; graphviz is not imported here)
+FORMATS = ("svg", "png", "pdf", "dot", "html")   # draw's formats (cnndsl.backends.dot.FORMATS; graphviz is not imported here)
 
 
 def _version() -> str:
@@ -51,7 +51,13 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--version", action="version", version=f"cnndsl {_version()}")
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    c = sub.add_parser("check", parents=[common], help="check shapes and print params and MACs")
+    counting = argparse.ArgumentParser(add_help=False)
+    counting.add_argument("--count", choices=["macs", "flops"], default="macs",
+                          help="count multiply-accumulates, or FLOPs (2 per multiply-accumulate) (%(default)s)")
+    counting.add_argument("--convention", default="cnndsl", metavar="NAME",
+                          help="whose rules to count by: cnndsl, torchvision, fvcore, ptflops or thop (%(default)s)")
+
+    c = sub.add_parser("check", parents=[common, counting], help="check shapes and print params and MACs")
     c.add_argument("files", nargs="+", metavar="FILE", help="spec files; - reads standard input")
 
     c = sub.add_parser("compile", parents=[common], help="compile to a Keras .keras file or Python")
@@ -64,7 +70,7 @@ def _parser() -> argparse.ArgumentParser:
     c = sub.add_parser("draw", parents=[common], help="draw the network with Graphviz")
     c.add_argument("file", metavar="FILE")
     c.add_argument("-o", "--output", required=True, metavar="OUT",
-                   help="OUT.svg, .png, .pdf or .dot; - for standard output, or a device or FIFO")
+                   help="OUT.svg, .png, .pdf, .dot or .html (interactive); - for standard output, or a device or FIFO")
     c.add_argument("--format", choices=FORMATS, default=None,
                    help="the file format (default: OUT's extension; dot for -, a device or a FIFO without one)")
     c.add_argument("--depth", type=int, default=None, help="collapse blocks nested deeper than N")
@@ -77,9 +83,30 @@ def _parser() -> argparse.ArgumentParser:
     c.add_argument("-o", "--output", required=True, metavar="OUT.cnn", help="the spec to write; - for standard output")
     c.add_argument("--flat", action="store_true", help="one flat network: no recovered blocks or repeats")
 
-    c = sub.add_parser("summary", parents=[common], help="a per-layer table of shapes, params and MACs")
+    c = sub.add_parser("summary", parents=[common, counting], help="a per-layer table of shapes, params and MACs")
     c.add_argument("file", metavar="FILE")
     c.add_argument("--depth", type=int, default=None, help="fold blocks nested deeper than N into one row")
+
+    c = sub.add_parser("sweep", parents=[common, counting],
+                       help="tabulate params, MACs and activation memory over a grid of --set values")
+    c.add_argument("file", metavar="FILE", help="the spec (a .cnn file, or - for standard input)")
+    c.add_argument("--where", default=None, metavar="EXPR",
+                   help='keep the variants for which EXPR is true, e.g. "params < 5e6 and macs < 1e9"')
+    c.add_argument("--contracts", action="store_true",
+                   help="keep only the variants that meet the spec's own `expect` lines")
+    c.add_argument("--format", choices=["md", "csv"], default="md", help="a Markdown table or CSV (%(default)s)")
+    c.add_argument("-o", "--output", default="-", metavar="OUT", help="where to write the table (standard output)")
+
+    c = sub.add_parser("diff", parents=[common], help="what changed between two networks, per block path")
+    c.add_argument("file", metavar="A", help="the old version: a .cnn spec or a .keras model")
+    c.add_argument("file_b", nargs="?", default=None, metavar="B",
+                   help="the new version (default: A again, to compare two --set variants)")
+    c.add_argument("--set-a", action="append", default=[], metavar="NAME=VALUE", help="a parameter of A only")
+    c.add_argument("--set-b", action="append", default=[], metavar="NAME=VALUE", help="a parameter of B only")
+    c.add_argument("--network-b", default=None, metavar="NAME", help="B's network, when it differs from A's (-n)")
+    c.add_argument("--format", choices=["text", "svg", "dot", "html"], default="text",
+                   help="text, or one diagram of B with the changes coloured and unchanged blocks folded")
+    c.add_argument("-o", "--output", default="-", metavar="OUT", help="where to write it (standard output)")
     return p
 
 
@@ -235,15 +262,18 @@ def _fails_the_same(e: CnnError, program, network, limits, settings: dict) -> bo
     return False
 
 
-def describe(graph) -> str:
-    """The lines ``check`` prints for one network."""
+def describe(graph, convention: str = "cnndsl", unit: str = "macs") -> str:
+    """The lines ``check`` prints for one network (its operation count by ``convention``, in ``unit``)."""
+    from .counting import count, unit_label, why_unknown
     from .ops import fmt_shape
     from .summary import human
     ins = ", ".join(f"{k} {fmt_shape(n.shape)}" for k, n in graph.inputs.items())
     outs = ", ".join(f"{k} {fmt_shape(n.shape)}" for k, n in graph.outputs.items())
+    n = count(graph, convention, unit)
+    counted = human(n) if n is not None else f"? ({why_unknown(graph, convention)})"
     lines = [f"{graph.name}: {ins} -> {outs}",
              f"  params {graph.total_params:,} (trainable {graph.trainable:,}, non-trainable {graph.non_trainable:,})"
-             f" · MACs {human(graph.macs) if graph.macs is not None else '? (H or W unknown)'} · {graph.layers} layers"]
+             f" · {unit_label(convention, unit)} {counted} · {graph.layers} layers"]
     lines += [f"  warning: {w}" for w in graph.warnings]
     return "\n".join(lines)
 
@@ -251,6 +281,8 @@ def describe(graph) -> str:
 def _cmd_check(args) -> int:
     """Each file is loaded, lowered and reported on its own: an error in one doesn't hide the others."""
     settings, limits = _settings(args), _limits(args)
+    from .counting import check_convention
+    check_convention(args.convention, args.count)
     loaded, worst = [], 0
     for path in args.files:
         try:
@@ -276,7 +308,8 @@ def _cmd_check(args) -> int:
             try:
                 ndef = program.pick(name)
                 mine = {k: v for k, v in settings.items() if any(p.name == k for p in ndef.params)}
-                print(describe(_lower(program, ndef.name, limits, mine, args.set_texts)), flush=True)
+                print(describe(_lower(program, ndef.name, limits, mine, args.set_texts), args.convention, args.count),
+                      flush=True)
             except CnnError as e:
                 worst = max(worst, _report(e))
     return worst
@@ -392,9 +425,13 @@ def _cmd_draw(args) -> int:
             raise CnnError("usage", f"can't tell the format of {out}: use a .svg, .png, .pdf or .dot file, or --format")
     graph = _graph(args)
     check_writable(out)
-    from .backends.dot import render
-    data = render(graph, fmt, out, depth=args.depth, rankdir=args.rankdir,
-                  show_shapes=not args.no_shapes, show_params=not args.no_params)
+    if fmt == "html":   # interactive: the layout is made in the browser
+        from .backends.html import to_html
+        data = to_html(graph, args.depth).encode()
+    else:
+        from .backends.dot import render
+        data = render(graph, fmt, out, depth=args.depth, rankdir=args.rankdir,
+                      show_shapes=not args.no_shapes, show_params=not args.no_params)
     write_atomic(out, data)
     _wrote(out)
     return 0
@@ -426,8 +463,53 @@ def _cmd_import(args) -> int:
 
 
 def _cmd_summary(args) -> int:
+    from .counting import check_convention
     from .summary import summary_table
-    print(summary_table(_graph(args), depth=args.depth))
+    check_convention(args.convention, args.count)
+    print(summary_table(_graph(args), depth=args.depth, convention=args.convention, unit=args.count))
+    return 0
+
+
+def _cmd_sweep(args) -> int:
+    from .counting import check_convention
+    from .files import check_writable, write_atomic
+    from .sweep import format_table, run
+    check_convention(args.convention, args.count)
+    if not args.set:
+        raise CnnError("usage", "sweep needs at least one --set NAME=[values...]",
+                       hint="e.g. cnndsl sweep spec.cnn --set width=[0.5, 1, 2]")
+    settings, limits = _settings(args), _limits(args)
+    check_writable(args.output)
+    program = _program(args.file, args.import_root)
+    header, rows = run(program, args.network, settings, args.set_texts, limits, args.convention, args.count,
+                       where=args.where, contracts=args.contracts)
+    write_atomic(args.output, format_table(header, rows, args.format))
+    _wrote(args.output, f" ({len(rows)} variants)")
+    return 0
+
+
+def _cmd_diff(args) -> int:
+    from .diff import compare, format_diff
+    from .files import check_writable, write_atomic
+    settings, limits = _settings(args), _limits(args)
+    texts = args.set_texts
+    side = {}
+    for which, items in (("a", args.set_a), ("b", args.set_b)):
+        args.set = items
+        side[which] = {**settings, **_settings(args)}
+        texts = {**texts, **args.set_texts}
+    check_writable(args.output)
+    pa = _program(args.file, args.import_root)
+    pb = pa if args.file_b is None else _program(args.file_b, args.import_root)
+    a = _lower(pa, args.network, limits, side["a"], texts)
+    b = _lower(pb, args.network_b or args.network, limits, side["b"], texts)
+    d = compare(a, b)
+    if args.format == "text":
+        write_atomic(args.output, format_diff(d) + "\n")
+    else:
+        from .backends.dot import render_diff
+        write_atomic(args.output, render_diff(d, args.format, args.output))
+    _wrote(args.output)
     return 0
 
 

@@ -136,6 +136,11 @@ class Graph:
         from .backends.dot import repr_svg
         return repr_svg(self)
 
+    def _repr_html_(self) -> str:
+        """Jupyter: the interactive diagram (blocks open and close on a click), in an iframe."""
+        from .backends.html import repr_html
+        return repr_html(self)
+
     def node(self, name: str) -> Node:
         for n in self.nodes:
             if n.name == name:

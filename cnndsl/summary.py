@@ -113,8 +113,9 @@ def _macs(m) -> str:
     return "?" if m is None else f"{m:,}"
 
 
-def summary_table(graph, depth=None) -> str:
-    """The whole summary as text: header, table and totals."""
+def summary_table(graph, depth=None, convention: str = "cnndsl", unit: str = "macs") -> str:
+    """The whole summary as text: header, table and totals (the count by ``convention`` too, when
+    that isn't cnndsl's MACs)."""
     check_depth(depth)
     rows = []
     _rows(build_tree(graph), depth, users(graph), graph, rows)
@@ -140,10 +141,21 @@ def summary_table(graph, depth=None) -> str:
         "MACs:                 " + ("? (H or W unknown)" if macs is None else
                                     f"{macs:,}{f' ({human(macs)})' if macs >= 1000 else ''} per sample"),
         f"Activation memory:    {memory}",
+        *_convention_line(graph, convention, unit),
         "MACs count conv as k_h·k_w·C_in·C_out·H_out·W_out/groups and dense as in·out; "
         "BN, activations, pools and merges count 0.",
     ]
     return "\n".join([f"{graph.name}: {ins} -> {outs}", rule, line(head), rule, *map(line, cells), rule, *total])
+
+
+def _convention_line(graph, convention: str, unit: str) -> list:
+    if (convention, unit) == ("cnndsl", "macs"):
+        return []
+    from .counting import count, unit_label, why_unknown
+    n = count(graph, convention, unit)
+    label = f"{unit_label(convention, unit)}:".ljust(22)
+    return [label + (f"? ({why_unknown(graph, convention)})" if n is None else
+                     f"{n:,}{f' ({human(n)})' if n >= 1000 else ''} per sample")]
 
 
 def _bytes(nbytes: int) -> str:

@@ -14,6 +14,8 @@ apt_install() {
 }
 
 command -v dot >/dev/null 2>&1 || apt_install graphviz
+# The interactive diagram's browser tests run in Debian's Chromium (no browser is downloaded at run time).
+command -v chromium >/dev/null 2>&1 || apt_install chromium
 if [ ! -x .venv/bin/python ]; then
     python3 -m venv .venv 2>/dev/null || { rm -rf .venv; apt_install python3-venv; python3 -m venv .venv; }
 fi

@@ -110,12 +110,19 @@ class _Drawer:
             if not isinstance(item, Group):
                 if item.name in self.runs:
                     self.layer(parent, self.runs[item.name])
-            elif folded(item, self.depth):
+            elif self.is_folded(item):
                 self.fold(parent, item)
             elif self.single(item):
                 self.layer(parent, self.runs[item.items[0].name], caption=item.scope.label)
             else:
                 self.cluster(parent, item)
+
+    def is_folded(self, group: Group) -> bool:
+        return folded(group, self.depth)
+
+    def colours(self, run: list) -> tuple:
+        """A box's (fill, border): its head layer's family colours."""
+        return COLOURS[REGISTRY[run[0].op].family]
 
     def single(self, group: Group) -> bool:
         """Whether the whole group is one box (``conv_bn`` = conv → bn): drawn as that box, captioned
@@ -152,7 +159,7 @@ class _Drawer:
         for n in run:
             self.rep[n.name] = head.name
         family = REGISTRY[head.op].family
-        fill, border = COLOURS[family]
+        fill, border = self.colours(run)
         small = family in MINOR
         if head.op == "input":
             lines = [[(head.name, 11, "#222222", True)], [(dims(head.shape), 9, "#444444", False)]]
@@ -213,7 +220,10 @@ def _digraph(graph, depth, rankdir, show_shapes, show_params) -> graphviz.Digrap
     check_depth(depth)
     if rankdir not in ("TB", "LR"):
         raise CnnError("usage", f"--rankdir must be TB or LR, got {rankdir}")
-    d = _Drawer(graph, depth, show_shapes, show_params)
+    return _draw(_Drawer(graph, depth, show_shapes, show_params), graph, rankdir)
+
+
+def _draw(d: "_Drawer", graph, rankdir: str) -> graphviz.Digraph:
     g = graphviz.Digraph(graph.name, graph_attr=dict(
         rankdir=rankdir, fontname=FONT, labelloc="t", labeljust="c",
         nodesep="0.3", ranksep="0.14", newrank="true", outputorder="edgesfirst"),
@@ -287,3 +297,48 @@ def repr_svg(graph) -> str | None:
         if e.kind == "tool":
             return None
         raise
+
+
+# --- cnndsl diff --format svg|dot -----------------------------------------------------------------------
+
+ADDED, CHANGED = ("#c9efc4", "#2f8a3a"), ("#ffe0b2", "#d0761b")
+
+
+class _DiffDrawer(_Drawer):
+    """Network B of a diff: added layers green, changed or renamed ones orange, blocks with no change folded."""
+
+    def __init__(self, d, show_shapes=True, show_params=True):
+        self.diff = d
+        self.added = set(d.added) | {n.name for n in d.b.nodes
+                                      if any(c.kind == "added" and s.id == c.path for c in d.blocks for s in n.scope)}
+        self.changed = d.touched - self.added
+        super().__init__(d.b, None, show_shapes, show_params)
+
+    def is_folded(self, group: Group) -> bool:
+        return not any(n.name in self.added or n.name in self.changed for n in group.nodes)
+
+    def colours(self, run: list) -> tuple:
+        if any(n.name in self.added for n in run):
+            return ADDED
+        if any(n.name in self.changed for n in run):
+            return CHANGED
+        return super().colours(run)
+
+
+def render_diff(d, fmt: str, path: str = "diff") -> bytes:
+    """The diagram of a ``diff.Diff``: B, with the changes coloured and the unchanged blocks folded (svg,
+    dot, or the interactive html page)."""
+    drawer = _DiffDrawer(d)
+    removed = len(d.removed) + sum(1 for c in d.blocks if c.kind == "removed")
+    note = f"{d.a.name} → {d.b.name}: green added, orange changed" + (f", {removed} removed (see the text diff)"
+                                                                        if removed else "")
+    if fmt == "html":
+        from .html import to_html
+        colours = {n: ADDED for n in drawer.added} | {n: CHANGED for n in drawer.changed}
+        opened = {s.id for n in d.b.nodes if n.name in drawer.added | drawer.changed for s in n.scope}
+        return to_html(d.b, None, colours, opened, note).encode()
+    g = _draw(drawer, d.b, "TB")
+    g.graph_attr["label"] = g.graph_attr["label"][:-1] + f'<BR/><FONT POINT-SIZE="9">{html.escape(note)}</FONT>>'
+    if fmt == "dot":
+        return g.source.encode()
+    return _pipe(g, fmt)
