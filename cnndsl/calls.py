@@ -52,8 +52,11 @@ class CallMixin:
             return self.op_call(op, c, env, ([] if first or cur is None else [cur]) + inputs, tensors)
         if isinstance(cur, list) and not first:          # `repeat n collect { ... } -> concat`
             if op.arity is not None:
-                self.fail("type", f"{op.name} needs one tensor, and the chain gives a list of {len(cur)}; merge them "
-                                  "first (`-> concat`)", c.span, env)
+                named = next((k for k, x in env.names.items() if x is cur), None)
+                what = f"`{named}` is a list of {len(cur)} tensors" if named else f"the chain gives a list of {len(cur)}"
+                self.fail("type", f"{op.name} needs one tensor, and {what}; merge them first (`-> concat`)", c.span,
+                          env, hint=f"pick one: `{named}[0] -> {op.name}`, or merge them: `{named} -> concat -> "
+                                    f"{op.name}`" if named else None)
             return self.op_call(op, c, env, list(cur), ())
         if op.passthrough:
             return self.need_input(cur, c, env)

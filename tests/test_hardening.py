@@ -252,7 +252,7 @@ CORPUS22 = [
     ("expect-a-string", NET + "  conv(4, 1)\n  expect params = \"28\"\n}", 1, "3:19",
      "`expect params` needs a whole number, got the string \"28\""),
     ("list-then-op", NET + "  ys = repeat 3 collect { conv(4, 1) }\n  ys -> relu\n}", 1, "3:9",
-     "the chain gives a list of 3; merge them first"),
+     "`ys` is a list of 3 tensors; merge them first"),
     ("concat-a-value", NET + "  y = conv(4, 1)\n  concat([x, y, 3])\n}", 1, "3:10", "`[x, y, 3]` holds 3, which is not a tensor"),
     ("concat-empty-slice", NET + "  ys = repeat 3 collect { conv(4, 1) }\n  y = concat(ys[3:])\n}", 1, "3:14",
      "`ys[3:]` is an empty list"),
