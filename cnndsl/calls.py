@@ -4,10 +4,12 @@ A mixin of ``lower.Lowerer``; kept apart so each file reads on its own.
 """
 from __future__ import annotations
 
+import re
+
 from . import syntax as S
 from .errors import CnnError, did_you_mean
 from .ir import SEP, Node, Scope, Tensors
-from .ops import REGISTRY, bind_args, describe
+from .ops import REGISTRY, bind_args, describe, fmt_shape
 from .ops.tensor import split_sizes
 from .values import Symbol, fmt_value
 
@@ -42,14 +44,15 @@ class CallMixin:
             if when and not self.truth(when[0], env):
                 return self.skipped_merge(op, c, env, cur)
             inputs = [self.branch(b, env, cur) for b in branches]
-            return self.op_call(op, c, env, inputs, tuple(when))
-        tensors, inputs = self.tensor_args(op, c, env)
+            return self.op_call(op, c, env, inputs, tuple(when), [self.tensor_name(b, env) for b in branches])
+        tensors, inputs, names = self.tensor_args(op, c, env)
         if tensors:
             if op.arity is not None:
                 self.fail("type", f"{op.name} reads the chain's tensor; pass tensors only to merges", tensors[0].span, env)
             if len(inputs) == 1 and first and isinstance(cur, Node) and cur is not inputs[0]:
                 self.one_tensor_merge(op, c, env, cur, tensors[0])
-            return self.op_call(op, c, env, ([] if first or cur is None else [cur]) + inputs, tensors)
+            return self.op_call(op, c, env, ([] if first or cur is None else [cur]) + inputs, tensors,
+                                ([] if first or cur is None else [None]) + names)
         if isinstance(cur, list) and not first:          # `repeat n collect { ... } -> concat`
             if op.arity is not None:
                 named = next((k for k, x in env.names.items() if x is cur), None)
@@ -113,7 +116,7 @@ class CallMixin:
 
         A merge takes any expression that gives a tensor (``add(x, skips[i])``, ``concat(ys)``); other
         ops are told when given a tensor by name."""
-        args, nodes = [], []
+        args, nodes, names = [], [], []
         for a in c.args or ():
             if a.name is not None:
                 continue
@@ -122,6 +125,7 @@ class CallMixin:
                     self.fail("type", f"{op.name} reads the chain's tensor; pass chains only to merges", a.span, env)
                 args.append(a)
                 nodes.append(self.branch(a.value, env, None))
+                names.append(None)
                 continue
             if op.arity is None:
                 if isinstance(a.value, S.Name) and a.value.id not in env.names:
@@ -131,6 +135,7 @@ class CallMixin:
                 if isinstance(a.value, S.FuncCall) and _makes_tensors(a.value.name, env):
                     args.append(a)
                     nodes.append(self.merge_arg(op, a, env))
+                    names.append(None)
                     continue
                 v = self.eval(a.value, env)
                 if isinstance(v, list) and any(isinstance(x, Node) for x in v) and not _tensor_list(v):
@@ -148,7 +153,47 @@ class CallMixin:
             if all(isinstance(x, Node) for x in vs):
                 args.append(a)
                 nodes += vs
-        return tuple(args), nodes
+                named = isinstance(a.value, S.Name)
+                names += [a.value.id if named else None] if len(vs) == 1 and not isinstance(v, list) else \
+                    [f"{a.value.id}[{k}]" if named else None for k in range(len(vs))]
+        return tuple(args), nodes, names
+
+    # --- the user's names for a merge's tensors, in its errors --------------------------------------------
+    def bound(self, names, values, span) -> None:
+        """Remember where ``x = ...`` bound each tensor, for the errors of merges that read it by name."""
+        if not hasattr(self, "bindings"):
+            self.bindings = {}
+        for name, value in zip(names, values):
+            if isinstance(value, Node):
+                self.bindings[name, id(value)] = span
+
+    @staticmethod
+    def tensor_name(chain: S.Chain, env):
+        """The name of a branch that is just a tensor's name (``add { a; b -> relu }``: ``a``), else None."""
+        if len(chain.elems) == 1 and isinstance(chain.elems[0], S.Call):
+            e = chain.elems[0]
+            if e.args is None and e.branches is None and isinstance(env.names.get(e.name), Node):
+                return e.name
+        return None
+
+    def name_tensors(self, e: CnnError, inputs, names) -> None:
+        """A merge's shape error in the user's words: ``add: channels differ: ... (`u`) vs ... (`s2`)``,
+        each named tensor's note first giving where the user bound it, then where it was made."""
+        from .shapes import describe_node
+        if not any(names) or not re.search(r"\(branch \d+\)", e.message):
+            return
+        e.message = re.sub(r"\(branch (\d+)\)",
+                           lambda m: f"(`{names[int(m.group(1)) - 1]}`)" if names[int(m.group(1)) - 1] else m.group(0),
+                           e.message)
+        if e.notes and len(e.notes) == len(inputs):
+            notes = []
+            for k, (node, name) in enumerate(zip(inputs, names), 1):
+                made = "the network input" if node.op == "input" else f"{describe_node(node)} at {node.span}"
+                span = getattr(self, "bindings", {}).get((name, id(node)))
+                who = f"`{name}`" if name else f"branch {k}"
+                notes.append(f"{who} is {fmt_shape(node.shape)}" + (f", bound at {span}" if name and span else "")
+                             + f", from {made}")
+            e.notes = notes
 
     def truth(self, arg: S.Arg, env) -> bool:
         v = self.eval(arg.value, env)
@@ -180,7 +225,7 @@ class CallMixin:
                            "network with several inputs")
         return cur
 
-    def op_call(self, op, c: S.Call, env, inputs, skip):
+    def op_call(self, op, c: S.Call, env, inputs, skip, names=()):
         positional, keywords, name, spans = [], {}, None, {}
         for a in c.args or ():
             if a in skip:
@@ -206,7 +251,11 @@ class CallMixin:
             if symbols and e.hint is None and e.kind == "type":
                 e.hint = did_you_mean(symbols[0], env.names)
             raise e.located(spans.get(e.arg, c.span), env.chain)
-        node = self.emit(op.name, args, inputs, c.span, env, name=name)
+        try:
+            node = self.emit(op.name, args, inputs, c.span, env, name=name)
+        except CnnError as e:
+            self.name_tensors(e, inputs, list(names))
+            raise
         if op.name == "split":
             return self.split_outputs(node, c, env)
         return node

@@ -47,9 +47,13 @@ def _parser() -> argparse.ArgumentParser:
     common.add_argument("--no-contracts", action="store_true",
                         help="don't check the spec's `expect` lines (e.g. to draw a spec while fixing it)")
 
-    p = argparse.ArgumentParser(prog="cnndsl", description="Check, compile and draw .cnn network specs.")
-    p.add_argument("--version", action="version", version=f"cnndsl {_version()}")
-    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    p = _Parser(prog="cnndsl", description="Check, compile and draw .cnn network specs.")
+    p.add_argument("--version", action="version", version=f"cnndsl {_version()}", help="print the version")
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND", parser_class=_Parser,
+                           help="what to do; `cnndsl COMMAND --help` describes each")
+    model = "a .cnn spec, or a Keras model (.keras file) to read as one"
+    depth = ("fold what is nested deeper than N levels into one box (levels as a reader sees them: a "
+             "one-call wrapper block is no level of its own); default: everything open")
 
     counting = argparse.ArgumentParser(add_help=False)
     counting.add_argument("--count", choices=["macs", "flops"], default="macs",
@@ -57,35 +61,46 @@ def _parser() -> argparse.ArgumentParser:
     counting.add_argument("--convention", default="cnndsl", metavar="NAME",
                           help="whose rules to count by: cnndsl, torchvision, fvcore, ptflops or thop (%(default)s)")
 
-    c = sub.add_parser("check", parents=[common, counting], help="check shapes and print params and MACs")
-    c.add_argument("files", nargs="+", metavar="FILE", help="spec files; - reads standard input")
+    c = sub.add_parser("check", parents=[common, counting], help="check shapes and print params and MACs",
+                       description="Check each FILE: shapes, parameter counts and MACs per network, and its "
+                                   "contracts (expect). FILE is a .cnn spec or a Keras .keras model.")
+    c.add_argument("files", nargs="+", metavar="FILE",
+                   help="spec files (.cnn) or Keras models (.keras); - reads a spec from standard input")
 
     c = sub.add_parser("compile", parents=[common], help="compile to a Keras .keras file or Python")
-    c.add_argument("file", metavar="FILE")
-    c.add_argument("-o", "--output", required=True, metavar="OUT",
-                   help="OUT.keras, or OUT.py with --emit python; - for standard output, or a device or FIFO")
-    c.add_argument("--emit", choices=["keras", "python"], default="keras")
+    c.add_argument("file", metavar="FILE", help="the .cnn spec to compile")
+    c.add_argument("-o", "--output", metavar="OUT",
+                   help="OUT.keras, or OUT.py with --emit python; - for standard output (the default for "
+                        "--emit python, and for a .keras model when standard output is not a terminal), "
+                        "or a device or FIFO")
+    c.add_argument("--emit", choices=["keras", "python"], default="keras",
+                   help="keras: a .keras model file (the default); python: a standalone Python module "
+                        "that builds it with keras only")
     c.add_argument("--summary", action="store_true", help="print Keras's model.summary()")
 
     c = sub.add_parser("draw", parents=[common], help="draw the network with Graphviz")
-    c.add_argument("file", metavar="FILE")
-    c.add_argument("-o", "--output", required=True, metavar="OUT",
-                   help="OUT.svg, .png, .pdf, .dot or .html (interactive); - for standard output, or a device or FIFO")
+    c.add_argument("file", metavar="FILE", help=model)
+    c.add_argument("-o", "--output", metavar="OUT",
+                   help="OUT.svg, .png, .pdf, .dot or .html (interactive); - (the default) for standard output, "
+                        "or a device or FIFO")
     c.add_argument("--format", choices=FORMATS, default=None,
-                   help="the file format (default: OUT's extension; dot for -, a device or a FIFO without one)")
-    c.add_argument("--depth", type=int, default=None, help="collapse blocks nested deeper than N")
-    c.add_argument("--rankdir", choices=["TB", "LR"], default="TB")
+                   help="the file format (default: OUT's extension; dot for standard output, a device or a "
+                        "FIFO)")
+    c.add_argument("--depth", type=int, default=None, metavar="N", help=depth)
+    c.add_argument("--rankdir", choices=["TB", "LR"], default="TB",
+                   help="the direction the diagram flows: TB top to bottom (the default), LR left to right")
     c.add_argument("--no-shapes", action="store_true", help="hide tensor shapes on edges")
     c.add_argument("--no-params", action="store_true", help="hide parameter counts")
 
     c = sub.add_parser("import", help="write the .cnn spec of a Keras model (.keras file)")
-    c.add_argument("file", metavar="MODEL.keras")
-    c.add_argument("-o", "--output", required=True, metavar="OUT.cnn", help="the spec to write; - for standard output")
+    c.add_argument("file", metavar="MODEL.keras", help="a Keras 3 model saved as a .keras file")
+    c.add_argument("-o", "--output", default="-", metavar="OUT.cnn",
+                   help="the spec to write; - (the default) for standard output")
     c.add_argument("--flat", action="store_true", help="one flat network: no recovered blocks or repeats")
 
     c = sub.add_parser("summary", parents=[common, counting], help="a per-layer table of shapes, params and MACs")
-    c.add_argument("file", metavar="FILE")
-    c.add_argument("--depth", type=int, default=None, help="fold blocks nested deeper than N into one row")
+    c.add_argument("file", metavar="FILE", help=model)
+    c.add_argument("--depth", type=int, default=None, metavar="N", help=depth.replace("one box", "one row"))
 
     c = sub.add_parser("sweep", parents=[common, counting],
                        help="tabulate params, MACs and activation memory over a grid of --set values")
@@ -108,6 +123,40 @@ def _parser() -> argparse.ArgumentParser:
                    help="text, or one diagram of B with the changes coloured and unchanged blocks folded")
     c.add_argument("-o", "--output", default="-", metavar="OUT", help="where to write it (standard output)")
     return p
+
+
+def _closest(name: str, candidates) -> str | None:
+    """``did you mean `--depth`?``: the one closest candidate, if any is close."""
+    import difflib
+    close = difflib.get_close_matches(name, sorted(candidates), n=1, cutoff=0.6)
+    return f"did you mean `{close[0]}`?" if close else None
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, with a "did you mean" for a misspelled option or command, after the usage of the
+    command it was given to (``cnndsl draw x.cnn --depht 1``: draw's usage, then ``--depth``)."""
+
+    def parse_args(self, args=None, namespace=None):
+        args, extra = self.parse_known_args(args, namespace)
+        if extra:
+            parser = self._subparser(args)
+            hint = next((_closest(a.split("=", 1)[0], parser._option_string_actions)
+                         for a in extra if a.startswith("-")), None)
+            parser.error(f"unrecognized arguments: {' '.join(extra)}" + (f"; {hint}" if hint else ""))
+        return args
+
+    def _subparser(self, args) -> argparse.ArgumentParser:
+        for action in self._actions:
+            if isinstance(action, argparse._SubParsersAction) and getattr(args, action.dest, None):
+                return action.choices[getattr(args, action.dest)]
+        return self
+
+    def error(self, message):
+        m = re.search(r"invalid choice: '([^']*)' \(choose from (.*)\)", message)
+        if m:
+            hint = _closest(m.group(1), re.findall(r"'([^']*)'", m.group(2)))
+            message += f"; {hint}" if hint else ""
+        super().error(message)
 
 
 def _settings(args) -> dict:
@@ -385,17 +434,29 @@ def _wrote(path: str, what: str = "") -> None:
         print(f"wrote {path}{what}")
 
 
+def _to_stdout(args, binary: str | None) -> str:
+    """``-o``, or standard output where it is missing: text always, ``binary`` (a .keras model, a PNG)
+    only where standard output is not a terminal, which would show it as garbage."""
+    if args.output is not None:
+        return args.output
+    if binary and sys.stdout.isatty():
+        raise CnnError("usage", f"{args.command} writes {binary}, which a terminal can't show: give -o FILE, "
+                                f"or redirect standard output to a file")
+    return "-"
+
+
 def _cmd_compile(args) -> int:
     from .files import atomic_path, check_writable, kind, write_atomic
-    out = args.output
+    out = _to_stdout(args, "a .keras model" if args.emit == "keras" else None)
     if args.emit == "python" and out.endswith(".keras"):
         raise CnnError("usage", f"--emit python writes Python source, and -o {out} names a .keras file",
                        hint="use -o NAME.py, or leave out --emit python to write a .keras model")
     if args.emit == "keras" and kind(out) == "file" and not out.endswith(".keras"):
         raise CnnError("usage", f"-o must end in .keras (got {out}); use --emit python for a .py file")
     if args.emit == "keras" and args.summary and out == "-":
-        raise CnnError("usage", "--summary prints to standard output, where -o - writes the model",
-                       hint="write the model to a file, or leave out --summary")
+        raise CnnError("usage", "--summary prints to standard output, where "
+                       + ("-o - writes the model" if args.output else "the model goes without -o"),
+                       hint="write the model to a file (-o NAME.keras), or leave out --summary")
     graph = _graph(args)
     check_writable(out)  # before Keras spends seconds building
     if args.emit == "python":
@@ -416,7 +477,7 @@ def _cmd_compile(args) -> int:
 
 def _cmd_draw(args) -> int:
     from .files import check_writable, kind, write_atomic
-    out = args.output
+    out = _to_stdout(args, f"a {args.format.upper()} image" if args.format in ("png", "pdf") else None)
     fmt = args.format or os.path.splitext(out)[1].lower().lstrip(".")
     if fmt not in FORMATS:
         if kind(out) != "file":

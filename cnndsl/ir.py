@@ -43,23 +43,47 @@ class Scope:
 
     @property
     def label(self) -> str:
-        """``residual(128, stride=2)`` or ``×3``."""
+        """``residual(128, stride=2)`` or ``×3``: the call as written, its arguments cut short (``call_text``)."""
         if self.kind == "repeat":
             return f"×{self.count}"
         if self.kind == "sequential":
             return f"sequential {self.id}"
-        return f"{self.block}({', '.join(self.arg_texts)})"
+        return f"{self.block}({call_text(self.arg_texts)})"
+
+    @property
+    def display(self) -> str:
+        """The label diagrams and summaries show: a private block's public name (``_convnext(...)`` reads
+        ``convnext(...)``; the underscore only keeps it private to its file)."""
+        if self.kind != "block":
+            return self.label
+        prefix, _, name = self.block.rpartition(".")
+        return f"{prefix + '.' if prefix else ''}{name.lstrip('_') or name}({call_text(self.arg_texts)})"
 
     @property
     def arg_texts(self) -> list:
-        """The arguments as written: ``128``, ``stride=2`` (a long one, such as a table, cut short)."""
-        def short(text):
-            return text if len(text) <= 32 else text[:30] + "…"
-        return [short(text) if kw is None else f"{kw}={short(text)}" for kw, _value, text in self.args]
+        """The arguments as written, whole: ``128``, ``stride=2``, ``[[3, 3, 9, 3], [96, 192, 384, 768]]``."""
+        return [text if kw is None else f"{kw}={text}" for kw, _value, text in self.args]
 
     @property
     def frame(self) -> Frame:
         return Frame(self.label, self.span)
+
+
+LABEL_ARGS = 60         # characters of arguments a label shows before it cuts them short
+
+
+def call_text(texts: list, limit: int = LABEL_ARGS) -> str:
+    """The arguments joined, cut at an argument boundary with ``…`` once they pass ``limit`` characters:
+    an argument (a list, a string) is shown whole or not at all, so no bracket is left open."""
+    shown, used = [], 0
+    for text in texts:
+        used += len(text) + (2 if shown else 0)
+        if used > limit and text != "…":
+            if shown[-1:] != ["…"]:
+                shown.append("…")
+            break
+        shown.append(text)
+    return ", ".join(shown)
 
 
 @dataclass(eq=False)

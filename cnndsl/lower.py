@@ -274,6 +274,7 @@ class Lowerer(CallMixin):
             self.fail("value", f"`{', '.join(names)} = ...` binds {len(names)} tensors, the chain gives {got}",
                       s.span, env)
         env.names.update(zip(names, value if isinstance(value, Tensors) else (value,)))
+        self.bound(names, value if isinstance(value, Tensors) else (value,), s.span)
         return value if isinstance(value, Node) else None
 
     def stmt_Let(self, s, env, cur):

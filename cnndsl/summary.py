@@ -30,15 +30,17 @@ from __future__ import annotations
 import math
 
 from .errors import CnnError
+from .ir import call_text
 from .ops import REGISTRY, fmt_shape
 from .structure import Group, build_tree, ports, users
 
 
 def folded(group: Group, depth) -> bool:
-    """Whether ``group`` shows as one row/box at ``depth``: it is nested deeper than ``depth``, or it is
-    a repeat whose iterations are all blocks that would be folded (one ``×8 middle_block()`` box
-    reads better than eight identical ones)."""
-    if depth is None:
+    """Whether ``group`` shows as one row/box at ``depth``: it is a level (``structure.levels``) deeper
+    than ``depth``, or a repeat whose iterations are all blocks that would be folded (one
+    ``×8 middle_block()`` box reads better than eight identical ones). A group that is no level of its
+    own (a one-call wrapper, a repeat of unlike iterations) is never folded: its content is."""
+    if depth is None or not group.counts:
         return False
     return group.level > depth or (group.scope.kind == "repeat" and group.level == depth
                                    and all(isinstance(x, Group) for x in group.items))
@@ -48,7 +50,7 @@ def title(group: Group) -> str:
     """``inception(64, 96, 128, 16, 32, 32)`` for a block; ``×35 bottleneck(256, …)`` for a repeat."""
     scope = group.scope
     if scope.kind != "repeat":
-        return scope.label
+        return scope.display
     count = scope.count
     items = group.items
     per = len(items) // count if count and len(items) % count == 0 else len(items)
@@ -65,7 +67,7 @@ def title(group: Group) -> str:
 
 def _common_call(scopes: list) -> str:
     """``bottleneck(256, conv_shortcut=false, …)``: the arguments all the calls share, ``…`` for the rest."""
-    name = scopes[0].block
+    name = _public(scopes[0])
     calls = [s.arg_texts for s in scopes]
     if any(len(c) != len(calls[0]) for c in calls):
         return f"{name}(…)"
@@ -74,11 +76,15 @@ def _common_call(scopes: list) -> str:
         arg = column[0] if len(set(column)) == 1 else "…"
         if arg != "…" or shown[-1:] != ["…"]:
             shown.append(arg)
-    return f"{name}({', '.join(shown)})"
+    return f"{name}({call_text(shown)})"
+
+
+def _public(scope) -> str:
+    return scope.display.split("(", 1)[0] if scope.kind == "block" else scope.label
 
 
 def _block_name(group: Group) -> str:
-    return group.scope.block if group.scope.kind == "block" else group.scope.label
+    return _public(group.scope)
 
 
 def human(n) -> str:
@@ -101,12 +107,12 @@ def _rows(group: Group, depth, readers, graph, out: list) -> None:
         if isinstance(item, Group):
             _, outs = ports(item, readers, graph)
             shape = ", ".join(fmt_shape(n.shape) for n in outs)
-            out.append((item.level - 1, title(item), "", shape, item.params, item.macs))
+            out.append((item.nest - 1, title(item), "", shape, item.params, item.macs))
             if not folded(item, depth):
                 _rows(item, depth, readers, graph, out)
         else:
             op = REGISTRY[item.op].label(item.args)
-            out.append((group.level, item.name, op, fmt_shape(item.shape), item.params, item.macs))
+            out.append((group.nest, item.name, op, fmt_shape(item.shape), item.params, item.macs))
 
 
 def _macs(m) -> str:

@@ -3,7 +3,7 @@
 # Keras's summary), and draw it. Outputs go to out/.
 set -eu
 cd "$(dirname "$0")/.."
-sh scripts/setup.sh
+sh scripts/setup.sh tensorflow   # cnndsl with Keras and TensorFlow, and Graphviz: nothing more
 SPEC=${1:-specs/googlenet.cnn}
 NAME=$(basename "$SPEC" .cnn)
 mkdir -p out

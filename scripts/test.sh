@@ -1,8 +1,8 @@
 #!/bin/sh
-# Set up (as scripts/setup.sh) and run the whole test suite.
+# Set up (scripts/setup.sh test: every backend, pytest, hypothesis) and run the whole test suite.
 set -eu
 cd "$(dirname "$0")/.."
-sh scripts/setup.sh
+sh scripts/setup.sh test         # every Keras backend and the test stack
 # Two workers, one file each at a time (a file's shared fixtures, such as the backends' runs, are
 # built once), the slowest files first (tests/conftest.py: SLOWEST_FIRST): the suite fits its 15-minute
 # budget on two cores.

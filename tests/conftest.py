@@ -74,3 +74,84 @@ def pytest_terminal_summary(terminalreporter):
     if per_file:
         slow = sorted(per_file.items(), key=lambda kv: -kv[1])[:6]
         terminalreporter.write_line("slowest files: " + ", ".join(f"{n} {t:.0f} s" for n, t in slow))
+
+
+# --- the quick tier: `pytest -m "not slow"` builds no framework model ----------------------------------
+# A test that isn't marked slow may not import Keras, TensorFlow, torch, JAX or ONNX, in process or in a
+# child it starts: the guard below fails it if it does, so the quick tier can't drift. In process, a
+# framework module that appears in sys.modules during the test's setup or call fails it (and in a run of
+# the quick tier, `-m "not slow"`, any import of one is an ImportError from the start); for children,
+# the test runs with tests/quick_tier_guard/ first on PYTHONPATH, whose stand-in packages of those names
+# fail on import ("quick tier"). A module marked slow as a whole (`pytestmark = pytest.mark.slow` at its
+# top) isn't even imported by a run that deselects slow tests, so its imports cost the quick tier nothing.
+FRAMEWORKS = ("keras", "tensorflow", "torch", "jax", "onnx", "onnxruntime")
+GUARD = Path(__file__).resolve().parent / "quick_tier_guard"
+
+
+def _frameworks_loaded() -> set:
+    return {name for name in FRAMEWORKS if name in sys.modules}
+
+
+def _deselects_slow(config) -> bool:
+    expr = (config.getoption("markexpr", "") or "").replace(" ", "")
+    return expr == "notslow"
+
+
+class _Blocker:
+    """In a quick-tier run, importing a framework at all is an ImportError (a meta path finder ahead of
+    the others), so a test that tries fails at once, and no earlier import can hide a later one."""
+
+    def find_spec(self, name, path=None, target=None):
+        if name.partition(".")[0] in FRAMEWORKS:
+            raise ImportError(f"quick tier: {name} imported by a test not marked @pytest.mark.slow")
+        return None
+
+
+def pytest_configure(config):
+    if _deselects_slow(config):
+        sys.meta_path.insert(0, _Blocker())
+
+
+def pytest_ignore_collect(collection_path, config):
+    if _deselects_slow(config) and collection_path.suffix == ".py" and collection_path.name.startswith("test_"):
+        head = collection_path.read_text(encoding="utf-8").split("\ndef ", 1)[0]
+        if "\npytestmark = pytest.mark.slow" in head:
+            return True
+    return None
+
+
+@pytest.hookimpl(wrapper=True, tryfirst=True)
+def pytest_runtest_setup(item):
+    if item.get_closest_marker("slow") is None:
+        item.stash[_BEFORE] = _frameworks_loaded()
+        item.stash[_PYTHONPATH] = os.environ.get("PYTHONPATH")
+        os.environ["PYTHONPATH"] = os.pathsep.join(p for p in (str(GUARD), os.environ.get("PYTHONPATH")) if p)
+    return (yield)
+
+
+@pytest.hookimpl(wrapper=True, tryfirst=True)
+def pytest_runtest_call(item):
+    result = yield
+    if _BEFORE in item.stash:
+        new = _frameworks_loaded() - item.stash[_BEFORE]
+        if new:
+            pytest.fail(f"imported {', '.join(sorted(new))} without @pytest.mark.slow: the quick tier "
+                        f"(pytest -m 'not slow') builds no framework model", pytrace=False)
+    return result
+
+
+@pytest.hookimpl(wrapper=True, trylast=True)
+def pytest_runtest_teardown(item, nextitem):
+    try:
+        return (yield)
+    finally:
+        if _PYTHONPATH in item.stash:
+            old = item.stash[_PYTHONPATH]
+            if old is None:
+                os.environ.pop("PYTHONPATH", None)
+            else:
+                os.environ["PYTHONPATH"] = old
+
+
+_BEFORE = pytest.StashKey[set]()
+_PYTHONPATH = pytest.StashKey[object]()

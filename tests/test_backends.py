@@ -28,6 +28,8 @@ from backend_worker import main as run_worker
 from conftest import ROOT, beyond_specs, seed_library
 from zoo_table import ZOO
 
+pytestmark = pytest.mark.slow      # builds Keras (or torch) models: not in the quick tier
+
 TOLERANCE = 1e-5
 SMALL = 5_000_000
 # Smaller inputs where a network allows them, to keep three backends' forward passes cheap.

@@ -38,6 +38,14 @@ def child_env(**extra) -> dict:
     return {**os.environ, **extra}
 
 
+def default_signals() -> None:
+    """A child's signal dispositions as a terminal gives them (``preexec_fn``): a child inherits ignored
+    signals, so under ``nohup`` SIGHUP would be ignored, and in a background job of a shell SIGINT too.
+    The tests that send a signal rely on its default, so they set it rather than inherit it."""
+    for sig in (signal.SIGHUP, signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, signal.SIG_DFL)
+
+
 # --- output files: signals ------------------------------------------------------------------------------
 
 # A child that runs the command line with a writer that writes a little, says so, and then stalls.
@@ -64,7 +72,7 @@ def test_a_signal_while_writing_removes_the_temporary_file(sig, code, err, comma
     out = tmp_path / command[-1]
     args = [command[0], str(LENET), *command[1:-1], str(out)]
     p = subprocess.Popen([sys.executable, "-c", SLOW_WRITER, *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                         text=True, cwd=tmp_path)
+                         text=True, cwd=tmp_path, preexec_fn=default_signals)
     try:
         assert p.stdout.readline() == "writing\n"
         assert len(temp_files(tmp_path)) == 1 and temp_files(tmp_path)[0].startswith(".cnndsl-")   # mid-write
@@ -95,12 +103,13 @@ sys.exit(cli.main(sys.argv[1:]))
 """
 
 
+@pytest.mark.slow                       # Keras saves a model
 @pytest.mark.parametrize("sig, code", [(signal.SIGTERM, -signal.SIGTERM), (signal.SIGINT, 130)],
                          ids=["SIGTERM", "SIGINT"])
 def test_a_signal_while_keras_saves_leaves_none_of_its_files(sig, code, tmp_path):
     out = tmp_path / "m.keras"
     p = subprocess.Popen([sys.executable, "-c", SLOW_KERAS, "compile", str(LENET), "-o", str(out)],
-                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, preexec_fn=default_signals)
     try:
         assert p.stdout.readline() == "saving\n", p.communicate()[1]
         names = temp_files(tmp_path)
@@ -142,6 +151,7 @@ def test_dev_null_is_written_through_and_stays_a_device(command, capsys):
     assert not [n for n in os.listdir("/dev") if n.startswith(".cnndsl-")]
 
 
+@pytest.mark.slow                       # Keras builds and saves a model
 def test_a_keras_model_to_dev_null_goes_through_a_temporary_file_elsewhere(tmp_path):
     scratch = tmp_path / "tmp"
     scratch.mkdir()
@@ -165,6 +175,7 @@ def test_dash_writes_to_standard_output_with_no_wrote_line(tmp_path):
     assert list(tmp_path.iterdir()) == []
 
 
+@pytest.mark.slow                       # Keras builds and saves a model
 def test_a_keras_model_to_standard_output_is_the_whole_zip(tmp_path):
     scratch = tmp_path / "tmp"
     scratch.mkdir()
@@ -185,7 +196,8 @@ def _read_fifo(path: Path, into: list):
 
 
 @pytest.mark.parametrize("name, command", [("out.py", ["compile", "--emit", "python"]), ("out.svg", ["draw"]),
-                                           ("out", ["draw"]), ("out.keras", ["compile"])],
+                                           ("out", ["draw"]),
+                                           pytest.param("out.keras", ["compile"], marks=pytest.mark.slow)],
                          ids=["python", "svg", "dot-by-default", "keras"])
 def test_a_fifo_is_written_through(name, command, tmp_path):
     fifo = tmp_path / name
@@ -298,7 +310,7 @@ def test_sigint_while_starting_is_one_line_and_exit_130(how, marker):
     a while to check, so a signal that comes later still comes before the end."""
     command = [str(SCRIPT)] if how == "script" else [sys.executable, "-m", "cnndsl"]
     p = subprocess.Popen([*command, "check", str(SPECS / "resnet152.cnn")], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                         cwd=ROOT, env=child_env(PYTHONPROFILEIMPORTTIME="1"))
+                         cwd=ROOT, env=child_env(PYTHONPROFILEIMPORTTIME="1"), preexec_fn=default_signals)
     try:
         lines = []
         while not (lines and lines[-1].split("|")[-1].strip() == marker):
@@ -316,13 +328,18 @@ def test_sigint_while_starting_is_one_line_and_exit_130(how, marker):
 
 def test_importing_cnndsl_in_a_program_leaves_sigint_alone():
     probe = "import signal, cnndsl; print(signal.getsignal(signal.SIGINT) is signal.default_int_handler)"
-    r = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, cwd=ROOT)
+    r = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, cwd=ROOT,
+                       preexec_fn=default_signals)
     assert r.stdout == "True\n", r.stderr
 
 
 def test_main_in_process_leaves_sigint_alone(capsys):
-    assert main(["check", str(LENET)]) == 0
-    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+    inherited = signal.signal(signal.SIGINT, signal.default_int_handler)   # as Python sets it in a terminal
+    try:
+        assert main(["check", str(LENET)]) == 0
+        assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+    finally:
+        signal.signal(signal.SIGINT, inherited)
 
 
 # --- the command line: output names ---------------------------------------------------------------------
@@ -521,6 +538,7 @@ def test_no_contracts_still_rejects_an_expect_in_a_block(capsys, tmp_path):
 
 # --- the command line: TensorFlow's start-up noise ------------------------------------------------------
 
+@pytest.mark.slow                       # Keras builds a model
 def test_compile_prints_only_its_wrote_line(tmp_path):
     out = tmp_path / "x.keras"
     env = {k: v for k, v in os.environ.items() if not k.startswith("TF_")}

@@ -18,6 +18,8 @@ from cnndsl.cli import main
 from conftest import ROOT, SPECS, run_cli, seed_library
 from test_keras_backend import DEMO, EVERY_OP, MODERN, assert_exact, outputs, randomise, sample_inputs
 
+pytestmark = pytest.mark.slow      # builds Keras (or torch) models: not in the quick tier
+
 NETWORKS = [(path, name) for path in seed_library()
             for name in cnndsl.load(path).network_names()]
 SMALL = 5_000_000   # .keras round trips of bigger networks write hundreds of MB; their exactness is still checked

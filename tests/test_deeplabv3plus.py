@@ -39,6 +39,8 @@ from conftest import SPECS
 from keras_compare import TOLERANCE, auto_named, params, randomize, weighted
 from reference.deeplabv3plus import DeeplabV3Plus
 
+pytestmark = pytest.mark.slow      # builds Keras (or torch) models: not in the quick tier
+
 SPEC = SPECS / "deeplabv3plus.cnn"
 EXAMPLE = (11_857_236, 11_824_500, 32_736)     # keras.io's summary, 20 classes
 HEAD_PER_CLASS = 257                            # the final 1x1 conv: 256 weights and a bias per class

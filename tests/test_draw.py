@@ -20,6 +20,7 @@ import pytest
 import cnndsl
 from cnndsl.backends import dot
 from cnndsl.errors import CnnError
+from cnndsl.summary import summary_table
 from conftest import ROOT, SPECS, golden, run_cli
 
 GOLDEN = Path(__file__).resolve().parent / "golden"
@@ -225,3 +226,48 @@ network n(x: [8, 8, 4]) {
     conv(4, 3, padding=same) -> join(s)
 }""")
     assert [s.label for s in graph.nodes[-1].scope] == ["join(s)"]
+
+
+# --- depth counts the levels a reader sees; labels cut at an argument boundary (issue 23) -------------
+
+def test_convnext_at_depth_1_shows_its_stem_downsamplings_and_stages():
+    """The network's body is one call of `_convnext` (a one-call wrapper, no level of its own), whose
+    `repeat 4` has unlike iterations (a stem or a downsampling, then a stage): no level either. So
+    depth 1 shows what a reader names: the stem, the three downsamplings and the four stages."""
+    graph = cnndsl.check(SPECS / "applications" / "convnext.cnn", network="convnexttiny")
+    text = dot.to_dot(graph, depth=1)
+    titles = re.findall(r"<B>([^<]*)</B>", text)
+    stages = [t for t in titles if t.startswith("×")]
+    assert stages == ["×3 block(96, 0, 1e-06, …)", "×3 block(192, 0, 1e-06, …)", "×9 block(384, 0, 1e-06, …)",
+                      "×3 block(768, 0, 1e-06, …)"]          # Keras's ConvNeXtTiny: depths [3, 3, 9, 3]
+    assert "sequential convnext_tiny_stem" in titles
+    assert sum(t.startswith("sequential convnext_tiny_downsampling_block_") for t in titles) == 3
+    assert dot.to_dot(graph, depth=2) != text                 # depth 2 opens the stages' blocks
+    assert "×4 sequential" not in text
+
+
+def test_a_one_call_wrapper_is_no_level_of_its_own():
+    source = """
+block inner(f) { conv(f, 3, padding=same) -> relu -> conv(f, 3, padding=same) }
+block outer(f) { inner(f) }
+network n(x: [8, 8, 3]) { outer(4) -> outer(8) -> flatten }
+"""
+    graph = cnndsl.check(source)
+    at0, at1 = boxes(dot.to_dot(graph, depth=0)), boxes(dot.to_dot(graph, depth=1))
+    assert "scope/outer_1-inner_1" in at0 and "scope/outer_1" not in at0      # the call inside is the level
+    assert "outer_1-inner_1-conv_1" in at1 and not any(b.startswith("scope/") for b in at1)
+    table = summary_table(graph, depth=0)
+    assert "inner(4)" in table and "outer_1-inner_1-conv_1" not in table
+
+
+def test_cluster_labels_show_the_public_name_and_cut_between_arguments():
+    graph = cnndsl.check(SPECS / "applications" / "convnext.cnn", network="convnexttiny")
+    text = dot.to_dot(graph)
+    labels = re.findall(r'label=<<FONT POINT-SIZE="10" COLOR="#333333"><B>([^<]*)</B>', text)
+    assert labels and not any(label.startswith("_") for label in labels)
+    for label in labels:
+        call = label.split("  ·  ")[0]
+        assert call.count("[") == call.count("]") and call.count("(") == call.count(")"), call
+    assert labels[0].startswith("convnext([[3, 3, 9, 3], [96, 192, 384, 768]], convnext_tiny, 0, 1e-06, …)")
+    # the call as written stays in error chains and the Python emitter
+    assert graph.nodes[5].scope[0].label.startswith("_convnext([[3, 3, 9, 3], [96, 192, 384, 768]], ")

@@ -26,6 +26,8 @@ from conftest import SPECS
 from keras_compare import TOLERANCE, output_differences, pair_weighted, params
 from reference.ghostnet import ghostnet
 
+pytestmark = pytest.mark.slow      # builds Keras (or torch) models: not in the quick tier
+
 SPEC = SPECS / "ghostnet.cnn"
 AUTHORS = 5_182_508          # the authors' ghostnet(), 1000 classes: all trainable
 BN_STATS = 21_968            # BN moving means and variances: Keras's non-trainable

@@ -2,7 +2,7 @@
 
 Every reproducer of the issue, as a row: the spec text, the exit code, the line:col of the error
 and a fragment of its message. Each runs in process through the command line's ``main`` and must
-finish well inside a few seconds (the budgets: --max-steps, value and size bounds, the syntax
+finish well inside a few seconds of CPU time (the budgets: --max-steps, value and size bounds, the syntax
 nesting limit). A second table covers files: FIFOs, devices, import roots, symlinks.
 """
 from __future__ import annotations
@@ -79,11 +79,11 @@ CORPUS = [
 def test_the_corpus(name, text, code, where, fragment, tmp_path, capsys):
     spec = tmp_path / "spec.cnn"
     spec.write_text(text, encoding="utf-8")
-    start = time.perf_counter()
+    start = time.process_time()        # CPU time: what the check costs, however loaded the machine is
     assert main(["check", str(spec)]) == code
-    elapsed = time.perf_counter() - start
+    elapsed = time.process_time() - start
     err = capsys.readouterr().err
-    assert elapsed < 5, f"took {elapsed:.1f} s"
+    assert elapsed < 15, f"took {elapsed:.1f} s of CPU time"   # the slowest (doubling-blocks) takes about 3 s
     if code:
         first = err.splitlines()[0]
         assert "Traceback" not in err and "internal error" not in err

@@ -28,6 +28,8 @@ import cnndsl
 from conftest import ROOT, beyond_specs, run_cli, seed_library
 from keras_compare import auto_named, params, randomize
 
+pytestmark = pytest.mark.slow      # builds Keras (or torch) models: not in the quick tier
+
 TOLERANCE = 1e-5
 BIG = 30_000_000          # over this many parameters: no forward passes in part 7
 SMALL_SIZE = 64           # the size of an input dimension a model leaves unknown

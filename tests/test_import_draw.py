@@ -20,6 +20,8 @@ from conftest import golden, run_cli  # noqa: E402
 GOLDEN = Path(__file__).resolve().parent / "golden" / "import"
 MODELS = ["ResNet50", "EfficientNetB0", "DenseNet121"]
 
+pytestmark = pytest.mark.slow      # builds and saves Keras models: not in the quick tier
+
 
 @pytest.fixture(scope="module")
 def saved(tmp_path_factory):

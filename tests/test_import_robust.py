@@ -15,6 +15,7 @@ import pytest
 import cnndsl
 from cnndsl.api import spec_of_config
 
+pytestmark = pytest.mark.slow      # the configs come from models Keras builds: not in the quick tier
 
 @pytest.fixture(scope="module")
 def config():

@@ -12,6 +12,8 @@ import pytest
 
 import cnndsl
 
+pytestmark = pytest.mark.slow      # builds Keras (or torch) models: not in the quick tier
+
 
 def _round_trip(model, text=None):
     text = text or cnndsl.from_keras(model)

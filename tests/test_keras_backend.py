@@ -17,6 +17,8 @@ from cnndsl.ops import REGISTRY, bind_args
 from cnndsl.ops.schema import ACTIVATIONS
 from cnndsl.ops.tensor import split_sizes
 
+pytestmark = pytest.mark.slow      # builds Keras (or torch) models: not in the quick tier
+
 S = (2, 9, 11, 6)   # batch 2, non-square H x W, 6 channels
 
 # (op, arguments as a spec would give them, input shapes)

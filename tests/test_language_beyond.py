@@ -104,6 +104,7 @@ network n(x: [16, 16, 3]) {
 }'''
 
 
+@pytest.mark.slow                       # Keras builds the model
 def test_a_sequential_is_one_nested_keras_model():
     import keras
     graph = cnndsl.check(SEQ)

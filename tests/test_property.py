@@ -1,6 +1,7 @@
 """Property: any generated spec either checks or raises CnnError, nothing else."""
 from __future__ import annotations
 
+import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 
 from cnndsl import CnnError, Graph, check
@@ -79,18 +80,19 @@ def _checks_or_cnn_error(src: str):
     assert all(isinstance(n.shape, tuple) and all(d is None or d > 0 for d in n.shape[1:]) for n in g.nodes)
 
 
-@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])   # no clock checks
 @given(spec())
 def test_generated_specs_check_or_raise_cnn_error(src):
     _checks_or_cnn_error(src)
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])   # no clock checks
 @given(st.integers(0, len(SEED_SPEC) - 1), st.integers(0, 6), st.text(alphabet="(){}[]->=,;.:#\"' a1_\n", max_size=3))
 def test_mutated_specs_check_or_raise_cnn_error(pos, cut, insert):
     _checks_or_cnn_error(SEED_SPEC[:pos] + insert + SEED_SPEC[pos + cut:])
 
 
+@pytest.mark.slow                       # Keras builds every generated spec
 @settings(max_examples=150, deadline=None, suppress_health_check=list(HealthCheck))
 @given(spec())
 def test_generated_specs_that_check_compile_to_the_same_shapes_and_counts(src):

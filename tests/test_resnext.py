@@ -31,6 +31,8 @@ from conftest import SPECS
 from keras_compare import TOLERANCE, output_differences, pair_differences, pair_weighted, params
 from reference.resnext import resnext50_32x4d
 
+pytestmark = pytest.mark.slow      # builds Keras (or torch) models: not in the quick tier
+
 SPEC = SPECS / "resnext.cnn"
 PUBLISHED = 25_028_904         # torchvision resnext50_32x4d, num_params (trainable; 1000 classes)
 BN_STATISTICS = 68_224         # Keras's non-trainable: BN moving means and variances

@@ -32,6 +32,8 @@ from conftest import SPECS
 from keras_compare import TOLERANCE, output_differences, pair_differences, pair_weighted, params
 from reference.shufflenet_v2 import STAGE_OUT_CHANNELS, shufflenet_v2
 
+pytestmark = pytest.mark.slow      # builds Keras (or torch) models: not in the quick tier
+
 SPEC = SPECS / "shufflenet_v2.cnn"
 # torchvision's shufflenet_v2_x*: num_params (trainable; 1000 classes) and GFLOPS (its `_ops`).
 PUBLISHED = {0.5: (1_366_792, 0.04), 1.0: (2_278_604, 0.145), 1.5: (3_503_624, 0.296), 2.0: (7_393_996, 0.583)}

@@ -106,7 +106,7 @@ class Pair:
     ref_nodes: list
 
 
-KERAS_CASES = [pytest.param(c, id=c.id, marks=[pytest.mark.slow] if c.slow else []) for c in CASES]
+KERAS_CASES = [pytest.param(c, id=c.id, marks=[pytest.mark.slow]) for c in CASES]    # Keras models: all slow
 
 
 @pytest.fixture(scope="module", params=KERAS_CASES)

@@ -26,6 +26,8 @@ from conftest import SPECS
 from keras_compare import TOLERANCE, output_differences, pair_weighted, params, weighted
 from reference.squeezenet import squeezenet1_1
 
+pytestmark = pytest.mark.slow      # builds Keras (or torch) models: not in the quick tier
+
 SPEC = SPECS / "squeezenet.cnn"
 PUBLISHED = 1_235_496          # torchvision squeezenet1_1, num_params (trainable; 1000 classes)
 ODD = 227                      # an input size where ceil_mode matters

@@ -24,6 +24,8 @@ import cnndsl
 from keras_compare import (copy_weights, name_differences, output_differences, params, randomize,
                            structure_differences, walk)
 
+pytestmark = pytest.mark.slow      # builds Keras (or torch) models: not in the quick tier
+
 SPEC = Path(__file__).resolve().parent.parent / "specs" / "unet.cnn"
 PAPER_PARAMS = 31_030_658
 

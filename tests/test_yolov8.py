@@ -35,6 +35,8 @@ from keras_compare import (TOLERANCE, copy_weights, output_differences, params, 
                            structure_differences, walk)
 from reference.yolov8 import yolov8
 
+pytestmark = pytest.mark.slow      # builds Keras (or torch) models: not in the quick tier
+
 SPEC = SPECS / "yolov8.cnn"
 SMALL = 160
 # The yaml's comments: (parameters, gradients) of each scale, 80 classes.

@@ -31,6 +31,8 @@ from keras_compare import (copy_weights, name_differences, output_differences, p
                            randomize, structure_differences, walk)
 from zoo_table import VARIANTS, ZOO  # noqa: E402
 
+pytestmark = pytest.mark.slow      # builds Keras (or torch) models: not in the quick tier
+
 
 def build_pair(zoo, variant: str):
     """(compiled spec, keras.applications reference, its IR graph) for one network and variant."""

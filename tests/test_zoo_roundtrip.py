@@ -35,6 +35,8 @@ import cnndsl  # noqa: E402
 from keras_compare import auto_named, params, randomize, structure_differences, walk  # noqa: E402
 from zoo_table import ZOO  # noqa: E402
 
+pytestmark = pytest.mark.slow      # builds Keras (or torch) models: not in the quick tier
+
 IMPORT = re.compile(r'\s*import\s+"([^"]+)"')
 
 

@@ -5,7 +5,9 @@ The picture follows the source, not the layer list:
 - every block call is a cluster labelled with the call as written and its
   params; every ``repeat`` a dashed cluster labelled ×N;
 - ``depth=N`` keeps N levels of clusters and folds anything nested deeper
-  into one box: the call, in→out shapes, params and MACs. A repeat whose
+  into one box: the call, in→out shapes, params and MACs. Levels are those a
+  reader sees (``structure.levels``): a one-call wrapper block or a repeat of
+  unlike iterations is drawn around its content but is no level of its own. A repeat whose
   iterations would all be folded boxes is one box, ``×35 bottleneck(256, …)``;
 - a layer box shows the op and its key hyperparameters (``conv 3×3 /2 · 64``),
   coloured by op family, with the BN, activation and dropout layers that
@@ -113,7 +115,7 @@ class _Drawer:
             elif self.is_folded(item):
                 self.fold(parent, item)
             elif self.single(item):
-                self.layer(parent, self.runs[item.items[0].name], caption=item.scope.label)
+                self.layer(parent, self.runs[item.items[0].name], caption=item.scope.display)
             else:
                 self.cluster(parent, item)
 
@@ -133,7 +135,7 @@ class _Drawer:
 
     def cluster(self, parent, group: Group) -> None:
         repeat = group.scope.kind == "repeat"
-        text = group.scope.label
+        text = group.scope.display
         params = f"  ·  {human(group.params)} params" if self.show_params and not repeat else ""
         with parent.subgraph(name="cluster/" + group.scope.id) as c:
             c.attr(label=_html([(text + params, 10, "#333333", not repeat)]), labeljust="l",

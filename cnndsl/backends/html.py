@@ -76,7 +76,7 @@ def model(graph, depth=None, colours: dict | None = None, opened: set | None = N
                 sid = item.scope.id
                 ins, outs = ports(item, d.readers, graph)
                 groups[sid] = {
-                    "label": item.scope.label, "title": title(item), "parent": gid, "level": item.level,
+                    "label": item.scope.display, "title": title(item), "parent": gid, "level": item.level,
                     "kind": item.scope.kind, "params": item.params, "macs": item.macs, "layers": len(item.nodes),
                     "flow": " + ".join(dims(n.shape) for n in ins) + " → " + ", ".join(dims(n.shape) for n in outs),
                     "at": str(item.scope.span) if item.scope.span is not None else "",
