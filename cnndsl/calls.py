@@ -63,7 +63,7 @@ class CallMixin:
             return self.op_call(op, c, env, list(cur), ())
         if op.passthrough:
             return self.need_input(cur, c, env)
-        if op.arity is None:
+        if op.arity is None and op.least > 1:
             self.fail("type", f"{op.name} needs branches: `{op.name} {{ a; b }}` or `{op.name}(x, y)`", c.span, env)
         return self.op_call(op, c, env, [self.need_input(cur, c, env)], ())
 

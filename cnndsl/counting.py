@@ -246,26 +246,50 @@ def _table(**rules):
     return rules
 
 
+def _two_d(rule):
+    """A rule measured on 2-D layers only: on a 1-D or 3-D input the tool's count is not known here."""
+    def only(node, ins):
+        return rule(node, ins) if node.args.get("dims", 2) == 2 else UNKNOWN
+    return only
+
+
+def _unknown(node, ins):
+    return UNKNOWN
+
+
+# Issue 16's ops. torch.utils.flop_counter counts matrix products and convolutions only, so it counts
+# matmul (bmm/mm) and nothing of the others; how a torch layer would compute attention (fused or not)
+# decides its count there. The other tools' counts for them depend on how a torch layout writes them
+# (modules, functions or operators), which no tool run here has measured: unknown, not guessed.
+_NEW_OPS = ("subtract", "divide", "maximum", "minimum", "average", "stack", "weighted_add", "abs", "square", "sqrt",
+            "exp", "log", "power", "reduce_mean", "reduce_max", "reduce_sum", "class_token", "position_embedding",
+            "grn", "groupnorm", "adaptive_avgpool", "adaptive_maxpool", "matmul", "attention")
+_NEW_UNKNOWN = {op: _unknown for op in _NEW_OPS}
+
+
 # torchvision: torch.utils.flop_counter's count halved: mm/addmm/bmm and convolutions, nothing else.
 _MATMUL_ONLY = {**{op: _zero for op in _SHAPE_OPS + _ACT_OPS},
                 "conv": _macs, "dwconv": _macs, "sepconv": _macs, "conv_transpose": _macs, "dense": _macs,
                 "bn": _zero, "layernorm": _zero, "normalize": _zero, "lrn": _zero, "maxpool": _zero, "avgpool": _zero,
-                "global_avgpool": _zero, "global_maxpool": _zero, "upsample": _zero, "resize": _zero}
+                "global_avgpool": _zero, "global_maxpool": _zero, "upsample": _zero, "resize": _zero,
+                **{op: _zero for op in _NEW_OPS}, "matmul": _macs, "attention": _unknown}
 
 RULES = {
     "torchvision": _MATMUL_ONLY,
     "fvcore": {
+        **_NEW_UNKNOWN, "matmul": _macs,       # aten::matmul: one per multiply-accumulate
         **{op: _zero for op in _SHAPE_OPS + _ACT_OPS},
         "conv": _macs, "dwconv": _macs, "sepconv": _macs, "conv_transpose": _macs, "dense": _macs,
         "bn": _bn(2, 1),                       # aten::batch_norm in eval
         "layernorm": _bn(5, 4),                # aten::layer_norm
         "normalize": _zero, "lrn": _zero,      # plain arithmetic and avg_pool3d: not counted
         "maxpool": _zero, "avgpool": _zero, "global_maxpool": _zero,
-        "global_avgpool": _in,                 # aten::adaptive_avg_pool2d: 1 per input value
-        "upsample": _upsample(1, 4),           # aten::upsample_nearest2d / upsample_bilinear2d
+        "global_avgpool": _two_d(_in),         # aten::adaptive_avg_pool2d: 1 per input value
+        "upsample": _two_d(_upsample(1, 4)),   # aten::upsample_nearest2d / upsample_bilinear2d
         "resize": _upsample(1, 4),
     },
     "ptflops": {
+        **_NEW_UNKNOWN,
         **{op: _zero for op in _SHAPE_OPS},
         **{op: _activation(_ACT_PTFLOPS) for op in _ACT_OPS},
         "conv": _with_activation(_sum(_conv_core, _bias_out), _ACT_PTFLOPS),
@@ -277,12 +301,13 @@ RULES = {
         "layernorm": lambda node, ins: _in(node, ins),   # its hook looks for `affine`, which LayerNorm lacks
         "normalize": _zero,
         "lrn": lambda node, ins: UNKNOWN,      # F.local_response_norm calls the patched F.avg_pool
-        "maxpool": _times(2, _in), "avgpool": _times(2, _in),        # module hook + patched F.*_pool2d
-        "global_avgpool": _times(2, _in), "global_maxpool": _times(2, _in),
-        "upsample": _upsample(2, 2),           # module hook + patched F.interpolate, one per output value each
+        "maxpool": _two_d(_times(2, _in)), "avgpool": _two_d(_times(2, _in)),   # module hook + patched F.*_pool2d
+        "global_avgpool": _two_d(_times(2, _in)), "global_maxpool": _two_d(_times(2, _in)),
+        "upsample": _two_d(_upsample(2, 2)),   # module hook + patched F.interpolate, one per output value each
         "resize": lambda node, ins: UNKNOWN,   # F.interpolate with a size: its count depends on the call
     },
     "thop": {
+        **_NEW_UNKNOWN,
         **{op: _zero for op in _SHAPE_OPS},
         **{op: _activation(_ACT_THOP, _softmax_thop) for op in _ACT_OPS},
         "conv": _with_activation(_conv_core, _ACT_THOP, _softmax_thop),
@@ -294,9 +319,9 @@ RULES = {
         "layernorm": _bn(4, 2),
         "normalize": _zero, "lrn": _zero,
         "maxpool": _zero, "global_maxpool": _zero,
-        "avgpool": _out,                       # 1 per output value
-        "global_avgpool": _adaptive_avg_thop,  # nn.AdaptiveAvgPool2d: (window + 1) per output value
-        "upsample": _upsample(1, 11),
+        "avgpool": _two_d(_out),               # 1 per output value
+        "global_avgpool": _two_d(_adaptive_avg_thop),  # nn.AdaptiveAvgPool2d: (window + 1) per output value
+        "upsample": _two_d(_upsample(1, 11)),
         "resize": _upsample(1, 11),
     },
 }

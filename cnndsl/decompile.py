@@ -244,8 +244,9 @@ class Body:
     """Writes a list of Items (topologically ordered) as statements: chains and branches where the
     graph is series-parallel, named tensors where it is not."""
 
-    def __init__(self, items, ports, outputs, taken=(), hints=True):
+    def __init__(self, items, ports, outputs, taken=(), hints=True, implicit=True):
         self.items = items
+        self.implicit = implicit           # ports[0] starts a chain unnamed (a block's `in`, a network's one input)
         self.hints = hints                 # name tensors after their layers (the network's body)
         self.ports = ports                 # Port objects; ports[0] is the current tensor at the start
         self.outputs = outputs             # refs the body gives
@@ -317,7 +318,7 @@ class Body:
                     count += 1
                     hint = it.name_hint if self.hints and it.name_hint and len(it.name_hint) <= MAX_HINT else f"x{count}"
                     self.names[k] = identifier(hint, self.taken | set(self.names.values()))
-        out, cur, prev_assign = [], _rk((self.ports[0], 0)) if self.ports else None, False
+        out, cur, prev_assign = [], _rk((self.ports[0], 0)) if self.ports and self.implicit else None, False
         for it in self.items:
             k = _rk(it.outputs[0])
             if k not in pending:
@@ -552,7 +553,8 @@ def write_spec(net: Net, source: str = "a Keras model", blocks: bool = True) -> 
     block_text = []
     for blk in comp.blocks:
         block_text += writer.block(blk) + [""]
-    lines, out_names = writer.body(comp.seq, ports, comp.outputs, "    ")
+    # a network with several inputs has no implicit input: each chain names the tensor it starts from
+    lines, out_names = writer.body(comp.seq, ports, comp.outputs, "    ", implicit=len(ports) == 1)
     head = f"network {netname}({', '.join(params)})"
     if any(o is not None for o in out_names) or len(out_names) > 1:
         head += f" -> ({', '.join(o for o in out_names)})"
@@ -661,7 +663,7 @@ class _Writer:
         args = [f"{p}={t}" if p in ("name", "id") else t for p, t in folded.items()]
         return f"{calls[0].block.name}({', '.join(args)})"
 
-    def body(self, atoms, ports, outputs, indent, hints=True):
+    def body(self, atoms, ports, outputs, indent, hints=True, implicit=True):
         self.uses = Counter((id(src), i) for a in atoms for src, i in a.inputs)
         self.uses.update((id(src), i) for src, i in outputs)
         items, item_of = self.items(atoms)
@@ -675,7 +677,7 @@ class _Writer:
         for it in items:
             it.inputs = [conv(r) for r in it._src]
         outs = [conv(r) for r in outputs]
-        body = Body(items, ports, outs, self.taken, hints)
+        body = Body(items, ports, outs, self.taken, hints, implicit)
         return body.lines(indent)
 
     def block(self, blk) -> list:

@@ -10,6 +10,7 @@ from __future__ import annotations
 from .errors import CnnError
 from .ir import Graph, Node
 from .ops import REGISTRY, fmt_shape
+from .ops.schema import RANK_NAMES, resolve_spatial
 
 MAX_DIM = 2 ** 31 - 1   # a tensor dimension Keras and its backends can index
 
@@ -26,6 +27,8 @@ def infer_node(node: Node) -> Node:
     ins = [i.shape for i in node.inputs]
     try:
         _check_inputs(op, ins)
+        if op.ranks is not None:
+            node.args = resolve_spatial(op, ins, node.args)
         node.shape = tuple(op.shape(ins, node.args))
         if any(d is not None and d > MAX_DIM for d in node.shape):
             raise CnnError("limit", f"the output {fmt_shape(node.shape)} has a dimension over 2**31 - 1, more than "
@@ -40,12 +43,18 @@ def infer_node(node: Node) -> Node:
 
 
 def _check_inputs(op, ins):
-    if op.arity is None and len(ins) < 2:
+    if op.arity is None and len(ins) < op.least:
         raise CnnError("shape", f"merges at least 2 tensors, got {len(ins)}",
                        hint="list the branches inside { }, or pass tensors: add(a, b)")
     if op.rank is not None and len(ins[0]) != op.rank:
         raise CnnError("shape", f"expects a {op.rank}-D input (batch, H, W, C), got {fmt_shape(ins[0])}",
                        hint="flatten/reshape comes after the spatial ops" if len(ins[0]) < op.rank else None)
+    if op.ranks is not None and len(ins[0]) - 2 not in op.ranks:
+        names = [RANK_NAMES[r] for r in op.ranks]
+        raise CnnError("shape", f"takes a {', '.join(names[:-1])}{' or ' if len(names) > 1 else ''}{names[-1]} input "
+                                f"(batch first), got {fmt_shape(ins[0])}",
+                       hint=f"Keras has no {len(ins[0]) - 2}-D form of this layer" if len(ins[0]) - 2 in RANK_NAMES
+                       else None)
     if op.family in ("conv", "dense", "norm") and ins[0][-1] is None:
         raise CnnError("shape", f"needs a known channel count, got {fmt_shape(ins[0])}")
 

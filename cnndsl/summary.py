@@ -149,7 +149,9 @@ def summary_table(graph, depth=None, convention: str = "cnndsl", unit: str = "ma
         f"Activation memory:    {memory}",
         *_convention_line(graph, convention, unit),
         "MACs count conv as k_h·k_w·C_in·C_out·H_out·W_out/groups and dense as in·out; "
-        "BN, activations, pools and merges count 0.",
+        "BN, activations, pools and merges count 0."
+        + (" matmul and attention count their multiply-accumulates (see the op table)."
+           if any(n.op in ("matmul", "attention") for n in graph.nodes) else ""),
     ]
     return "\n".join([f"{graph.name}: {ins} -> {outs}", rule, line(head), rule, *map(line, cells), rule, *total])
 

@@ -24,7 +24,8 @@ from cnndsl.ops import fmt_shape  # noqa: E402
 
 BEGIN, END = "<!-- spec-table:begin -->", "<!-- spec-table:end -->"
 FAMILIES = [("conv", "Convolutions"), ("pool", "Pooling"), ("dense", "Dense"), ("norm", "Normalisation"),
-            ("act", "Activations"), ("shape", "Shape and regularisation"), ("merge", "Merges")]
+            ("act", "Activations"), ("shape", "Shape and regularisation"), ("merge", "Merges"),
+            ("math", "Tensor math"), ("attention", "Attention and learned tensors")]
 VARIANTS = {"vgg16.cnn": [{"include_top": False, "pooling": "max"}, {"channels": 3}]}
 FIRST = {"applications/xception.cnn": {"include_top": False, "image": [299, 299, 3]}}   # the seed's setting
 SHOWCASE = [("googlenet.cnn", 1, "googlenet_depth1.svg"), ("resnet34.cnn", 2, "resnet34.svg"),
@@ -50,6 +51,7 @@ def keras_classes(op) -> str:
     """The Keras class(es) an op builds, read off the backend's table with a recorder."""
     from cnndsl.backends.keras import APPLY, BUILDERS, _Recorder
     from cnndsl.ops import REQUIRED
+    from cnndsl.ops.schema import SPATIAL_TYPES, as_rank
     if op.name not in BUILDERS:
         return "(none)"
     placeholder = {"ints": (1,), "pad2": ((1, 1), (1, 1)), "size2": (1, 1), "choice": "relu", "hw": (1, 1),
@@ -58,14 +60,22 @@ def keras_classes(op) -> str:
     if op.name == "split":
         base["sizes"] = (1, 1)
     variants = [base] + ([{**base, "layer": True}] if "layer" in base else [])
+    if op.ranks:   # one class per spatial rank: Conv1D, Conv2D, Conv3D
+        if "ceil_mode" in base:       # torch's padding: cnndsl's TorchPool
+            variants.append({**base, "padding": 1})
+        variants = [{**a, **{x.name: as_rank(x, a[x.name], r) for x in op.args if x.type in SPATIAL_TYPES}, "dims": r}
+                    for r in op.ranks for a in variants]
+    if op.name == "softmax":
+        variants.append({**base, "axis": 1})
     names = []
     for a in variants:
         path = BUILDERS[op.name](_Recorder(), a, "x")[0]
         cls = ("cnndsl " if path[0] == "cnndsl" else "") + path[-1] + (" (layer=true)" if a.get("layer") else "")
-        if op.name in APPLY and APPLY[op.name](a) != "{layer}({x})":
+        if op.name in APPLY and APPLY[op.name](a) != "{layer}({x})" and op.name != "attention":
             cls += ": `" + APPLY[op.name](a).format(layer=path[-1] + "(6.0)", x="x") + "`"
         names.append(cls)
-    return ", ".join(dict.fromkeys(names))
+    names = sorted(dict.fromkeys(names), key=lambda n: n.startswith("cnndsl "))   # Keras's classes first
+    return ", ".join(names)
 
 
 def op_table() -> str:

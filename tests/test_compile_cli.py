@@ -140,6 +140,13 @@ def test_emitted_python_rebuilds_the_same_model(src, monkeypatch):
     assert_same_model(graph, build_model(graph), rebuild(graph, monkeypatch))
 
 
+@pytest.mark.parametrize("network", ["signal", "volume", "math", "tokens"])
+def test_emitted_python_rebuilds_issue_16s_ops(network, monkeypatch):
+    """1-D and 3-D layers, tensor math, attention (query and value), cnndsl's own layers copied in."""
+    graph = cnndsl.check(ROOT / "tests" / "fixtures" / "reach.cnn", network)
+    assert_same_model(graph, build_model(graph), rebuild(graph, monkeypatch))
+
+
 def test_emitted_python_has_a_function_per_block_and_imports_only_keras():
     src = emit_python(cnndsl.check(DEMO))
     tree = ast.parse(src)

@@ -127,3 +127,19 @@ def test_the_tools_print_these_figures(networks, builder):
         thop = pytest.importorskip("thop")
         ops, _ = thop.profile(model, inputs=(x,), verbose=False)
         assert count(graph, "thop") == int(ops)
+
+
+def test_issue_16s_ops_are_counted_or_unknown_never_guessed():
+    """matmul is a matrix product every convention that counts products knows; a 1-D conv counts as a
+    2-D one does; the tools' counts of 1-D pools and of the new elementwise ops are not measured here."""
+    from cnndsl.counting import UNKNOWN, node_count
+    graph = cnndsl.check("network n(x: [12, 8]) -> (m, s, b) {\n  a = conv(8, 3, padding=same)\n"
+                         "  m = matmul(a, a, transpose_b=true)\n  s = a -> maxpool(2)\n  b = a -> abs\n}")
+    conv, matmul, pool, absolute = (next(n for n in graph.nodes if n.op == op) for op in ("conv", "matmul",
+                                                                                           "maxpool", "abs"))
+    assert matmul.macs == 12 * 12 * 8
+    for convention in ("torchvision", "fvcore"):
+        assert node_count(matmul, convention) == matmul.macs
+    assert node_count(conv, "torchvision") == node_count(conv, "fvcore") == conv.macs == 12 * 3 * 8 * 8
+    assert node_count(pool, "torchvision") == 0 and node_count(pool, "ptflops") is UNKNOWN
+    assert node_count(absolute, "torchvision") == 0 and node_count(absolute, "thop") is UNKNOWN

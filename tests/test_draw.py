@@ -102,6 +102,20 @@ def test_deterministic_across_processes(tmp_path):
     assert outs[0] == outs[2] and outs[1] == outs[3] and outs[0] != outs[1]
 
 
+@pytest.mark.parametrize("network", ["signal", "volume", "math", "tokens"])
+def test_issue_16s_ops_draw_with_their_own_colours_and_labels(network):
+    """1-D and 3-D layers, tensor math and attention: every family has a colour and a legend entry."""
+    text = dot.to_dot(cnndsl.check(ROOT / "tests" / "fixtures" / "reach.cnn", network))
+    want = {"signal": ["conv 9 /2 · 8", "conv 3 d2 · 8 causal", "adaptive avgpool 5", "groupnorm 2"],
+            "volume": ["conv 1×3×3 · 4", "maxpool 2×2×2 /2 pad 1 ceil", "upsample ×1×2×2", "grn"],
+            "math": ["subtract", "power 2", "reduce max keepdims", "avgpool 3×3 /2 pad 1 excl. pad"],
+            "tokens": ["class token", "attention 2×8", "weighted add softmax", "matmul bᵀ", "stack axis 1"]}[network]
+    for label in want:
+        assert label in text, label
+    if network in ("math", "tokens"):
+        assert ("■</FONT> math" if network == "math" else "■</FONT> attention") in text
+
+
 @pytest.mark.parametrize("path", ALL_SPECS, ids=lambda p: str(p.relative_to(SPECS)))
 def test_every_spec_draws_at_every_depth(path, tmp_path):
     for name, program in networks(path):

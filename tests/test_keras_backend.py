@@ -6,6 +6,8 @@ parameter counts are compared exactly, op by op and node by node.
 from __future__ import annotations
 
 
+from pathlib import Path
+
 import keras
 import numpy as np
 import pytest
@@ -14,12 +16,15 @@ import cnndsl
 from cnndsl.backends.keras import BUILDERS, CALL, apply_template, build_model, keras_namespace
 from cnndsl.backends.keras_layers import LRN
 from cnndsl.ops import REGISTRY, bind_args
-from cnndsl.ops.schema import ACTIVATIONS
+from cnndsl.ops.schema import ACTIVATIONS, resolve_spatial
 from cnndsl.ops.tensor import split_sizes
 
 pytestmark = pytest.mark.slow      # builds Keras (or torch) models: not in the quick tier
 
 S = (2, 9, 11, 6)   # batch 2, non-square H x W, 6 channels
+T = (2, 13, 6)      # 1-D: batch 2, 13 steps, 6 channels
+V = (2, 5, 9, 7, 6)  # 3-D: batch 2, 5 frames of 9 x 7, 6 channels
+Q = (2, 10, 8)      # a sequence of 10 tokens of 8 channels
 
 # (op, arguments as a spec would give them, input shapes)
 CASES = [
@@ -123,6 +128,69 @@ CASES = [
     ("multiply", {}, [S, (2, 1, 1, 6)]),                # SE: (1, 1, C) against (H, W, C)
     ("multiply", {}, [(2, 1, 1, 6), S]),
     ("multiply", {}, [S, S]),
+    # any spatial rank (issue 16): 1-D [T, C] and 3-D [D, H, W, C] map to Keras's 1D and 3D layers
+    ("conv", dict(filters=4, kernel=5, stride=2, padding="same"), [T]),
+    ("conv", dict(filters=4, kernel=3, dilation=2, padding="causal"), [T]),
+    ("conv", dict(filters=6, kernel=3, groups=2), [(None, None, 6)]),
+    ("conv", dict(filters=4, kernel=[1, 3, 3], stride=[1, 2, 2], padding="same"), [V]),
+    ("conv", dict(filters=4, kernel=3, bias=False), [V]),
+    ("conv_transpose", dict(filters=4, kernel=4, stride=2, padding="same"), [T]),
+    ("conv_transpose", dict(filters=4, kernel=2, stride=2), [V]),
+    ("conv_transpose", dict(filters=4, kernel=3, stride=[1, 2, 2], output_padding=[0, 1, 1]), [V]),
+    ("sepconv", dict(filters=5, kernel=3, depth_multiplier=2), [T]),
+    ("dwconv", dict(kernel=5, stride=2, padding="same"), [T]),
+    ("maxpool", dict(pool=3, stride=2), [T]),
+    ("maxpool", dict(pool=[1, 2, 2]), [V]),
+    ("avgpool", dict(pool=2, padding="same"), [V]),
+    ("maxpool", dict(pool=3, stride=2, padding=1, ceil_mode=True), [T]),
+    ("avgpool", dict(pool=3, stride=2, padding=1, count_include_pad=False), [S]),
+    ("avgpool", dict(pool=3, stride=2, padding=[0, 1, 1], ceil_mode=True), [V]),
+    ("global_avgpool", {}, [T]),
+    ("global_maxpool", dict(keepdims=True), [V]),
+    ("upsample", dict(size=3), [T]),
+    ("upsample", dict(size=[1, 2, 2]), [V]),
+    ("zeropad", dict(padding=[[2, 0]]), [T]),
+    ("zeropad", dict(padding=[0, 1, 2]), [V]),
+    ("crop", dict(cropping=2), [T]),
+    ("crop", dict(cropping=[[1, 0], [0, 2], [1, 1]]), [V]),
+    ("adaptive_avgpool", dict(size=[4, 3]), [S]),
+    ("adaptive_avgpool", dict(size=5), [T]),
+    ("adaptive_maxpool", dict(size=[2, 3, 4]), [V]),
+    # tensor math
+    ("subtract", {}, [S, S]),
+    ("subtract", {}, [S, (2, 1, 1, 6)]),
+    ("divide", {}, [S, (2, 1, 11, 1)]),
+    ("maximum", {}, [S, S, (2, 9, 11, 1)]),
+    ("minimum", {}, [(None, None, 6), (None, 1, 6)]),
+    ("average", {}, [S, S]),
+    ("stack", {}, [S, S]),
+    ("stack", dict(axis=1), [Q, Q, Q]),
+    ("matmul", {}, [Q, (2, 8, 5)]),
+    ("matmul", dict(transpose_b=True), [Q, Q]),
+    ("matmul", {}, [(2, 3, 10, 8), (2, 3, 8, 4)]),
+    *((fn, {}, [S]) for fn in ("abs", "square", "sqrt", "exp", "log")),
+    ("power", dict(p=3), [S]),
+    ("reduce_mean", {}, [S]),
+    ("reduce_max", dict(axis=[1, 2], keepdims=True), [S]),
+    ("reduce_sum", dict(axis=1), [Q]),
+    ("softmax", dict(axis=1), [Q]),
+    ("softmax", dict(axis=[1, 2]), [S]),
+    # attention and learned tensors
+    ("attention", dict(heads=4, key_dim=16), [Q]),
+    ("attention", dict(heads=2, key_dim=8, value_dim=4, use_bias=False, output_shape=12, dropout=0.1),
+     [Q, (2, 7, 5)]),
+    ("attention", dict(heads=2, key_dim=4), [S]),            # over H and W of a feature map
+    ("class_token", {}, [Q]),
+    ("class_token", {}, [(None, None, 8)]),
+    ("position_embedding", {}, [Q]),
+    ("position_embedding", {}, [S]),
+    ("weighted_add", {}, [S, S]),
+    ("weighted_add", dict(normalize="softmax"), [S, S, S]),
+    ("weighted_add", dict(normalize="none"), [Q, Q]),
+    ("grn", {}, [S]),
+    ("grn", {}, [V]),
+    ("groupnorm", dict(groups=3), [S]),
+    ("groupnorm", dict(groups=2, epsilon=1e-5, center=False), [T]),
 ]
 
 
@@ -158,6 +226,8 @@ def test_an_op_without_a_builder_is_a_located_error(monkeypatch):
 def test_op_rules_equal_keras(op_name, given, shapes):
     op = REGISTRY[op_name]
     args = bind_args(op, [], given, {})
+    if op.ranks is not None:
+        args = resolve_spatial(op, shapes, args)     # as inference fits them to the input's rank
     out = op.shape(shapes, args)
     trainable, non_trainable = op.params(shapes, args, out)
     if op_name == "split":
@@ -286,9 +356,19 @@ network modern(x: [8, 8, 4]) {
 """
 
 
+REACH = Path(__file__).parent / "fixtures" / "reach.cnn"     # issue 16's ops: 1-D, 3-D, math, attention
+REACH_NETWORKS = ("signal", "volume", "math", "tokens")
+
+
 @pytest.mark.parametrize("src", [DEMO, EVERY_OP, MODERN], ids=["demo", "every_op", "modern"])
 def test_inline_specs_compile_exactly(src):
     graph = cnndsl.check(src)
+    assert_exact(graph, build_model(graph))
+
+
+@pytest.mark.parametrize("network", REACH_NETWORKS)
+def test_the_reach_networks_compile_exactly(network):
+    graph = cnndsl.check(REACH, network)
     assert_exact(graph, build_model(graph))
 
 
@@ -306,6 +386,7 @@ def test_initializers_and_regularizers_reach_keras():
 
 def test_inline_specs_use_every_op():
     used = {n.op for src in (DEMO, EVERY_OP, MODERN) for n in cnndsl.check(src).nodes}
+    used |= {n.op for name in REACH_NETWORKS for n in cnndsl.check(REACH, name).nodes}
     assert used == set(REGISTRY) - {"identity"}
 
 

@@ -46,12 +46,14 @@ COLOURS = {
     "norm": ("#dcefd4", "#5b8f4a"),
     "act": ("#f2f2f2", "#8c8c8c"),
     "merge": ("#e6d6f0", "#7b4a9a"),
+    "attention": ("#fbdcec", "#a8326e"),
+    "math": ("#e3f3f1", "#3c8c84"),
     "dense": ("#f7d4d2", "#b0453f"),
     "shape": ("#ffffff", "#4f5b66"),
     "io": ("#fff4c2", "#9a7b12"),
 }
 FOLDED = ("#fbf7ea", "#8a6d1f")
-MINOR = {"norm", "act", "shape"}          # drawn smaller: they rarely carry the story
+MINOR = {"norm", "act", "shape", "math"}          # drawn smaller: they rarely carry the story
 MISSING_DOT = ("Graphviz's `dot` program is needed for this format and was not found; install it "
                "(apt-get install graphviz / brew install graphviz) or write a .dot file")
 FORMATS = ("dot", "svg", "png", "pdf")

@@ -63,49 +63,91 @@ def _weights(a, kernel="kernel_initializer", regularizer="kernel_regularizer") -
                    regularizer: _init(a.get("kernel_reg"))})
 
 
+def _nd(a) -> str:
+    """The Keras class suffix of a spatial op's rank: ``1D``, ``2D``, ``3D``."""
+    return f"{a['dims']}D"
+
+
 def _conv(k, a, name):
-    return k.layers.Conv2D(a["filters"], a["kernel"], strides=a["stride"], padding=a["padding"],
-                           dilation_rate=a["dilation"], groups=a["groups"], use_bias=a["bias"],
-                           activation=a["activation"], data_format=CHANNELS_LAST, **_weights(a), name=name)
+    return getattr(k.layers, f"Conv{_nd(a)}")(
+        a["filters"], a["kernel"], strides=a["stride"], padding=a["padding"], dilation_rate=a["dilation"],
+        groups=a["groups"], use_bias=a["bias"], activation=a["activation"], data_format=CHANNELS_LAST,
+        **_weights(a), name=name)
 
 
 def _conv_transpose(k, a, name):
-    return k.layers.Conv2DTranspose(a["filters"], a["kernel"], strides=a["stride"], padding=a["padding"],
-                                    **_opt(output_padding=a["output_padding"]), dilation_rate=a["dilation"],
-                                    use_bias=a["bias"], activation=a["activation"], data_format=CHANNELS_LAST,
-                                    **_weights(a), name=name)
+    return getattr(k.layers, f"Conv{_nd(a)}Transpose")(
+        a["filters"], a["kernel"], strides=a["stride"], padding=a["padding"],
+        **_opt(output_padding=a["output_padding"]), dilation_rate=a["dilation"], use_bias=a["bias"],
+        activation=a["activation"], data_format=CHANNELS_LAST, **_weights(a), name=name)
 
 
 def _sepconv(k, a, name):
     init, reg = _init(a["kernel_init"]), _init(a["kernel_reg"])
-    return k.layers.SeparableConv2D(a["filters"], a["kernel"], strides=a["stride"], padding=a["padding"],
-                                    dilation_rate=a["dilation"], depth_multiplier=a["depth_multiplier"],
-                                    use_bias=a["bias"], activation=a["activation"], data_format=CHANNELS_LAST,
-                                    **_opt(depthwise_initializer=init, pointwise_initializer=init,
-                                           bias_initializer=_init(a["bias_init"]), depthwise_regularizer=reg,
-                                           pointwise_regularizer=reg), name=name)
+    return getattr(k.layers, f"SeparableConv{_nd(a)}")(
+        a["filters"], a["kernel"], strides=a["stride"], padding=a["padding"], dilation_rate=a["dilation"],
+        depth_multiplier=a["depth_multiplier"], use_bias=a["bias"], activation=a["activation"],
+        data_format=CHANNELS_LAST,
+        **_opt(depthwise_initializer=init, pointwise_initializer=init, bias_initializer=_init(a["bias_init"]),
+               depthwise_regularizer=reg, pointwise_regularizer=reg), name=name)
 
 
 def _dwconv(k, a, name):
-    return k.layers.DepthwiseConv2D(a["kernel"], strides=a["stride"], padding=a["padding"],
-                                    depth_multiplier=a["depth_multiplier"], dilation_rate=a["dilation"],
-                                    use_bias=a["bias"], activation=a["activation"], data_format=CHANNELS_LAST,
-                                    **_weights(a, "depthwise_initializer", "depthwise_regularizer"), name=name)
+    return getattr(k.layers, f"DepthwiseConv{_nd(a)}")(
+        a["kernel"], strides=a["stride"], padding=a["padding"], depth_multiplier=a["depth_multiplier"],
+        dilation_rate=a["dilation"], use_bias=a["bias"], activation=a["activation"], data_format=CHANNELS_LAST,
+        **_weights(a, "depthwise_initializer", "depthwise_regularizer"), name=name)
 
 
 def _pool(cls, mode):
     def build(k, a, name):
         strides = a["stride"] or a["pool"]
         if isinstance(a["padding"], str) and not a["ceil_mode"]:
-            return getattr(k.layers, cls)(pool_size=a["pool"], strides=strides, padding=a["padding"],
-                                          data_format=CHANNELS_LAST, name=name)
-        padding = (0, 0) if a["padding"] == "valid" else a["padding"]
-        return k.cnndsl.TorchPool2D(mode, a["pool"], strides, padding=padding, ceil_mode=a["ceil_mode"], name=name)
+            return getattr(k.layers, f"{cls}{_nd(a)}")(pool_size=a["pool"], strides=strides, padding=a["padding"],
+                                                       data_format=CHANNELS_LAST, name=name)
+        padding = (0,) * a["dims"] if a["padding"] == "valid" else a["padding"]
+        include = a.get("count_include_pad")
+        return k.cnndsl.TorchPool(mode, a["pool"], strides, padding=padding, ceil_mode=a["ceil_mode"],
+                                  **_opt(count_include_pad=None if include is None or include else False), name=name)
     return build
 
 
 def _global(cls):
-    return lambda k, a, name: getattr(k.layers, cls)(keepdims=a["keepdims"], data_format=CHANNELS_LAST, name=name)
+    return lambda k, a, name: getattr(k.layers, f"{cls}{_nd(a)}")(keepdims=a["keepdims"], data_format=CHANNELS_LAST,
+                                                                  name=name)
+
+
+def _upsample(k, a, name):
+    if a["dims"] == 2:
+        return k.layers.UpSampling2D(a["size"], interpolation=a["interpolation"], data_format=CHANNELS_LAST, name=name)
+    if a["dims"] == 1:
+        return k.layers.UpSampling1D(a["size"][0], name=name)
+    return k.layers.UpSampling3D(a["size"], data_format=CHANNELS_LAST, name=name)
+
+
+def _pads(cls):
+    def build(k, a, name):
+        key = "padding" if cls == "ZeroPadding" else "cropping"
+        value = a[key][0] if a["dims"] == 1 else a[key]     # 1-D layers take one (before, after) pair
+        fmt = {} if cls == "Cropping" and a["dims"] == 1 else {"data_format": CHANNELS_LAST}
+        return getattr(k.layers, f"{cls}{_nd(a)}")(value, **fmt, name=name)
+    return build
+
+
+def _softmax(k, a, name):
+    if a["axis"] == -1:
+        return k.layers.Activation("softmax", name=name)
+    return k.layers.Softmax(axis=list(a["axis"]) if isinstance(a["axis"], tuple) else a["axis"], name=name)
+
+
+def _axis(v):
+    return list(v) if isinstance(v, tuple) else v
+
+
+def _attention(k, a, name):
+    return k.layers.MultiHeadAttention(a["heads"], a["key_dim"], **_opt(value_dim=a["value_dim"]),
+                                       dropout=a["dropout"], use_bias=a["use_bias"],
+                                       **_opt(output_shape=a["output_shape"]), name=name)
 
 
 def _activation(fn):
@@ -136,10 +178,12 @@ BUILDERS: dict[str, Callable | Builder] = {
     "conv_transpose": _conv_transpose,
     "sepconv": _sepconv,
     "dwconv": _dwconv,
-    "maxpool": _pool("MaxPooling2D", "max"),
-    "avgpool": _pool("AveragePooling2D", "avg"),
-    "global_avgpool": _global("GlobalAveragePooling2D"),
-    "global_maxpool": _global("GlobalMaxPooling2D"),
+    "maxpool": _pool("MaxPooling", "max"),
+    "avgpool": _pool("AveragePooling", "avg"),
+    "global_avgpool": _global("GlobalAveragePooling"),
+    "global_maxpool": _global("GlobalMaxPooling"),
+    "adaptive_avgpool": lambda k, a, name: k.cnndsl.AdaptivePool("avg", a["size"], name=name),
+    "adaptive_maxpool": lambda k, a, name: k.cnndsl.AdaptivePool("max", a["size"], name=name),
     "dense": lambda k, a, name: k.layers.Dense(a["units"], activation=a["activation"], use_bias=a["bias"],
                                                **_weights(a), name=name),
     "bn": lambda k, a, name: k.layers.BatchNormalization(epsilon=a["epsilon"], momentum=a["momentum"],
@@ -159,7 +203,8 @@ BUILDERS: dict[str, Callable | Builder] = {
     "relu6": _as_layer("relu6", lambda k, name: k.layers.ReLU(6.0, name=name)),
     "hard_sigmoid": lambda k, a, name: (k.layers.ReLU(6.0, name=name) if a["layer"]
                                         else k.layers.Activation("hard_sigmoid", name=name)),
-    **{fn: _activation(fn) for fn in ("sigmoid", "softmax", "tanh", "swish", "silu", "gelu", "hard_swish")},
+    **{fn: _activation(fn) for fn in ("sigmoid", "tanh", "swish", "silu", "gelu", "hard_swish")},
+    "softmax": _softmax,
     "leaky_relu": lambda k, a, name: k.layers.LeakyReLU(negative_slope=a["slope"], name=name),
     "elu": lambda k, a, name: k.layers.ELU(alpha=a["alpha"], name=name),
     "prelu": lambda k, a, name: k.layers.PReLU(**_opt(alpha_initializer=_init(a["alpha_init"]),
@@ -168,14 +213,33 @@ BUILDERS: dict[str, Callable | Builder] = {
     "flatten": lambda k, a, name: k.layers.Flatten(data_format=CHANNELS_LAST, name=name),
     "reshape": lambda k, a, name: k.layers.Reshape(tuple(a["shape"]), name=name),
     "dropout": lambda k, a, name: k.layers.Dropout(a["rate"], **_opt(noise_shape=a["noise_shape"]), name=name),
-    "zeropad": lambda k, a, name: k.layers.ZeroPadding2D(a["padding"], data_format=CHANNELS_LAST, name=name),
-    "crop": lambda k, a, name: k.layers.Cropping2D(a["cropping"], data_format=CHANNELS_LAST, name=name),
-    "upsample": lambda k, a, name: k.layers.UpSampling2D(a["size"], interpolation=a["interpolation"],
-                                                         data_format=CHANNELS_LAST, name=name),
+    "zeropad": _pads("ZeroPadding"),
+    "crop": _pads("Cropping"),
+    "upsample": _upsample,
     "rescaling": lambda k, a, name: k.layers.Rescaling(a["scale"], offset=a["offset"], name=name),
     "concat": lambda k, a, name: k.layers.Concatenate(axis=a["axis"], name=name),
     "add": _merge("Add"),
     "multiply": _merge("Multiply"),
+    "subtract": _merge("Subtract"),
+    "maximum": _merge("Maximum"),
+    "minimum": _merge("Minimum"),
+    "average": _merge("Average"),
+    "divide": lambda k, a, name: k.cnndsl.Divide(name=name),
+    "stack": lambda k, a, name: k.cnndsl.Stack(axis=a["axis"], name=name),
+    "matmul": lambda k, a, name: k.cnndsl.MatMul(transpose_b=a["transpose_b"], name=name),
+    "weighted_add": lambda k, a, name: k.cnndsl.WeightedAdd(a["normalize"], name=name),
+    **{fn: (lambda fn: lambda k, a, name: k.cnndsl.Elementwise(fn, name=name))(fn)
+       for fn in ("abs", "square", "sqrt", "exp", "log")},
+    "power": lambda k, a, name: k.cnndsl.Elementwise("power", exponent=a["p"], name=name),
+    **{op: (lambda mode: lambda k, a, name: k.cnndsl.Reduce(mode, axis=_axis(a["axis"]), keepdims=a["keepdims"],
+                                                             name=name))(op[len("reduce_"):])
+       for op in ("reduce_mean", "reduce_max", "reduce_sum")},
+    "attention": _attention,
+    "class_token": lambda k, a, name: k.cnndsl.ClassToken(name=name),
+    "position_embedding": lambda k, a, name: k.cnndsl.PositionEmbedding(name=name),
+    "grn": lambda k, a, name: k.cnndsl.GRN(epsilon=a["epsilon"], name=name),
+    "groupnorm": lambda k, a, name: k.layers.GroupNormalization(a["groups"], epsilon=a["epsilon"], center=a["center"],
+                                                                scale=a["scale"], name=name),
     "scaled_add": lambda k, a, name: k.cnndsl.CustomScaleLayer(a["scale"], name=name),
     "split": lambda k, a, name: k.cnndsl.Split(list(_split_sizes(a)), axis=a["axis"], name=name),
     "slice": lambda k, a, name: k.cnndsl.Slice(a["start"], a["stop"], axis=a["axis"], name=name),
@@ -196,6 +260,8 @@ APPLY = {
     # layer=false: the operator on the two symbolic tensors, a Keras op with no layer (ConvNeXt's inputs + x)
     "add": lambda a: CALL if a["layer"] else "{x}[0] + {x}[1]",
     "multiply": lambda a: CALL if a["layer"] else "{x}[0] * {x}[1]",
+    # query, then value (which is also the key): the same tensor for self attention
+    "attention": lambda a: "{layer}({x}[0], {x}[-1])",
 }
 
 
@@ -388,12 +454,80 @@ SIGNATURES = {
     ("cnndsl", "Split"): {"sizes": REQUIRED, "axis": -1},
     ("cnndsl", "Slice"): {"start": REQUIRED, "stop": None, "axis": -1},
     ("cnndsl", "ChannelShuffle"): {"groups": REQUIRED},
-    ("cnndsl", "TorchPool2D"): {"mode": REQUIRED, "pool_size": REQUIRED, "strides": REQUIRED,
-        "padding": (0, 0), "ceil_mode": False},
+    ("cnndsl", "TorchPool"): {"mode": REQUIRED, "pool_size": REQUIRED, "strides": REQUIRED, "padding": (0, 0),
+        "ceil_mode": False, "count_include_pad": True},
+    ("cnndsl", "AdaptivePool"): {"mode": REQUIRED, "size": REQUIRED},
+    ("cnndsl", "Divide"): {},
+    ("cnndsl", "Stack"): {"axis": -1},
+    ("cnndsl", "MatMul"): {"transpose_b": False},
+    ("cnndsl", "WeightedAdd"): {"normalize": "fast"},
+    ("cnndsl", "Elementwise"): {"function": REQUIRED, "exponent": None},
+    ("cnndsl", "Reduce"): {"mode": REQUIRED, "axis": -1, "keepdims": False},
+    ("cnndsl", "ClassToken"): {},
+    ("cnndsl", "PositionEmbedding"): {},
+    ("cnndsl", "GRN"): {"epsilon": 1e-6},
     ("cnndsl", "LRN"): {"radius": 5, "alpha": 1.0, "beta": 0.5, "bias": 1.0},
     ("cnndsl", "LayerScale"): {"init_values": REQUIRED, "projection_dim": None},
     ("cnndsl", "StochasticDepth"): {"drop_path_rate": REQUIRED},
     ("cnndsl", "CustomScaleLayer"): {"scale": REQUIRED},
+    ("layers", "Conv1D"): {"filters": REQUIRED, "kernel_size": REQUIRED, "strides": 1, "padding": "valid",
+        "data_format": None, "dilation_rate": 1, "groups": 1, "activation": None, "use_bias": True,
+        "kernel_initializer": "glorot_uniform", "bias_initializer": "zeros", "kernel_regularizer": None,
+        "bias_regularizer": None, "activity_regularizer": None, "kernel_constraint": None, "bias_constraint": None},
+    ("layers", "Conv3D"): {"filters": REQUIRED, "kernel_size": REQUIRED, "strides": (1, 1, 1), "padding": "valid",
+        "data_format": None, "dilation_rate": (1, 1, 1), "groups": 1, "activation": None, "use_bias": True,
+        "kernel_initializer": "glorot_uniform", "bias_initializer": "zeros", "kernel_regularizer": None,
+        "bias_regularizer": None, "activity_regularizer": None, "kernel_constraint": None, "bias_constraint": None},
+    ("layers", "Conv1DTranspose"): {"filters": REQUIRED, "kernel_size": REQUIRED, "strides": 1, "padding": "valid",
+        "output_padding": None, "data_format": None, "dilation_rate": 1, "activation": None, "use_bias": True,
+        "kernel_initializer": "glorot_uniform", "bias_initializer": "zeros", "kernel_regularizer": None,
+        "bias_regularizer": None, "activity_regularizer": None, "kernel_constraint": None, "bias_constraint": None},
+    ("layers", "Conv3DTranspose"): {"filters": REQUIRED, "kernel_size": REQUIRED, "strides": (1, 1, 1), "padding":
+        "valid", "data_format": None, "output_padding": None, "dilation_rate": (1, 1, 1), "activation": None,
+        "use_bias": True, "kernel_initializer": "glorot_uniform", "bias_initializer": "zeros", "kernel_regularizer":
+        None, "bias_regularizer": None, "activity_regularizer": None, "kernel_constraint": None, "bias_constraint":
+        None},
+    ("layers", "SeparableConv1D"): {"filters": REQUIRED, "kernel_size": REQUIRED, "strides": 1, "padding": "valid",
+        "data_format": None, "dilation_rate": 1, "depth_multiplier": 1, "activation": None, "use_bias": True,
+        "depthwise_initializer": "glorot_uniform", "pointwise_initializer": "glorot_uniform", "bias_initializer":
+        "zeros", "depthwise_regularizer": None, "pointwise_regularizer": None, "bias_regularizer": None,
+        "activity_regularizer": None, "depthwise_constraint": None, "pointwise_constraint": None, "bias_constraint":
+        None},
+    ("layers", "DepthwiseConv1D"): {"kernel_size": REQUIRED, "strides": 1, "padding": "valid", "depth_multiplier": 1,
+        "data_format": None, "dilation_rate": 1, "activation": None, "use_bias": True, "depthwise_initializer":
+        "glorot_uniform", "bias_initializer": "zeros", "depthwise_regularizer": None, "bias_regularizer": None,
+        "activity_regularizer": None, "depthwise_constraint": None, "bias_constraint": None},
+    ("layers", "MaxPooling1D"): {"pool_size": 2, "strides": None, "padding": "valid", "data_format": None, "name":
+        None},
+    ("layers", "MaxPooling3D"): {"pool_size": (2, 2, 2), "strides": None, "padding": "valid", "data_format": None,
+        "name": None},
+    ("layers", "AveragePooling1D"): {"pool_size": REQUIRED, "strides": None, "padding": "valid", "data_format": None,
+        "name": None},
+    ("layers", "AveragePooling3D"): {"pool_size": REQUIRED, "strides": None, "padding": "valid", "data_format": None,
+        "name": None},
+    ("layers", "GlobalAveragePooling1D"): {"data_format": None, "keepdims": False},
+    ("layers", "GlobalAveragePooling3D"): {"data_format": None, "keepdims": False},
+    ("layers", "GlobalMaxPooling1D"): {"data_format": None, "keepdims": False},
+    ("layers", "GlobalMaxPooling3D"): {"data_format": None, "keepdims": False},
+    ("layers", "UpSampling1D"): {"size": 2},
+    ("layers", "UpSampling3D"): {"size": (2, 2, 2), "data_format": None},
+    ("layers", "ZeroPadding1D"): {"padding": 1, "data_format": None},
+    ("layers", "ZeroPadding3D"): {"padding": ((1, 1), (1, 1), (1, 1)), "data_format": None},
+    ("layers", "Cropping1D"): {"cropping": (1, 1)},
+    ("layers", "Cropping3D"): {"cropping": ((1, 1), (1, 1), (1, 1)), "data_format": None},
+    ("layers", "Softmax"): {"axis": -1},
+    ("layers", "Subtract"): {},
+    ("layers", "Maximum"): {},
+    ("layers", "Minimum"): {},
+    ("layers", "Average"): {},
+    ("layers", "MultiHeadAttention"): {"num_heads": REQUIRED, "key_dim": REQUIRED, "value_dim": None, "dropout": 0.0,
+        "use_bias": True, "output_shape": None, "attention_axes": None, "sliding_window": None, "flash_attention":
+        None, "kernel_initializer": "glorot_uniform", "bias_initializer": "zeros", "kernel_regularizer": None,
+        "bias_regularizer": None, "activity_regularizer": None, "kernel_constraint": None, "bias_constraint": None,
+        "use_gate": False, "seed": None},
+    ("layers", "GroupNormalization"): {"groups": 32, "axis": -1, "epsilon": 0.001, "center": True, "scale": True,
+        "beta_initializer": "zeros", "gamma_initializer": "ones", "beta_regularizer": None, "gamma_regularizer": None,
+        "beta_constraint": None, "gamma_constraint": None},
 }
 
 

@@ -21,7 +21,7 @@ from ..decompile import Layer, Net, Unsupported
 from ..errors import CnnError
 from ..lower import LAYER_NAME
 from ..ops import REGISTRY
-from ..ops.schema import ACTIVATIONS, Initializer, convert
+from ..ops.schema import ACTIVATIONS, SPATIAL_TYPES, Initializer, as_rank, convert
 from .keras import SIGNATURES
 
 MAX_CONFIG = 256 * 1024 * 1024   # config.json of a .keras file; the largest zoo model's is ~2 MB
@@ -85,8 +85,8 @@ def read_config(config: dict, source: str = "model") -> Net:
 # --- values -------------------------------------------------------------------------------------------
 
 def _pair(v):
-    """[a, a] -> a; [a, b] stays a list."""
-    if isinstance(v, (list, tuple)) and len(v) == 2 and v[0] == v[1]:
+    """[a, a] -> a (any number of equal sizes, one per spatial dimension); [a, b] stays a list."""
+    if isinstance(v, (list, tuple)) and v and all(x == v[0] for x in v):
         return v[0]
     return list(v) if isinstance(v, (list, tuple)) else v
 
@@ -222,7 +222,8 @@ def _torch_pool(c):
     pad = _pair(c["padding"])
     return ("maxpool" if c["mode"] == "max" else "avgpool"), dict(
         pool=_pair(c["pool_size"]), stride=_pair(c["strides"]), padding="valid" if pad == 0 and not c.get("ceil_mode")
-        else pad, ceil_mode=bool(c.get("ceil_mode")))
+        else pad, ceil_mode=bool(c.get("ceil_mode")),
+        **({"count_include_pad": False} if c["mode"] == "avg" and c.get("count_include_pad") is False else {}))
 
 
 def _axis(v):
@@ -256,6 +257,34 @@ def _zeropad(c, key="padding"):
             return t if t == l else [t, l]
         return [[t, b], [l, r]]
     return _pair(p)
+
+
+def _attention_output(v):
+    """MultiHeadAttention's output_shape: cnndsl states the channels only."""
+    if isinstance(v, (list, tuple)):
+        if len(v) != 1:
+            raise Unsupported(f"output_shape {list(v)} (cnndsl's attention gives the channels only)")
+        return v[0]
+    return v
+
+
+def _pads_1d(key):
+    """ZeroPadding1D's and Cropping1D's one (before, after) pair: `2`, or `[[2, 0]]`."""
+    def read(c):
+        p = c[key]
+        p = (p, p) if isinstance(p, int) else tuple(p)
+        return ("zeropad" if key == "padding" else "crop"), {key: p[0] if p[0] == p[1] else [list(p)]}
+    return read
+
+
+def _pads_3d(c, key="padding"):
+    p = c[key]
+    if isinstance(p, int):
+        return p
+    pairs = [(x, x) if isinstance(x, int) else tuple(x) for x in p]
+    if all(a == b for a, b in pairs):
+        return _pair([a for a, _ in pairs])
+    return [list(x) for x in pairs]
 
 
 def _split_sizes(c):
@@ -321,7 +350,48 @@ READERS = {
     "Split": (("cnndsl", "Split"), lambda c: ("split", dict(parts=_split_sizes(c), axis=c["axis"]))),
     "Slice": (("cnndsl", "Slice"), lambda c: ("slice", dict(start=c["start"], stop=c["stop"], axis=c["axis"]))),
     "ChannelShuffle": (("cnndsl", "ChannelShuffle"), lambda c: ("channel_shuffle", dict(groups=c["groups"]))),
-    "TorchPool2D": (("cnndsl", "TorchPool2D"), _torch_pool),
+    "TorchPool2D": (("cnndsl", "TorchPool"), _torch_pool),
+    "TorchPool": (("cnndsl", "TorchPool"), _torch_pool),
+    # 1-D and 3-D layers: the same ops, their rank read off the input
+    **{f"Conv{d}D": (("layers", f"Conv{d}D"), _conv) for d in (1, 3)},
+    **{f"Conv{d}DTranspose": (("layers", f"Conv{d}DTranspose"), _conv_transpose) for d in (1, 3)},
+    "SeparableConv1D": (("layers", "SeparableConv1D"), _sepconv),
+    "DepthwiseConv1D": (("layers", "DepthwiseConv1D"), _dwconv),
+    **{f"MaxPooling{d}D": (("layers", f"MaxPooling{d}D"), _pool("maxpool")) for d in (1, 3)},
+    **{f"AveragePooling{d}D": (("layers", f"AveragePooling{d}D"), _pool("avgpool")) for d in (1, 3)},
+    **{f"GlobalAveragePooling{d}D": (("layers", f"GlobalAveragePooling{d}D"),
+                                     lambda c: ("global_avgpool", dict(keepdims=c["keepdims"]))) for d in (1, 3)},
+    **{f"GlobalMaxPooling{d}D": (("layers", f"GlobalMaxPooling{d}D"),
+                                 lambda c: ("global_maxpool", dict(keepdims=c["keepdims"]))) for d in (1, 3)},
+    "ZeroPadding1D": (("layers", "ZeroPadding1D"), _pads_1d("padding")),
+    "Cropping1D": (("layers", "Cropping1D"), _pads_1d("cropping")),
+    "ZeroPadding3D": (("layers", "ZeroPadding3D"), lambda c: ("zeropad", dict(padding=_pads_3d(c)))),
+    "Cropping3D": (("layers", "Cropping3D"), lambda c: ("crop", dict(cropping=_pads_3d(c, "cropping")))),
+    "UpSampling1D": (("layers", "UpSampling1D"), lambda c: ("upsample", dict(size=c["size"]))),
+    "UpSampling3D": (("layers", "UpSampling3D"), lambda c: ("upsample", dict(size=_pair(c["size"])))),
+    # tensor math, attention and learned tensors
+    "Softmax": (("layers", "Softmax"), lambda c: ("softmax", dict(axis=_axis(c["axis"])))),
+    **{cls: (("layers", cls), (lambda op: lambda c: (op, {}))(cls.lower())) for cls in
+       ("Subtract", "Maximum", "Minimum", "Average")},
+    "GroupNormalization": (("layers", "GroupNormalization"), lambda c: ("groupnorm", dict(
+        groups=c["groups"], epsilon=c["epsilon"], center=c["center"], scale=c["scale"]))),
+    "AdaptivePool": (("cnndsl", "AdaptivePool"), lambda c: (
+        "adaptive_avgpool" if c["mode"] == "avg" else "adaptive_maxpool", dict(size=_pair(c["size"])))),
+    "Divide": (("cnndsl", "Divide"), lambda c: ("divide", {})),
+    "Stack": (("cnndsl", "Stack"), lambda c: ("stack", dict(axis=c["axis"]))),
+    "MatMul": (("cnndsl", "MatMul"), lambda c: ("matmul", dict(transpose_b=c["transpose_b"]))),
+    "WeightedAdd": (("cnndsl", "WeightedAdd"), lambda c: ("weighted_add", dict(normalize=c["normalize"]))),
+    "Elementwise": (("cnndsl", "Elementwise"), lambda c: (
+        (c["function"], dict(p=c["exponent"])) if c["function"] == "power" else (c["function"], {}))),
+    "Reduce": (("cnndsl", "Reduce"), lambda c: (f"reduce_{c['mode']}", dict(axis=_axis(c["axis"]),
+                                                                          keepdims=c["keepdims"]))),
+    "MultiHeadAttention": (("layers", "MultiHeadAttention"), lambda c: ("attention", dict(
+        heads=c["num_heads"], key_dim=c["key_dim"], dropout=c["dropout"],
+        value_dim=None if c["value_dim"] == c["key_dim"] else c["value_dim"],
+        use_bias=c["use_bias"], output_shape=_attention_output(c["output_shape"])))),
+    "ClassToken": (("cnndsl", "ClassToken"), lambda c: ("class_token", {})),
+    "PositionEmbedding": (("cnndsl", "PositionEmbedding"), lambda c: ("position_embedding", {})),
+    "GRN": (("cnndsl", "GRN"), lambda c: ("grn", dict(epsilon=c["epsilon"]))),
 }
 
 # The modules a class of READERS may come from: Keras's layers, cnndsl's, keras.applications' own classes.
@@ -336,7 +406,12 @@ _READ = {"Conv2D": {"data_format"}, "Conv2DTranspose": {"data_format"}, "Separab
          "GlobalAveragePooling2D": {"data_format"}, "GlobalMaxPooling2D": {"data_format"}, "Flatten": {"data_format"},
          "ZeroPadding2D": {"data_format"}, "Cropping2D": {"data_format"}, "UpSampling2D": {"data_format"},
          "Resizing": {"data_format"}, "BatchNormalization": {"axis"}, "LayerScale": {"projection_dim"},
-         "Dense": {"quantization_config"}, "LayerNormalization": {"rms_scaling"}}
+         "Dense": {"quantization_config"}, "LayerNormalization": {"rms_scaling"},
+         **{f"{cls}{d}D": {"data_format"} for d in (1, 3) for cls in (
+             "Conv", "MaxPooling", "AveragePooling", "GlobalAveragePooling", "GlobalMaxPooling", "ZeroPadding",
+             "Cropping", "UpSampling")},
+         "Conv1DTranspose": {"data_format"}, "Conv3DTranspose": {"data_format"}, "SeparableConv1D": {"data_format"},
+         "DepthwiseConv1D": {"data_format"}, "MultiHeadAttention": {"attention_axes"}}
 # Argument names cnndsl's op uses for a Keras config key (to tell which keys a reader consumed).
 _KEY_ARGS = {"filters", "kernel_size", "strides", "padding", "dilation_rate", "groups", "use_bias", "activation",
              "kernel_initializer", "bias_initializer", "kernel_regularizer", "depthwise_initializer",
@@ -345,7 +420,8 @@ _KEY_ARGS = {"filters", "kernel_size", "strides", "padding", "dilation_rate", "g
              "mean", "variance", "max_value", "negative_slope", "threshold", "alpha", "alpha_initializer",
              "shared_axes", "target_shape", "rate", "noise_shape", "cropping", "size", "interpolation", "offset",
              "dims", "height", "width", "radius", "beta", "bias", "init_values", "drop_path_rate", "sizes", "start",
-             "stop", "mode", "ceil_mode"}
+             "stop", "mode", "ceil_mode", "count_include_pad", "function", "exponent", "normalize", "transpose_b",
+             "num_heads", "key_dim", "value_dim", "dropout", "output_shape"}
 
 
 def _generated(name: str, cls: str) -> bool:
@@ -606,7 +682,9 @@ class _Reader:
             except CnnError as e:
                 self.problem(name, cls, f"{k}={_short(v)}: {e.message}")
                 return None
-            if not _equal(converted, defaults[k]):
+            arg = next(x for x in spec.args if x.name == k)
+            if not (_equal(converted, defaults[k]) or arg.type in SPATIAL_TYPES and isinstance(defaults[k], int)
+                    and _equal(as_rank(arg, converted, 2), as_rank(arg, defaults[k], 2))):   # 1 and [1, 1]
                 args[k] = v
         layer = Layer(name=name, op=op, args=args, klass=cls, inputs=list(tensors), block=block, group=group,
                       explicit=(not _generated(name, cls)) if explicit is None else explicit)
@@ -625,10 +703,14 @@ class _Reader:
             dtype = (dtype.get("config") or {}).get("name")
         if dtype not in (None, "float32"):
             return f"dtype policy {dtype!r} (cnndsl builds float32 layers)"
-        if cls in ("Conv2D", "Conv2DTranspose", "SeparableConv2D", "DepthwiseConv2D", "MaxPooling2D",
-                   "AveragePooling2D", "GlobalAveragePooling2D", "GlobalMaxPooling2D", "Flatten", "ZeroPadding2D",
-                   "Cropping2D", "UpSampling2D", "Resizing") and c.get("data_format", "channels_last") != "channels_last":
+        if "data_format" in _READ.get(cls, ()) and c.get("data_format", "channels_last") != "channels_last":
             return f"data_format={c.get('data_format')!r} (cnndsl is channels-last)"
+        if cls == "MultiHeadAttention" and c.get("attention_axes") is not None:
+            shape = self.shapes.get(id(tensors[0])) if tensors else None
+            axes = list(c["attention_axes"]) if isinstance(c["attention_axes"], (list, tuple)) else [c["attention_axes"]]
+            if not isinstance(shape, list) or axes != list(range(1, len(shape) - 1)):
+                return (f"attention_axes={_short(c['attention_axes'])} (cnndsl's attention attends over every axis "
+                        "between the batch and the channels)")
         if cls == "BatchNormalization":
             shape = self.shapes.get(id(tensors[0])) if tensors else None
             rank = len(shape) if isinstance(shape, list) else None

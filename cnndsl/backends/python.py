@@ -47,7 +47,8 @@ from .keras import apply_template, constructor, parameters
 
 EMPTY = inspect.Parameter.empty
 OWN_LAYERS = ("LRN", "LayerScale", "StochasticDepth", "CustomScaleLayer", "Split", "Slice", "ChannelShuffle",
-              "TorchPool2D")   # the classes of keras_layers
+              "TorchPool", "AdaptivePool", "Divide", "Stack", "MatMul", "WeightedAdd", "Elementwise", "Reduce",
+              "ClassToken", "PositionEmbedding", "GRN")   # the classes of keras_layers a builder makes
 RESERVED = ({"x", "inputs", "keras", "layers", "build_model", *OWN_LAYERS} | set(keyword.kwlist)
             | set(dir(builtins)))
 
@@ -218,6 +219,8 @@ class _Writer:
                 template = template.replace("{x}[%d]" % k, r)
             return f"{head}{template}", "", [], ""
         before, after = template.split("{layer}")
+        if len(reads) > 1 or REGISTRY[node.op].arity is None:   # `{x}[0]`: the tensor itself, by name
+            after = re.sub(r"\{x\}\[(-?\d+)\]", lambda m: reads[int(m.group(1))], after)
         return f"{head}{before}{cls}(", "", holes, ")" + after.format(x=read)
 
     def write_block(self, block: str, instances: list):

@@ -4,6 +4,7 @@ from __future__ import annotations
 import math
 
 from ..errors import CnnError
+from .conv import ANY_RANK
 from .schema import VECTOR_INITIALIZERS, KERNEL_INITIALIZERS, ACTIVATIONS, Arg, Op, describe, fmt_shape, prod
 
 
@@ -150,7 +151,11 @@ ACTIVATION_OPS = [
                             Arg("threshold", "float", 0.0, low=0), LAYER), _relu_label,
                    "Activation('relu'); with max_value, negative_slope or threshold, or layer=true, a ReLU layer."),
     _activation_op("relu6", (LAYER,), None, "Activation('relu6'); layer=true: ReLU(6.0), as MobileNet builds it."),
-    *(_activation_op(fn) for fn in ("sigmoid", "softmax", "tanh", "swish", "silu", "gelu", "hard_swish")),
+    *(_activation_op(fn) for fn in ("sigmoid", "tanh", "swish", "silu", "gelu", "hard_swish")),
+    Op("softmax", family="act", args=(Arg("axis", "axes", -1),),
+       shape=lambda ins, a: (_axes_of(ins[0], a["axis"], "softmax"), ins[0])[1],
+       label=lambda a: "softmax" if a["axis"] == -1 else f"softmax axis {describe(a['axis'])}",
+       doc="Activation('softmax') over the last axis; over another `axis` (or several), a Softmax(axis) layer."),
     _activation_op("hard_sigmoid", (LAYER,), None,
                    "Activation('hard_sigmoid'), relu6(x + 3) / 6; layer=true: ReLU(6.0) of x + 3.0, times 1/6, as "
                    "MobileNetV3 builds it."),
@@ -180,24 +185,26 @@ def _reshape(ins, a):
 
 
 def _zeropad(ins, a):
-    (t, b), (l, r) = a["padding"]
-    n, h, w, c = ins[0]
-    return (n, None if h is None else h + t + b, None if w is None else w + l + r, c)
+    return (ins[0][0], *(None if d is None else d + p + q for d, (p, q) in zip(ins[0][1:-1], a["padding"])), ins[0][-1])
 
 
 def _crop(ins, a):
-    (t, b), (l, r) = a["cropping"]
-    n, h, w, c = ins[0]
-    out = (n, None if h is None else h - t - b, None if w is None else w - l - r, c)
-    if any(d is not None and d <= 0 for d in out[1:3]):
-        raise CnnError("shape", f"crop: cropping {describe([[t, b], [l, r]])} leaves nothing of {fmt_shape(ins[0])}")
+    out = (ins[0][0], *(None if d is None else d - p - q for d, (p, q) in zip(ins[0][1:-1], a["cropping"])), ins[0][-1])
+    if any(d is not None and d <= 0 for d in out[1:-1]):
+        raise CnnError("shape", f"crop: cropping {describe([list(p) for p in a['cropping']])} leaves nothing of "
+                                f"{fmt_shape(ins[0])}")
     return out
 
 
 def _upsample(ins, a):
-    n, h, w, c = ins[0]
-    sh, sw = a["size"]
-    return (n, None if h is None else h * sh, None if w is None else w * sw, c)
+    if a["interpolation"] != "nearest" and a["dims"] != 2:
+        raise CnnError("type", f"interpolation={a['interpolation']} needs a 2-D input: Keras's UpSampling1D and "
+                               "UpSampling3D repeat values (nearest)", arg="interpolation")
+    return (ins[0][0], *(None if d is None else d * s for d, s in zip(ins[0][1:-1], a["size"])), ins[0][-1])
+
+
+def _pads_label(v) -> str:
+    return describe(v if isinstance(v, int) else [list(p) for p in v])
 
 
 def _dropout_shape(ins, a):
@@ -227,16 +234,21 @@ OPS = [
     Op("stochastic_depth", family="shape", args=(Arg("rate", "float", low=0, high=1),), shape=lambda ins, a: ins[0],
        label=lambda a: f"stochastic depth {a['rate']:g}",
        doc="Drops the whole residual path of a sample with probability `rate` in training (ConvNeXt's StochasticDepth)."),
-    Op("zeropad", rank=4, family="shape", args=(Arg("padding", "pad2", 1),), shape=_zeropad,
-       label=lambda a: "zeropad " + describe([list(p) for p in a["padding"]]),
-       doc="Zero padding: `1`, `[h, w]` or `[[top, bottom], [left, right]]`."),
-    Op("crop", rank=4, family="shape", args=(Arg("cropping", "pad2"),), shape=_crop,
-       label=lambda a: "crop " + describe([list(p) for p in a["cropping"]]),
-       doc="Cropping: `1`, `[h, w]` or `[[top, bottom], [left, right]]`."),
-    Op("upsample", rank=4, family="shape",
-       args=(Arg("size", "size2", (2, 2)), Arg("interpolation", "choice", "nearest", ("nearest", "bilinear"))),
-       shape=_upsample, label=lambda a: f"upsample ×{a['size'][0]}",
-       doc="Repeats rows and columns `size` times (nearest) or interpolates (bilinear)."),
+    Op("zeropad", ranks=ANY_RANK, family="shape", args=(Arg("padding", "pads", 1),), shape=_zeropad,
+       label=lambda a: "zeropad " + _pads_label(a["padding"]),
+       doc="ZeroPadding1D/2D/3D by the input's rank: `1`, one number per dimension (`[h, w]`), or "
+           "[before, after] pairs (`[[top, bottom], [left, right]]`)."),
+    Op("crop", ranks=ANY_RANK, family="shape", args=(Arg("cropping", "pads"),), shape=_crop,
+       label=lambda a: "crop " + _pads_label(a["cropping"]),
+       doc="Cropping1D/2D/3D by the input's rank: `1`, one number per dimension (`[h, w]`), or [before, after] "
+           "pairs (`[[top, bottom], [left, right]]`)."),
+    Op("upsample", ranks=ANY_RANK, family="shape",
+       args=(Arg("size", "size", 2), Arg("interpolation", "choice", "nearest", ("nearest", "bilinear"))),
+       shape=_upsample,
+       label=lambda a: "upsample ×" + (str(a["size"]) if isinstance(a["size"], int) else str(a["size"][0])
+                                         if len(set(a["size"])) == 1 else "×".join(map(str, a["size"]))),
+       doc="UpSampling1D/2D/3D by the input's rank: repeats each position `size` times (nearest), or "
+           "interpolates (bilinear, 2-D only)."),
     Op("rescaling", family="shape", args=(Arg("scale", "float"), Arg("offset", "float", 0.0)),
        shape=lambda ins, a: ins[0],
        label=lambda a: f"rescale ×{a['scale']:g}" + (f" +{a['offset']:g}" if a["offset"] else ""),

@@ -1,8 +1,9 @@
-"""Merges: concat (along an axis), add and multiply (elementwise, broadcasting), scaled_add."""
+"""Merges: concat and stack (along an axis), add and multiply, subtract, divide, maximum, minimum,
+average and weighted_add (elementwise, broadcasting), scaled_add, and matmul."""
 from __future__ import annotations
 
 from ..errors import CnnError
-from .schema import Arg, Op, fmt_shape
+from .schema import Arg, Op, fmt_shape, prod
 
 
 def _dim(d):
@@ -111,4 +112,102 @@ OPS = [
     Op("scaled_add", family="merge", arity=None, args=(Arg("scale", "float"),), shape=_scaled_add_shape,
        label=lambda a: f"add ×{a['scale']:g}",
        doc="a + scale·b, no weights (InceptionResNetV2's scaled residual, its CustomScaleLayer)."),
+]
+
+
+def broadcast(name, ins):
+    """NumPy's broadcasting of the inputs' shapes, the batch axis apart, as Keras's merge layers check it.
+
+    Feature axes are aligned from the right; sizes must be equal or 1. An unknown size meeting
+    anything but an equal known one gives an unknown size (Keras's rule: it may be 1 or not)."""
+    feats = [s[1:] for s in ins]
+    rank = max(len(f) for f in feats)
+    out = []
+    for i in range(1, rank + 1):
+        dims = [f[-i] for f in feats if len(f) >= i]
+        known = {d for d in dims if d is not None and d != 1}
+        if len(known) > 1:
+            j = next(k for k, f in enumerate(feats) if len(f) >= i and f[-i] is not None and f[-i] != 1
+                     and f[-i] != next(d for d in dims if d is not None and d != 1))
+            raise CnnError("shape", f"{name}: shapes do not broadcast: {fmt_shape(ins[0])} (branch 1) vs "
+                                    f"{fmt_shape(ins[j])} (branch {j + 1}); sizes must be equal or 1, aligned "
+                                    "from the last axis")
+        out.append(None if None in dims else known.pop() if known else 1)
+    batch = {s[0] for s in ins} - {None}
+    if len(batch) > 1:
+        raise CnnError("shape", f"{name}: batch sizes differ: {', '.join(map(str, sorted(batch)))}")
+    return (batch.pop() if batch else None, *reversed(out))
+
+
+def _elementwise(name, doc, exactly=None):
+    def shape(ins, a):
+        if exactly is not None and len(ins) != exactly:
+            raise CnnError("shape", f"{name} takes exactly {exactly} tensors, got {len(ins)}")
+        return broadcast(name, ins)
+    return Op(name, family="merge", arity=None, args=(), shape=shape, label=lambda a: name,
+              doc=doc + " Shapes broadcast as NumPy's (sizes equal or 1, aligned from the last axis); no weights, "
+                        "0 MACs.")
+
+
+def _stack_shape(ins, a):
+    j = _first_mismatch(ins, lambda x, y: len(x) == len(y) and all(p is None or q is None or p == q
+                                                                   for p, q in zip(x[1:], y[1:])))
+    if j is not None:
+        raise CnnError("shape", f"stack: shapes differ: {fmt_shape(ins[0])} (branch 1) vs {fmt_shape(ins[j])} "
+                                f"(branch {j + 1}); stacked tensors have equal shapes")
+    rank = len(ins[0]) + 1
+    if not -rank <= a["axis"] < rank or a["axis"] % rank == 0:
+        raise CnnError("shape", f"stack: axis {a['axis']} is not a feature axis of the stacked "
+                                f"rank-{rank} result (the batch is axis 0)", arg="axis")
+    dims = [next((s[i] for s in ins if s[i] is not None), None) for i in range(1, len(ins[0]))]
+    batch = next((s[0] for s in ins if s[0] is not None), None)
+    axis = a["axis"] % rank
+    return (batch, *dims[:axis - 1], len(ins), *dims[axis - 1:])
+
+
+def _matmul_shape(ins, a):
+    if len(ins) != 2:
+        raise CnnError("shape", f"matmul multiplies exactly 2 tensors, got {len(ins)}")
+    x, y = ins
+    if len(x) < 3 or len(y) < 3:
+        raise CnnError("shape", f"matmul needs matrices after the batch axis: {fmt_shape(x)} and {fmt_shape(y)}")
+    n, k = x[-2:]
+    k2, m = (y[-1], y[-2]) if a["transpose_b"] else y[-2:]
+    if k is not None and k2 is not None and k != k2:
+        what = "last" if a["transpose_b"] else "second-to-last"
+        raise CnnError("shape", f"matmul: inner sizes differ: {fmt_shape(x)} has {k} columns, the {what} axis of "
+                                f"{fmt_shape(y)} has {k2}")
+    lead = broadcast("matmul", [x[:-2], y[:-2]])
+    return (*lead, n, m)
+
+
+def _matmul_macs(ins, a, out):
+    k = ins[0][-1]
+    return prod((*out[1:], k))
+
+
+def _weighted_add_shape(ins, a):
+    return _broadcast("weighted_add", ins, False)
+
+
+OPS += [
+    _elementwise("subtract", "Subtract: a - b.", exactly=2),
+    _elementwise("divide", "a / b (cnndsl's Divide layer; Keras has no divide layer).", exactly=2),
+    _elementwise("maximum", "Maximum: the elementwise largest input."),
+    _elementwise("minimum", "Minimum: the elementwise smallest input."),
+    _elementwise("average", "Average: the elementwise mean of the inputs."),
+    Op("stack", family="merge", arity=None, args=(Arg("axis", "int", -1),), shape=_stack_shape,
+       label=lambda a: "stack" if a["axis"] == -1 else f"stack axis {a['axis']}",
+       doc="Stacks equal shapes along a new `axis` (of the result; -1: a new last axis), as keras.ops.stack "
+           "(cnndsl's Stack layer)."),
+    Op("matmul", family="merge", arity=None, args=(Arg("transpose_b", "bool", False),), shape=_matmul_shape,
+       macs=_matmul_macs, label=lambda a: "matmul" + (" bᵀ" if a["transpose_b"] else ""),
+       doc="a @ b (b's last two axes swapped with transpose_b=true) over the last two axes; the others "
+           "broadcast (cnndsl's MatMul layer). MACs: one per multiply-accumulate, n·k·m per matrix product."),
+    Op("weighted_add", family="merge", arity=None,
+       args=(Arg("normalize", "choice", "fast", ("fast", "softmax", "none")),), shape=_weighted_add_shape,
+       params=lambda ins, a, out: (len(ins), 0), label=lambda a: f"weighted add {a['normalize']}",
+       doc="Σ w_i·x_i of equal shapes with one learned weight per input (initialised to 1), EfficientDet's "
+           "BiFPN fusion: normalize=fast is w_i = relu(w_i) / (Σ relu(w) + 1e-4), softmax is softmax(w), none "
+           "is relu(w_i) (cnndsl's WeightedAdd layer). 0 MACs, as the other merges."),
 ]

@@ -66,7 +66,7 @@ class Arg:
 
 @dataclass(frozen=True)
 class Op:
-    """One op. ``arity`` is the number of inputs, or None for 2 or more (merges)."""
+    """One op. ``arity`` is the number of inputs, or None for ``least`` or more (merges)."""
 
     name: str
     args: tuple
@@ -77,6 +77,8 @@ class Op:
     macs: Callable = lambda ins, a, out: 0
     arity: int | None = 1
     rank: int | None = None              # required input rank (batch included)
+    least: int = 2                       # a merge's fewest inputs (attention: 1, self attention)
+    ranks: tuple | None = None           # spatial ops: the spatial ranks they take (1, 2, 3), read off the input
     passthrough: bool = False            # identity: no node is emitted
     internal: bool = False               # made by cnndsl itself (inputs); a spec can't name it
     doc: str = ""
@@ -112,6 +114,42 @@ def _size2(v, arg, least=1):
                                                             for x in v):
         return tuple(v)
     raise TypeError(f"a {'positive' if least else 'non-negative'} integer or [h, w], got {describe(v)}")
+
+
+def _sizes(v, arg, least=1):
+    """A spatial size: one number for every spatial dimension, or a list of one per dimension (1 to 3).
+
+    A number stays a number until the input's rank is known (``resolve_spatial``)."""
+    def ok(x):
+        return isinstance(x, int) and not isinstance(x, bool) and x >= least
+    if ok(v):
+        return v
+    if isinstance(v, (list, tuple)) and 1 <= len(v) <= 3 and all(ok(x) for x in v):
+        return tuple(v)
+    what = "positive" if least else "non-negative"
+    raise TypeError(f"a {what} integer, or a list of one per spatial dimension, got {describe(v)}")
+
+
+def _pads(v, arg):
+    """Padding or cropping per spatial dimension: a number for every side, a list of one number per
+    dimension (both sides), or of [before, after] pairs; kept as a number, or a tuple of pairs."""
+    def ok(x):
+        return isinstance(x, int) and not isinstance(x, bool) and x >= 0
+    if ok(v):
+        return v
+    if isinstance(v, (list, tuple)) and 1 <= len(v) <= 3:
+        out = []
+        for x in v:
+            if ok(x):
+                out.append((x, x))
+            elif isinstance(x, (list, tuple)) and len(x) == 2 and all(ok(y) for y in x):
+                out.append(tuple(x))
+            else:
+                break
+        else:
+            return tuple(out)
+    raise TypeError("a non-negative integer, a list of one per spatial dimension, or of [before, after] pairs "
+                    f"([[top, bottom], [left, right]]), got {describe(v)}")
 
 
 def _choice(v, arg):
@@ -202,11 +240,11 @@ def _hw(v, arg):
 
 
 def _pool_padding(v, arg):
-    """valid | same | a number of rows and columns padded on each side (int or [h, w]), as torch pads."""
+    """valid | same | a number of pixels padded on each side (one number, or one per dimension), as torch pads."""
     if isinstance(v, str):
         return _choice(v, arg)
     try:
-        return _size2(v, arg, least=0)
+        return _sizes(v, arg, least=0)
     except TypeError:
         raise TypeError(f"valid, same, or a number of pixels per side (`1` or [h, w]), got {describe(v)}") from None
 
@@ -241,10 +279,42 @@ CONVERTERS = {"int": _int, "float": _float, "bool": _bool, "size2": _size2,
               "offset2": lambda v, arg: _size2(v, arg, least=0), "choice": _choice,
               "activation": _activation, "str": _str, "ints": _ints, "pad2": _pad2, "init": _init, "reg": _init,
               "noise_shape": _noise_shape, "floats": _floats, "axes": _axes, "parts": _parts, "hw": _hw,
-              "pool_padding": _pool_padding, "positive": _positive}
+              "pool_padding": _pool_padding, "size": _sizes, "offset": lambda v, arg: _sizes(v, arg, least=0),
+              "pads": _pads, "positive": _positive}
 
 
-NULLABLE = ("activation", "str", "init", "reg", "noise_shape", "floats", "offset2")
+NULLABLE = ("activation", "str", "init", "reg", "noise_shape", "floats", "offset2", "offset")
+SPATIAL_TYPES = ("size", "offset", "pads", "pool_padding")   # what ``resolve_spatial`` fits to the input's rank
+RANK_NAMES = {1: "1-D [T, C]", 2: "2-D [H, W, C]", 3: "3-D [D, H, W, C]"}
+
+
+def as_rank(arg: Arg, value, n: int):
+    """A spatial argument's value for an input of ``n`` spatial dimensions: a number is repeated (a
+    pair per dimension for paddings); a list must give one per dimension. None where it can't."""
+    if value is None or isinstance(value, str):
+        return value
+    if isinstance(value, int):
+        return ((value, value),) * n if arg.type == "pads" else (value,) * n
+    return value if len(value) == n else None
+
+
+def resolve_spatial(op: Op, ins, a: dict) -> dict:
+    """``a`` with its spatial arguments fitted to the rank of the input, and ``dims`` (1, 2 or 3) added.
+
+    Called once the input's shape is known (``shapes.infer_node``); idempotent."""
+    n = len(ins[0]) - 2
+    out = dict(a, dims=n)
+    for arg in op.args:
+        if arg.type in SPATIAL_TYPES:
+            value = as_rank(arg, a.get(arg.name), n)
+            if value is None and a.get(arg.name) is not None:
+                given = a[arg.name]
+                shown = describe([list(p) if isinstance(p, tuple) else p for p in given])
+                raise CnnError("shape", f"{op.name}: `{arg.name}` {shown} gives {len(given)} sizes, the "
+                                        f"{fmt_shape(ins[0])} input has {n} spatial dimension{'s' * (n > 1)}",
+                               hint=f"give one number for every dimension, or a list of {n}", arg=arg.name)
+            out[arg.name] = value
+    return out
 
 
 # The language's functions that make an initializer or regularizer (``variance_scaling(2.0, mode=fan_out)``):
@@ -357,22 +427,24 @@ def conv_len(n, k, s, d, padding):
     return (n - d * (k - 1) - 1) // s + 1
 
 
-def spatial(ins, a, kernel, stride, dilation=(1, 1)):
-    """(H_out, W_out) for a 2-D window op; errors on an empty output."""
-    _, h, w, _c = ins[0]
+def spatial(ins, a, kernel, stride, dilation=None):
+    """The spatial output sizes of a window op of any rank; errors on an empty output."""
+    dims = ins[0][1:-1]
+    dilation = dilation or (1,) * len(dims)
     if max(stride) > 1 and max(dilation) > 1:
         raise CnnError("shape", f"stride {kxk(stride)} with dilation {kxk(dilation)}: Keras can't combine a stride "
                                 "over 1 with a dilation over 1", hint="use stride=1, or dilation=1")
-    out = tuple(conv_len(n, k, s, d, a["padding"]) for n, k, s, d in zip((h, w), kernel, stride, dilation))
+    padding = "same" if a["padding"] == "causal" else a["padding"]   # causal: same length, all padding before
+    out = tuple(conv_len(n, k, s, d, padding) for n, k, s, d in zip(dims, kernel, stride, dilation))
     if any(o is not None and o <= 0 for o in out):
         eff = "×".join(str(d * (k - 1) + 1) for k, d in zip(kernel, dilation))
-        raise CnnError("shape", f"a {eff} window with padding=valid does not fit the {_hw(h, w)} input",
+        raise CnnError("shape", f"a {eff} window with padding=valid does not fit the {_hw(*dims)} input",
                        hint="use padding=same, a smaller kernel or a larger input")
     return out
 
 
-def _hw(h, w):
-    return f"{'?' if h is None else h}×{'?' if w is None else w}"
+def _hw(*dims):
+    return "×".join("?" if d is None else str(d) for d in dims)
 
 
 def prod(xs):
@@ -387,4 +459,5 @@ def fmt_shape(shape: Shape) -> str:
 
 
 def kxk(k) -> str:
-    return f"{k[0]}×{k[1]}"
+    """``3×3``, ``3`` (1-D), ``3×3×3``: a size per spatial dimension."""
+    return "×".join(str(x) for x in k)
