@@ -532,7 +532,8 @@ def test_every_accepted_variant_builds_on_tensorflow(tmp_path):
 
 # --- issue 22: every op argument past its schema's bounds or choices ----------------------------------------
 REQUIRED_VALUES = {"int": "2", "size2": "1", "float": "0.5", "parts": "2", "hw": "[4, 4]", "ints": "[-1]",
-                   "choice": None, "pad2": "1", "init": "he_normal", "activation": "relu"}
+                   "choice": None, "pad2": "1", "init": "he_normal", "activation": "relu", "size": "1", "pads": "1",
+                   "offset": "0", "axes": "-1"}
 REQUIRED_BY_OP = {"permute": "dims=[1, 2, 3]", "activation": "fn=relu"}
 
 
@@ -564,13 +565,29 @@ def _bounded_op_args():
                 yield op, arg, value
 
 
-def test_every_op_checks_with_its_required_arguments_alone():
+INPUTS = ("[8, 8, 6]", "[8, 6]", "[6]", "[4, 8, 8, 6]", "[8, 8, 32]")
+
+
+def _net_for(op):
+    """The first network head whose input ``op`` takes with its required arguments alone (ops want ranks)."""
     import cnndsl
+    bind = "p, q = " if op.name == "split" else ""
+    for shape in INPUTS:
+        head = NET.replace("[8, 8, 6]", shape)
+        try:
+            cnndsl.check(head + f"  {bind}{_op_call(op)}\n  x -> relu\n}}")
+            return head
+        except cnndsl.CnnError as e:
+            if e.kind != "shape":
+                raise
+    raise AssertionError(f"{op.name} takes none of the inputs {INPUTS}")
+
+
+def test_every_op_checks_with_its_required_arguments_alone():
     from cnndsl.ops import REGISTRY
     for op in REGISTRY.values():
         if not op.internal and op.arity is not None and not op.passthrough:
-            bind = "p, q = " if op.name == "split" else ""
-            cnndsl.check(NET + f"  {bind}{_op_call(op)}\n  x -> relu\n}}")
+            _net_for(op)
 
 
 @pytest.mark.parametrize("op, arg, value", list(_bounded_op_args()),
@@ -579,7 +596,7 @@ def test_every_op_argument_past_its_bounds_is_a_located_error(op, arg, value):
     import cnndsl
     call = _op_call(op, f"{arg.name}={value}")
     with pytest.raises(cnndsl.CnnError) as info:
-        cnndsl.check(NET + f"  {call}\n}}")
+        cnndsl.check(_net_for(op) + f"  {call}\n}}")
     e = info.value
     assert (e.span.line, e.span.col) == (2, 3 + call.index(f"{arg.name}=")), str(e)
     assert f"`{arg.name}` must be" in e.message, e.message
