@@ -12,6 +12,7 @@ from .ir import LAYER_NAME, SEP, Node, Scope, Tensors
 from .ops import REGISTRY, describe, fmt_shape
 from .ops.schema import bind_shared
 from .ops.tensor import split_sizes
+from .sharing import SharedLayer
 from .values import Symbol, fmt_value
 
 
@@ -23,6 +24,8 @@ class CallMixin:
 
     def elem_Call(self, c: S.Call, env, cur, first):
         v = env.names.get(c.name)
+        if isinstance(v, SharedLayer):                   # `x -> enc` or `enc(x)`: a shared instance applied
+            return self.apply_shared(v, c, env, cur, first)
         if isinstance(v, Node) and c.args is None and c.branches is None:
             if not first:
                 self.fail("value", f"tensor `{c.name}` can only start a chain (`{c.name} -> ...`)", c.span, env)
@@ -81,9 +84,13 @@ class CallMixin:
     def sequential(self, c: S.Call, env, cur):
         """``sequential(name="stem") { conv(...); layernorm(...) }``: a chain of layers that a backend
         builds as one nested model (Keras: a ``keras.Sequential``), as keras.applications' ConvNeXt has."""
+        frozen, c = self.trainable_arg(c, env)
         extra = [a for a in c.args or () if a.name != "name"]
         if extra:
-            self.fail("type", "sequential takes only `name=`", extra[0].span, env)
+            self.fail("type", "sequential takes only `name=` and `trainable=`", extra[0].span, env)
+        if env.sharing is not None:
+            self.fail("type", "a shared block can't hold a `sequential` (its layers would be made once per "
+                              "application); use the layers without it", c.span, env)
         given = [self.eval(a.value, env) for a in c.args or () if a.name == "name"]
         name = given[0] if given and given[0] is not None else self.fresh(env.prefix, "sequential")
         if not isinstance(name, str) or isinstance(name, Symbol):
@@ -91,7 +98,7 @@ class CallMixin:
         name = self.claim(name, c.span, env)
         start = self.need_input(cur, c, env)
         scope = Scope(name, "sequential", c.span, block="sequential", args=(("name", name, repr(name)),))
-        inner = env.child(scope=self.nest(env, scope, c.span))
+        inner = env.child(scope=self.nest(env, scope, c.span), frozen=env.frozen or frozen)
         first = len(self.graph.nodes)
         for branch in c.branches:
             cur = self.chain(branch, inner, cur)
@@ -138,6 +145,13 @@ class CallMixin:
                 nodes.append(self.branch(a.value, env, None))
                 names.append(None)
                 continue
+            if op.arity is None and isinstance(a.value, S.FuncCall) and isinstance(env.names.get(a.value.name),
+                                                                                     SharedLayer):
+                args.append(a)        # concat(enc(a), enc(b)): a shared instance applied in a merge's arguments
+                nodes.append(self.apply_shared(env.names[a.value.name],
+                                               S.Call(a.value.span, a.value.name, a.value.args, None), env, None, True))
+                names.append(None)
+                continue
             if op.arity is None:
                 if isinstance(a.value, S.Name) and a.value.id not in env.names:
                     tensors = [k for k, x in env.names.items() if isinstance(x, Node)]
@@ -159,6 +173,9 @@ class CallMixin:
             elif isinstance(a.value, S.Name):
                 v = env.names.get(a.value.id)
             else:
+                continue
+            if op.arity is None and v == []:      # an empty list of tensors (`repeat 0 collect`), never an axis
+                args.append(a)
                 continue
             vs = v if isinstance(v, list) and v and all(isinstance(x, Node) for x in v) else [v]
             if all(isinstance(x, Node) for x in vs):
@@ -237,7 +254,7 @@ class CallMixin:
         return cur
 
     def op_call(self, op, c: S.Call, env, inputs, skip, names=()):
-        positional, keywords, name = [], {}, None
+        positional, keywords, name, frozen = [], {}, None, False
         for a in c.args or ():
             if skip and a in skip:
                 continue
@@ -245,6 +262,10 @@ class CallMixin:
             key = a.name
             if key is None:
                 positional.append(value)
+            elif key == "trainable":            # any layer: trainable=false freezes its weights
+                if not isinstance(value, bool):
+                    self.fail("type", f"trainable must be true or false, got {describe(value)}", a.span, env)
+                frozen = not value
             elif key == "name":
                 if value is not None and (not isinstance(value, str) or isinstance(value, Symbol)):
                     self.fail("type", f"name must be a string, got {describe(value)}", a.span, env)
@@ -261,7 +282,7 @@ class CallMixin:
                 e.hint = did_you_mean(symbols[0], env.names)
             raise e.located(self.arg_spans(op, c, skip).get(e.arg, c.span), env.chain)
         try:
-            node = self.emit(op.name, args, inputs, c.span, env, name=name)
+            node = self.emit(op.name, args, inputs, c.span, env, name=name, frozen=frozen)
         except CnnError as e:
             self.name_tensors(e, inputs, list(names() if callable(names) else names))
             raise
@@ -296,25 +317,40 @@ class CallMixin:
         bdef = env.blocks[c.name]
         if c.branches is not None:
             self.fail("type", f"`{c.name}` is a block; only merges take {{ branches }}", c.span, env)
-        if bdef.name in env.active:
-            cycle = " -> ".join(env.active[env.active.index(bdef.name):] + (bdef.name,))
-            self.fail("limit", f"block `{bdef.name}` calls itself ({cycle}); a block may not call itself, directly "
-                               "or through others, even where an `if` would end the recursion", c.span, env,
-                      hint="repeat the layers with `repeat n { ... }` (or `repeat [a, b] as x { ... }`), or write "
-                           "one block per level")
+        frozen, c = self.trainable_arg(c, env, block=bdef)
         names, shown = self.bind_block(bdef, c, env)
         base = c.name.replace(".", "_")
         instance = self.fresh(env.prefix, base)
         scope = Scope(instance, "block", c.span, block=c.name, args=tuple(shown))
+        if bdef.name in env.active and len(env.scope) >= self.limits.max_depth:
+            # A block may call itself (DLA's trees) when an argument decides its depth; one that never
+            # stops is caught here, at the nesting limit, with the cycle it went round.
+            last = len(env.active) - 1 - env.active[::-1].index(bdef.name)
+            cycle = env.active[last:] + (bdef.name,)
+            chain, notes = env.chain, []
+            if len(chain) > 6:         # the outermost calls and the innermost, not every level
+                notes = [f"{len(chain) - 5} nested calls between these are left out"]
+                chain = chain[:2] + chain[-3:]
+            raise CnnError("limit", f"block `{bdef.name}` calls itself more than {self.limits.max_depth} levels deep "
+                                    f"({' -> '.join(cycle[:4])}{' -> ...' if len(cycle) > 4 else ''}) (--max-depth)",
+                           c.span, chain, notes=notes,
+                           hint="a recursive block must stop on its arguments, e.g. `if depth > 1 { ... }` with "
+                                "depth - 1 passed down; raise --max-depth if it is deeper by design")
+        return self.expand_block(bdef, c.name, names, scope, cur, env.child(frozen=True) if frozen and not env.frozen
+                                 else env, c.span)
+
+    def expand_block(self, bdef: S.BlockDef, called: str, names: dict, scope: Scope, cur, env, span):
+        """The block's body lowered with its parameters bound (``names``) inside ``scope``."""
         blocks, consts = self.program.home[id(bdef)]
         if consts:
             names = {**consts, **names}
-        inner = env.child(names=names, blocks=blocks, scope=self.nest(env, scope, c.span),
-                          prefix=instance + SEP,
+        inner = env.child(names=names, blocks=blocks, scope=self.nest(env, scope, span),
+                          prefix=scope.id + SEP,
                           active=env.active + (bdef.name,), is_network=False)
         if cur is not None:
             names.setdefault("in", cur)
         valid = self.valid_parts     # the prefix of derived names inside: valid if its parts are
+        base = scope.id[len(env.prefix):] if scope.id.startswith(env.prefix) else scope.id
         if (not env.prefix or env.prefix in valid) and (base in valid or LAYER_NAME.fullmatch(base)):
             valid.update((base, inner.prefix))
         out = self.body(bdef.body, inner, cur)
@@ -323,7 +359,7 @@ class CallMixin:
         if bdef.outputs:
             return self.block_outputs(bdef, names)
         if out is None:
-            self.fail("value", f"block `{c.name}` gives no tensor", bdef.span, inner)
+            self.fail("value", f"block `{called}` gives no tensor", bdef.span, inner)
         return out
 
     def block_outputs(self, bdef: S.BlockDef, names: dict):
@@ -356,6 +392,11 @@ class CallMixin:
         """Evaluate a call's arguments against the block's parameters: (names, the arguments as
         ``(keyword or None, value, text as written)``)."""
         args = c.args or ()
+        for a in args if self.shared_declared else ():
+            if isinstance(a.value, S.Name) and isinstance(env.names.get(a.value.id), SharedLayer):
+                self.fail("type", f"`{a.value.id}` is a shared instance; it is applied in the body that declares it, "
+                                  "and can't be passed to a block", a.span, env,
+                          hint="declare it in the block that applies it, or apply it here and pass the tensor")
         if len(args) == len(bdef.params) and self.in_order(c, bdef):   # every parameter given, in order
             names, shown = {}, []
             for p, a in zip(bdef.params, args):

@@ -462,6 +462,8 @@ def written_args(layer, hoisted: dict) -> dict:
             out[a.name] = v
         elif a.name in mine:
             out[a.name] = a.default
+    if layer.args.get("trainable") is False:       # a frozen layer (any op takes trainable=)
+        out["trainable"] = False
     return out
 
 
@@ -479,6 +481,8 @@ def call_text(op: str, args: dict, name=None, keywords: bool = False) -> str:
         else:
             positional = False
             kw.append(f"{a.name}={text}")
+    if "trainable" in args:
+        kw.append(f"trainable={value_text(args['trainable'])}")
     if name is not None:
         kw.append(f"name={name.text if isinstance(name, Expr) else string_text(name)}")
     inner = ", ".join(pos + kw)
@@ -531,6 +535,7 @@ def write_spec(net: Net, source: str = "a Keras model", blocks: bool = True) -> 
             k += len(members)
         else:
             values = {arg.name: _plain(n.args.get(arg.name, arg.default)) for arg in REGISTRY[n.op].args}
+            values["trainable"] = n.args.get("trainable") is not False      # a frozen layer: false
             a = Atom("layer", n.op, values, n.name if n.explicit else None, [ref(r) for r in n.inputs],
                      len(n.outputs), hint=n.name)
             a.sub = n.block
@@ -589,6 +594,9 @@ class _Writer:
                 base = mine.get(arg.name, arg.default)
                 if isinstance(v, Expr) or _key(_plain(v)) != _key(_plain(base)):
                     written[arg.name] = v
+            frozen = a.values.get("trainable", True)
+            if frozen is not True:                     # a frozen layer (false, or a block's parameter)
+                written["trainable"] = frozen
             return call_text(a.op, written, a.name)
         if a.kind == "group":
             return f"sequential(name={string_text(a.group)})"

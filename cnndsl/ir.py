@@ -14,6 +14,17 @@ fields are the spec of the IR:
 - ``macs``: multiply-accumulates for one sample (None when H or W is unknown).
 - ``span``: where in the source the node was written; ``scope``: the block
   calls and repeats it sits in, outermost first.
+- ``shares``: None, or the node whose layer this node applies again (a
+  ``shared`` op or block applied more than once). That node is the first
+  application; it makes the layer and holds the weights. A node that shares
+  makes no layer: its name is the first's with ``@k`` added (``head@2``, the
+  k-th application), its ``trainable`` and ``non_trainable`` are 0 (Keras
+  counts a layer's weights once), its ``macs`` are its own (every
+  application computes). ``shares`` always names the first application,
+  never another sharing node.
+- ``frozen``: the layer's weights are not trained (``trainable=false`` on the
+  op, or on a block call or ``sequential`` around it): all of its parameters
+  count as non-trainable, as Keras counts a layer whose ``trainable`` is False.
 - ``meta``: provenance and other annotations, a dict (empty unless written).
 """
 from __future__ import annotations
@@ -44,14 +55,20 @@ class Scope:
     args: tuple = ()             # ((keyword or None, value, text), ...)
     count: int | None = None     # a repeat's iterations
     var: str | None = None       # a repeat's index (`as i`), if any
+    shared: str | None = None    # a shared block's application: the id of its first application's scope
+    application: int = 1         # which application of the shared block (1 for the first)
+    name: str | None = None      # a shared block's declared name (`enc` of `shared enc = encoder(64)`)
 
     @property
     def label(self) -> str:
-        """``residual(128, stride=2)`` or ``×3``: the call as written, its arguments cut short (``call_text``)."""
+        """``residual(128, stride=2)``, ``shared enc = encoder(64)`` or ``×3``: the call as written, its
+        arguments cut short (``call_text``)."""
         if self.kind == "repeat":
             return f"×{self.count}"
         if self.kind == "sequential":
             return f"sequential {self.id}"
+        if self.shared:
+            return f"shared {self.name} = {self.block}({call_text(self.arg_texts)})"
         return f"{self.block}({call_text(self.arg_texts)})"
 
     @property
@@ -61,7 +78,8 @@ class Scope:
         if self.kind != "block":
             return self.label
         prefix, _, name = self.block.rpartition(".")
-        return f"{prefix + '.' if prefix else ''}{name.lstrip('_') or name}({call_text(self.arg_texts)})"
+        shown = f"{prefix + '.' if prefix else ''}{name.lstrip('_') or name}({call_text(self.arg_texts)})"
+        return f"shared {self.name} = {shown}" if self.shared else shown
 
     @property
     def arg_texts(self) -> list:
@@ -100,10 +118,11 @@ class Node:
     """
 
     __slots__ = ("name", "op", "args", "inputs", "shape", "span", "scope", "trainable", "non_trainable", "macs",
-                 "_meta")
+                 "_meta", "shares", "frozen")
 
     def __init__(self, name: str, op: str, args: dict, inputs: tuple, shape: tuple, span: Span, scope: tuple = (),
-                 trainable: int = 0, non_trainable: int = 0, macs: int | None = 0, meta: dict | None = None):
+                 trainable: int = 0, non_trainable: int = 0, macs: int | None = 0, meta: dict | None = None,
+                 shares: "Node | None" = None, frozen: bool = False):
         self.name = name
         self.op = op
         self.args = args
@@ -115,6 +134,8 @@ class Node:
         self.non_trainable = non_trainable
         self.macs = macs
         self._meta = meta or None
+        self.shares = shares        # the first application of a shared layer this node calls again
+        self.frozen = frozen        # trainable=false: every weight non-trainable
 
     @property
     def meta(self) -> dict:
@@ -202,9 +223,10 @@ class Graph:
 
     @property
     def layers(self) -> int:
-        """How many layers the model has: every node but the inputs and a split's parts."""
+        """How many layers the model has: every node but the inputs, a split's parts and the later
+        applications of a shared layer."""
         ops = list(map(_OP, self.nodes))
-        return len(ops) - ops.count("input") - ops.count("take")
+        return len(ops) - ops.count("input") - ops.count("take") - sum(1 for n in self.nodes if n.shares is not None)
 
     @property
     def macs(self) -> int | None:
@@ -238,6 +260,10 @@ class Graph:
             for i in n.inputs:
                 if i not in seen:
                     raise CnnError("internal", f"`{n.name}` reads `{i.name}`, which is not before it", n.span)
+            if n.shares is not None and (n.shares not in seen or n.shares.shares is not None
+                                         or n.shares.op != n.op or n.params):
+                raise CnnError("internal", f"`{n.name}` shares `{n.shares.name}`, which is not an earlier first "
+                                           "application of the same op, or counts its weights again", n.span)
             if n.shape is None or n.trainable < 0 or n.non_trainable < 0:
                 raise CnnError("internal", f"`{n.name}` has no shape or negative params", n.span)
             seen.add(n)

@@ -17,6 +17,7 @@ from . import syntax as S
 from .errors import CnnError, did_you_mean
 from .ir import LAYER_NAME, Graph, Node, Scope, Tensors
 from .calls import CallMixin, _makes_tensors
+from .sharing import SharedLayer, SharingMixin
 from .contracts import check_expects, check_value
 from .ops import REGISTRY, describe
 from .ops.schema import FrozenArgs, convert
@@ -48,6 +49,8 @@ class Env:
     prefix: str = ""                 # name prefix for derived node names
     active: tuple = ()               # block names being expanded (recursion check)
     is_network: bool = False
+    sharing: object = None           # sharing.Application: inside a shared block's application
+    frozen: bool = False             # inside a `trainable=false` block call or sequential
 
     @property
     def chain(self) -> tuple:
@@ -60,7 +63,7 @@ class Env:
         return new
 
 
-class Lowerer(CallMixin):
+class Lowerer(CallMixin, SharingMixin):
     """Lowers one network of a ``Program`` into a ``Graph``."""
 
     def __init__(self, program, limits: Limits):
@@ -76,6 +79,9 @@ class Lowerer(CallMixin):
         self.expects: list = []      # (Expect statement, expected value)
         self.steps = 0
         self.sequentials: list = []  # (Scope, its nodes): each read from outside only at its end
+        self.shared_declared: list = []   # every sharing.SharedLayer declared, in order
+        self.pending: list = []      # {name: span} of the `shared` statements of the bodies being run
+        self.shared_in: dict = {}    # id(body) -> its `shared` statements (bodies are the AST's tuples)
 
     # --- budget -----------------------------------------------------------------
     def tick(self, span, env: Env) -> None:
@@ -143,14 +149,19 @@ class Lowerer(CallMixin):
         return name
 
     # --- nodes ------------------------------------------------------------------
-    def emit(self, op_name, args, inputs, span, env: Env, name=None, layer=True) -> Node:
-        """A new node; ``layer=False`` for nodes no backend makes a layer of (a split's parts)."""
+    def emit(self, op_name, args, inputs, span, env: Env, name=None, layer=True, shares=None, frozen=False) -> Node:
+        """A new node; ``layer=False`` for nodes no backend makes a layer of (a split's parts, a shared
+        layer's later applications: ``shares`` is the node whose layer it calls again)."""
         self.steps += 1
         if self.steps > self.limits.max_steps:
             self.tick(span, env)
         nodes = self.graph.nodes
         if len(nodes) >= self.limits.max_nodes:
             self.fail("limit", f"the network has more than {self.limits.max_nodes:,} nodes (max_nodes)", span, env)
+        matched = self.shared_node(env, op_name, args, span) if env.sharing is not None else None
+        if matched is not None:        # a shared block applied again: this node calls the first's layer
+            (name, shares), layer = matched, False
+        frozen = bool(frozen or env.frozen or (shares is not None and shares.frozen))
         if layer:
             if name is None:     # derived: `fresh` and `claim`, inlined for the usual case
                 prefix = env.prefix
@@ -166,16 +177,21 @@ class Lowerer(CallMixin):
                     self.claim(name, span, env, (prefix, op_name))
             else:
                 name = self.claim(name, span, env)
-        known = args.inferred if type(args) is FrozenArgs else None
+        known = (args.inferred if type(args) is FrozenArgs and env.sharing is None and shares is None and not frozen
+                 else None)
         if known is not None:    # these arguments met these input shapes before: the same results
             done = known.get(tuple([i.shape for i in inputs]))
             if done is not None:
                 node = Node(name, op_name, done[4], tuple(inputs), done[0], span, env.scope, done[1], done[2], done[3])
                 nodes.append(node)
                 return node
-        node = Node(name, op_name, args, tuple(inputs), None, span, env.scope)
+        node = Node(name, op_name, args, tuple(inputs), None, span, env.scope, shares=shares, frozen=frozen)
         infer_node(node)
+        if matched is not None:
+            self.check_same_args(env, node, span)
         nodes.append(node)
+        if env.sharing is not None and env.sharing.k == 1:
+            env.sharing.shared.first.append(node)
         return node
 
     # --- networks ---------------------------------------------------------------
@@ -208,6 +224,7 @@ class Lowerer(CallMixin):
         cur = next(iter(self.graph.inputs.values())) if len(self.graph.inputs) == 1 else None
         cur = self.body(ndef.body, env, cur)
         self.outputs(ndef, env, cur)
+        self.check_shared_used()
         self.prune()
         self.check_sequentials()
         if self.limits.contracts:
@@ -277,6 +294,12 @@ class Lowerer(CallMixin):
     def body(self, stmts, env: Env, cur):
         prev = None
         stmt_of, limit = self.stmt_of, self.limits.max_steps
+        shared = self.shared_in.get(id(stmts))
+        if shared is None:        # the body's `shared` statements, found once per body of the source
+            shared = self.shared_in[id(stmts)] = tuple(s for s in stmts if type(s) is S.Shared)
+        if shared:
+            later = {s.name: s.span for s in shared}
+            self.pending.append(later)
         for stmt in stmts:
             self.steps += 1
             if self.steps > limit:
@@ -290,6 +313,10 @@ class Lowerer(CallMixin):
             except RecursionError:   # past Python's stack (limits raised far): located at the statement
                 self.fail("limit", "the spec nests too deeply for Python's stack here", stmt.span, env,
                           hint="lower --max-depth, or flatten the nesting")
+            if shared and kind is S.Shared:
+                later.pop(stmt.name, None)
+        if shared:
+            self.pending.pop()
         return cur
 
     def lint_implicit_input(self, s, prev, env, cur):
@@ -321,6 +348,9 @@ class Lowerer(CallMixin):
         for name in names:
             if (name in REGISTRY and not REGISTRY[name].internal) or name in env.blocks or name in KEYWORD_NAMES:
                 self.fail("name", f"`{name}` names an op or block; pick another tensor name", s.span, env)
+            if isinstance(env.names.get(name), SharedLayer):
+                self.fail("name", f"`{name}` is a shared instance (declared at {env.names[name].span}); pick "
+                                  "another tensor name", s.span, env)
         value = self.chain(s.chain, env, cur, bundle_ok=len(names) > 1)
         if value is None:
             self.fail("value", f"`{', '.join(names)} = ...` gives no tensor", s.span, env)
@@ -429,13 +459,21 @@ class Lowerer(CallMixin):
             self.tick(r.span, inner)
             if r.var:
                 env.names[r.var] = i if items is None else items[i]
+            made = len(self.graph.nodes)
             cur = self.body(r.body, inner, cur)
-            if r.collect:
+            if isinstance(r.collect, str):           # `collect skip`: the tensor named `skip` in each iteration
+                got = env.names.get(r.collect)
+                if not isinstance(got, Node) or not any(got is x for x in self.graph.nodes[made:]):
+                    self.fail("name", f"`collect {r.collect}`: iteration {i + 1} binds no new tensor `{r.collect}`",
+                              r.span, env, hint=f"name a tensor in the repeat's body: `{r.collect} = ...`"
+                              if not isinstance(got, Node) else "the tensor must be made in each iteration")
+                collected.append(got)
+            elif r.collect:
                 if not isinstance(cur, Node):
                     self.fail("value", "`repeat ... collect` needs each iteration to give a tensor", r.span, env)
                 collected.append(cur)
         env.names.pop(r.var, None)  # the index lives only inside its repeat
-        return vlist(collected, r.span) if r.collect else cur
+        return vlist(collected, r.span) if r.collect is not False else cur
 
     def elem_Start(self, s, env, cur, first):
         """A chain argument's first element: an expression that gives a tensor (``x``, ``skips[i]``)."""
@@ -478,6 +516,10 @@ class Lowerer(CallMixin):
             if members:
                 self.fail("name", f"`{alias}` (an imported file) has no block `{member}`", span, env,
                           hint=did_you_mean(member, members) or f"it gives: {', '.join(members)}")
+        declared = next((d[name] for d in reversed(self.pending) if name in d), None) if self.pending else None
+        if declared is not None and name not in REGISTRY:
+            self.fail("name", f"`{name}` is used before its `shared` declaration (at {declared})", span, env,
+                      hint="declare a shared instance before applying it")
         if name not in REGISTRY or REGISTRY[name].internal:
             known = [k for k, op in REGISTRY.items() if not op.internal] + list(env.blocks) + [k for k, v in env.names.items() if isinstance(v, Node)]
             self.fail("name", f"unknown op or block `{name}`", span, env, hint=did_you_mean(name, known))

@@ -29,7 +29,7 @@ TERMINAL_TEXT = {
     "COMP_OP": "a comparison", "ADD_OP": "`+`/`-`", "MUL_OP": "`*`, `/`, `//` or `%`", "POW": "`**`",
     "MINUS": "`-`", "$END": "end of file", "TERNARY_IF": "`if`",
     "COLLECT": "`collect`",
-    **{f"_KW_{k.upper()}": f"`{k}`" for k in ("fn", "assert", "import", "as", "let", "block", "network", "defaults", "expect", "repeat",
+    **{f"_KW_{k.upper()}": f"`{k}`" for k in ("fn", "assert", "import", "as", "let", "shared", "block", "network", "defaults", "expect", "repeat",
                                              "if", "elif", "else", "true", "false", "none", "and", "or", "not")},
 }
 CLOSERS = {"(": ")", "[": "]", "{": "}"}
@@ -327,6 +327,13 @@ class _ToAst(Transformer):
     def let_unpack(self, meta, c):
         return S.Let(self._span(meta), tuple(str(t) for t in c[:-1]), c[-1])
 
+    def shared(self, meta, c):
+        name, call = c
+        if not isinstance(call, S.Call) or call.branches is not None or isinstance(call, S.Start):
+            raise CnnError("syntax", "`shared` declares one op or block call, e.g. `shared enc = encoder(64)`",
+                           call.span)
+        return S.Shared(self._span(meta), str(name), call)
+
     def let(self, meta, c):
         return S.Let(self._span(meta), str(c[0]), c[1])
 
@@ -352,7 +359,8 @@ class _ToAst(Transformer):
         return S.Call(self._span(meta), str(c[0]), None, None)
 
     def repeat(self, meta, c):
-        return S.Repeat(self._span(meta), c[0], str(c[1]) if c[1] is not None else None, c[3], c[2] is not None)
+        collect = (str(c[3]) if c[3] is not None else True) if c[2] is not None else False
+        return S.Repeat(self._span(meta), c[0], str(c[1]) if c[1] is not None else None, c[4], collect)
 
     def chain_arg(self, meta, c):
         elems = [e for e in c[1:] if not isinstance(e, Token)]

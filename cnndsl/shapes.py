@@ -10,7 +10,7 @@ from __future__ import annotations
 from .errors import CnnError
 from .ir import Graph, Node
 from .ops import REGISTRY, fmt_shape
-from .ops.schema import RANK_NAMES, FrozenArgs, resolve_spatial
+from .ops.schema import RANK_NAMES, FrozenArgs, array_shape, fixed_weights, resolve_spatial
 
 MAX_DIM = 2 ** 31 - 1   # a tensor dimension Keras and its backends can index
 
@@ -29,6 +29,8 @@ def infer_node(node: Node) -> Node:
     args = node.args
     ins = tuple([i.shape for i in node.inputs])
     known = args.inferred if type(args) is FrozenArgs else None   # a remembered binding's results
+    if node.shares is not None or node.frozen:
+        known = None                   # their counts are not the binding's: nothing remembered
     if known is not None:
         done = known.get(ins)
         if done is not None:
@@ -49,6 +51,12 @@ def infer_node(node: Node) -> Node:
         node.shape = shape
         node.trainable, node.non_trainable = op.params(ins, args, shape)
         node.macs = op.macs(ins, args, shape)
+        _check_fixed(op, node, ins)
+        if node.shares is not None:        # a shared layer applied again: its weights are the first's
+            _check_shared(op, node, ins)
+            node.trainable = node.non_trainable = 0
+        elif node.frozen:                  # trainable=false: Keras counts every weight as non-trainable
+            node.trainable, node.non_trainable = 0, node.trainable + node.non_trainable
     except CnnError as e:
         e.message = f"{e.message}" if e.message.startswith(op.name) else f"{op.name}: {e.message}"
         e.notes = e.notes or [_origin(i, k, len(node.inputs), op.arity is None) for k, i in enumerate(node.inputs, 1)]
@@ -78,6 +86,48 @@ def _check_inputs(op, ins):
                        else None)
     if op.family in ("conv", "dense", "norm") and ins[0][-1] is None:
         raise CnnError("shape", f"needs a known channel count, got {fmt_shape(ins[0])}")
+
+
+def _weight_shapes(op, a, ins, out) -> dict:
+    """The shapes of a layer's kernel and bias, as Keras makes them (ops whose weights take a list)."""
+    c = ins[0][-1]
+    kernel = tuple(a["kernel"]) if "kernel" in a else ()
+    shapes = {"conv": kernel + (None if c is None else c // a.get("groups", 1), a.get("filters")),
+              "conv_transpose": kernel + (a.get("filters"), c),
+              "dwconv": kernel + (c, a.get("depth_multiplier")),
+              "dense": (c, a.get("units"))}
+    return {"kernel_init": shapes.get(op.name), "bias_init": (out[-1],) if op.name in shapes else None}
+
+
+def _check_fixed(op, node: Node, ins) -> None:
+    """``kernel_init=[...]`` (or ``bias_init``): fixed weights must have the weights' shape."""
+    for key in ("kernel_init", "bias_init"):
+        value = fixed_weights(node.args.get(key))
+        if value is None:
+            continue
+        want = _weight_shapes(op, node.args, ins, node.shape)[key]
+        if want is None:
+            raise CnnError("type", f"`{key}` takes a list of weights on conv, conv_transpose, dwconv and dense only; "
+                                   "use an initializer here")
+        if array_shape(value) != want:
+            shown = "×".join("?" if d is None else str(d) for d in want)
+            raise CnnError("shape", f"`{key}` is a {'×'.join(map(str, array_shape(value)))} list; the "
+                                    f"{key.split('_')[0]} here is {shown}" + (" (kernel rows, columns, input channels, "
+                                    "filters)" if op.name == "conv" and len(want) == 4 else ""))
+
+
+def _check_shared(op, node: Node, ins) -> None:
+    """A shared layer's weights must fit every input it is applied to: the same rank and channels, and
+    the same weight count as at its first application (the sizes along other axes may differ)."""
+    first = node.shares
+    was = [i.shape for i in first.inputs]
+    fits = (len(was) == len(ins) and all(len(a) == len(b) and a[-1] == b[-1] for a, b in zip(was, ins))
+            and op.params(was, first.args, first.shape) == (node.trainable, node.non_trainable))
+    if not fits:
+        raise CnnError("shape", f"shared `{first.name}` was made for {', '.join(map(fmt_shape, was))} (its first "
+                                f"application, at {first.span}); its weights don't fit {', '.join(map(fmt_shape, ins))}",
+                       hint="a shared layer is applied to inputs with the same channels; declare another one "
+                            "for these")
 
 
 def _origin(node: Node, k: int, n: int, merge: bool = False) -> str:

@@ -36,14 +36,20 @@ class Group:
         return None if any(n.macs is None for n in self.nodes) else sum(n.macs for n in self.nodes)
 
 
-def build_tree(graph, kinds=("block", "repeat", "sequential")) -> Group:
-    """Nest the graph's nodes into Groups following each node's scope chain (scopes of ``kinds`` only)."""
+def build_tree(graph, kinds=("block", "repeat", "sequential"), inline_shared=False) -> Group:
+    """Nest the graph's nodes into Groups following each node's scope chain (scopes of ``kinds`` only).
+    ``inline_shared``: a shared block's applications, and everything in them, are not groups (their
+    nodes sit in the group that applies them)."""
     root = Group(None, 0)
     groups = {}
     for node in graph.nodes:
         parent = root
         parent.nodes.append(node)
-        for scope in (s for s in node.scope if s.kind in kinds):
+        chain = node.scope
+        if inline_shared:
+            cut = next((k for k, s in enumerate(chain) if s.shared), len(chain))
+            chain = chain[:cut]
+        for scope in (s for s in chain if s.kind in kinds):
             group = groups.get(scope.id)
             if group is None:
                 group = groups[scope.id] = Group(scope, parent.nest + 1)

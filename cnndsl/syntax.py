@@ -63,7 +63,9 @@ Arg = node("Arg", "name", "value")  # name is None for a positional
 Call = node("Call", "name", "args", "branches", doc="""``conv(64, 3)``, bare ``bn``, a block call, a tensor
 name, or ``concat {...}``. ``args`` is None for a bare name; ``branches`` is None unless the call
 has a ``{ ... }`` group of branches.""")
-Repeat = node("Repeat", "count", "var", "body", "collect")  # collect: the value is the list of iterations' outputs
+Repeat = node("Repeat", "count", "var", "body", "collect", doc="""``repeat N [as i] [collect [name]] { ... }``.
+``collect``: False; True (the value is the list of the iterations' outputs); or a tensor name (the list of
+the tensor bound to that name in each iteration: ``collect skip``).""")
 Start = node("Start", "value")  # a chain's first element given as an expression (a merge's chain argument)
 If = node("If", "arms", "orelse")  # arms: ((cond, body), ...)
 Chain = node("Chain", "elems")
@@ -73,6 +75,8 @@ Defaults = node("Defaults", "op", "args")
 Expect = node("Expect", "target", "attr", "value")
 Assert = node("Assert", "test", "message")  # `assert in.height % 2 == 0, "a 2x2 pool needs an even size"`
 Let = node("Let", "name", "value")  # name: a str, or a tuple of them for `let [a, b] = ...`
+Shared = node("Shared", "name", "call", doc="""``shared enc = encoder(64)``: one instance of an op or
+block (``call``, a ``Call`` with its arguments), applied later as ``a -> enc`` or ``enc(a)``.""")
 Assign = node("Assign", "name", "chain")  # name: a str, or a tuple for `a, b = two_outputs(...)`
 ChainStmt = node("ChainStmt", "chain")
 

@@ -86,6 +86,21 @@ def _rounding(fn):
     return call
 
 
+def _real(name, fn, positive=False):
+    """``log``, ``log2`` and ``exp``: a float of a number (a logarithm needs one above 0)."""
+    def call(x):
+        if isinstance(x, bool) or not isinstance(x, (int, float)):
+            raise TypeError(f"needs a number, got {describe(x)}")
+        if positive and x <= 0:
+            raise ValueError(f"needs a number above 0, got {describe(x)}")
+        try:
+            return fn(x)
+        except OverflowError:
+            raise ValueError(f"{describe(x)} is too large (the result overflows)") from None
+    call.__name__ = name
+    return call
+
+
 INITIALIZER_FUNCS = dict.fromkeys(MAKERS)   # made by ``Evaluator.initializer`` from their argument schemas
 
 def _error(message):
@@ -97,10 +112,13 @@ def _error(message):
 ARITY = {"error": (1, 1, "error(\"message\")"), "min": (1, None, "min(a, b, ...) or min(list)"),
          "max": (1, None, "max(a, b, ...) or max(list)"), "abs": (1, 1, "abs(x)"), "int": (1, 1, "int(x)"),
          "float": (1, 1, "float(x)"), "round": (1, 2, "round(x) or round(x, digits)"), "len": (1, 1, "len(list)"),
-         "sum": (1, 2, "sum(list) or sum(list, start)"), "ceil": (1, 1, "ceil(x)"), "floor": (1, 1, "floor(x)")}
+         "sum": (1, 2, "sum(list) or sum(list, start)"), "ceil": (1, 1, "ceil(x)"), "floor": (1, 1, "floor(x)"),
+         "log": (1, 1, "log(x)"), "log2": (1, 1, "log2(x)"), "exp": (1, 1, "exp(x)")}
 
 FUNCS = {"error": _error, "min": min, "max": max, "abs": abs, "int": int, "float": float, "round": round, "len": len,
-         "sum": _sum, "ceil": _rounding(math.ceil), "floor": _rounding(math.floor), **INITIALIZER_FUNCS}
+         "sum": _sum, "ceil": _rounding(math.ceil), "floor": _rounding(math.floor),
+         "log": _real("log", math.log, positive=True), "log2": _real("log2", math.log2, positive=True),
+         "exp": _real("exp", math.exp), **INITIALIZER_FUNCS}
 
 ARITH = {"+": operator.add, "-": operator.sub, "*": operator.mul, "/": operator.truediv,
          "//": operator.floordiv, "%": operator.mod, "**": operator.pow}

@@ -229,8 +229,9 @@ def test_limits_are_configurable():
     with pytest.raises(CnnError, match="more than 20 nodes"):
         check(src, limits=Limits(max_nodes=20))
     deep = "block b(n) { if n > 0 { relu -> b(n - 1) } }\nnetwork n(x: [8, 8, 3]) { b(3) }"
-    with pytest.raises(CnnError, match="calls itself"):
-        check(deep)
+    assert [n.op for n in check(deep).nodes] == ["input", "relu", "relu", "relu"]   # recursion ends at n == 0
+    with pytest.raises(CnnError, match="calls itself more than 2 levels deep"):
+        check(deep, limits=Limits(max_depth=2))
 
 
 def test_import_as_a_namespace_and_private_blocks(tmp_path):

@@ -5,22 +5,22 @@ against Ultralytics' published figures (the yaml's `scales` comments).
 Parameter convention. Ultralytics' summary, e.g. "YOLOv8n summary: 225 layers, 3,157,200
 parameters, 3,157,184 gradients", counts every torch parameter (conv weights and biases, BN weight
 and bias, and the DFL's 16 fixed weights; "gradients" leave the DFL out); BN's running mean and
-variance are buffers it does not count. The spec's graph ends before the DFL (it has no way to state a
-conv with fixed weights; see the spec's header), so:
+variance are buffers it does not count. The spec's graph has the DFL, a frozen conv with fixed weights
+(see the spec's header), so:
     Keras trainable            = Ultralytics' gradients                 (3,157,184 for n)
-    Keras trainable + 16       = Ultralytics' parameters                (3,157,200 for n)
-    Keras non-trainable        = BN moving mean + variance = BN gamma + beta (10,592 for n)
+    Keras trainable + DFL's 16 = Ultralytics' parameters                (3,157,200 for n)
+    Keras non-trainable        = BN moving mean + variance (= BN gamma + beta, 10,592 for n) + the DFL's 16
 The torch model here, with its DFL, has exactly 3,157,200 parameters of which 3,157,184 require
-gradients: the convention checked end to end.
+gradients: the convention checked end to end, and the spec's DFL output is Ultralytics' DFL's.
 
 Correspondence: both Keras models are walked in keras_compare's canonical order; they have the
-same 219 nodes, alike in kind (with strict=False: the spec's C2f chunk is cnndsl's Split layer, the
+same 226 nodes, alike in kind (with strict=False: the spec's C2f chunk is cnndsl's Split layer, the
 transcription's is the bare op keras.ops.split), output and weight shapes; the reference's weights
 (randomised) are copied across node by node and every node's output compared, at 160x160 for
 scale n (the network is fully convolutional; 640x640 is checked for shapes only, by cnndsl.check).
 
-Layer count: the spec compiles to 220 Keras layers (input included) and 219 graph nodes; the
-transcription to 212 layers plus 8 bare keras.ops.split calls, also 219 nodes. The spec's count
+Layer count: the spec compiles to 227 Keras layers (input included) and 226 graph nodes; the
+transcription to 219 layers plus 8 bare keras.ops.split calls, also 226 nodes. The spec's count
 is asserted to be no more than the transcription's layers and ops together; counting `model.layers`
 alone, cnndsl's Split layer is a layer where keras.ops.split is not, hence the 8 more.
 """
@@ -33,7 +33,6 @@ import cnndsl
 from conftest import SPECS
 from keras_compare import (TOLERANCE, copy_weights, output_differences, params, randomize,
                            structure_differences, walk)
-from reference.yolov8 import yolov8
 
 pytestmark = pytest.mark.slow      # builds Keras (or torch) models: not in the quick tier
 
@@ -49,6 +48,7 @@ DFL = 16                     # the DFL's fixed 1x1 conv, arange(reg_max): counte
 def pair():
     """Spec and reference (scale n) at 160x160, reference randomised, weights copied to the spec."""
     import keras
+    from reference.yolov8 import yolov8      # imports Keras: only once a test needs it
     keras.utils.set_random_seed(0)
     spec = cnndsl.compile(SPEC, image=[SMALL, SMALL, 3])
     ref = yolov8((SMALL, SMALL, 3))
@@ -65,11 +65,14 @@ def test_check_states_the_published_figures_at_640(scale):
     graph = cnndsl.check(SPEC, scale=scale)
     total, gradients = PUBLISHED[scale]
     bn = sum(n.shape[-1] for n in graph.nodes if n.op == "bn")
+    dfl = graph.node("model_22_dfl_conv")
+    assert (dfl.trainable, dfl.non_trainable) == (0, DFL)
     assert graph.trainable == gradients
-    assert graph.trainable + DFL == total
-    assert graph.non_trainable == 2 * bn
+    assert graph.trainable + dfl.non_trainable == total
+    assert graph.non_trainable == 2 * bn + DFL
     outs = [n for n in graph.nodes if n.name in ("model_22_cat_0", "model_22_cat_1", "model_22_cat_2")]
     assert [n.shape for n in outs] == [(None, 80, 80, 144), (None, 40, 40, 144), (None, 20, 20, 144)]
+    assert graph.outputs["dist"].shape == (None, 80 * 80 + 40 * 40 + 20 * 20, 4)
 
 
 def test_scaling_rules():
@@ -89,8 +92,10 @@ def test_keras_params_equal_the_reference_and_ultralytics(pair):
     """Keras's counts do not depend on the input size: the 160x160 pair has the 640x640 figures."""
     spec, ref = pair[:2]
     total, gradients = PUBLISHED["n"]
-    assert params(spec) == params(ref) == (gradients + 10_592, gradients, 10_592)
+    assert params(spec) == params(ref) == (gradients + 10_592 + DFL, gradients, 10_592 + DFL)
     assert params(spec)[1] + DFL == total
+    np.testing.assert_array_equal(spec.get_layer("model_22_dfl_conv").get_weights()[0].reshape(DFL),
+                                  np.arange(DFL, dtype="float32"))
 
 
 def test_no_more_layers_than_the_transcription(pair):
@@ -98,14 +103,15 @@ def test_no_more_layers_than_the_transcription(pair):
     spec, ref, s, r = pair
     ref_ops = [n for n in r if not isinstance(n.operation, keras.layers.Layer)]
     assert len(ref_ops) == 8                                   # keras.ops.split, one per C2f
-    assert len(s) == len(r) == 219
-    assert len(spec.layers) == 220 and len(ref.layers) == 212
+    assert len(s) == len(r) == 226
+    assert len(spec.layers) == 227 and len(ref.layers) == 219
     assert len(spec.layers) <= len(ref.layers) + len(ref_ops)
 
 
 def test_outputs_agree_with_copied_weights(pair):
     spec, ref, s, r = pair
-    assert [tuple(t.shape) for t in spec.outputs] == [(None, 20, 20, 144), (None, 10, 10, 144), (None, 5, 5, 144)]
+    assert [tuple(t.shape) for t in spec.outputs] == [(None, 20, 20, 144), (None, 10, 10, 144), (None, 5, 5, 144),
+                                                      (None, 20 * 20 + 10 * 10 + 5 * 5, 4)]
     assert output_differences(spec, ref, s, r) == []
 
 
@@ -212,8 +218,8 @@ def _ultralytics_torch(nc=80, reg_max=16):
 def test_agrees_with_ultralytics_modules_in_torch(pair):
     """Ultralytics' YOLOv8n in torch: 3,157,200 parameters (3,157,184 requiring gradients), and with
     the spec's weights (by name: the spec's layer names are Ultralytics' module paths) the same
-    three outputs; the DFL applied to the spec's box channels (reshape to (h*w, 4, 16), softmax over
-    the bins, dot arange(16)) equals Ultralytics' DFL on torch's."""
+    three outputs; the spec's DFL output equals Ultralytics' DFL on torch's box channels, and numpy's
+    DFL (reshape to (h*w, 4, 16), softmax over the bins, dot arange(16)) on the spec's."""
     torch = pytest.importorskip("torch")
     model = _ultralytics_torch()
     assert sum(p.numel() for p in model.parameters()) == PUBLISHED["n"][0]
@@ -236,7 +242,7 @@ def test_agrees_with_ultralytics_modules_in_torch(pair):
                     t.copy_(torch.from_numpy(v))
         x = np.random.default_rng(2).normal(size=(2, SMALL, SMALL, 3)).astype("float32")
         wants = [w.numpy().transpose(0, 2, 3, 1) for w in model(torch.from_numpy(x.transpose(0, 3, 1, 2).copy()))]
-        gots = [np.asarray(g) for g in spec(x, training=False)]
+        *gots, dist = [np.asarray(g) for g in spec(x, training=False)]
         for got, want in zip(gots, wants):
             assert got.shape == want.shape
             assert np.abs(want).max() > 0
@@ -249,5 +255,6 @@ def test_agrees_with_ultralytics_modules_in_torch(pair):
         boxes = torch.cat([torch.from_numpy(w[..., :64].transpose(0, 3, 1, 2).copy()).reshape(2, 64, -1)
                            for w in wants], 2)
         theirs = model.model[22].dfl(boxes).numpy().transpose(0, 2, 1)
-        assert mine.shape == theirs.shape == (2, 20 * 20 + 10 * 10 + 5 * 5, 4)
+        assert mine.shape == theirs.shape == dist.shape == (2, 20 * 20 + 10 * 10 + 5 * 5, 4)
         assert np.abs(mine - theirs).max() <= 1e-4
+        assert np.abs(dist - theirs).max() <= 1e-4

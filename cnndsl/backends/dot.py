@@ -14,7 +14,11 @@ The picture follows the source, not the layer list:
   directly follow it in the same block (``· bn · relu``): every layer is
   still drawn, at half the height. A block that is a single such box is that
   box, captioned with the call;
-- every edge carries its tensor's shape.
+- every edge carries its tensor's shape;
+- a shared op or block (``shared enc = encoder(64)``) is drawn at each application, in magenta:
+  a block's clusters are labelled ``shared enc = encoder(64) · 2/3`` (its weights counted at the
+  first), an op's boxes ``shared head 2/3``, and a dashed magenta line joins each later
+  application to the first, so a reader sees which boxes are one set of weights.
 
 The DOT text is byte-deterministic: box ids are layer names (folded blocks
 are ``scope/<scope id>``, which no layer name can be: names never hold
@@ -53,6 +57,7 @@ COLOURS = {
     "io": ("#fff4c2", "#9a7b12"),
 }
 FOLDED = ("#fbf7ea", "#8a6d1f")
+SHARED = ("#fbeef6", "#b0307a")           # a shared op or block: its boxes' border, clusters and links
 MINOR = {"norm", "act", "shape", "math"}          # drawn smaller: they rarely carry the story
 MISSING_DOT = ("Graphviz's `dot` program is needed for this format and was not found; install it "
                "(apt-get install graphviz / brew install graphviz) or write a .dot file")
@@ -93,6 +98,13 @@ class _Drawer:
         self.outputs = {n.name: k for k, n in graph.outputs.items()}
         self.rep = {}                           # layer name -> id of the box that shows it
         self.runs = self.fuse()
+        # Shared layers: how many times each first application's layer (or block scope) is applied.
+        self.uses = {}
+        for n in graph.nodes:
+            if n.shares is not None and not any(sc.shared for sc in n.scope):
+                self.uses[n.shares.name] = self.uses.get(n.shares.name, 1) + 1
+        for sc in {sc.id: sc for n in graph.nodes for sc in n.scope if sc.shared}.values():
+            self.uses[sc.shared] = max(self.uses.get(sc.shared, 1), sc.application)
 
     def fuse(self) -> dict:
         """Head layer name -> the run of layers one box shows: the head, then the BN, activation and
@@ -135,14 +147,23 @@ class _Drawer:
         return not isinstance(first, Group) and len(self.runs.get(first.name, ())) == len(group.items) \
             and all(not isinstance(x, Group) for x in group.items)
 
+    def shared_label(self, scope) -> str:
+        """``shared enc = encoder(64) · 2/3``: a shared block's application, or its plain label."""
+        if not scope.shared:
+            return scope.display
+        return f"{scope.display} · {scope.application}/{self.uses.get(scope.shared, 1)}"
+
     def cluster(self, parent, group: Group) -> None:
-        repeat = group.scope.kind == "repeat"
-        text = group.scope.display
+        repeat, shared = group.scope.kind == "repeat", bool(group.scope.shared)
+        text = self.shared_label(group.scope)
         params = f"  ·  {human(group.params)} params" if self.show_params and not repeat else ""
+        if shared and group.scope.application > 1:
+            params = "  ·  its weights are the first's"
         with parent.subgraph(name="cluster/" + group.scope.id) as c:
-            c.attr(label=_html([(text + params, 10, "#333333", not repeat)]), labeljust="l",
+            c.attr(label=_html([(text + params, 10, SHARED[1] if shared else "#333333", not repeat)]), labeljust="l",
                    style="dashed,rounded" if repeat else "rounded,filled",
-                   color="#8c8c8c" if repeat else "#b9b9b9", fillcolor="#fafafa", penwidth="1")
+                   color="#8c8c8c" if repeat else SHARED[1] if shared else "#b9b9b9",
+                   fillcolor=SHARED[0] if shared else "#fafafa", penwidth="1.5" if shared else "1")
             self.emit(c, group)
 
     def fold(self, parent, group: Group) -> None:
@@ -153,8 +174,9 @@ class _Drawer:
         flow = " + ".join(dims(n.shape) for n in ins) + " → " + ", ".join(dims(n.shape) for n in outs)
         if self.show_params:
             flow += f"  ·  {human(group.params)} params  ·  {human(group.macs)} MACs"
-        fill, border = FOLDED
-        parent.node(key, _html([(title(group), 11, "#222222", True)], [(flow, 9, "#444444", False)]),
+        fill, border = SHARED if group.scope.shared else FOLDED
+        name = self.shared_label(group.scope) if group.scope.shared else title(group)
+        parent.node(key, _html([(name, 11, "#222222", True)], [(flow, 9, "#444444", False)]),
                     shape="box", style="rounded,filled", fillcolor=fill, color=border,
                     penwidth="1.5", tooltip=f"{group.scope.id}: {len(group.nodes)} layers")
 
@@ -170,7 +192,12 @@ class _Drawer:
         else:
             main = [(REGISTRY[head.op].label(head.args), 9 if small else 11, "#222222", False)]
             main += [(" · " + REGISTRY[n.op].label(n.args), 9, "#555555", False) for n in run[1:]]
-            sub = [] if _derived(head) else [head.name.rsplit(".", 1)[-1]]
+            sub = [] if _derived(head) or head.shares is not None else [head.name.rsplit(".", 1)[-1]]
+            root = head.shares or head
+            if root.name in self.uses and not any(sc.shared for sc in head.scope):
+                k = 1 if head.shares is None else int(head.name.rsplit("@", 1)[1])
+                sub = [f"shared {root.name} {k}/{self.uses[root.name]}"]
+                border = SHARED[1]
             params = sum(n.params for n in run)
             if self.show_params and params:
                 sub.append(f"{human(params)} params")
@@ -202,6 +229,24 @@ class _Drawer:
                 # repeat them (and every labelled edge doubles its rank's height).
                 shown = self.show_shapes and not (a.startswith("scope/") or b.startswith("scope/"))
                 g.edge(a, b, label=dims(src.shape) if shown else None)
+        self.shared_links(g)
+
+    def shared_links(self, g) -> None:
+        """A dashed magenta line from a shared op's or block's first application to each later one
+        (from the first layer of each application of a block); it does not move the layout."""
+        seen = set()
+        for node in self.graph.nodes:
+            if node.shares is None:
+                continue
+            scope = next((sc for sc in node.scope if sc.shared), None)
+            if scope is not None and scope.id in seen:
+                continue                  # one line per application of a shared block
+            if scope is not None:
+                seen.add(scope.id)
+            a, b = self.rep[node.shares.name], self.rep[node.name]
+            if a != b and (a, b) not in seen:
+                seen.add((a, b))
+                g.edge(a, b, style="dashed", color=SHARED[1], dir="none", constraint="false", penwidth="1.2")
 
     def legend(self) -> str:
         """The graph's title line and a colour key of the families it uses (call after ``emit``)."""
@@ -210,6 +255,8 @@ class _Drawer:
         used = [(f, COLOURS[f][1]) for f in COLOURS if f != "io" and any(REGISTRY[n.op].family == f for n in g.nodes)]
         if any(box.startswith("scope/") for box in self.rep.values()):
             used.append(("folded block", FOLDED[1]))
+        if self.uses:
+            used.append(("shared", SHARED[1]))
         key = "   ".join(f'<FONT COLOR="{colour}">■</FONT> {f}' for f, colour in used)
         key = f'<BR/><FONT POINT-SIZE="9">{key}</FONT>' if used else ""
         return f'<<FONT POINT-SIZE="12"><B>{html.escape(title_, quote=False)}</B></FONT>{key}>'

@@ -54,8 +54,13 @@ def _opt(**kw) -> dict:
 def _init(v):
     """An initializer or regularizer as Keras takes it: its name, or its serialized config."""
     if isinstance(v, Initializer):
-        return {"class_name": v.name, "config": dict(v.args)}
+        return {"class_name": v.name, "config": {k: _lists(x) for k, x in v.args}}
     return v
+
+
+def _lists(v):
+    """Fixed weights (nested tuples) as the nested lists Keras's Constant initializer serialises."""
+    return [_lists(x) for x in v] if isinstance(v, tuple) else v
 
 
 def _weights(a, kernel="kernel_initializer", regularizer="kernel_regularizer") -> dict:
@@ -312,7 +317,7 @@ def build_model(graph):
     """
     k = keras_namespace()
     import keras
-    tensors, built = {}, set()
+    tensors, built, made = {}, set(), {}     # made: id(node) -> its layer, for a shared layer's later calls
     for node in graph.nodes:
         group = next((s for s in node.scope if s.kind == "sequential"), None)
         if group is not None:
@@ -329,7 +334,10 @@ def build_model(graph):
         else:
             ins = [tensors[id(i)] for i in node.inputs]
             x = ins if REGISTRY[node.op].arity is None else ins[0]
-            out = _guard(node, lambda: eval(_compiled(apply_template(node)), {"layer": _layer(k, node), "x": x}))
+            # A shared layer is made at its first application and called again at the others.
+            layer = made[id(node.shares)] if node.shares is not None else _layer(k, node)
+            made[id(node)] = layer
+            out = _guard(node, lambda: eval(_compiled(apply_template(node)), {"layer": layer, "x": x}))
         tensors[id(node)] = out
     inputs = [tensors[id(n)] for n in graph.inputs.values()]
     outputs = [tensors[id(n)] for n in graph.outputs.values()]
@@ -341,7 +349,20 @@ def _layer(k, node):
     if any(s.kind == "sequential" for s in node.scope) and apply_template(node) != CALL:
         raise CnnError("unsupported", f"`{node.op}` with these arguments is Keras ops around a layer, which a "
                                       "sequential can't hold", node.span)
-    return _guard(node, lambda: builder(node)(k, node.args, node.name))
+    return _guard(node, lambda: builder(node)(_Frozen(k) if node.frozen else k, node.args, node.name))
+
+
+class _Frozen:
+    """A builder's namespace whose constructors get ``trainable=False`` (a frozen node's layer)."""
+
+    def __init__(self, target):
+        self._target = target
+
+    def __getattr__(self, attr):
+        return _Frozen(getattr(self._target, attr))
+
+    def __call__(self, *args, **kwargs):
+        return self._target(*args, **kwargs, trainable=False)
 
 
 def _guard(node, make):
@@ -379,7 +400,7 @@ def constructor(node) -> tuple:
     ``("cnndsl", "LRN")`` for cnndsl's own layers. The builder runs against a recorder, so this is
     exactly the call ``build_model`` makes.
     """
-    made = builder(node)(_Recorder(), node.args, node.name)
+    made = builder(node)(_Frozen(_Recorder()) if node.frozen else _Recorder(), node.args, node.name)
     if not (isinstance(made, tuple) and len(made) == 3):
         raise CnnError("internal", f"the `{node.op}` builder bypasses its namespace argument", node.span)
     return made

@@ -125,6 +125,12 @@ def _initializer(v, kind: str):
     if not isinstance(v, dict) or not isinstance(v.get("class_name"), str):
         raise Unsupported(f"an initializer cnndsl can't read ({str(v)[:60]})")
     cls, cfg = v["class_name"], dict(v.get("config") or {})
+    if cls == "Constant" and set(cfg) == {"value"}:
+        value = cfg["value"]
+        if isinstance(value, dict) and value.get("class_name") == "__numpy__":   # a numpy array, serialised
+            value = (value.get("config") or {}).get("value")
+        if isinstance(value, list):
+            return value             # fixed weights: cnndsl's kernel_init=[...] (checked against the kernel)
     for extra in _INIT_EXTRA:
         if cfg.get(extra) is None:
             cfg.pop(extra, None)
@@ -645,7 +651,10 @@ class _Reader:
         except (KeyError, TypeError, ValueError, IndexError) as e:
             self.problem(name, cls, f"a config cnndsl can't read ({type(e).__name__}: {e})")
             return None
-        return self.add(name, op, a, cls, tensors, block, group)
+        layer = self.add(name, op, a, cls, tensors, block, group)
+        if layer is not None and c.get("trainable") is False:
+            layer.args["trainable"] = False        # a frozen layer: `trainable=false`
+        return layer
 
     def check_only(self, lc):
         """The problems of a layer whose input could not be read (an earlier layer was refused)."""
@@ -696,8 +705,6 @@ class _Reader:
 
     def leftovers(self, cls, c, tensors):
         """Config keys neither read nor at the value cnndsl's builder gives: why the layer can't be read."""
-        if c.get("trainable") is False:
-            return "trainable=False (a frozen layer; cnndsl has no frozen layers)"
         dtype = c.get("dtype")
         if isinstance(dtype, dict):
             dtype = (dtype.get("config") or {}).get("name")

@@ -121,7 +121,7 @@ def _tree(graph):
                 inst.items.append(item)
         return inst
 
-    root = instance(build_tree(graph, kinds=("block",)), None)
+    root = instance(build_tree(graph, kinds=("block",), inline_shared=True), None)
     root.inputs, root.outputs = list(graph.inputs.values()), list(graph.outputs.values())
     order = []
 
@@ -170,6 +170,8 @@ class _Writer:
             else:
                 names[id(n)] = f"inputs_{k}" if len(inst.inputs) > 1 else "x" if uses.get(id(n)) == [0] else "inputs"
         stem, lines, members = _stem(inst), [], {}
+        reused = {id(n.shares) for n in inst.items if isinstance(n, Node) and n.shares is not None}
+        shared_vars = {}        # id(first application) -> the variable holding its layer
         for k, item in enumerate(inst.items):
             outs = [item] if isinstance(item, Node) else item.outputs
             name_hole = _name_hole(item.name, inst, stem, "name") if isinstance(item, Node) else None
@@ -192,7 +194,13 @@ class _Writer:
                 names[id(t)] = "x" if chained else self.pick(_var_names(item, name_hole, root), taken)
             head = ", ".join(names[id(t)] for t in outs) + " = " if outs else ""
             reads = [names[id(i)] for i in item.inputs]
-            if isinstance(item, Node):
+            if isinstance(item, Node) and item.op != "take" and (id(item) in reused or item.shares is not None):
+                # A shared layer: made once into a variable, called at each application.
+                if item.shares is None:
+                    var = shared_vars[id(item)] = self.pick(_numbered(_ident(item.name) + "_layer"), taken)
+                    lines.append(self.layer(item, name_hole, f"{var} = ", None))
+                lines.append((head + _call(item, shared_vars[id(item.shares or item)], reads), "", [], ""))
+            elif isinstance(item, Node):
                 lines.append(self.layer(item, name_hole, head, reads))
             else:
                 holes = [_name_hole(v, inst, stem, p) if namey else Hole(re.sub(r"_\d+$", "", p), v, p)
@@ -258,6 +266,13 @@ class _Writer:
                f"({graph.trainable:,} trainable), {graph.layers} layers.")
         return (f"def build_model():\n    {_doc(doc)}\n" + "\n".join(text)
                 + f"\n    return keras.Model(inputs={model_in}, outputs={model_out}, name={graph.name!r})\n")
+
+
+def _call(node, layer: str, reads: list) -> str:
+    """A layer held in a variable, called on the node's inputs (through its apply template)."""
+    read = reads[0] if REGISTRY[node.op].arity is not None else "[" + ", ".join(reads) + "]"
+    before, after = apply_template(node).split("{layer}")
+    return f"{before}{layer}{after.format(x=read)}"
 
 
 def _sequential(item):

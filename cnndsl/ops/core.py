@@ -143,7 +143,8 @@ def _prelu_params(ins, a, out):
 
 ACTIVATION = Op(
     "activation", family="act", args=(Arg("fn", "choice", choices=ACTIVATIONS),), shape=lambda ins, a: ins[0],
-    label=lambda a: a["fn"], doc="Any Keras activation by name, as an Activation layer.",
+    label=lambda a: a["fn"],
+    doc="Any of Keras's activations by name (keras.activations, but threshold and glu), as an Activation layer.",
 )
 
 ACTIVATION_OPS = [

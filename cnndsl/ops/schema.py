@@ -90,9 +90,21 @@ class Op:
         return Signature(self)
 
 
+# Every activation Keras 3 knows by name (keras.activations' ALL_OBJECTS, with its aliases swish and
+# hard_swish) but two: `threshold`, whose two arguments have no defaults, so Keras can't apply it by
+# name; and `glu`, which halves the last axis while Keras's Activation layer says its output has the
+# input's shape (so the next layer would be built for the wrong channels).
 ACTIVATIONS = ("relu", "relu6", "sigmoid", "softmax", "tanh", "swish", "silu", "gelu", "elu",
                "selu", "softplus", "softsign", "hard_sigmoid", "leaky_relu", "linear", "exponential",
-               "mish", "log_softmax", "hard_swish", "hard_silu")
+               "mish", "log_softmax", "hard_swish", "hard_silu", "celu", "squareplus", "soft_shrink",
+               "sparse_plus", "tanh_shrink", "sparse_sigmoid", "hard_tanh", "hard_shrink", "log_sigmoid",
+               "sparsemax")
+NOT_BY_NAME = {
+    "threshold": "`threshold` needs its threshold and default value, which Keras can't take by name "
+                 "(relu(threshold=...) is Keras's ReLU threshold)",
+    "glu": "`glu` halves the last axis, and Keras's Activation layer reports its input's shape for it, so "
+           "the next layer would be built wrong; split(2) and multiply(a, b -> sigmoid) is glu",
+}
 
 
 def _int(v, arg):
@@ -161,6 +173,8 @@ def _pads(v, arg):
 def _choice(v, arg):
     if isinstance(v, str) and v in arg.choices:
         return str(v)
+    if arg.choices is ACTIVATIONS and v in NOT_BY_NAME:
+        raise TypeError(f"one of Keras's activations that work by name; {NOT_BY_NAME[v]}")
     hint = did_you_mean(str(v), arg.choices) if isinstance(v, str) else None
     got = f"`{v}`" if isinstance(v, str) else describe(v)
     raise TypeError(f"one of {', '.join(arg.choices)}, got {got}" + (f"; {hint}" if hint else ""))
@@ -189,6 +203,8 @@ def _init(v, arg):
         v = _choice(v, Arg(arg.name, "choice", choices=names))
         # Keras knows L1L2 by "l1l2", never "l1_l2": the bare name is the call with Keras's defaults.
         return Initializer("reg", "L1L2", ()) if v == "l1_l2" else v
+    if kind == "init" and isinstance(v, (list, tuple)):     # fixed weights: kernel_init=[[...]]
+        return Initializer("init", "Constant", (("value", _array(v)),))
     what = "a regularizer such as l2(1e-4)" if kind == "reg" else "an initializer such as he_normal or variance_scaling(2.0)"
     raise TypeError(f"{what}, got {describe(v)}")
 
@@ -198,6 +214,35 @@ def _positive(v, arg):
     if not v > 0:
         raise TypeError(f"a number above 0, got {describe(v)}")
     return v
+
+
+def _array(v):
+    """A nested list of numbers, rectangular, as nested tuples of floats (fixed weights)."""
+    if isinstance(v, (list, tuple)):
+        items = [_array(x) for x in v]
+        if not items or len({array_shape(x) for x in items}) != 1:
+            raise TypeError("a nested list of numbers with the weights' shape (every row as long as the others), "
+                            f"got {'an empty list' if not items else 'rows of different lengths'}")
+        return tuple(items)
+    if isinstance(v, bool) or not isinstance(v, (int, float)):
+        raise TypeError(f"an initializer, or a nested list of numbers for fixed weights; got {describe(v)} in the list")
+    return float(v)
+
+
+def array_shape(v) -> tuple:
+    """The shape of a nested tuple of numbers (``()`` for a number)."""
+    shape = []
+    while isinstance(v, tuple):
+        shape.append(len(v))
+        v = v[0]
+    return tuple(shape)
+
+
+def fixed_weights(v):
+    """The array a ``kernel_init=[...]`` gave (nested tuples), or None for any other initializer."""
+    if isinstance(v, Initializer) and v.name == "Constant" and v.args and isinstance(v.args[0][1], tuple):
+        return v.args[0][1]
+    return None
 
 
 def _noise_shape(v, arg):

@@ -14,14 +14,18 @@ last. Not generated from the spec.
   concatenation of both halves and every Bottleneck's output.
 - SPPF: cv1 to c1 // 2, MaxPool2d(5, 1, 2) three times in a chain ('same' max pool), cv2 over all four.
 - Detect: per level, cat(box branch, class branch); the box branch ends in a 1x1 conv to 4 * reg_max
-  channels with a bias, the class branch in one to nc. Returned before the DFL and box decoding (what
-  Detect returns in training): three tensors, strides 8, 16, 32.
+  channels with a bias, the class branch in one to nc. Returned before the box decoding (what
+  Detect returns in training): three tensors, strides 8, 16, 32; and the DFL's output.
+- DFL (head.py `Detect.dfl`, block.py `DFL`): the box branches as (h * w, 4, reg_max), joined along
+  the anchors, a softmax over the bins, a 1x1 Conv2d(reg_max, 1, bias=False) fixed to arange(reg_max)
+  and not trained (`requires_grad_(False)`: Keras's trainable=False), as (anchors, 4).
 """
 from __future__ import annotations
 
 import math
 
 import keras
+import numpy as np
 from keras import layers, ops
 
 SCALES = {"n": (0.33, 0.25, 1024), "s": (0.33, 0.50, 1024), "m": (0.67, 0.75, 768),
@@ -94,11 +98,17 @@ def yolov8(input_shape=(640, 640, 3), scale="n", nc=80, reg_max=16):
     feats = [x15, x18, x21]
     c2 = max(16, feats[0].shape[-1] // 4, reg_max * 4)
     c3 = max(feats[0].shape[-1], min(nc, 100))
-    outputs = []
+    outputs, boxes = [], []
     for i, f in enumerate(feats):
         box = conv(conv(f, c2, 3, name=f"d_box{i}_0"), c2, 3, name=f"d_box{i}_1")
         box = layers.Conv2D(4 * reg_max, 1, name=f"d_box{i}_2")(box)
         cls = conv(conv(f, c3, 3, name=f"d_cls{i}_0"), c3, 3, name=f"d_cls{i}_1")
         cls = layers.Conv2D(nc, 1, name=f"d_cls{i}_2")(cls)
         outputs.append(layers.Concatenate(name=f"d_out{i}")([box, cls]))
+        boxes.append(layers.Reshape((-1, 4, reg_max), name=f"dfl_view{i}")(box))
+    bins = layers.Activation("softmax", name="dfl_softmax")(layers.Concatenate(axis=1, name="dfl_cat")(boxes))
+    dfl = layers.Conv2D(1, 1, use_bias=False, trainable=False, name="dfl_conv",
+                        kernel_initializer=keras.initializers.Constant(
+                            np.arange(reg_max, dtype="float32").reshape(1, 1, reg_max, 1)))
+    outputs.append(layers.Reshape((-1, 4), name="dfl")(dfl(bins)))
     return keras.Model(inputs, outputs, name=f"yolov8{scale}_reference")
