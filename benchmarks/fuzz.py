@@ -16,7 +16,7 @@ shape-checked, and each graph that checks is summarised and turned into DOT text
 
 Besides mutated specs, ``generate`` writes small programs from the newer features (value functions,
 ``collect``, tensor lists, split/slice, resize, ``sequential``, ``when=``, ternaries, initializers,
-``assert``/``expect``, merges of merges, indexed chains), which are then mutated too.
+``assert``/``expect``, merges of merges, indexed chains, ``shared`` layers), which are then mutated too.
 
 Exit status 1 if anything was found. Findings are written to ``--out`` (a folder) for replay.
 """
@@ -75,6 +75,7 @@ STATEMENTS = [
     "z = add(multiply(x, y), x)", "z = concat([x, y])", "z = concat(ps, ys[{v}:])", "dropout({v})",
     "z = concat(a2, b2) -> conv({v}, 1)", "w = add(concat(a2, b2) -> conv(4, 1), ps[1] -> relu)",
     "let t = y if flag else x", "z = if flag {{ y }} else {{ add(x, x) }}", "expect shape = {v}",
+    "shared sc = conv({v}, 1)", "z = x -> sc -> sc", "z = add(sc(x), sc(y))", "shared sb = b0({v})", "z = sb(x)",
     "b0({v})", "l = b1(4)", "normalize(axis={v})", "defaults conv(kernel_init={v})", "upsample({v})",
     "repeat {v} as i {{ conv(4, 1, name=\"c{{i}}_{{k}}\") }}", "global_avgpool -> dense({v})",
 ]
