@@ -69,7 +69,7 @@ def test_the_generated_programs_reach_the_newer_features():
     from cnndsl.errors import CnnError
     fuzz = _fuzz_module()
     rng, ok = random.Random(3), []
-    for _ in range(200):
+    for _ in range(400):
         text = fuzz.generate(rng)
         try:
             fuzz.run_one(text)
@@ -77,5 +77,6 @@ def test_the_generated_programs_reach_the_newer_features():
         except CnnError:
             pass
     assert len(ok) >= 20, len(ok)
-    for feature in ("collect", "split(", "ys[0] ->", "concat(a2, b2) ->", "resize(", "sequential", "multiply("):
+    for feature in ("collect", "split(", "ys[0] ->", "concat(a2, b2) ->", "resize(", "sequential", "multiply(",
+                    "shared"):
         assert any(feature in t for t in ok), feature
