@@ -79,12 +79,14 @@ def _parser() -> argparse.ArgumentParser:
     c.add_argument("files", nargs="+", metavar="FILE",
                    help="spec files (.cnn) or Keras models (.keras); - reads a spec from standard input")
 
-    c = sub.add_parser("compile", parents=[common], help="compile to a Keras .keras file or Python")
+    c = sub.add_parser("compile", parents=[common], help="compile to a Keras .keras file, Python, PyTorch or ONNX")
     c.add_argument("file", metavar="FILE", help="the .cnn spec to compile")
     c.add_argument("-o", "--output", metavar="OUT",
-                   help="OUT.keras, or OUT.py with --emit python; - for standard output (the default for "
-                        "--emit python, and for a .keras model when standard output is not a terminal), "
-                        "or a device or FIFO")
+                   help="OUT.keras, OUT.py with --emit python or --target torch, OUT.onnx with --target onnx; - for "
+                        "standard output (the default for Python source, and for a binary model when standard "
+                        "output is not a terminal), or a device or FIFO")
+    c.add_argument("--target", choices=["keras", "torch", "onnx"], default="keras",
+                   help="keras (default), torch (a standalone PyTorch module's source) or onnx")
     c.add_argument("--emit", choices=["keras", "python"], default="keras",
                    help="keras: a .keras model file (the default); python: a standalone Python module "
                         "that builds it with keras only")
@@ -465,6 +467,8 @@ def _to_stdout(args, binary: str | None) -> str:
 
 def _cmd_compile(args) -> int:
     from .files import atomic_path, check_writable, kind, write_atomic
+    if args.target != "keras":
+        return _compile_other(args, _to_stdout(args, "an ONNX model" if args.target == "onnx" else None))
     out = _to_stdout(args, "a .keras model" if args.emit == "keras" else None)
     if args.emit == "python" and out.endswith(".keras"):
         raise CnnError("usage", f"--emit python writes Python source, and -o {out} names a .keras file",
@@ -490,6 +494,30 @@ def _cmd_compile(args) -> int:
     with atomic_path(out, suffix=".keras") as tmp:   # a device, a FIFO or -: Keras writes a file, then it is copied
         model.save(tmp)
     _wrote(out, f" ({model.count_params():,} params)")
+    return 0
+
+
+def _compile_other(args, out) -> int:
+    """``--target torch`` (Python source; imports no framework) and ``--target onnx`` (through torch)."""
+    from .files import atomic_path, check_writable, kind, write_atomic
+    ext = {"torch": ".py", "onnx": ".onnx"}[args.target]
+    if args.emit != "keras":
+        raise CnnError("usage", f"--emit {args.emit} is for the Keras target; --target {args.target} writes {ext}")
+    if args.summary:
+        raise CnnError("usage", "--summary prints Keras's model.summary(); it is for the Keras target")
+    if kind(out) == "file" and not out.endswith(ext):
+        raise CnnError("usage", f"--target {args.target} writes a {ext} file, and -o {out} does not end in {ext}")
+    graph = _graph(args)
+    check_writable(out)
+    if args.target == "torch":
+        from .backends.torch import emit_torch
+        write_atomic(out, emit_torch(graph))
+        _wrote(out)
+        return 0
+    from .backends.onnx import export_onnx
+    with atomic_path(out, suffix=".onnx") as tmp:
+        export_onnx(graph, tmp)
+    _wrote(out)
     return 0
 
 
