@@ -136,6 +136,13 @@ def _parser() -> argparse.ArgumentParser:
     c.add_argument("--format", choices=["text", "svg", "dot", "html"], default="text",
                    help="text, or one diagram of B with the changes coloured and unchanged blocks folded")
     c.add_argument("-o", "--output", default="-", metavar="OUT", help="where to write it (standard output)")
+
+    c = sub.add_parser("fmt", help="rewrite specs in the canonical layout (in place)")
+    c.add_argument("files", nargs="+", metavar="FILE",
+                   help="spec files or folders (their .cnn files, recursively); - reads standard input, writes standard output")
+    c.add_argument("--check", action="store_true", help="change nothing; list the files fmt would change, exit 1 if any")
+
+    sub.add_parser("lsp", help="a language server (LSP) on standard input and output, for editors")
     return p
 
 
@@ -617,6 +624,48 @@ def _cmd_diff(args) -> int:
         from .backends.dot import render_diff
         write_atomic(args.output, render_diff(d, args.format, args.output))
     _wrote(args.output)
+    return 0
+
+
+def _cmd_fmt(args) -> int:
+    """Each file on its own: one that doesn't parse is reported (located) and left as it is."""
+    from .fmt import format_text, spec_files
+    from .files import write_atomic
+    from .program import MAX_FILE, decode, read_text
+    worst, changed = 0, []
+    for path in spec_files(args.files):
+        try:
+            if path == "-":
+                data = sys.stdin.buffer.read(MAX_FILE + 1)
+                if len(data) > MAX_FILE:
+                    raise CnnError("usage", f"standard input is over the limit of {MAX_FILE:,} bytes for a spec")
+                text = decode(data, "<stdin>")
+            else:
+                text = read_text(path)
+            out = format_text(text, "<stdin>" if path == "-" else path)
+        except CnnError as e:
+            worst = max(worst, _report(e))
+            continue
+        if path == "-":
+            if not args.check:
+                sys.stdout.write(out)
+            elif out != text:
+                changed.append(path)
+        elif out != text:
+            changed.append(path)
+            if not args.check:
+                write_atomic(path, out)
+                print(f"reformatted {path}")
+    if args.check:
+        for path in changed:
+            print(f"would reformat {path}")
+        return max(worst, 1 if changed else 0)
+    return worst
+
+
+def _cmd_lsp(args) -> int:
+    from .lsp import serve
+    serve()
     return 0
 
 

@@ -24,7 +24,7 @@ from __future__ import annotations
 import numpy as np
 
 from .errors import CnnError
-from .ir import SEP
+from .ir import module_path
 
 
 def _layers(model):
@@ -38,7 +38,7 @@ def _layers(model):
 
 
 def _module(torch_module, layer):
-    path = layer.name.replace(SEP, ".")
+    path = ".".join(module_path(layer.name))
     try:
         if type(layer).__name__ == "LayerScale":      # a bare parameter of its parent module
             return torch_module.get_parameter(path)
@@ -73,9 +73,8 @@ def _pairs(layer, module, flatten):
     elif cls == "Conv2DTranspose":
         out = [(module.weight, lambda k: k.transpose(3, 2, 0, 1), lambda t: t.transpose(2, 3, 1, 0))]
     elif cls == "Dense":
-        path = layer.name.replace(SEP, ".")
-        if path in flatten:
-            h, w, c = flatten[path]
+        if layer.name in flatten:                   # keyed by the layer's name (`aux1-fc1`)
+            h, w, c = flatten[layer.name]
 
             def to_torch(k):
                 return k.reshape(h, w, c, -1).transpose(2, 0, 1, 3).reshape(h * w * c, -1).T

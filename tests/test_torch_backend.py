@@ -62,6 +62,13 @@ def test_what_torch_cant_do_exactly_is_a_located_error():
     assert "unknown size" in str(e.value) and e.value.hint
 
 
+def test_a_doubled_dash_is_a_dash_inside_a_module_name():
+    """torchvision's RegNet names modules `block1-0`: `block1--0` is that one step, not two."""
+    source = emit_torch(cnndsl.check('network n(x: [8, 8, 3]) {\n  conv(4, 1, name="trunk-block1--0-conv")\n}'))
+    assert 'self.add_module("block1-0", ' in source
+    assert 'getattr(self.trunk, "block1-0").conv(x)' in source
+
+
 # Specs the torch backend can't build yet, each a located `unsupported` error (not a crash).
 NOT_YET = {"audio.cnn": "rank-3"}      # 1-D convolutions: only 2-D window ops are written
 

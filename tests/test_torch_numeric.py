@@ -167,6 +167,22 @@ def test_outputs_equal_with_weights_moved_both_ways(pair):
     keras_to_torch(model, module)
 
 
+def test_a_nested_dense_after_flatten_moves_with_its_rows_permuted():
+    """The flatten's dense layer sits in a module (`head.fc`, as googlenet's `aux1.fc1`): its rows
+    are still permuted between Keras's (H, W, C) order and torch's (C, H, W), both ways."""
+    graph = cnndsl.check('network n(x: [4, 4, 3]) {\n  conv(5, 1, name="head-conv") -> flatten(name="head-flatten")'
+                         ' -> dense(7, name="head-fc")\n}')
+    model = cnndsl.compile(graph)
+    randomize_keras(model, seed=1)
+    module = cnndsl.to_torch(graph).eval()
+    keras_to_torch(model, module)
+    xs = inputs(graph, seed=2)
+    assert worst(keras_outputs(model, xs), torch_outputs(module, xs)) <= TOLERANCE
+    randomize_torch(module, seed=5)
+    torch_to_keras(module, model)
+    assert worst(torch_outputs(module, xs), keras_outputs(model, xs)) <= TOLERANCE
+
+
 def test_torch_export(pair):
     file, graph, model, module, xs = pair
     if file not in EXPORT:

@@ -33,10 +33,29 @@ ZOO = Path(__file__).resolve().parent.parent / "specs" / "torchvision"
 NUMERIC = {"resnet18": 64, "resnext50_32x4d": 64, "vgg11_bn": 224, "alexnet": 224, "squeezenet1_0": 64,
            "squeezenet1_1": 64, "mobilenet_v2": 32, "densenet121": 32, "shufflenet_v2_x0_5": 64,
            "mobilenet_v3_small": 64, "mnasnet0_5": 64,
-           "efficientnet_b0": 64, "convnext_tiny": 32}
-KERAS_TOO = {"resnet18"}
+           "efficientnet_b0": 64, "convnext_tiny": 32, "regnet_y_400mf": 64,
+           "googlenet": 64, "inception_v3": 299, "fcn_resnet50": 64, "deeplabv3_resnet50": 57,
+           "lraspp_mobilenet_v3_large": 67}
+KERAS_TOO = {"resnet18", "lraspp_mobilenet_v3_large"}   # a classifier; dilation and bilinear resizes
+# Auxiliary heads (module, the module whose output it reads): torchvision runs them only in training,
+# the specs give them as further outputs, compared with torchvision's head on torchvision's feature.
+AUX = {"googlenet": [("aux2", "inception4d"), ("aux1", "inception4a")], "inception_v3": [("AuxLogits", "Mixed_6e")]}
 
 tv = import_torchvision()
+
+
+def _on_cpu(method):
+    """RegNet's BlockParams computes its widths with torch tensors (``.tolist()``), which the meta
+    device can't give back: torchvision's own arithmetic, run on the CPU while the model is meta."""
+    func = method.__func__
+
+    def run(cls, *args, **kw):
+        with torch.device("cpu"):
+            return func(cls, *args, **kw)
+    return classmethod(run)
+
+
+tv.models.regnet.BlockParams.from_init_params = _on_cpu(tv.models.regnet.BlockParams.from_init_params)
 
 
 def zoo():
@@ -48,7 +67,10 @@ def zoo():
 
 
 def tv_model(name, **kw):
-    return getattr(tv.models, name)(weights=None, **kw)
+    if hasattr(tv.models, name):
+        return getattr(tv.models, name)(weights=None, **kw)
+    # segmentation: the backbone's ImageNet weights are on by default, and nothing downloads here
+    return getattr(tv.models.segmentation, name)(weights=None, weights_backbone=None, **kw)
 
 
 @pytest.mark.parametrize("path, name", zoo())
@@ -89,12 +111,24 @@ def test_outputs_equal_torchvisions(name):
     module = cnndsl.to_torch(graph).eval()
     module.load_state_dict(ref.state_dict(), strict=True)
     x = torch.randn(2, 3, size, size, generator=torch.Generator().manual_seed(1))
+    features = {}
+    for _, at in AUX.get(name, ()):
+        getattr(ref, at).register_forward_hook(lambda mod, args, out, at=at: features.__setitem__(at, out))
     with torch.no_grad():
         want = ref(x)
-        assert _rel(want, module(x)) <= TOLERANCE
+        if isinstance(want, dict):                      # segmentation: {"out": ...} (no aux_loss)
+            assert list(want) == ["out"]
+            want = want["out"]
+        got = module(x)
+        got = got if isinstance(got, tuple) else (got,)
+        assert len(got) == 1 + len(AUX.get(name, ()))
+        assert _rel(want, got[0]) <= TOLERANCE
+        for (head, at), out in zip(AUX.get(name, ()), got[1:]):
+            assert _rel(getattr(ref, head)(features[at]), out) <= TOLERANCE
     if name in KERAS_TOO:          # one zoo, two frameworks: torchvision's weights in the Keras build
         from cnndsl.weights import torch_to_keras
         model = cnndsl.compile(graph)
         torch_to_keras(module, model)
         got = np.array(model(np.moveaxis(x.numpy(), 1, -1), training=False))
+        got = np.moveaxis(got, -1, 1) if got.ndim == 4 else got       # a segmentation map: NHWC to NCHW
         assert _rel(want, torch.from_numpy(got)) <= TOLERANCE

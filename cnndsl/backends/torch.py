@@ -45,7 +45,7 @@ from dataclasses import dataclass, field
 from typing import Callable
 
 from ..errors import CnnError
-from ..ir import SEP
+from ..ir import SEP, module_path
 from ..ops import REGISTRY
 
 
@@ -999,7 +999,7 @@ def _tree(graph, torch_flatten=frozenset()):
         if shared is not None:          # `shared`: the first call's module, used again
             leaves[node.name] = (leaves[shared.name][0], layer)
             continue
-        path = tuple(node.name.split(SEP))
+        path = module_path(node.name)
         if any(not p for p in path):
             raise CnnError("unsupported", f"layer name `{node.name}` has an empty step between `{SEP}`s, so it "
                                           "is no torch module path", node.span)
@@ -1009,7 +1009,7 @@ def _tree(graph, torch_flatten=frozenset()):
             if nxt is None:
                 nxt = box.children[step] = Box(path[:k + 1])
             if nxt.node is not None:
-                raise CnnError("unsupported", f"`{SEP.join(path[:k + 1])}` is a layer and also holds `{node.name}` "
+                raise CnnError("unsupported", f"`{'.'.join(path[:k + 1])}` is a layer and also holds `{node.name}` "
                                               "(torch modules have one path each)", node.span)
             box = nxt
         if path[-1] in box.children:
@@ -1048,7 +1048,7 @@ def _tree(graph, torch_flatten=frozenset()):
         owned = [n for n in nodes if n.name in leaves and leaves[n.name][0] is not None]
         if not owned:
             continue
-        paths = [tuple(n.name.split(SEP)) for n in owned]
+        paths = [module_path(n.name) for n in owned]
         common = paths[0][:-1]
         for p in paths[1:]:
             k = 0
@@ -1184,8 +1184,8 @@ class _Writer:
         names, var = set(), {}
 
         def fresh(node, label=None):
-            base = _ident(label or (node.name.split(SEP)[-1] if node.op != "take" else
-                                    node.inputs[0].name.split(SEP)[-1] + f"_{node.args['index'] + 1}"))
+            base = _ident(label or (module_path(node.name)[-1] if node.op != "take" else
+                                    module_path(node.inputs[0].name)[-1] + f"_{node.args['index'] + 1}"))
             v, k = base, 1
             while v in names:
                 k += 1
