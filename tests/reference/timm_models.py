@@ -71,7 +71,8 @@ def count(model) -> int:
 
 def copy_weights(model, keras_model) -> int:
     """Copies a timm model's weights into a compiled spec whose layer names are timm's module paths
-    (`.` written `_`): torch's conv (out, in/groups, kh, kw) -> Keras's (kh, kw, in/groups, out), a
+    (`.` written `_`): torch's conv (out, in/groups, kh, kw) -> Keras's (kh, kw, in/groups, out) (1-D
+    alike), a
     linear layer's weight transposed, BN weight, bias, running mean and variance -> gamma, beta,
     moving mean and variance. Returns how many layers it copied; every module with weights is one."""
     import torch
@@ -81,8 +82,8 @@ def copy_weights(model, keras_model) -> int:
         if not own:
             continue
         layer = keras_model.get_layer(name.replace(".", "_"))
-        if isinstance(m, nn.Conv2d):
-            w = [m.weight.detach().numpy().transpose(2, 3, 1, 0)]
+        if isinstance(m, (nn.Conv1d, nn.Conv2d)):     # (out, in, *k) -> (*k, in, out)
+            w = [m.weight.detach().numpy().transpose(*range(2, m.weight.ndim), 1, 0)]
             if m.bias is not None:
                 w.append(m.bias.detach().numpy())
         elif isinstance(m, nn.Linear):
