@@ -34,7 +34,8 @@ TOLERANCE = 1e-5
 SMALL = 5_000_000
 # Smaller inputs where a network allows them, to keep three backends' forward passes cheap.
 CHEAPER = {"unet.cnn": {"image": [188, 188, 1]}, "yolov8.cnn": {"image": [160, 160, 3]},
-           "deeplabv3plus.cnn": {"image": [129, 129, 3]}}
+           "deeplabv3plus.cnn": {"image": [129, 129, 3]}, "res2net.cnn": {"image": [64, 64, 3]},
+           "attention_cnns.cnn": {"image": [64, 64, 3]}, "dla.cnn": {"image": [64, 64, 3]}}
 OTHERS = ("jax", "torch")
 
 

@@ -36,7 +36,8 @@ SMALL_SIZE = 64           # the size of an input dimension a model leaves unknow
 ENV = {"TF_CPP_MIN_LOG_LEVEL": "3"}
 # Smaller inputs where a network allows them (as tests/test_backends.py), to keep the forward passes cheap.
 CHEAPER = {"unet.cnn": {"image": [188, 188, 1]}, "yolov8.cnn": {"image": [160, 160, 3]},
-           "deeplabv3plus.cnn": {"image": [129, 129, 3]}}
+           "deeplabv3plus.cnn": {"image": [129, 129, 3]}, "res2net.cnn": {"image": [64, 64, 3]},
+           "attention_cnns.cnn": {"image": [64, 64, 3]}, "dla.cnn": {"image": [64, 64, 3]}}
 
 
 # --- helpers ------------------------------------------------------------------------------------------------
@@ -415,6 +416,11 @@ def test_check_of_a_keras_model():
     assert isinstance(svg, str) and "<svg" in svg
 
 
+# Specs whose compiled model the importer can't read yet (strict: a fix makes these fail, to be removed).
+NOT_READ_BACK = {"siamese.cnn": "the importer refuses a Keras layer called more than once (a shared layer), "
+                                "which `shared` in a spec builds: shared layers have no import yet"}
+
+
 # --- 7. every shipped spec's compiled model round-trips ----------------------------------------------------------
 
 def _cases() -> list:
@@ -426,8 +432,9 @@ def _cases() -> list:
             graph = cnndsl.check(path, name, **options)
             if isinstance(graph.params.get("batch"), int) and graph.params["batch"] > 2:
                 options["batch"] = 2
+            marks = [pytest.mark.xfail(strict=True, reason=NOT_READ_BACK[str(rel)])] if str(rel) in NOT_READ_BACK else []
             out.append(pytest.param({"path": path, "network": name, "params": options,
-                                     "numeric": graph.total_params <= BIG}, id=f"{rel}:{name}"))
+                                     "numeric": graph.total_params <= BIG}, id=f"{rel}:{name}", marks=marks))
     return out
 
 
