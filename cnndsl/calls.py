@@ -8,11 +8,16 @@ import re
 
 from . import syntax as S
 from .errors import CnnError, did_you_mean
-from .ir import SEP, Node, Scope, Tensors
-from .ops import bind_args, describe, fmt_shape
+from .ir import LAYER_NAME, SEP, Node, Scope, Tensors
+from .ops import REGISTRY, describe, fmt_shape
+from .ops.schema import bind_shared
 from .ops.tensor import split_sizes
 from .sharing import SharedLayer
 from .values import Symbol, fmt_value
+
+
+_NO_DEFAULTS: dict = {}
+_TENSOR_EXPRS = (S.Name, S.Chain)   # the positional arguments of a one-input op that tensor_args looks at
 
 
 class CallMixin:
@@ -29,7 +34,9 @@ class CallMixin:
             return self.block_call(c, env, cur)
         if c.name == "sequential" and c.branches is not None:
             return self.sequential(c, env, cur)
-        op = self.op_or_fail(c.name, c.span, env)
+        op = REGISTRY.get(c.name)
+        if op is None or op.internal or c.name == "in":
+            op = self.op_or_fail(c.name, c.span, env)
         if c.branches is not None:
             if op.arity is not None:
                 self.fail("type", f"`{op.name} {{ ... }}` needs a merge op (concat, add, multiply)", c.span, env)
@@ -38,8 +45,12 @@ class CallMixin:
             if when and not self.truth(when[0], env):
                 return self.skipped_merge(op, c, env, cur)
             inputs = [self.branch(b, env, cur) for b in branches]
-            return self.op_call(op, c, env, inputs, tuple(when), [self.tensor_name(b, env) for b in branches])
-        tensors, inputs, names = self.tensor_args(op, c, env)
+            return self.op_call(op, c, env, inputs, tuple(when),
+                                lambda: [self.tensor_name(b, env) for b in branches])   # for an error only
+        if c.args and (op.arity is None or any(a.name is None and type(a.value) in _TENSOR_EXPRS for a in c.args)):
+            tensors, inputs, names = self.tensor_args(op, c, env)
+        else:
+            tensors = ()      # an op that takes the chain's tensor, and no argument that could name a tensor
         if tensors:
             if op.arity is not None:
                 self.fail("type", f"{op.name} reads the chain's tensor; pass tensors only to merges", tensors[0].span, env)
@@ -202,47 +213,59 @@ class CallMixin:
         return cur
 
     def op_call(self, op, c: S.Call, env, inputs, skip, names=()):
-        positional, keywords, name, spans, frozen = [], {}, None, {}, False
+        positional, keywords, name, frozen = [], {}, None, False
         for a in c.args or ():
-            if a in skip:
+            if skip and a in skip:
                 continue
             value = self.eval(a.value, env)
-            if a.name == "trainable":            # any layer: trainable=false freezes its weights
+            key = a.name
+            if key is None:
+                positional.append(value)
+            elif key == "trainable":            # any layer: trainable=false freezes its weights
                 if not isinstance(value, bool):
                     self.fail("type", f"trainable must be true or false, got {describe(value)}", a.span, env)
                 frozen = not value
-                continue
-            if a.name == "name":
+            elif key == "name":
                 if value is not None and (not isinstance(value, str) or isinstance(value, Symbol)):
                     self.fail("type", f"name must be a string, got {describe(value)}", a.span, env)
                 name = value
-            elif a.name is None:
-                if len(positional) < len(op.args):
-                    spans[op.args[len(positional)].name] = a.span
-                positional.append(value)
             else:
-                spans[a.name] = a.span
-                keywords[a.name] = value
+                keywords[key] = value
         try:
-            args = bind_args(op, positional, keywords, env.defaults.get(op.name, {}))
+            args = bind_shared(op, positional, keywords, env.defaults.get(op.name, _NO_DEFAULTS))
         except CnnError as e:
             symbols = [v for v in positional + list(keywords.values()) if isinstance(v, Symbol)]
             if symbols and e.hint is None and e.kind == "type":
                 e.hint = did_you_mean(symbols[0], env.names)
-            raise e.located(spans.get(e.arg, c.span), env.chain)
+            raise e.located(self.arg_spans(op, c, skip).get(e.arg, c.span), env.chain)
         try:
             node = self.emit(op.name, args, inputs, c.span, env, name=name, frozen=frozen)
         except CnnError as e:
-            self.name_tensors(e, inputs, list(names))
+            self.name_tensors(e, inputs, list(names() if callable(names) else names))
             raise
         if op.name == "split":
             return self.split_outputs(node, c, env)
         return node
 
+    @staticmethod
+    def arg_spans(op, c: S.Call, skip) -> dict:
+        """Where each argument of an op call was written, by the name it binds to (for an error's caret)."""
+        spans, k = {}, 0
+        for a in c.args or ():
+            if a in skip or a.name == "name":
+                continue
+            if a.name is None:
+                if k < len(op.args):
+                    spans[op.args[k].name] = a.span
+                k += 1
+            else:
+                spans[a.name] = a.span
+        return spans
+
     def split_outputs(self, node, c: S.Call, env) -> Tensors:
         """A split's parts: one internal ``take`` node each, bound as ``a, b = split(2)``."""
         sizes = split_sizes(node.inputs[0].shape, node.args)
-        node.args["sizes"] = sizes
+        node.args = {**node.args, "sizes": sizes}     # the bound arguments are shared: a new dict
         takes = [self.emit("take", {"index": i, "sizes": sizes, "axis": node.args["axis"]}, [node], c.span, env,
                            name=f"{node.name}[{i}]", layer=False) for i in range(len(sizes))]
         return Tensors(takes, "split", tuple(f"part{i + 1}" for i in range(len(sizes))))
@@ -253,7 +276,8 @@ class CallMixin:
             self.fail("type", f"`{c.name}` is a block; only merges take {{ branches }}", c.span, env)
         frozen, c = self.trainable_arg(c, env, block=bdef)
         names, shown = self.bind_block(bdef, c, env)
-        instance = self.fresh(env.prefix, c.name.replace(".", "_"))
+        base = c.name.replace(".", "_")
+        instance = self.fresh(env.prefix, base)
         scope = Scope(instance, "block", c.span, block=c.name, args=tuple(shown))
         if bdef.name in env.active and len(env.scope) >= self.limits.max_depth:
             # A block may call itself (DLA's trees) when an argument decides its depth; one that never
@@ -275,13 +299,20 @@ class CallMixin:
     def expand_block(self, bdef: S.BlockDef, called: str, names: dict, scope: Scope, cur, env, span):
         """The block's body lowered with its parameters bound (``names``) inside ``scope``."""
         blocks, consts = self.program.home[id(bdef)]
-        names = {**consts, **names}
+        if consts:
+            names = {**consts, **names}
         inner = env.child(names=names, blocks=blocks, scope=self.nest(env, scope, span),
                           prefix=scope.id + SEP,
                           active=env.active + (bdef.name,), is_network=False)
         if cur is not None:
             names.setdefault("in", cur)
+        valid = self.valid_parts     # the prefix of derived names inside: valid if its parts are
+        base = scope.id[len(env.prefix):] if scope.id.startswith(env.prefix) else scope.id
+        if (not env.prefix or env.prefix in valid) and (base in valid or LAYER_NAME.fullmatch(base)):
+            valid.update((base, inner.prefix))
         out = self.body(bdef.body, inner, cur)
+        self.counters.pop(inner.prefix, None)    # the instance's names are all made (its prefix is unique)
+        valid.discard(inner.prefix)
         if bdef.outputs:
             return self.block_outputs(bdef, names)
         if out is None:
@@ -305,9 +336,30 @@ class CallMixin:
             return arg.value.id
         return fmt_value(value)
 
+    def in_order(self, c: S.Call, bdef: S.BlockDef) -> bool:
+        """Whether a block call gives every parameter by position and none is an input (remembered per
+        call site: the syntax tree doesn't change)."""
+        known = self.plain_calls.get(id(c))
+        if known is None:
+            known = self.plain_calls[id(c)] = (c, all(a.name is None for a in c.args or ())
+                                               and all(p.kind != "input" for p in bdef.params))
+        return known[1]
+
     def bind_block(self, bdef: S.BlockDef, c: S.Call, env):
         """Evaluate a call's arguments against the block's parameters: (names, the arguments as
         ``(keyword or None, value, text as written)``)."""
+        args = c.args or ()
+        for a in args if self.shared_declared else ():
+            if isinstance(a.value, S.Name) and isinstance(env.names.get(a.value.id), SharedLayer):
+                self.fail("type", f"`{a.value.id}` is a shared instance; it is applied in the body that declares it, "
+                                  "and can't be passed to a block", a.span, env,
+                          hint="declare it in the block that applies it, or apply it here and pass the tensor")
+        if len(args) == len(bdef.params) and self.in_order(c, bdef):   # every parameter given, in order
+            names, shown = {}, []
+            for p, a in zip(bdef.params, args):
+                names[p.name] = value = self.eval(a.value, env)
+                shown.append((None, value, self.as_written(value, a)))
+            return names, shown
         params = [p.name for p in bdef.params]
         names, shown = {}, []
         args = c.args or ()
@@ -315,11 +367,6 @@ class CallMixin:
         if len(positional) > len(params):
             self.fail("type", f"block `{bdef.name}` takes {len(params)} argument(s), got {len(positional)}", c.span, env,
                       hint=f"{bdef.name}({', '.join(params)})")
-        for a in args if self.shared_declared else ():
-            if isinstance(a.value, S.Name) and isinstance(env.names.get(a.value.id), SharedLayer):
-                self.fail("type", f"`{a.value.id}` is a shared instance; it is applied in the body that declares it, "
-                                  "and can't be passed to a block", a.span, env,
-                          hint="declare it in the block that applies it, or apply it here and pass the tensor")
         for p, a in zip(params, positional):
             names[p] = self.eval(a.value, env)
             shown.append((None, names[p], self.as_written(names[p], a)))
@@ -333,6 +380,7 @@ class CallMixin:
                 self.fail("type", f"block `{bdef.name}`: `{a.name}` given twice", a.span, env)
             names[a.name] = self.eval(a.value, env)
             shown.append((a.name, names[a.name], self.as_written(names[a.name], a)))
+        seen = None     # what a default sees: the block file's constants, then the parameters bound so far
         for p in bdef.params:
             if p.kind == "input":
                 self.fail("type", f"block parameter `{p.name}` can't be an input; blocks read `in`", p.span, env)
@@ -340,6 +388,7 @@ class CallMixin:
                 if p.kind == "plain":
                     self.fail("type", f"block `{bdef.name}` needs argument `{p.name}`", c.span, env,
                               hint=f"{bdef.name}({', '.join(params)})")
-                consts = self.program.home[id(bdef)][1]
-                names[p.name] = self.eval(p.value, env.child(names={**consts, **names}))
+                if seen is None:
+                    seen = env.child(names={**self.program.home[id(bdef)][1], **names})
+                names[p.name] = seen.names[p.name] = self.eval(p.value, seen)
         return names, shown

@@ -14,7 +14,6 @@ import os
 import re
 import signal
 import sys
-import tempfile
 
 from .errors import CnnError, did_you_mean, format_error
 from .lower import Limits
@@ -29,6 +28,19 @@ def _version() -> str:
         return version("cnndsl")
     except PackageNotFoundError:   # a source tree that was never installed
         return "(not installed)"
+
+
+class _VersionAction(argparse.Action):
+    """``--version``, with the version read only when asked for (importlib.metadata costs every other
+    command's start-up several milliseconds)."""
+
+    def __init__(self, option_strings, dest=argparse.SUPPRESS, default=argparse.SUPPRESS, help=None):
+        super().__init__(option_strings, dest=dest, default=default, nargs=0,
+                         help=help or "show program's version number and exit")
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        print(f"cnndsl {_version()}")
+        parser.exit()
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -48,7 +60,7 @@ def _parser() -> argparse.ArgumentParser:
                         help="don't check the spec's `expect` lines (e.g. to draw a spec while fixing it)")
 
     p = _Parser(prog="cnndsl", description="Check, compile and draw .cnn network specs.")
-    p.add_argument("--version", action="version", version=f"cnndsl {_version()}", help="print the version")
+    p.add_argument("--version", action=_VersionAction, help="print the version")
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND", parser_class=_Parser,
                            help="what to do; `cnndsl COMMAND --help` describes each")
     model = "a .cnn spec, or a Keras model (.keras file) to read as one"
@@ -313,16 +325,20 @@ def _fails_the_same(e: CnnError, program, network, limits, settings: dict) -> bo
 
 def describe(graph, convention: str = "cnndsl", unit: str = "macs") -> str:
     """The lines ``check`` prints for one network (its operation count by ``convention``, in ``unit``)."""
-    from .counting import count, unit_label, why_unknown
-    from .ops import fmt_shape
-    from .summary import human
+    from .ops.schema import fmt_shape, human    # not .summary: check needs none of its tree code
     ins = ", ".join(f"{k} {fmt_shape(n.shape)}" for k, n in graph.inputs.items())
     outs = ", ".join(f"{k} {fmt_shape(n.shape)}" for k, n in graph.outputs.items())
-    n = count(graph, convention, unit)
-    counted = human(n) if n is not None else f"? ({why_unknown(graph, convention)})"
+    if (convention, unit) == ("cnndsl", "macs"):     # the default, without the counting module
+        n, label = graph.macs, "MACs"
+        counted = human(n) if n is not None else "? (H or W unknown)"
+    else:
+        from .counting import count, unit_label, why_unknown
+        n, label = count(graph, convention, unit), unit_label(convention, unit)
+        counted = human(n) if n is not None else f"? ({why_unknown(graph, convention)})"
+    trainable, non_trainable = graph.trainable, graph.non_trainable   # one pass each
     lines = [f"{graph.name}: {ins} -> {outs}",
-             f"  params {graph.total_params:,} (trainable {graph.trainable:,}, non-trainable {graph.non_trainable:,})"
-             f" · {unit_label(convention, unit)} {counted} · {graph.layers} layers"]
+             f"  params {trainable + non_trainable:,} (trainable {trainable:,}, non-trainable {non_trainable:,})"
+             f" · {label} {counted} · {graph.layers} layers"]
     lines += [f"  warning: {w}" for w in graph.warnings]
     return "\n".join(lines)
 
@@ -330,8 +346,9 @@ def describe(graph, convention: str = "cnndsl", unit: str = "macs") -> str:
 def _cmd_check(args) -> int:
     """Each file is loaded, lowered and reported on its own: an error in one doesn't hide the others."""
     settings, limits = _settings(args), _limits(args)
-    from .counting import check_convention
-    check_convention(args.convention, args.count)
+    if (args.convention, args.count) != ("cnndsl", "macs"):    # the default needs no counting module
+        from .counting import check_convention
+        check_convention(args.convention, args.count)
     loaded, worst = [], 0
     for path in args.files:
         try:
@@ -395,6 +412,7 @@ def _import_keras_quietly():
         saved = os.dup(2)
     except (OSError, ValueError):   # no stderr to protect
         return import_keras()
+    import tempfile
     log = tempfile.TemporaryFile()
     try:
         os.dup2(log.fileno(), 2)

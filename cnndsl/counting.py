@@ -341,6 +341,9 @@ def count(graph, convention: str = "cnndsl", unit: str = "macs"):
     """The network's count for one sample: an int, or None when it can't be known (a size is unknown, or
     the convention has no rule for an op: ``why_unknown`` says which)."""
     check_convention(convention, unit)
+    if convention == "cnndsl":          # node.macs: the graph's own total (None if any is None), in one pass
+        total = graph.macs
+        return None if total is None else total * (2 if unit == "flops" else 1)
     total = 0
     for node in graph.nodes:
         n = node_count(node, convention)

@@ -25,17 +25,21 @@ fields are the spec of the IR:
 - ``frozen``: the layer's weights are not trained (``trainable=false`` on the
   op, or on a block call or ``sequential`` around it): all of its parameters
   count as non-trainable, as Keras counts a layer whose ``trainable`` is False.
+- ``meta``: provenance and other annotations, a dict (empty unless written).
 """
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
+from operator import attrgetter
 
 from .errors import CnnError, Frame, Span
 
 SEP = "-"   # joins the steps of a derived name: `stage_2-residual_1-conv_1`
+LAYER_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_\-]*")   # what every Keras backend accepts as a layer name
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Scope:
     """A block call or a repeat that nodes sit in (a cluster in diagrams), as structured data.
 
@@ -104,20 +108,43 @@ def call_text(texts: list, limit: int = LABEL_ARGS) -> str:
     return ", ".join(shown)
 
 
-@dataclass(eq=False)
 class Node:
-    name: str
-    op: str
-    args: dict
-    inputs: tuple
-    shape: tuple
-    span: Span
-    scope: tuple = ()
-    trainable: int = 0
-    non_trainable: int = 0
-    macs: int | None = 0
-    shares: "Node | None" = None
-    frozen: bool = False
+    """One layer (see the module's docstring). Slotted: a million of them fit in well under a GiB.
+
+    Nodes made from the same call share their bound arguments (a read-only ``FrozenArgs``), shape
+    tuple and counts; a node's own are its name, inputs and ``meta``. ``meta`` (provenance, e.g.
+    what a node was imported from) is an empty dict until something is written to it, and costs a
+    node nothing until then.
+    """
+
+    __slots__ = ("name", "op", "args", "inputs", "shape", "span", "scope", "trainable", "non_trainable", "macs",
+                 "_meta", "shares", "frozen")
+
+    def __init__(self, name: str, op: str, args: dict, inputs: tuple, shape: tuple, span: Span, scope: tuple = (),
+                 trainable: int = 0, non_trainable: int = 0, macs: int | None = 0, meta: dict | None = None,
+                 shares: "Node | None" = None, frozen: bool = False):
+        self.name = name
+        self.op = op
+        self.args = args
+        self.inputs = inputs
+        self.shape = shape
+        self.span = span
+        self.scope = scope
+        self.trainable = trainable
+        self.non_trainable = non_trainable
+        self.macs = macs
+        self._meta = meta or None
+        self.shares = shares        # the first application of a shared layer this node calls again
+        self.frozen = frozen        # trainable=false: every weight non-trainable
+
+    @property
+    def meta(self) -> dict:
+        m = self._meta
+        return m if m is not None else _Meta(self)
+
+    @meta.setter
+    def meta(self, value: dict) -> None:
+        self._meta = value
 
     @property
     def params(self) -> int:
@@ -126,6 +153,39 @@ class Node:
     def __repr__(self) -> str:
         ins = ", ".join(i.name for i in self.inputs)
         return f"<{self.op} {self.name}({ins}) -> {self.shape}>"
+
+
+class _Meta(dict):
+    """A node's empty ``meta``: a dict that becomes the node's own on its first write."""
+
+    __slots__ = ("_node",)
+
+    def __init__(self, node: Node):
+        super().__init__()
+        self._node = node
+
+    def _own(self) -> None:
+        if self._node._meta is not self:
+            self._node._meta = self
+
+    def __setitem__(self, key, value):
+        self._own()
+        super().__setitem__(key, value)
+
+    def update(self, *a, **k):
+        self._own()
+        super().update(*a, **k)
+
+    def setdefault(self, key, default=None):
+        self._own()
+        return super().setdefault(key, default)
+
+    def __ior__(self, other):
+        self._own()
+        return super().__ior__(other)
+
+
+_TRAINABLE, _NON_TRAINABLE, _OP, _MACS = (attrgetter(k) for k in ("trainable", "non_trainable", "op", "macs"))
 
 
 class Tensors(tuple):
@@ -151,11 +211,11 @@ class Graph:
 
     @property
     def trainable(self) -> int:
-        return sum(n.trainable for n in self.nodes)
+        return sum(map(_TRAINABLE, self.nodes))
 
     @property
     def non_trainable(self) -> int:
-        return sum(n.non_trainable for n in self.nodes)
+        return sum(map(_NON_TRAINABLE, self.nodes))
 
     @property
     def total_params(self) -> int:
@@ -165,16 +225,13 @@ class Graph:
     def layers(self) -> int:
         """How many layers the model has: every node but the inputs, a split's parts and the later
         applications of a shared layer."""
-        return sum(1 for n in self.nodes if n.op not in ("input", "take") and n.shares is None)
+        ops = list(map(_OP, self.nodes))
+        return len(ops) - ops.count("input") - ops.count("take") - sum(1 for n in self.nodes if n.shares is not None)
 
     @property
     def macs(self) -> int | None:
-        total = 0
-        for n in self.nodes:
-            if n.macs is None:
-                return None
-            total += n.macs
-        return total
+        macs = list(map(_MACS, self.nodes))
+        return None if None in macs else sum(macs)
 
     def _repr_svg_(self) -> str:
         """Jupyter shows a network as its diagram."""
@@ -194,23 +251,24 @@ class Graph:
 
     def lint(self) -> None:
         """Check the invariants; raise ``CnnError(kind="internal")`` on the first broken one."""
-        seen, names = set(), set()
+        seen, names = set(), set()     # nodes hash by identity
         for n in self.nodes:
-            if n.name in names or "/" in n.name or not n.name:
+            name = n.name
+            if name in names or not name or "/" in name:
                 raise CnnError("internal", f"bad or duplicate node name `{n.name}`", n.span)
-            names.add(n.name)
+            names.add(name)
             for i in n.inputs:
-                if id(i) not in seen:
+                if i not in seen:
                     raise CnnError("internal", f"`{n.name}` reads `{i.name}`, which is not before it", n.span)
-            if n.shares is not None and (id(n.shares) not in seen or n.shares.shares is not None
+            if n.shares is not None and (n.shares not in seen or n.shares.shares is not None
                                          or n.shares.op != n.op or n.params):
                 raise CnnError("internal", f"`{n.name}` shares `{n.shares.name}`, which is not an earlier first "
                                            "application of the same op, or counts its weights again", n.span)
             if n.shape is None or n.trainable < 0 or n.non_trainable < 0:
                 raise CnnError("internal", f"`{n.name}` has no shape or negative params", n.span)
-            seen.add(id(n))
+            seen.add(n)
         for name, n in {**self.inputs, **self.outputs}.items():
-            if id(n) not in seen:
+            if n not in seen:
                 raise CnnError("internal", f"`{name}` is not a node of the graph")
         for n in self.inputs.values():
             if n.op != "input":

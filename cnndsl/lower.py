@@ -11,22 +11,20 @@ and for every block called from it, unless a block sets its own.
 """
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 
 from . import syntax as S
 from .errors import CnnError, did_you_mean
-from .ir import Graph, Node, Scope, Tensors
+from .ir import LAYER_NAME, Graph, Node, Scope, Tensors
 from .calls import CallMixin
 from .sharing import SharedLayer, SharingMixin
 from .contracts import check_expects
 from .ops import REGISTRY
-from .ops.schema import convert
+from .ops.schema import FrozenArgs, convert
 from .shapes import infer_node
-from .values import Evaluator, fmt_value
+from .values import MAX_INT, Evaluator, Symbol, bounded, fmt_value
 
 KEYWORD_NAMES = {"in"}
-LAYER_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_\-]*")
 
 
 @dataclass(frozen=True)
@@ -59,10 +57,9 @@ class Env:
         return tuple(s.frame for s in self.scope if s.kind == "block")
 
     def child(self, **kw) -> "Env":
-        """A copy with ``kw`` changed (``dataclasses.replace`` without its per-field checks: this runs
-        at every block call)."""
-        new = object.__new__(Env)
-        new.__dict__ = {**self.__dict__, **kw}
+        new = object.__new__(Env)          # dataclasses.replace, without its per-call field walk
+        new.__dict__.update(self.__dict__)
+        new.__dict__.update(kw)
         return new
 
 
@@ -73,8 +70,12 @@ class Lowerer(CallMixin, SharingMixin):
         self.program = program
         self.limits = limits
         self.graph: Graph | None = None
-        self.counters: dict = {}
+        self.counters: dict = {}     # name prefix -> {base: last number}; a block's is dropped when it ends
         self.taken: dict = {}
+        self.valid_parts: set = set()     # prefixes and bases of derived names that are valid layer names
+        self.plain_calls: dict = {}       # id(block call) -> (the call, whether it binds in order): calls.in_order
+        self.stmt_of = _Handlers(type(self), "stmt_")   # syntax class -> its method, looked up once
+        self.elem_of = _Handlers(type(self), "elem_")
         self.expects: list = []      # (Expect statement, expected value)
         self.steps = 0
         self.sequentials: list = []  # (Scope, its nodes): each read from outside only at its end
@@ -97,18 +98,39 @@ class Lowerer(CallMixin, SharingMixin):
 
     def eval(self, expr, env: Env):
         try:
-            return Evaluator(env.names, lambda span: self.tick(span, env))(expr)
+            kind = type(expr)
+            if kind is S.Num or kind is S.Const:     # most arguments: a literal or a name, no Evaluator
+                v = expr.value
+            elif kind is S.Name:
+                v = env.names.get(expr.id, _UNSET)
+                if v is _UNSET:
+                    v = Symbol(expr.id)
+            else:
+                return Evaluator(env.names, lambda span: self.tick(span, env))(expr)
+            if type(v) is int and -MAX_INT < v < MAX_INT:
+                return v
+            return bounded(v, expr.span)
         except CnnError as e:
             raise e.located(expr.span, env.chain)
 
     # --- naming -----------------------------------------------------------------
     def fresh(self, prefix: str, base: str) -> str:
-        key = (prefix, base)
-        k = self.counters.get(key, 0) + 1
-        self.counters[key] = k
+        table = self.counters.get(prefix)
+        if table is None:
+            table = self.counters[prefix] = {}
+        k = table[base] = table.get(base, 0) + 1
         return f"{prefix}{base}_{k}"
 
-    def claim(self, name: str, span, env: Env) -> str:
+    def claim(self, name: str, span, env: Env, parts: tuple | None = None) -> str:
+        """Take a layer name, or fail. ``parts`` is the (prefix, base) of a derived name ``{prefix}{base}_{k}``:
+        when the prefix is empty or a valid name and the base is one, so is the name."""
+        valid = self.valid_parts
+        if parts is not None and parts[1] in valid and (not parts[0] or parts[0] in valid):
+            if name in self.taken:
+                self.fail("name", f"layer name `{name}` is used twice (first at {self.taken[name]})", span, env,
+                          hint="put a block parameter or the repeat index in the name template, e.g. \"{name}_pool\"")
+            self.taken[name] = span
+            return name
         if not LAYER_NAME.fullmatch(name):
             bad = next((ch for k, ch in enumerate(name) if not LAYER_NAME.fullmatch("a" + ch)), name[:1] or "")
             who = {".": "Keras's torch backend", "/": "Keras"}.get(bad, "Keras's TensorFlow backend")
@@ -120,25 +142,52 @@ class Lowerer(CallMixin, SharingMixin):
             self.fail("name", f"layer name `{name}` is used twice (first at {self.taken[name]})", span, env,
                       hint="put a block parameter or the repeat index in the name template, e.g. \"{name}_pool\"")
         self.taken[name] = span
+        if parts is not None:
+            valid.update(p for p in parts if p and LAYER_NAME.fullmatch(p))
         return name
 
     # --- nodes ------------------------------------------------------------------
     def emit(self, op_name, args, inputs, span, env: Env, name=None, layer=True, shares=None, frozen=False) -> Node:
         """A new node; ``layer=False`` for nodes no backend makes a layer of (a split's parts, a shared
         layer's later applications: ``shares`` is the node whose layer it calls again)."""
-        self.tick(span, env)
-        if len(self.graph.nodes) >= self.limits.max_nodes:
+        self.steps += 1
+        if self.steps > self.limits.max_steps:
+            self.tick(span, env)
+        nodes = self.graph.nodes
+        if len(nodes) >= self.limits.max_nodes:
             self.fail("limit", f"the network has more than {self.limits.max_nodes:,} nodes (max_nodes)", span, env)
         matched = self.shared_node(env, op_name, args, span) if env.sharing is not None else None
         if matched is not None:        # a shared block applied again: this node calls the first's layer
             (name, shares), layer = matched, False
-        name = name if not layer else self.claim(name if name is not None else self.fresh(env.prefix, op_name), span, env)
-        node = Node(name, op_name, args, tuple(inputs), None, span, env.scope, shares=shares,
-                    frozen=bool(frozen or env.frozen or (shares is not None and shares.frozen)))
+        frozen = bool(frozen or env.frozen or (shares is not None and shares.frozen))
+        if layer:
+            if name is None:     # derived: `fresh` and `claim`, inlined for the usual case
+                prefix = env.prefix
+                table = self.counters.get(prefix)
+                if table is None:
+                    table = self.counters[prefix] = {}
+                k = table[op_name] = table.get(op_name, 0) + 1
+                name = f"{prefix}{op_name}_{k}"
+                valid, taken = self.valid_parts, self.taken
+                if op_name in valid and (not prefix or prefix in valid) and name not in taken:
+                    taken[name] = span
+                else:
+                    self.claim(name, span, env, (prefix, op_name))
+            else:
+                name = self.claim(name, span, env)
+        known = (args.inferred if type(args) is FrozenArgs and env.sharing is None and shares is None and not frozen
+                 else None)
+        if known is not None:    # these arguments met these input shapes before: the same results
+            done = known.get(tuple([i.shape for i in inputs]))
+            if done is not None:
+                node = Node(name, op_name, done[4], tuple(inputs), done[0], span, env.scope, done[1], done[2], done[3])
+                nodes.append(node)
+                return node
+        node = Node(name, op_name, args, tuple(inputs), None, span, env.scope, shares=shares, frozen=frozen)
         infer_node(node)
         if matched is not None:
             self.check_same_args(env, node, span)
-        self.graph.nodes.append(node)
+        nodes.append(node)
         if env.sharing is not None and env.sharing.k == 1:
             env.sharing.shared.first.append(node)
         return node
@@ -224,22 +273,25 @@ class Lowerer(CallMixin, SharingMixin):
 
     def prune(self):
         """Drop nodes no output depends on, as Keras's functional Model does."""
-        live = set()
+        live = set()     # nodes hash by identity
         stack = list(self.graph.outputs.values()) + list(self.graph.inputs.values())
         while stack:
             n = stack.pop()
-            if id(n) not in live:
-                live.add(id(n))
+            if n not in live:
+                live.add(n)
                 stack.extend(n.inputs)
-        dead = [n for n in self.graph.nodes if id(n) not in live]
+        if len(live) == len(self.graph.nodes):
+            return
+        dead = [n for n in self.graph.nodes if n not in live]
         if dead:
             self.graph.warnings.append(
                 f"{len(dead)} layer(s) reach no output and are left out, the first `{dead[0].name}` at {dead[0].span}")
-            self.graph.nodes = [n for n in self.graph.nodes if id(n) in live]
+            self.graph.nodes = [n for n in self.graph.nodes if n in live]
 
     # --- bodies, statements, chains -------------------------------------------------
     def body(self, stmts, env: Env, cur):
         prev = None
+        stmt_of, limit = self.stmt_of, self.limits.max_steps
         shared = self.shared_in.get(id(stmts))
         if shared is None:        # the body's `shared` statements, found once per body of the source
             shared = self.shared_in[id(stmts)] = tuple(s for s in stmts if type(s) is S.Shared)
@@ -247,12 +299,15 @@ class Lowerer(CallMixin, SharingMixin):
             later = {s.name: s.span for s in shared}
             self.pending.append(later)
         for stmt in stmts:
-            self.tick(stmt.span, env)
-            if isinstance(stmt, S.Assign) and isinstance(prev, S.Assign) and isinstance(cur, Node):
+            self.steps += 1
+            if self.steps > limit:
+                self.tick(stmt.span, env)
+            kind = type(stmt)
+            if kind is S.Assign and type(prev) is S.Assign and isinstance(cur, Node):
                 self.lint_implicit_input(stmt, prev, env, cur)
             prev = stmt
-            cur = getattr(self, "stmt_" + type(stmt).__name__)(stmt, env, cur)
-            if shared and type(stmt) is S.Shared:
+            cur = stmt_of[kind](self, stmt, env, cur)
+            if shared and kind is S.Shared:
                 later.pop(stmt.name, None)
         if shared:
             self.pending.pop()
@@ -350,10 +405,11 @@ class Lowerer(CallMixin, SharingMixin):
         return cur
 
     def chain(self, chain: S.Chain, env: Env, cur, bundle_ok: bool = False):
+        elem_of = self.elem_of
         for k, elem in enumerate(chain.elems):
             if isinstance(cur, Tensors) and not (k == 0 and isinstance(env.names.get(getattr(elem, "name", None)), Node)):
                 self.unbound(cur, elem.span, env)
-            cur = getattr(self, "elem_" + type(elem).__name__)(elem, env, cur, k == 0)
+            cur = elem_of[type(elem)](self, elem, env, cur, k == 0)
         if isinstance(cur, Tensors) and not bundle_ok:
             self.unbound(cur, chain.span, env)
         return cur
@@ -441,6 +497,18 @@ class Lowerer(CallMixin, SharingMixin):
 
 
 _UNSET = object()
+
+
+class _Handlers(dict):
+    """``stmt_Let`` for ``S.Let``: the lowerer class's function for a syntax class, found by name once."""
+
+    def __init__(self, owner: type, prefix: str):
+        super().__init__()
+        self.owner, self.prefix = owner, prefix
+
+    def __missing__(self, cls):
+        self[cls] = function = getattr(self.owner, self.prefix + cls.__name__)
+        return function
 
 
 def _as_spec_value(v):

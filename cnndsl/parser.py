@@ -45,8 +45,18 @@ def _grammar_text() -> str:
     raise FileNotFoundError(f"{GRAMMAR_FILE} is missing from the cnndsl installation")
 
 
+GRAMMAR_OPTIONS = dict(parser="lalr", propagate_positions=True, start=["start", "test"], maybe_placeholders=True)
+
+
 @functools.lru_cache(maxsize=None)
 def _lark() -> Lark:
+    """The parser: from the tables shipped in the package (cnndsl/grammar.tables, made by
+    scripts/build_parser.py) when they were built from this grammar by this lark; otherwise built
+    from the grammar, with lark's cache under the user's cache folder."""
+    text = _grammar_text()
+    shipped = _shipped_tables(text)
+    if shipped is not None:
+        return Lark.load(shipped)
     cache_dir = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
     cache = os.path.join(cache_dir, "cnndsl", "grammar.lark.cache")
     try:
@@ -54,15 +64,46 @@ def _lark() -> Lark:
     except OSError:
         import tempfile  # rare: no writable home; kept off the start-up path
         cache = os.path.join(tempfile.gettempdir(), "cnndsl-grammar.lark.cache")
-    return Lark(_grammar_text(), parser="lalr", propagate_positions=True,
-                start=["start", "test"], cache=cache, maybe_placeholders=True)
+    return Lark(text, cache=cache, **GRAMMAR_OPTIONS)
+
+
+TABLES_FILE = "grammar.tables"   # made by scripts/build_parser.py
+
+
+def _shipped_tables(text: str):
+    """The shipped parser tables, if they were built from ``text`` by the installed lark; else None."""
+    import hashlib
+    import lark
+    import pickle
+    try:
+        with open(os.path.join(os.path.dirname(os.path.abspath(__file__)), TABLES_FILE), "rb") as f:
+            digest, _, version = f.readline().decode("ascii", "replace").strip().partition(" ")
+            if digest != hashlib.sha256(text.encode("utf-8")).hexdigest() or version != lark.__version__:
+                return None
+            return pickle.load(f)
+    except (OSError, EOFError, pickle.UnpicklingError):
+        return None
 
 
 def parse(text: str, path: str = "<string>") -> S.Module:
-    """Parse a whole .cnn file into a ``syntax.Module``."""
-    source = Source(path, text)
-    tree = _parse_tree(source, text, "start")
-    return _build(source, tree)
+    """Parse a whole .cnn file into a ``syntax.Module``.
+
+    The syntax tree is immutable, so a file parsed before (the same path and text: a library that
+    several specs import, an editor checking again) is not parsed again."""
+    key = (path, text)
+    module = _PARSED.get(key)
+    if module is None:
+        source = Source(path, text)
+        module = _build(source, _parse_tree(source, text, "start"))
+        if len(text) <= MAX_CACHED_TEXT:
+            while _PARSED and sum(len(t) for _, t in _PARSED) + len(text) > MAX_CACHED_TEXT:
+                del _PARSED[next(iter(_PARSED))]        # the oldest first
+            _PARSED[key] = module
+    return module
+
+
+MAX_CACHED_TEXT = 4 * 2 ** 20    # characters of spec text whose syntax trees are kept
+_PARSED: dict = {}               # (path, text) -> Module
 
 
 def parse_expr(text: str, source: Source, line: int, col: int) -> S.Node:

@@ -10,7 +10,7 @@ from __future__ import annotations
 from .errors import CnnError
 from .ir import Graph, Node
 from .ops import REGISTRY, fmt_shape
-from .ops.schema import RANK_NAMES, array_shape, fixed_weights, resolve_spatial
+from .ops.schema import RANK_NAMES, FrozenArgs, array_shape, fixed_weights, resolve_spatial
 
 MAX_DIM = 2 ** 31 - 1   # a tensor dimension Keras and its backends can index
 
@@ -19,22 +19,38 @@ def infer_node(node: Node) -> Node:
     """Fill in ``shape``, ``trainable``, ``non_trainable`` and ``macs``.
 
     Errors get the node's span, its call chain, and a note per input saying
-    what shape it has and which op made it.
+    what shape it has and which op made it. The rules are pure functions of the
+    input shapes and the arguments, so nodes with shared arguments (``FrozenArgs``)
+    and the same input shapes share one result (their rank-fitted arguments too), computed once.
     """
     op = REGISTRY[node.op]
     if op.arity == 0:
         return node
-    ins = [i.shape for i in node.inputs]
+    args = node.args
+    ins = tuple([i.shape for i in node.inputs])
+    known = args.inferred if type(args) is FrozenArgs else None   # a remembered binding's results
+    if node.shares is not None or node.frozen:
+        known = None                   # their counts are not the binding's: nothing remembered
+    if known is not None:
+        done = known.get(ins)
+        if done is not None:
+            node.shape, node.trainable, node.non_trainable, node.macs, node.args = done
+            return node
+    ins = list(ins)
     try:
         _check_inputs(op, ins)
-        if op.ranks is not None:
-            node.args = resolve_spatial(op, ins, node.args)
-        node.shape = tuple(op.shape(ins, node.args))
-        if any(d is not None and d > MAX_DIM for d in node.shape):
-            raise CnnError("limit", f"the output {fmt_shape(node.shape)} has a dimension over 2**31 - 1, more than "
+        if op.ranks is not None:       # spatial arguments fitted to the input's rank
+            resolved = resolve_spatial(op, ins, args)
+            args = node.args = FrozenArgs(resolved) if type(args) is FrozenArgs else resolved
+        shape = tuple(op.shape(ins, args))
+        if any(d is not None and d > MAX_DIM for d in shape):
+            raise CnnError("limit", f"the output {fmt_shape(shape)} has a dimension over 2**31 - 1, more than "
                                     "any backend can index")
-        node.trainable, node.non_trainable = op.params(ins, node.args, node.shape)
-        node.macs = op.macs(ins, node.args, node.shape)
+        if len(_SHAPES) < MAX_SHAPES:
+            shape = _SHAPES.setdefault(shape, shape)
+        node.shape = shape
+        node.trainable, node.non_trainable = op.params(ins, args, shape)
+        node.macs = op.macs(ins, args, shape)
         _check_fixed(op, node, ins)
         if node.shares is not None:        # a shared layer applied again: its weights are the first's
             _check_shared(op, node, ins)
@@ -45,7 +61,14 @@ def infer_node(node: Node) -> Node:
         e.message = f"{e.message}" if e.message.startswith(op.name) else f"{op.name}: {e.message}"
         e.notes = e.notes or [_origin(i, k, len(node.inputs)) for k, i in enumerate(node.inputs, 1)]
         raise e.located(node.span, tuple(s.frame for s in node.scope if s.kind == "block"))
+    if known is not None and len(known) < MEMO_SIZE:
+        known[tuple(ins)] = (shape, node.trainable, node.non_trainable, node.macs, node.args)
     return node
+
+
+MEMO_SIZE = 1024       # input shapes remembered per shared binding
+_SHAPES: dict = {}     # output shapes, each once: nodes of equal shape share the tuple
+MAX_SHAPES = 100_000
 
 
 def _check_inputs(op, ins):

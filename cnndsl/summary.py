@@ -32,6 +32,7 @@ import math
 from .errors import CnnError
 from .ir import call_text
 from .ops import REGISTRY, fmt_shape
+from .ops.schema import human  # noqa: F401  (summary.human: dot.py and cli import it from here)
 from .structure import Group, build_tree, ports, users
 
 
@@ -85,16 +86,6 @@ def _public(scope) -> str:
 
 def _block_name(group: Group) -> str:
     return _public(group.scope)
-
-
-def human(n) -> str:
-    """``11.3G``, ``236K``, ``512``: three significant digits, for labels."""
-    if n is None:
-        return "?"
-    for unit, size in (("G", 1e9), ("M", 1e6), ("K", 1e3)):
-        if n >= size:
-            return f"{n / size:.3g}{unit}"
-    return str(n)
 
 
 def check_depth(depth) -> None:

@@ -19,6 +19,8 @@ from .ops.schema import Initializer, Symbol
 
 def fmt_value(v) -> str:
     """A value as it reads in labels and messages: ``128``, ``[1, 7]``, ``same``."""
+    if type(v) is int:
+        return str(v)
     if isinstance(v, Node):
         return v.name
     if isinstance(v, float):
@@ -183,9 +185,14 @@ class Evaluator:
 
     def __call__(self, e: S.Node):
         try:
-            v = getattr(self, type(e).__name__)(e)
+            method = _METHODS.get(type(e))
+            if method is None:
+                method = _METHODS[type(e)] = getattr(Evaluator, type(e).__name__)
+            v = method(self, e)
         except (OverflowError, ValueError, ZeroDivisionError) as exc:
             raise CnnError("value", f"can't compute this: {exc}", e.span) from None
+        if type(v) is int and -MAX_INT < v < MAX_INT:
+            return v
         return bounded(v, e.span)
 
     def Num(self, e):
@@ -343,6 +350,7 @@ class Evaluator:
 
 
 _MISSING = object()
+_METHODS: dict = {}   # syntax class -> the Evaluator function for it, looked up once
 
 
 def _fits(n: int, what: str, span) -> None:
@@ -353,6 +361,11 @@ def _fits(n: int, what: str, span) -> None:
 def bounded(v, span):
     """``v``, if it is a value the language allows: a finite number of bounded size, a list or a
     string of bounded length. Anything else is a located error, never a Python exception later."""
+    t = type(v)
+    if t is Node or t is Symbol or t is str or t is list:     # the usual values, checked by their exact type
+        if t is not Node and len(v) > MAX_LEN:
+            _fits(len(v), "a list" if t is list else "a string", span)
+        return v
     if isinstance(v, bool) or v is None:
         return v
     if isinstance(v, int):

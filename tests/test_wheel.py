@@ -48,3 +48,12 @@ def test_the_wheel_ships_the_grammar_and_the_cli(wheel):
     assert "cnndsl/cli.py" in wheel and "cnndsl/ops/__init__.py" in wheel
     entry_points = next(text for name, text in wheel.items() if name.endswith(".dist-info/entry_points.txt"))
     assert b"cnndsl = cnndsl.cli:main" in entry_points
+
+
+def test_the_wheel_ships_the_parser_tables(wheel):
+    """`check` loads the prebuilt LALR tables (cnndsl/grammar.tables, keyed by the grammar's hash) from the
+    installed package, not only from a source tree."""
+    assert wheel["cnndsl/grammar.tables"] == (ROOT / "cnndsl" / "grammar.tables").read_bytes()
+    import hashlib
+    digest = wheel["cnndsl/grammar.tables"].split(b"\n", 1)[0].split(b" ")[0].decode()
+    assert digest == hashlib.sha256(wheel["cnndsl/grammar/cnn.lark"]).hexdigest()

@@ -7,7 +7,6 @@ finds the LRN layer in a ``.keras`` file; this module stays tiny because every
 from __future__ import annotations
 
 import importlib
-import importlib.abc
 import sys
 
 _LAYERS = "cnndsl.backends.keras_layers"
@@ -27,8 +26,14 @@ def install_import_hook() -> None:
         sys.meta_path.insert(0, _RegisterAfterKeras())
 
 
-class _RegisterAfterKeras(importlib.abc.MetaPathFinder):
-    """Finds ``keras`` with the other finders and wraps its loader to import ``keras_layers`` after it."""
+class _RegisterAfterKeras:
+    """Finds ``keras`` with the other finders and wraps its loader to import ``keras_layers`` after it.
+
+    A meta path finder by protocol (``find_spec``; ``invalidate_caches`` has nothing to drop), not a
+    subclass of ``importlib.abc.MetaPathFinder``: importing importlib.abc costs every command's start-up."""
+
+    def invalidate_caches(self):
+        pass
 
     def find_spec(self, fullname, path=None, target=None):
         if fullname != "keras":

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Callable
 
 from ..errors import CnnError, did_you_mean
@@ -77,6 +78,11 @@ class Op:
     passthrough: bool = False            # identity: no node is emitted
     internal: bool = False               # made by cnndsl itself (inputs); a spec can't name it
     doc: str = ""
+
+    @cached_property
+    def signature(self) -> "Signature":
+        """The argument schema compiled once (cached on the op; not a field)."""
+        return Signature(self)
 
 
 # Every activation Keras 3 knows by name (keras.activations' ALL_OBJECTS, with its aliases swish and
@@ -357,6 +363,97 @@ def describe(v) -> str:
     return str(v)
 
 
+class Signature:
+    """An op's argument schema, compiled once: names, positions, converters, and a table of the
+    bindings already made (call arguments -> the bound arguments, shared by every node that has them).
+
+    The table holds only successful bindings of plain values (numbers, strings, booleans, none and lists
+    of them, initializers); anything else, and every error, goes through the schema each time."""
+
+    __slots__ = ("op", "names", "index", "required", "memo")
+
+    def __init__(self, op: Op):
+        self.op = op
+        self.names = tuple(a.name for a in op.args)
+        self.index = {a.name: a for a in op.args}
+        self.required = tuple(a.name for a in op.args if a.default is REQUIRED)
+        self.memo: dict = {}
+
+
+class FrozenArgs(dict):
+    """Bound arguments shared by many nodes (one object per distinct binding): read-only. Copy it
+    (``{**args, "k": v}``) to change it."""
+
+    __slots__ = ("inferred",)   # input shapes -> (shape, trainable, non_trainable, macs): shapes.infer_node
+
+    def __init__(self, *a, **k):
+        super().__init__(*a, **k)
+        self.inferred = None     # a dict once the binding is remembered (bind_shared)
+
+    def _read_only(self, *a, **k):
+        raise TypeError("a node's arguments are shared and read-only; copy them to change them")
+
+    __setitem__ = __delitem__ = update = pop = popitem = setdefault = clear = __ior__ = _read_only
+
+    def __reduce__(self):
+        return (FrozenArgs, (dict(self),))
+
+    def __copy__(self):
+        return self
+
+    def __deepcopy__(self, memo):
+        return self
+
+
+MEMO_SIZE = 4096   # distinct bindings remembered per op
+_PLAIN = frozenset((int, float, str, bool, type(None), Symbol))
+_SIMPLE = _PLAIN - {float}     # values that are equal only when they are the same argument (not -0.0 and 0.0)
+_UNKEYED = object()
+
+
+def _key_of(v):
+    """A hashable key that tells apart every value the converters tell apart (types included: 1, 1.0
+    and true are different arguments), or ``_UNKEYED``."""
+    t = type(v)
+    if t in _PLAIN:
+        return (t, repr(v)) if t is float else (t, v)     # repr: -0.0 is not 0.0
+    if t is list or t is tuple:
+        items = tuple(_key_of(x) for x in v)
+        return _UNKEYED if _UNKEYED in items else (t, items)
+    if t is Initializer:
+        items = tuple((k, _key_of(x)) for k, x in v.args)
+        return _UNKEYED if any(x is _UNKEYED for _, x in items) else (t, v.kind, v.name, items)
+    return _UNKEYED
+
+
+def bind_shared(op: Op, positional: list, keywords: dict, defaults: dict) -> dict:
+    """``bind_args``, with the result shared by every call that gives the same arguments: a read-only
+    ``FrozenArgs``. Lowering binds a million layers this way without a dict (or a conversion) each."""
+    sig = op.signature
+    values = (*positional, *keywords.values(), *defaults.values())
+    types = tuple(map(type, values))
+    if _SIMPLE.issuperset(types):    # the usual case, keyed at C speed
+        key = (len(positional), len(keywords), *keywords, *defaults, types, *values)
+    else:
+        parts = [len(positional)]
+        parts += map(_key_of, positional)
+        for k, v in keywords.items():
+            parts += (k, _key_of(v))
+        parts.append(None)
+        for k, v in defaults.items():
+            parts += (k, _key_of(v))
+        key = tuple(parts) if _UNKEYED not in parts else None
+    if key is not None:
+        hit = sig.memo.get(key)
+        if hit is not None:
+            return hit
+    bound = FrozenArgs(_bind(op, sig, positional, keywords, defaults))
+    if key is not None and len(sig.memo) < MEMO_SIZE:
+        sig.memo[key] = bound
+        bound.inferred = {}
+    return bound
+
+
 def bind_args(op: Op, positional: list, keywords: dict, defaults: dict) -> dict:
     """Match call arguments to ``op.args``; convert and check each one.
 
@@ -366,37 +463,47 @@ def bind_args(op: Op, positional: list, keywords: dict, defaults: dict) -> dict:
     through and the scoped default, then the op's, applies. (To turn off a
     scoped activation, say ``activation=linear``.)
     """
-    names = [a.name for a in op.args]
+    return _bind(op, op.signature, positional, keywords, defaults)
+
+
+def _bind(op: Op, sig: Signature, positional: list, keywords: dict, defaults: dict) -> dict:
+    names = sig.names
     if len(positional) > len(names):
         raise CnnError("type", f"{op.name} takes at most {len(names)} positional argument(s), got {len(positional)}")
     given = dict(zip(names, positional))
     for k, v in keywords.items():
         if k in given:
             raise CnnError("type", f"{op.name}: argument `{k}` given twice", arg=k)
-        if k not in names:
+        if k not in sig.index:
             convert(op, k, v)  # reports the unknown argument name, with did-you-mean
         given[k] = v
     bound = {}
     for arg in op.args:
-        if given.get(arg.name) is not None:
-            value = given[arg.name]
-        elif defaults.get(arg.name) is not None:
-            value = defaults[arg.name]
-        elif arg.default is REQUIRED:
-            raise CnnError("type", f"{op.name} needs argument `{arg.name}`",
-                           hint=f"{op.name}({', '.join(a.name for a in op.args if a.default is REQUIRED)})")
-        else:
-            value = arg.default  # schema defaults go through the same normalisation
-        bound[arg.name] = convert(op, arg.name, value, defaulted=given.get(arg.name) is None)
+        name = arg.name
+        value = given.get(name)
+        defaulted = value is None
+        if defaulted:
+            value = defaults.get(name)
+            if value is None:
+                if arg.default is REQUIRED:
+                    raise CnnError("type", f"{op.name} needs argument `{name}`",
+                                   hint=f"{op.name}({', '.join(sig.required)})")
+                value = arg.default  # schema defaults go through the same normalisation
+        bound[name] = _convert(op, arg, value, defaulted)
     return bound
 
 
 def convert(op: Op, name: str, value, defaulted: bool = False):
     """Check and normalise one argument value against its schema entry."""
-    arg = next((a for a in op.args if a.name == name), None)
+    arg = op.signature.index.get(name)
     if arg is None:
         raise CnnError("name", f"{op.name} has no argument `{name}`", hint=did_you_mean(name, [a.name for a in op.args])
                        or f"its arguments are: {', '.join(a.name for a in op.args) or 'none'}", arg=name)
+    return _convert(op, arg, value, defaulted)
+
+
+def _convert(op: Op, arg: Arg, value, defaulted: bool):
+    name = arg.name
     if value is None:
         if arg.default is not None and arg.type not in NULLABLE:
             raise CnnError("type", f"{op.name}: `{name}` can't be none", arg=name)
@@ -452,6 +559,16 @@ def prod(xs):
 
 def fmt_shape(shape: Shape) -> str:
     return "(" + ", ".join("None" if d is None else str(d) for d in shape) + ")"
+
+
+def human(n) -> str:
+    """``11.3G``, ``236K``, ``512``: three significant digits, for labels."""
+    if n is None:
+        return "?"
+    for unit, size in (("G", 1e9), ("M", 1e6), ("K", 1e3)):
+        if n >= size:
+            return f"{n / size:.3g}{unit}"
+    return str(n)
 
 
 def kxk(k) -> str:
