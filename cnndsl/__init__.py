@@ -6,7 +6,7 @@
     21306826
     >>> model = cnndsl.compile("specs/resnet34.cnn")    # keras.Model (imports Keras)
 """
-from .api import check, compile, from_keras, load_spec as load, parse_value
+from .api import check, compile, from_keras, load_spec as load, parse_value, to_torch
 from .errors import CnnError, format_error
 from .ir import Graph, Node
 from .lower import Limits
@@ -22,6 +22,14 @@ def layout_map(graph, mesh, shard: dict):
 
 install_import_hook()  # keras.saving.load_model finds cnndsl's LRN, without importing Keras now
 
-__all__ = ["check", "compile", "from_keras", "load", "parse_value", "CnnError", "format_error", "Graph", "Node", "Limits",
-           "layout_map"]
+def __getattr__(name):
+    """``cnndsl.weights`` on first use (it imports numpy; ``import cnndsl`` stays light)."""
+    if name == "weights":
+        import importlib
+        return importlib.import_module(".weights", __name__)
+    raise AttributeError(f"module 'cnndsl' has no attribute {name!r}")
+
+
+__all__ = ["check", "compile", "to_torch", "from_keras", "load", "parse_value", "CnnError", "format_error", "Graph",
+           "Node", "Limits", "layout_map"]
 __version__ = "0.1.0"

@@ -124,6 +124,13 @@ def compile(spec, network: str | None = None, **params):
     return build_model(graph)
 
 
+def to_torch(spec, network: str | None = None, **params):
+    """Build the ``torch.nn.Module`` for one network (NCHW in and out). Imports torch, not Keras."""
+    from .backends.torch import to_torch as build
+    graph = spec if isinstance(spec, Graph) else check(spec, network, **params)
+    return build(graph)
+
+
 def parse_value(text: str, name: str = "value"):
     """A ``--set`` value: a .cnn expression such as ``5``, ``true``, ``max`` or ``[1, 7]``."""
     from .parser import parse_expr

@@ -79,12 +79,14 @@ def _parser() -> argparse.ArgumentParser:
     c.add_argument("files", nargs="+", metavar="FILE",
                    help="spec files (.cnn) or Keras models (.keras); - reads a spec from standard input")
 
-    c = sub.add_parser("compile", parents=[common], help="compile to a Keras .keras file or Python")
+    c = sub.add_parser("compile", parents=[common], help="compile to a Keras .keras file, Python, PyTorch or ONNX")
     c.add_argument("file", metavar="FILE", help="the .cnn spec to compile")
     c.add_argument("-o", "--output", metavar="OUT",
-                   help="OUT.keras, or OUT.py with --emit python; - for standard output (the default for "
-                        "--emit python, and for a .keras model when standard output is not a terminal), "
-                        "or a device or FIFO")
+                   help="OUT.keras, OUT.py with --emit python or --target torch, OUT.onnx with --target onnx; - for "
+                        "standard output (the default for Python source, and for a binary model when standard "
+                        "output is not a terminal), or a device or FIFO")
+    c.add_argument("--target", choices=["keras", "torch", "onnx"], default="keras",
+                   help="keras (default), torch (a standalone PyTorch module's source) or onnx")
     c.add_argument("--emit", choices=["keras", "python"], default="keras",
                    help="keras: a .keras model file (the default); python: a standalone Python module "
                         "that builds it with keras only")
@@ -134,6 +136,13 @@ def _parser() -> argparse.ArgumentParser:
     c.add_argument("--format", choices=["text", "svg", "dot", "html"], default="text",
                    help="text, or one diagram of B with the changes coloured and unchanged blocks folded")
     c.add_argument("-o", "--output", default="-", metavar="OUT", help="where to write it (standard output)")
+
+    c = sub.add_parser("fmt", help="rewrite specs in the canonical layout (in place)")
+    c.add_argument("files", nargs="+", metavar="FILE",
+                   help="spec files or folders (their .cnn files, recursively); - reads standard input, writes standard output")
+    c.add_argument("--check", action="store_true", help="change nothing; list the files fmt would change, exit 1 if any")
+
+    sub.add_parser("lsp", help="a language server (LSP) on standard input and output, for editors")
     return p
 
 
@@ -456,6 +465,8 @@ def _to_stdout(args, binary: str | None) -> str:
 
 def _cmd_compile(args) -> int:
     from .files import atomic_path, check_writable, kind, write_atomic
+    if args.target != "keras":
+        return _compile_other(args, _to_stdout(args, "an ONNX model" if args.target == "onnx" else None))
     out = _to_stdout(args, "a .keras model" if args.emit == "keras" else None)
     if args.emit == "python" and out.endswith(".keras"):
         raise CnnError("usage", f"--emit python writes Python source, and -o {out} names a .keras file",
@@ -481,6 +492,30 @@ def _cmd_compile(args) -> int:
     with atomic_path(out, suffix=".keras") as tmp:   # a device, a FIFO or -: Keras writes a file, then it is copied
         model.save(tmp)
     _wrote(out, f" ({model.count_params():,} params)")
+    return 0
+
+
+def _compile_other(args, out) -> int:
+    """``--target torch`` (Python source; imports no framework) and ``--target onnx`` (through torch)."""
+    from .files import atomic_path, check_writable, kind, write_atomic
+    ext = {"torch": ".py", "onnx": ".onnx"}[args.target]
+    if args.emit != "keras":
+        raise CnnError("usage", f"--emit {args.emit} is for the Keras target; --target {args.target} writes {ext}")
+    if args.summary:
+        raise CnnError("usage", "--summary prints Keras's model.summary(); it is for the Keras target")
+    if kind(out) == "file" and not out.endswith(ext):
+        raise CnnError("usage", f"--target {args.target} writes a {ext} file, and -o {out} does not end in {ext}")
+    graph = _graph(args)
+    check_writable(out)
+    if args.target == "torch":
+        from .backends.torch import emit_torch
+        write_atomic(out, emit_torch(graph))
+        _wrote(out)
+        return 0
+    from .backends.onnx import export_onnx
+    with atomic_path(out, suffix=".onnx") as tmp:
+        export_onnx(graph, tmp)
+    _wrote(out)
     return 0
 
 
@@ -580,6 +615,48 @@ def _cmd_diff(args) -> int:
         from .backends.dot import render_diff
         write_atomic(args.output, render_diff(d, args.format, args.output))
     _wrote(args.output)
+    return 0
+
+
+def _cmd_fmt(args) -> int:
+    """Each file on its own: one that doesn't parse is reported (located) and left as it is."""
+    from .fmt import format_text, spec_files
+    from .files import write_atomic
+    from .program import MAX_FILE, decode, read_text
+    worst, changed = 0, []
+    for path in spec_files(args.files):
+        try:
+            if path == "-":
+                data = sys.stdin.buffer.read(MAX_FILE + 1)
+                if len(data) > MAX_FILE:
+                    raise CnnError("usage", f"standard input is over the limit of {MAX_FILE:,} bytes for a spec")
+                text = decode(data, "<stdin>")
+            else:
+                text = read_text(path)
+            out = format_text(text, "<stdin>" if path == "-" else path)
+        except CnnError as e:
+            worst = max(worst, _report(e))
+            continue
+        if path == "-":
+            if not args.check:
+                sys.stdout.write(out)
+            elif out != text:
+                changed.append(path)
+        elif out != text:
+            changed.append(path)
+            if not args.check:
+                write_atomic(path, out)
+                print(f"reformatted {path}")
+    if args.check:
+        for path in changed:
+            print(f"would reformat {path}")
+        return max(worst, 1 if changed else 0)
+    return worst
+
+
+def _cmd_lsp(args) -> int:
+    from .lsp import serve
+    serve()
     return 0
 
 

@@ -39,6 +39,12 @@ SEP = "-"   # joins the steps of a derived name: `stage_2-residual_1-conv_1`
 LAYER_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_\-]*")   # what every Keras backend accepts as a layer name
 
 
+def module_path(name: str) -> tuple[str, ...]:
+    """A layer name's torch module path: `-` separates the steps, a doubled `--` is a `-` inside one
+    (torchvision's RegNet names a module `block1-0`: `trunk_output-block1-block1--0-f-a-0`)."""
+    return tuple(step.replace("\0", "-") for step in name.replace("--", "\0").split(SEP))
+
+
 @dataclass(frozen=True, slots=True)
 class Scope:
     """A block call or a repeat that nodes sit in (a cluster in diagrams), as structured data.

@@ -110,27 +110,26 @@ def main() -> None:
     rows = ["| network | seed | input → output | params (trainable) | MACs | diagram |", "|---|---|---|---|---|---|"]
     for path in sorted((ROOT / "specs").rglob("*.cnn")):
         rel = path.relative_to(ROOT / "specs")
-        if rel.parts[0] == "lib" or (rel.parts[0] == "applications" and rel.name != "xception.cnn"):
+        if rel.parts[0] in ("lib", "torchvision") or (rel.parts[0] == "applications" and rel.name != "xception.cnn"):
             continue    # the zoo has its own table
-        networks = cnndsl.load(path).network_names()
-        for network in networks:    # a file of several networks: one row (and diagram) each
-            several = len(networks) > 1
+        names = cnndsl.load(path).network_names()
+        for network in names if len(names) > 1 else [None]:     # a file of several networks: a row each
             graph = cnndsl.check(path, network, **FIRST.get(str(rel), {}))
             depth = auto_depth(graph)
-            svg = img / "specs" / (rel.with_name(f"{rel.stem}_{network}.svg") if several else rel.with_suffix(".svg"))
+            svg = img / "specs" / (rel.with_suffix(".svg") if network is None else rel.parent / f"{rel.stem}_{network}.svg")
             svg.parent.mkdir(parents=True, exist_ok=True)
             write_diagram(graph, str(svg), depth=depth)
             shown = "full" if depth is None else f"depth {depth}"
             for params in [FIRST.get(str(rel), {})] + VARIANTS.get(str(rel), []):
                 if params:
                     graph = cnndsl.check(path, network, **params)
-                setting = " ".join(f"`{k}={str(v).lower()}`" for k, v in params.items())
-                label = f"[`{rel}`](specs/{rel})" + (f" `{network}`" if several else "")
+                setting = " ".join(([f"network `{network}`"] if network else [])
+                                   + [f"`{k}={str(v).lower()}`" for k, v in params.items()])
                 counts = f"{graph.total_params:,}" + (f" ({graph.trainable:,})" if graph.non_trainable else "")
-                rows.append(f"| {label} {setting} | {seed_of(path)} | {shapes(graph.inputs.values())} → "
+                rows.append(f"| [`{rel}`](specs/{rel}) {setting} | {seed_of(path)} | {shapes(graph.inputs.values())} → "
                             f"{shapes(graph.outputs.values())} | {counts} | {human(graph.macs)} | "
                             f"[svg, {shown}]({svg.relative_to(ROOT)}) |")
-            print(f"{rel} {network}: {shown}")
+            print(f"{rel}{'' if network is None else ':' + network}: {shown}")
     for name, depth, out in SHOWCASE:
         write_diagram(cnndsl.check(ROOT / "specs" / name), str(img / out), depth=depth)
     readme = ROOT / "README.md"
@@ -162,6 +161,30 @@ def zoo_table() -> str:
     return "\n".join(rows)
 
 
+def torchvision_table() -> str:
+    """The README's torchvision table: every builder of specs/torchvision/, its figures and what the tests
+    check of it (tests/test_torchvision_zoo.py)."""
+    import ast
+    text = (ROOT / "tests" / "test_torchvision_zoo.py").read_text()
+    numeric = ast.literal_eval("{" + text.split("NUMERIC = {", 1)[1].split("}", 1)[0] + "}")   # name -> size
+    rows = ["| torchvision builder | spec | params (torchvision's) | BN statistics | MACs | checked |",
+            "|---|---|---|---|---|---|"]
+    for path in sorted((ROOT / "specs" / "torchvision").glob("*.cnn")):
+        rel = path.relative_to(ROOT)
+        for name in cnndsl.load(path).network_names():
+            graph = cnndsl.check(path, name)
+            checked = ("counts, state_dict keys, outputs equal at "
+                       f"{numeric[name]}×{numeric[name]}" if name in numeric else "counts, state_dict keys and shapes")
+            rows.append(f"| `{name}` | [`{rel.name}`]({rel}) | {graph.trainable:,} | {graph.non_trainable:,} | "
+                        f"{human(graph.macs)} | {checked} |")
+    return "\n".join(rows)
+
+
+def write_torchvision_table() -> None:
+    readme = ROOT / "README.md"
+    readme.write_text(replace_between(readme.read_text(), "torchvision-table", torchvision_table()))
+
+
 def write_op_table() -> None:
     readme = ROOT / "README.md"
     readme.write_text(replace_between(readme.read_text(), "op-table", op_table()))
@@ -169,5 +192,8 @@ def write_op_table() -> None:
 
 if __name__ == "__main__":
     write_op_table()
-    if sys.argv[1:] != ["ops"]:
+    if sys.argv[1:] == ["torchvision"]:
+        write_torchvision_table()
+    elif sys.argv[1:] != ["ops"]:
         main()
+        write_torchvision_table()

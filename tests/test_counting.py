@@ -15,6 +15,7 @@ import cnndsl
 from cnndsl.counting import CONVENTIONS, RULES, count, why_unknown
 from cnndsl.ops import REGISTRY
 from conftest import SPECS, run_cli
+from tv import torchvision
 
 RESNET50 = dict(depths=[3, 4, 6, 3], groups=1, width_per_group=64)
 
@@ -82,18 +83,6 @@ def test_a_misspelled_convention_is_a_usage_error():
 
 # --- the tools themselves -----------------------------------------------------------------------------
 
-def _torchvision():
-    """torchvision's model builders. Its compiled ops (torchvision/_C.so) are built for PyPI's CUDA torch and
-    don't load with the CPU torch the tests install; the builders are pure Python and need none of them, so
-    the two modules that register those ops' kernels are stubbed (here only, in the tests)."""
-    import sys
-    import types
-    for mod in ("torchvision._meta_registrations", "torchvision._autograd_registrations"):
-        sys.modules.setdefault(mod, types.ModuleType(mod))
-    import torchvision
-    return torchvision
-
-
 TV = {"resnet50": 0, "squeezenet1_1": 1}
 
 
@@ -103,7 +92,7 @@ def test_the_tools_print_these_figures(networks, builder):
     import warnings
 
     import torch
-    tv = _torchvision()
+    tv = torchvision()
     model = getattr(tv.models, builder)(weights=None).eval()
     x = torch.randn(1, 3, 224, 224)
     graph = networks[TV[builder]]

@@ -36,8 +36,11 @@ SMALL_SIZE = 64           # the size of an input dimension a model leaves unknow
 ENV = {"TF_CPP_MIN_LOG_LEVEL": "3"}
 # Smaller inputs where a network allows them (as tests/test_backends.py), to keep the forward passes cheap.
 CHEAPER = {"unet.cnn": {"image": [188, 188, 1]}, "yolov8.cnn": {"image": [160, 160, 3]},
-           "deeplabv3plus.cnn": {"image": [129, 129, 3]}, "res2net.cnn": {"image": [64, 64, 3]},
-           "attention_cnns.cnn": {"image": [64, 64, 3]}, "dla.cnn": {"image": [64, 64, 3]}}
+           "deeplabv3plus.cnn": {"image": [129, 129, 3]}, "video.cnn": {"clip": [8, 32, 32, 3]},
+           "video.cnn:s3d": {"clip": [14, 209, 209, 3]},   # its last pool is 2 x 7 x 7, unpadded
+           "vit.cnn": {"image": [32, 32, 3]}, "convnext_v2.cnn": {"image": [64, 64, 3]},
+           "res2net.cnn": {"image": [64, 64, 3]}, "attention_cnns.cnn": {"image": [64, 64, 3]},
+           "dla.cnn": {"image": [64, 64, 3]}}
 
 
 # --- helpers ------------------------------------------------------------------------------------------------
@@ -428,7 +431,7 @@ def _cases() -> list:
     for path in seed_library() + beyond_specs():
         rel = path.relative_to(ROOT / "specs")
         for name in cnndsl.load(path).network_names():
-            options = dict(CHEAPER.get(str(rel), {}))
+            options = dict(CHEAPER.get(f"{rel}:{name}", CHEAPER.get(str(rel), {})))   # per network, else per file
             graph = cnndsl.check(path, name, **options)
             if isinstance(graph.params.get("batch"), int) and graph.params["batch"] > 2:
                 options["batch"] = 2

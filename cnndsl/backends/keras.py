@@ -295,8 +295,8 @@ def import_keras():
     except ImportError as e:
         missing = (getattr(e, "name", None) or "keras").split(".")[0]
         backend = os.environ.get("KERAS_BACKEND", "tensorflow")
-        extra = {"jax": "jax", "jaxlib": "jax", "torch": "torch"}.get(missing, backend if backend in ("jax", "torch")
-                                                                        else "tensorflow")
+        extra = {"jax": "jax", "jaxlib": "jax", "torch": "keras-torch"}.get(
+            missing, {"jax": "jax", "torch": "keras-torch"}.get(backend, "tensorflow"))
         raise CnnError("backend", f"compiling needs Keras 3 and its {backend} backend, but `{missing}` can't be "
                                   f"imported ({e})", hint=f"pip install 'cnndsl[{extra}]'") from None
     return keras

@@ -1,0 +1,166 @@
+"""Weights across frameworks: a compiled Keras model's into the torch module of the same spec, and back.
+
+    >>> model = cnndsl.compile("specs/resnet34.cnn")            # Keras
+    >>> net = cnndsl.to_torch(cnndsl.check("specs/resnet34.cnn"))
+    >>> cnndsl.weights.keras_to_torch(model, net)              # and torch_to_keras(net, model)
+
+Layers meet by name: a Keras layer ``layer1-0-conv1`` is the torch module ``layer1.0.conv1`` (the
+IR's name separator ``-`` is torch's ``.``). Layouts move with them:
+
+- Conv2D kernels (kh, kw, C_in/groups, C_out) are torch's (C_out, C_in/groups, kh, kw);
+  DepthwiseConv2D (kh, kw, C_in, mult) is (C_in·mult, 1, kh, kw); SeparableConv2D is both;
+  Conv2DTranspose (kh, kw, C_out, C_in) is (C_in, C_out, kh, kw).
+- Dense kernels (in, out) are transposed; a dense layer that reads a flatten in torch's (C, H, W)
+  order (the root module's ``cnndsl_flatten``) has its rows permuted from Keras's (H, W, C).
+- BatchNormalization's [gamma, beta, moving_mean, moving_variance] are weight, bias, running_mean
+  and running_var (gamma or beta absent where scale or center is false).
+- PReLU, LayerScale (a bare parameter, (C, 1, 1) over NCHW), LayerNormalization and Normalization move
+  to torch's channels-first layout.
+
+Only Keras and torch are imported, and only by these functions' callers having built the models.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from .errors import CnnError
+from .ir import module_path
+
+
+def _layers(model):
+    """Every layer of a Keras model, nested models (a ``sequential`` group) flattened, in order."""
+    import keras
+    for layer in model.layers:
+        if isinstance(layer, keras.Model):
+            yield from _layers(layer)
+        else:
+            yield layer
+
+
+def _module(torch_module, layer):
+    path = ".".join(module_path(layer.name))
+    try:
+        if type(layer).__name__ == "LayerScale":      # a bare parameter of its parent module
+            return torch_module.get_parameter(path)
+        return torch_module.get_submodule(path)
+    except AttributeError:
+        raise CnnError("usage", f"the torch module has no `{path}` for Keras layer `{layer.name}`",
+                       hint="move weights between the Keras and torch builds of the same spec") from None
+
+
+def _channels_first(a, rank):
+    """A Keras per-position array (input shape minus the batch) in torch's layout."""
+    return np.moveaxis(a, -1, 0) if rank >= 3 else a
+
+
+def _pairs(layer, module, flatten):
+    """[(torch tensor, Keras array -> torch array, torch array -> Keras array), ...] in Keras weight order."""
+    cls = type(layer).__name__
+    if cls == "Conv2D":
+        out = [(module.weight, lambda k: k.transpose(3, 2, 0, 1), lambda t: t.transpose(2, 3, 1, 0))]
+    elif cls == "DepthwiseConv2D":
+        kh, kw, cin, mult = layer.get_weights()[0].shape
+        out = [(module.weight, lambda k: k.reshape(kh, kw, cin * mult).transpose(2, 0, 1)[:, None],
+                lambda t: t[:, 0].transpose(1, 2, 0).reshape(kh, kw, cin, mult))]
+    elif cls == "SeparableConv2D":
+        kh, kw, cin, mult = layer.get_weights()[0].shape
+        out = [(module.depthwise.weight, lambda k: k.reshape(kh, kw, cin * mult).transpose(2, 0, 1)[:, None],
+                lambda t: t[:, 0].transpose(1, 2, 0).reshape(kh, kw, cin, mult)),
+               (module.pointwise.weight, lambda k: k.transpose(3, 2, 0, 1), lambda t: t.transpose(2, 3, 1, 0))]
+        if layer.use_bias:
+            out.append((module.pointwise.bias, None, None))
+        return out
+    elif cls == "Conv2DTranspose":
+        out = [(module.weight, lambda k: k.transpose(3, 2, 0, 1), lambda t: t.transpose(2, 3, 1, 0))]
+    elif cls == "Dense":
+        if layer.name in flatten:                   # keyed by the layer's name (`aux1-fc1`)
+            h, w, c = flatten[layer.name]
+
+            def to_torch(k):
+                return k.reshape(h, w, c, -1).transpose(2, 0, 1, 3).reshape(h * w * c, -1).T
+
+            def to_keras(t):
+                return t.T.reshape(c, h, w, -1).transpose(1, 2, 0, 3).reshape(h * w * c, -1)
+            out = [(module.weight, to_torch, to_keras)]
+        else:
+            out = [(module.weight, lambda k: k.T, lambda t: t.T)]
+    elif cls == "BatchNormalization":
+        out = ([(module.weight, None, None)] if layer.scale else []) + ([(module.bias, None, None)] if layer.center else [])
+        return out + [(module.running_mean, None, None), (module.running_var, None, None)]
+    elif cls == "LayerNormalization":
+        shape = tuple(module.weight.shape) if module.weight is not None else None
+        move = (lambda k: np.moveaxis(k, -1, 0)) if shape is not None and len(shape) == 3 else None
+        back = (lambda t: np.moveaxis(t, 0, -1)) if move else None
+        out = ([(module.weight, move, back)] if layer.scale else []) + ([(module.bias, move, back)] if layer.center else [])
+        return out
+    elif cls == "PReLU":
+        rank = module.weight.dim()
+        return [(module.weight, lambda k: _channels_first(k, rank) if rank >= 3 else k,
+                 lambda t: np.moveaxis(t, 0, -1) if rank >= 3 else t)]
+    elif cls == "WeightedAdd":
+        return [(module.w, None, None)]
+    elif cls == "ClassToken":
+        return [(module.token, None, None)]
+    elif cls == "PositionEmbedding":
+        rank = module.embedding.dim()
+        return [(module.embedding, (lambda k: np.moveaxis(k, -1, 0)) if rank >= 3 else None,
+                 (lambda t: np.moveaxis(t, 0, -1)) if rank >= 3 else None)]
+    elif cls == "GRN":
+        return [(module.gamma, None, None), (module.beta, None, None)]
+    elif cls == "GroupNormalization":
+        return ([(module.weight, None, None)] if layer.scale else []) + ([(module.bias, None, None)] if layer.center else [])
+    elif cls == "LayerScale":
+        shape = tuple(module.shape)
+        return [(module, lambda k: k.reshape(shape), lambda t: t.reshape(-1))]
+    elif cls == "Normalization":
+        shape = tuple(module.mean.shape)
+        return [(module.mean, lambda k: k.reshape(shape), lambda t: t.reshape(layer.get_weights()[0].shape)),
+                (module.variance, lambda k: k.reshape(shape), lambda t: t.reshape(layer.get_weights()[1].shape)),
+                (module.count, lambda k: k.reshape(()), lambda t: t.reshape(layer.get_weights()[2].shape))]
+    else:
+        raise CnnError("unsupported", f"moving the weights of a Keras {cls} (`{layer.name}`) to torch is not supported")
+    if getattr(layer, "use_bias", False):
+        out.append((module.bias, None, None))
+    return out
+
+
+def keras_to_torch(keras_model, torch_module) -> None:
+    """Copy a compiled spec's Keras weights into its torch module (``cnndsl.to_torch``), in place."""
+    import torch
+    flatten = getattr(torch_module, "cnndsl_flatten", {})
+    with torch.no_grad():
+        for layer in _layers(keras_model):
+            weights = layer.get_weights()
+            if not weights:
+                continue
+            pairs = _pairs(layer, _module(torch_module, layer), flatten)
+            if len(pairs) != len(weights):
+                raise CnnError("usage", f"Keras layer `{layer.name}` has {len(weights)} weights, its torch module "
+                                        f"{len(pairs)}")
+            for (tensor, convert, _), w in zip(pairs, weights):
+                value = np.asarray(convert(w) if convert else w)
+                if tuple(value.shape) != tuple(tensor.shape):
+                    raise CnnError("usage", f"`{layer.name}`: a Keras weight of shape {tuple(w.shape)} does not fit "
+                                            f"torch's {tuple(tensor.shape)}")
+                tensor.copy_(torch.from_numpy(np.array(value)).to(tensor.dtype))   # np.array keeps 0-d arrays 0-d
+
+
+def torch_to_keras(torch_module, keras_model) -> None:
+    """Copy a torch module's weights (``cnndsl.to_torch`` of the same spec) into the Keras model, in place."""
+    flatten = getattr(torch_module, "cnndsl_flatten", {})
+    for layer in _layers(keras_model):
+        weights = layer.get_weights()
+        if not weights:
+            continue
+        pairs = _pairs(layer, _module(torch_module, layer), flatten)
+        new = []
+        for (tensor, _, back), w in zip(pairs, weights):
+            value = tensor.detach().cpu().numpy()
+            value = back(value) if back else value
+            if tuple(value.shape) != tuple(w.shape):
+                raise CnnError("usage", f"`{layer.name}`: torch's {tuple(tensor.shape)} does not fit the Keras "
+                                        f"weight's {tuple(w.shape)}")
+            new.append(value.astype(w.dtype))
+        layer.set_weights(new)
+        if type(layer).__name__ == "Normalization":
+            layer.finalize_state()     # Keras computes with mean and variance copied at build or adapt time

@@ -1,0 +1,244 @@
+"""The torch target against Keras, numerically (issue 17); the quick checks are in test_torch_backend.py.
+
+- Every op case of the Keras backend's table (test_keras_backend.CASES) as a one-layer network: the
+  torch module's output equals the Keras layer's within 1e-5, Keras's weights moved across.
+- Every network of every shipped spec builds in torch (on the meta device: nothing is allocated) with
+  torch's own parameter and state counts equal to the spec's (Keras's).
+- The smallest network of each family, at a small input: outputs equal with weights moved
+  Keras -> torch (``keras_to_torch``) and back (``torch_to_keras``, from perturbed torch weights);
+  ``torch.export.export`` succeeds; ONNX Runtime on the exported ONNX gives the Keras build's outputs.
+"""
+from __future__ import annotations
+
+import gc
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import keras  # noqa: E402
+import torch  # noqa: E402
+
+import cnndsl  # noqa: E402
+import cnndsl.backends.torch  # noqa: E402
+from cnndsl.ir import Graph, Node  # noqa: E402
+from cnndsl.ops import REGISTRY, bind_args  # noqa: E402
+from cnndsl.ops.schema import resolve_spatial  # noqa: E402
+from cnndsl.ops.tensor import split_sizes  # noqa: E402
+from cnndsl.weights import keras_to_torch, torch_to_keras  # noqa: E402
+from test_keras_backend import CASES, _case_id  # noqa: E402
+from torch_compare import (TOLERANCE, inputs, keras_outputs, randomize_keras, randomize_torch,  # noqa: E402
+                           torch_counts, torch_outputs, worst)
+
+pytestmark = pytest.mark.slow
+
+ROOT = Path(__file__).resolve().parent.parent
+SPECS = ROOT / "specs"
+
+
+def _one_op_graph(op_name, given, shapes):
+    """A network of one layer: inputs of the case's shapes (unknown sizes made known), the op."""
+    shapes = [tuple(d if d is not None else (2, 9, 11, 6)[i] for i, d in enumerate(s)) if len(s) == 4 else
+              tuple(d if d is not None else (2 if i == 0 else 7) for i, d in enumerate(s)) for s in shapes]
+    ins = [Node(f"in_{k}", "input", {"shape": s}, (), s, None) for k, s in enumerate(shapes)]
+    op = REGISTRY[op_name]
+    args = bind_args(op, [], given, {})
+    if op.ranks is not None:
+        args = resolve_spatial(op, shapes, args)     # as inference fits them to the input's rank
+    if op_name == "split":
+        args["sizes"] = split_sizes(shapes[0], args)
+    node = Node("layer", op_name, args, tuple(ins), op.shape(shapes, args), None)
+    nodes, outputs = [*ins, node], {"layer": node}
+    if op_name == "split":
+        outputs = {}
+        for i, size in enumerate(args["sizes"]):
+            take = Node(f"layer[{i}]", "take", {"index": i, "sizes": args["sizes"], "axis": args["axis"]}, (node,),
+                        REGISTRY["take"].shape([node.shape], {"index": i, "sizes": args["sizes"], "axis": args["axis"]}),
+                        None)
+            nodes.append(take)
+            outputs[f"part{i}"] = take
+    return Graph("case", nodes, {n.name: n for n in ins}, outputs)
+
+
+TWO_D_ONLY = {"conv", "conv_transpose", "sepconv", "dwconv", "maxpool", "avgpool", "global_avgpool", "global_maxpool",
+              "zeropad", "crop", "upsample"}
+
+
+@pytest.mark.parametrize("op_name, given, shapes", CASES, ids=map(_case_id, CASES))
+def test_every_op_equals_keras(op_name, given, shapes):
+    graph = _one_op_graph(op_name, given, shapes)
+    if (op_name == "attention" or (op_name in TWO_D_ONLY and len(graph.nodes[0].shape) != 4)
+            or (op_name == "groupnorm" and given.get("center") is False)):
+        with pytest.raises(cnndsl.CnnError) as e:        # not written yet: a located error, never a crash
+            cnndsl.backends.torch.emit_torch(graph)
+        assert e.value.kind == "unsupported"
+        return
+    model = cnndsl.compile(graph)
+    randomize_keras(model, seed=3)
+    module = cnndsl.to_torch(graph).eval()
+    keras_to_torch(model, module)
+    xs = inputs(graph, seed=4)
+    if op_name == "avgpool" and given.get("ceil_mode") and given.get("padding") == [1, 0]:
+        pytest.xfail("cnndsl's Keras TorchPool (since the merge of main) counts this ceil-mode window "
+                     "differently from torch's AvgPool2d; the torch module is torch's own")
+    try:
+        want = keras_outputs(model, xs)
+    except Exception as e:      # TensorFlow's oneDNN has no kernel for a few transposed convs
+        if "primitive descriptor" in str(e):
+            pytest.skip("TensorFlow (oneDNN) can't run this case on this CPU")
+        raise
+    assert worst(want, torch_outputs(module, xs)) <= TOLERANCE
+
+
+def _every_network():
+    return list(_networks())
+
+
+def _networks():
+    for path in sorted(p for p in SPECS.rglob("*.cnn") if "lib" not in p.relative_to(SPECS).parts
+                       and "torchvision" not in p.relative_to(SPECS).parts):
+        for name in cnndsl.load(path).network_names():
+            yield pytest.param(path, name, id=f"{path.relative_to(SPECS)}:{name}")
+
+
+@pytest.mark.parametrize("path, name", _every_network())
+def test_every_network_builds_in_torch_with_the_spec_counts(path, name):
+    graph = cnndsl.check(path, name)
+    if any(d is None for n in graph.inputs.values() for d in n.shape[1:3]):
+        graph = cnndsl.check(path, name, image=[224, 224, 3])
+    if path.name == "audio.cnn":          # 1-D convolutions: not written yet (test_torch_backend.NOT_YET)
+        pytest.skip("1-D convolutions are not in the torch backend yet")
+    with torch.device("meta"):
+        module = cnndsl.to_torch(graph)
+    assert torch_counts(module) == (graph.trainable, graph.non_trainable)
+
+
+# The smallest network of each family, at a small input (spec file, network, --set values).
+SMALL = [
+    ("lenet5.cnn", None, {}),
+    ("inception10.cnn", None, {}),
+    ("inception_module.cnn", None, {"batch": 2}),
+    ("inception_v1_block.cnn", None, {"image": [20, 20, 1]}),
+    ("residual_projection.cnn", None, {"batch": 2}),
+    ("se_block.cnn", None, {}),
+    ("se_resnet_unit.cnn", None, {}),
+    ("squeezenet.cnn", None, {"image": [64, 64, 3]}),
+    ("shufflenet_v2.cnn", None, {"image": [64, 64, 3], "scale": 0.5}),
+    ("unet.cnn", None, {"image": [188, 188, 1], "base": 8}),
+    ("yolov8.cnn", None, {"image": [64, 64, 3]}),
+    ("applications/mobilenet.cnn", "mobilenet", {"image": [32, 32, 3], "alpha": 0.25}),
+    ("applications/mobilenet_v2.cnn", "mobilenetv2", {"image": [32, 32, 3], "alpha": 0.35}),
+    ("applications/mobilenet_v3.cnn", "mobilenetv3small", {"image": [32, 32, 3]}),
+    ("applications/efficientnet.cnn", "efficientnetb0", {"image": [32, 32, 3]}),
+    ("applications/convnext.cnn", "convnexttiny", {"image": [32, 32, 3]}),
+]
+# (the whole set above is over budget for ONNX export and torch.export: these subsets)
+ONNX = {"lenet5.cnn", "inception10.cnn", "se_resnet_unit.cnn", "squeezenet.cnn", "unet.cnn", "yolov8.cnn",
+        "applications/mobilenet_v3.cnn", "applications/convnext.cnn"}
+EXPORT = {"lenet5.cnn", "se_resnet_unit.cnn", "shufflenet_v2.cnn", "applications/efficientnet.cnn",
+          "applications/mobilenet_v2.cnn"}
+
+
+@pytest.fixture(scope="module", params=SMALL, ids=[f"{f}:{n or ''}" for f, n, _ in SMALL])
+def pair(request):
+    """(graph, Keras model with random weights, torch module with them moved across, inputs)."""
+    file, name, values = request.param
+    graph = cnndsl.check(SPECS / file, name, cnndsl.Limits(contracts=False), **values)   # its figures are at full size
+    model = cnndsl.compile(graph)
+    randomize_keras(model, seed=1)
+    module = cnndsl.to_torch(graph).eval()
+    keras_to_torch(model, module)
+    yield file, graph, model, module, inputs(graph, seed=2)
+    keras.backend.clear_session()
+    gc.collect()
+
+
+def test_outputs_equal_with_weights_moved_both_ways(pair):
+    file, graph, model, module, xs = pair
+    want = keras_outputs(model, xs)
+    assert worst(want, torch_outputs(module, xs)) <= TOLERANCE
+    randomize_torch(module, seed=5)             # and back: torch's weights into Keras
+    moved = torch_outputs(module, xs)
+    torch_to_keras(module, model)
+    assert worst(moved, keras_outputs(model, xs)) <= TOLERANCE
+    keras_to_torch(model, module)
+
+
+def test_a_nested_dense_after_flatten_moves_with_its_rows_permuted():
+    """The flatten's dense layer sits in a module (`head.fc`, as googlenet's `aux1.fc1`): its rows
+    are still permuted between Keras's (H, W, C) order and torch's (C, H, W), both ways."""
+    graph = cnndsl.check('network n(x: [4, 4, 3]) {\n  conv(5, 1, name="head-conv") -> flatten(name="head-flatten")'
+                         ' -> dense(7, name="head-fc")\n}')
+    model = cnndsl.compile(graph)
+    randomize_keras(model, seed=1)
+    module = cnndsl.to_torch(graph).eval()
+    keras_to_torch(model, module)
+    xs = inputs(graph, seed=2)
+    assert worst(keras_outputs(model, xs), torch_outputs(module, xs)) <= TOLERANCE
+    randomize_torch(module, seed=5)
+    torch_to_keras(module, model)
+    assert worst(torch_outputs(module, xs), keras_outputs(model, xs)) <= TOLERANCE
+
+
+def test_torch_export(pair):
+    file, graph, model, module, xs = pair
+    if file not in EXPORT:
+        pytest.skip("torch.export runs on a subset of the small networks (time)")
+    example = tuple(torch.from_numpy(np.ascontiguousarray(np.moveaxis(x, -1, 1)) if x.ndim >= 4 else x) for x in xs)
+    exported = torch.export.export(module, example)
+    with torch.no_grad():
+        got = exported.module()(*example)
+        want = module(*example)
+    for a, b in zip(got if isinstance(got, tuple) else [got], want if isinstance(want, tuple) else [want]):
+        assert torch.allclose(a, b, atol=1e-6)
+
+
+def test_onnx_equals_keras(pair, tmp_path):
+    file, graph, model, module, xs = pair
+    if file not in ONNX:
+        pytest.skip("ONNX runs on a subset of the small networks (time)")
+    import onnxruntime
+    from cnndsl.backends.onnx import export_onnx
+    from torch_compare import nchw, nhwc
+    from cnndsl.backends import torch as torch_backend
+    path = tmp_path / "model.onnx"
+    original = torch_backend.to_torch
+    torch_backend.to_torch = lambda g: module          # the module holding the Keras weights
+    try:
+        export_onnx(graph, str(path))
+    finally:
+        torch_backend.to_torch = original
+    session = onnxruntime.InferenceSession(str(path))
+    got = session.run(None, {i.name: nchw(x) for i, x in zip(session.get_inputs(), xs)})
+    assert worst(keras_outputs(model, xs), [nhwc(y) for y in got]) <= TOLERANCE
+
+
+SIAMESE = """
+block encoder(f) {
+    conv(f, 3, padding=same) -> relu -> maxpool(2)
+    conv(2 * f, 3, padding=same, trainable=false) -> relu -> global_avgpool
+}
+network siamese(a: [16, 16, 1], b: [16, 16, 1]) {
+    shared enc = encoder(4)
+    shared head = dense(8, activation=sigmoid)
+    ea = a -> enc -> head
+    eb = enc(b) -> head
+    concat(ea, eb) -> dense(1, activation=sigmoid)
+}
+"""
+
+
+def test_shared_layers_are_one_module_and_frozen_ones_need_no_grad():
+    graph = cnndsl.check(SIAMESE)
+    model = cnndsl.compile(graph)
+    randomize_keras(model, seed=1)
+    module = cnndsl.to_torch(graph).eval()
+    keras_to_torch(model, module)
+    assert torch_counts(module) == (graph.trainable, graph.non_trainable)
+    assert not module.enc.conv_2.weight.requires_grad and module.enc.conv_1.weight.requires_grad
+    assert "self.enc.conv_1(b)" in module.cnndsl_source and module.cnndsl_source.count("nn.Linear(8, 8)") == 1
+    xs = inputs(graph, seed=2)
+    assert worst(keras_outputs(model, xs), torch_outputs(module, xs)) <= TOLERANCE
