@@ -92,6 +92,8 @@ def copy_weights(model, keras_model) -> int:
             w = [t.detach().numpy() for t in (m.weight, m.bias, m.running_mean, m.running_var)]
         else:
             raise TypeError(f"{name}: {type(m).__name__} has weights this copy does not know")
+        if isinstance(m, nn.Conv1d):    # the spec may write it as a k x 1 2-D conv: the same values
+            w[0] = w[0].reshape(tuple(layer.get_weights()[0].shape))
         layer.set_weights(w)
         copied += 1
     return copied
