@@ -134,7 +134,7 @@ class CallMixin:
 
         A merge takes any expression that gives a tensor (``add(x, skips[i])``, ``concat(ys)``); other
         ops are told when given a tensor by name."""
-        args, nodes, names = [], [], []
+        args, nodes, names, empties = [], [], [], []
         for a in c.args or ():
             if a.name is not None:
                 continue
@@ -168,8 +168,7 @@ class CallMixin:
                     self.fail("type", f"{op.name} merges tensors; `{_written(a)}` holds {fmt_value(bad)}, which is "
                                       "not a tensor", a.span, env)
                 if isinstance(v, list) and not v:
-                    self.fail("value", f"`{_written(a)}` is an empty list, so {op.name} has no tensors from it",
-                              a.span, env, hint="check the list's slice or the repeat that collected it")
+                    empties.append(a)     # adds no tensor; an error only if the merge is left with too few
             elif isinstance(a.value, S.Name):
                 v = env.names.get(a.value.id)
             else:
@@ -184,6 +183,10 @@ class CallMixin:
                 named = isinstance(a.value, S.Name)
                 names += [a.value.id if named else None] if len(vs) == 1 and not isinstance(v, list) else \
                     [f"{a.value.id}[{k}]" if named else None for k in range(len(vs))]
+        if empties and op.arity is None and len(nodes) < 2 and not c.branches:
+            a = empties[0]
+            self.fail("value", f"`{_written(a)}` is an empty list, so {op.name} has no tensors from it",
+                      a.span, env, hint="check the list's slice or the repeat that collected it")
         return tuple(args), nodes, names
 
     # --- the user's names for a merge's tensors, in its errors --------------------------------------------

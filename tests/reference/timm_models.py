@@ -1,64 +1,16 @@
 """timm's models, the references of the timm specs (issue 16): ``create(name)`` builds
 ``timm.create_model(name, pretrained=False)`` in eval mode.
 
-timm imports names from torchvision when it loads (FrozenBatchNorm2d, datasets and transforms for
-its data pipeline, feature extraction), none of which the models built here use. Where the
-installed torchvision cannot load (a CUDA build beside a CPU torch: "operator torchvision::nms does
-not exist"), every torchvision module is a stand-in whose classes refuse to be built, so a model
-that did use one would fail loudly; the models are timm's own code either way.
+timm imports torchvision when it loads; torchvision is imported through ``tv.torchvision()`` (its
+compiled ops' registrations stubbed, as every torchvision reference in the tests is), so one process can
+build timm's and torchvision's models in any order.
 """
 from __future__ import annotations
 
-import importlib.abc
-import importlib.machinery
-import sys
-import types
-
-
-class _StandIn(types.ModuleType):
-    """A torchvision module that cannot load: any name in it is a class that refuses to be built."""
-    __path__: list = []
-
-    def __getattr__(self, attr):
-        if attr.startswith("__"):
-            raise AttributeError(attr)
-        return _Absent(attr, (), {"__init__": _refuse})
-
-
-class _Absent(type):
-    """A stand-in class: its attributes (enum members) are further stand-ins."""
-    def __getattr__(cls, attr):
-        if attr.startswith("__"):
-            raise AttributeError(attr)
-        return _Absent(f"{cls.__name__}.{attr}", (), {"__init__": _refuse})
-
-
-def _refuse(*args, **kwargs):
-    raise NotImplementedError("torchvision cannot load here")
-
-
-class _Finder(importlib.abc.MetaPathFinder, importlib.abc.Loader):
-    def find_spec(self, name, path, target=None):
-        if name == "torchvision" or name.startswith("torchvision."):
-            return importlib.machinery.ModuleSpec(name, self, is_package=True)
-        return None
-
-    def create_module(self, spec):
-        return _StandIn(spec.name)
-
-    def exec_module(self, module):
-        pass
-
 
 def _timm():
-    try:
-        import torchvision  # noqa: F401
-    except (RuntimeError, OSError):
-        for name in [m for m in sys.modules if m == "torchvision" or m.startswith("torchvision.")]:
-            del sys.modules[name]
-        sys.meta_path.insert(0, _Finder())
-    import timm
-    return timm
+    from tv import timm
+    return timm()
 
 
 def create(name: str, **kwargs):
