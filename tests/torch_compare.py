@@ -5,9 +5,6 @@ between the layouts so that both frameworks see the same values.
 """
 from __future__ import annotations
 
-import sys
-import types
-
 import numpy as np
 
 TOLERANCE = 1e-5
@@ -21,10 +18,8 @@ def import_torchvision():
     ``_C.so`` doesn't load). The model builders are pure Python and use none of those ops, so the tests
     import torchvision with ``torchvision._meta_registrations`` replaced by an empty module. Confined to
     the tests: cnndsl itself never imports torchvision."""
-    for mod in ("torchvision._meta_registrations", "torchvision._autograd_registrations"):
-        sys.modules.setdefault(mod, types.ModuleType(mod))
-    import torchvision
-    return torchvision
+    from tv import torchvision
+    return torchvision()
 
 
 def randomize_keras(model, seed=0):
