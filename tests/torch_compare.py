@@ -23,7 +23,8 @@ def import_torchvision():
 
 
 def randomize_keras(model, seed=0):
-    """Random biases, BN gammas, betas and statistics (kernels already are): every weight shows in outputs."""
+    """Random biases, BN gammas, betas and statistics, and zero-initialised weights (other kernels already
+    are random): every weight shows in outputs."""
     import keras
     rng = np.random.default_rng(seed)
     for var in model.weights:
@@ -32,6 +33,8 @@ def randomize_keras(model, seed=0):
             var.assign(rng.uniform(0.5, 1.5, var.shape).astype(var.dtype))
         elif leaf in ("beta", "bias", "moving_mean", "mean"):
             var.assign(rng.normal(0.0, 0.1, var.shape).astype(var.dtype))
+        elif var.dtype.startswith("float") and not np.any(np.asarray(var)):   # a zero-initialised kernel
+            var.assign(rng.normal(0.0, 0.1, var.shape).astype(var.dtype))      # (ViT's head) would hide its input
 
     def layers(m):
         for layer in m.layers:
