@@ -197,9 +197,10 @@ def _init(v, arg):
     names = arg.choices or (REGULARIZERS if kind == "reg" else INITIALIZERS)
     if isinstance(v, str):
         if v in (REGULARIZERS if kind == "reg" else INITIALIZERS) and v not in names:
-            raise TypeError(f"{'a regularizer' if kind == 'reg' else 'an initializer'} for this weight's rank, got "
-                            f"`{v}`, which Keras makes only for {'2-D' if v != 'orthogonal' else 'at least 2-D'} "
-                            f"weights; use one of {', '.join(names)}")
+            shown = ", ".join(names[:6]) + (", …" if len(names) > 6 else "")
+            raise TypeError(f"{'a regularizer' if kind == 'reg' else 'an initializer'} for this weight, got `{v}`, "
+                            f"which Keras makes only for {'2-D' if v != 'orthogonal' else 'at least 2-D'} weights; "
+                            f"use another, such as {shown}")
         v = _choice(v, Arg(arg.name, "choice", choices=names))
         # Keras knows L1L2 by "l1l2", never "l1_l2": the bare name is the call with Keras's defaults.
         return Initializer("reg", "L1L2", ()) if v == "l1_l2" else v
