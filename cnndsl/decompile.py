@@ -552,6 +552,8 @@ def write_spec(net: Net, source: str = "a Keras model", blocks: bool = True) -> 
     netname = identifier(net.name, taken, "model")
     taken.add(netname)
     for blk in comp.blocks:
+        if blk.name in KEYWORDS or blk.name in REGISTRY:     # `block_2`'s word `block`: a `block_unit`
+            blk.name += "_unit"
         blk.name = identifier(blk.name, taken, "unit")
         taken.add(blk.name)
     writer = _Writer(hoisted, taken)

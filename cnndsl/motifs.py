@@ -322,15 +322,18 @@ def _param_base(arg):
 
 def _block_name(run, names, number):
     """A block's name: the model's own word for the unit where it has a short one (``stem``, ``mixed``,
-    ``conv_block``), else what it is made of (``conv_bn_relu``, ``sepconv_block``, ``cell``)."""
+    ``conv_block``; ``stage`` for a run of units named by one word, as ResNet's ``conv2``), else what it is
+    made of (``conv_bn_relu``, ``sepconv_block``, ``cell``)."""
+    calls = [a for a in run if a.kind == "call"]
     if names.sample:
         words = [w.lower() for w in re.split(r"[^A-Za-z]+", names.sample) if w]
+        if len(words) == 1 and calls:
+            return "stage"           # `conv2`, made of units (`conv2_block1`, ...): a stage
         if 0 < len(words) <= 2:
             return "_".join(words)
     ops = [a.op for a in run if a.kind == "layer"]
     if 1 < len(ops) <= 3 and len(ops) == len(run):
         return "_".join(ops)
-    calls = [a for a in run if a.kind == "call"]
     if len(calls) > 1 and len(run) > 8:
         return "cell"
     main = next((op for op in ops if op in ("conv", "sepconv", "dwconv", "conv_transpose", "dense")), None)
