@@ -11,8 +11,12 @@ shape-checked, and each graph that checks is summarised and turned into DOT text
 
 - any exception other than ``CnnError`` (an "internal error" for the user);
 - a ``CnnError`` without a valid location (a spec error must point at a line:col of its file);
-- the time limit (``--alarm`` seconds per input, 5 by default) or the memory cap (``--memory`` GiB
-  of address space, 4 by default) hit.
+- the time limit (``--alarm`` seconds of CPU time per input, 5 by default: a loaded machine slows
+  the wall clock, not the count) or the memory cap (``--memory`` GiB of address space, 4 by default) hit.
+
+Besides mutated specs, ``generate`` writes small programs from the newer features (value functions,
+``collect``, tensor lists, split/slice, resize, ``sequential``, ``when=``, ternaries, initializers,
+``assert``/``expect``, merges of merges, indexed chains, ``shared`` layers), which are then mutated too.
 
 Exit status 1 if anything was found. Findings are written to ``--out`` (a folder) for replay.
 """
@@ -21,6 +25,7 @@ from __future__ import annotations
 import argparse
 import os
 import random
+import re
 import resource
 import signal
 import sys
@@ -45,6 +50,55 @@ class Timeout(Exception):
 
 def _alarm(signum, frame):
     raise Timeout()
+
+
+def arm(seconds: float) -> None:
+    """A CPU-time alarm (ITIMER_PROF counts this process's user and system time): a machine loaded by
+    others delays the wall clock, not this count, so only real work trips it. 0 disarms it."""
+    signal.setitimer(signal.ITIMER_PROF, seconds)
+
+
+# Pieces of programs with the newer features; ``generate`` strings a few together.
+VALUES = ["1", "2", "3", "8", "0", "-1", "0.5", "true", "false", "none", "k", "f(3)", "[1, 2]", "[[1], [2, 3]]",
+          "k if flag else 2", "len(L)", "L[1]", "L[1:]", "L * 2", "[L] * 3", '"s{k}"', "max(k, 2)", "error(\"e\")",
+          "he_normal", "variance_scaling(2.0, mode=fan_out)", "l2(1e-4)", "constant(0.1)", "l1_l2(0.1, 0.2)",
+          "x.channels", "x.shape", "x.height // 2", "mode == \"else\"", "(k if flag else 1) > 2"]
+STATEMENTS = [
+    "let k = {v}", "let [a, b] = [{v}, {v}]", "assert {v}, \"m{{k}}\"", "expect params = {v}", "relu",
+    "conv({v}, {v})", "conv(4, 1, kernel_init={v}, kernel_reg={v})", "y = conv(4, 1)", "x = relu",
+    "if {v} {{ relu }} else {{ identity }}", "if (k if flag else 1) > 2 {{ relu }}", "if mode == \"else\" {{ relu }}",
+    "ys = repeat {v} collect {{ conv(4, 1) }}", "repeat 2 collect {{ conv(4, 1) }} -> concat",
+    "z = concat(ys)", "z = concat(ys[1:])", "z = add(ys[0], ys[-1])", "ys[0] -> conv(4, 1)", "z = ys[0] -> relu",
+    "a2, b2 = split({v})", "a2, b2 = split([2, 2])", "z = concat(a2, b2)", "slice({v}, {v})", "resize({v})",
+    "resize(size=x)", "resize([4, 4], interpolation={v})", "sequential(name=\"s{{k}}\") {{ conv(4, 1); relu }}",
+    "add(when={v}) {{ identity; conv(x.channels, 1) }}", "concat(when={v}) {{ identity; relu }}",
+    "z = add(multiply(x, y), x)", "z = concat([x, y])", "z = concat(ps, ys[{v}:])", "dropout({v})",
+    "z = concat(a2, b2) -> conv({v}, 1)", "w = add(concat(a2, b2) -> conv(4, 1), ps[1] -> relu)",
+    "let t = y if flag else x", "z = if flag {{ y }} else {{ add(x, x) }}", "expect shape = {v}",
+    "shared sc = conv({v}, 1)", "z = x -> sc -> sc", "z = add(sc(x), sc(y))", "shared sb = b0({v})", "z = sb(x)",
+    "b0({v})", "l = b1(4)", "normalize(axis={v})", "defaults conv(kernel_init={v})", "upsample({v})",
+    "repeat {v} as i {{ conv(4, 1, name=\"c{{i}}_{{k}}\") }}", "global_avgpool -> dense({v})",
+]
+HEADERS = [
+    "fn f(a, b=2) = a * b if a > 0 else {n}",
+    "let L = [{n}, {n}, 3]",
+    "block b0(n=1) {{ repeat n {{ conv(4, 1) -> relu }} }}",
+    "block b1(c) -> (p, q) {{ p = conv(c, 1); q = p -> relu }}",
+]
+
+
+def generate(rng: random.Random) -> str:
+    """A small program of the newer features: a few headers, then a network of random statements."""
+    def fill(t):
+        t = re.sub(r"\{v\}", lambda m: rng.choice(VALUES) if rng.random() < 0.3 else rng.choice("12348"), t)
+        t = re.sub(r"\{n\}", lambda m: rng.choice(["1", "2", "-1", "0.5", "[1, 2]", "f(2)", "none"]), t)
+        return t.replace("{{", "{").replace("}}", "}")
+    head = [fill(h) for h in HEADERS if rng.random() < 0.7]
+    body = [fill(rng.choice(STATEMENTS)) for _ in range(rng.randint(1, 6))]
+    prelude = ["let k = 2", "y = conv(4, 1)", "a2, b2 = y -> split(2)", "ys = x -> repeat 3 collect { conv(4, 1) }",
+               "let ps = [x, y]", "x -> relu"]
+    return "\n".join(head) + "\nnetwork n(x: [8, 8, 4], flag=true, mode=\"a\") {\n  " + \
+        "\n  ".join(prelude + body) + "\n}\n"
 
 
 def corpus() -> list:
@@ -74,7 +128,6 @@ def mutate(text: str, rng: random.Random) -> bytes | str:
             lines.insert(k, lines[k] * rng.choice([1, 2, 30]))
             text = "\n".join(lines)
         elif op < 0.8:                           # replace a number
-            import re
             nums = list(re.finditer(r"\d+(\.\d+)?", text))
             if nums:
                 m = rng.choice(nums)
@@ -133,40 +186,46 @@ def main() -> int:
     ap.add_argument("--seconds", type=float, default=None)
     ap.add_argument("--minutes", type=float, default=None)
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--alarm", type=int, default=5, help="seconds allowed per input")
+    ap.add_argument("--alarm", type=float, default=5, help="CPU seconds allowed per input")
     ap.add_argument("--memory", type=float, default=4, help="GiB of address space for the whole run")
     ap.add_argument("--out", default=None, help="folder to write findings to")
     args = ap.parse_args()
     budget = args.seconds if args.seconds is not None else 60 * (args.minutes or 0.5)
     limit = int(args.memory * 2 ** 30)
     resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
-    signal.signal(signal.SIGALRM, _alarm)
+    signal.signal(signal.SIGPROF, _alarm)
     from cnndsl.errors import CnnError
     rng = random.Random(args.seed)
     seeds = corpus()
     findings, count, start = [], 0, time.monotonic()
     while time.monotonic() - start < budget:
-        data = mutate(rng.choice(seeds), rng)
+        roll = rng.random()
+        if roll < 0.3:
+            data = generate(rng)                              # a fresh program of the newer features
+        elif roll < 0.5:
+            data = mutate(generate(rng), rng)
+        else:
+            data = mutate(rng.choice(seeds), rng)
         count += 1
-        signal.alarm(args.alarm)
+        arm(args.alarm)
         try:
             run_one(data)
             problem = None
         except CnnError as e:
             problem = check_location(e, data)
         except Timeout:
-            problem = f"over the {args.alarm} s alarm"
+            problem = f"over the {args.alarm:g} CPU-second alarm"
         except MemoryError:
             problem = f"over the {args.memory:g} GiB memory cap"
         except Exception as e:
             if isinstance(getattr(e, "orig_exc", None), Timeout):     # raised inside a Lark callback
-                problem = f"over the {args.alarm} s alarm"
+                problem = f"over the {args.alarm:g} CPU-second alarm"
             elif isinstance(getattr(e, "orig_exc", None), MemoryError):
                 problem = f"over the {args.memory:g} GiB memory cap"
             else:
                 problem = f"{type(e).__name__}: {e}"
         finally:
-            signal.alarm(0)
+            arm(0)
         if problem:
             findings.append((problem, data))
             print(f"FINDING {len(findings)}: {problem[:200]}\n  input: {data!r:.300}", flush=True)

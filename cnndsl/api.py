@@ -201,9 +201,9 @@ def parse_value(text: str, name: str = "value"):
     """A ``--set`` value: a .cnn expression such as ``5``, ``true``, ``max`` or ``[1, 7]``."""
     from .parser import parse_expr
     from .errors import Source
-    from .values import Evaluator
+    from .values import evaluate
     try:
         expr = parse_expr(text, Source(f"--set {name}", text), 1, 1)
-        return Evaluator({})(expr)
+        return evaluate(expr, {})
     except CnnError as e:
         raise CnnError("usage", f"bad value for --set {name}: `{text}` ({e.message})") from None

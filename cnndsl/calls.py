@@ -30,6 +30,15 @@ class CallMixin:
             if not first:
                 self.fail("value", f"tensor `{c.name}` can only start a chain (`{c.name} -> ...`)", c.span, env)
             return v
+        if _tensor_list(v) and c.args is None and c.branches is None:       # `ys -> concat`: a list of tensors
+            if not first:
+                self.fail("value", f"the tensor list `{c.name}` can only start a chain (`{c.name} -> concat`)",
+                          c.span, env)
+            return v
+        if isinstance(v, list) and c.branches is None and c.name not in env.blocks and (
+                c.name not in REGISTRY or REGISTRY[c.name].internal):
+            self.fail("type", f"`{c.name}` is a list of values, not a tensor, so it can't be a chain's step",
+                      c.span, env, hint=f"pass it to an op as an argument, e.g. conv({c.name}[0], 3)")
         if c.name in env.blocks:
             return self.block_call(c, env, cur)
         if c.name == "sequential" and c.branches is not None:
@@ -54,12 +63,17 @@ class CallMixin:
         if tensors:
             if op.arity is not None:
                 self.fail("type", f"{op.name} reads the chain's tensor; pass tensors only to merges", tensors[0].span, env)
+            if len(inputs) == 1 and first and isinstance(cur, Node) and cur is not inputs[0]:
+                self.one_tensor_merge(op, c, env, cur, tensors[0])
             return self.op_call(op, c, env, ([] if first or cur is None else [cur]) + inputs, tensors,
                                 ([] if first or cur is None else [None]) + names)
         if isinstance(cur, list) and not first:          # `repeat n collect { ... } -> concat`
             if op.arity is not None:
-                self.fail("type", f"{op.name} needs one tensor, and the chain gives a list of {len(cur)}; merge them "
-                                  "first (`-> concat`)", c.span, env)
+                named = next((k for k, x in env.names.items() if x is cur), None)
+                what = f"`{named}` is a list of {len(cur)} tensors" if named else f"the chain gives a list of {len(cur)}"
+                self.fail("type", f"{op.name} needs one tensor, and {what}; merge them first (`-> concat`)", c.span,
+                          env, hint=f"pick one: `{named}[0] -> {op.name}`, or merge them: `{named} -> concat -> "
+                                    f"{op.name}`" if named else None)
             return self.op_call(op, c, env, list(cur), ())
         if op.passthrough:
             return self.need_input(cur, c, env)
@@ -100,12 +114,27 @@ class CallMixin:
         self.sequentials.append((scope, nodes))
         return cur
 
+    def one_tensor_merge(self, op, c: S.Call, env, cur, arg: S.Arg):
+        """``u = conv_transpose(...)`` then ``concat(skip)``: a merge that starts a statement reads only its
+        arguments, not the tensor before it."""
+        given = _written(arg)
+        before = next((k for k, x in reversed(list(env.names.items())) if x is cur), cur.name)
+        self.fail("type", f"{op.name}({given}) merges only `{given}`: a merge that starts a statement reads its "
+                          f"arguments, not the tensor before it (`{before}`)", c.span, env,
+                  hint=f"{op.name}({before}, {given}), or {before} -> {op.name}({given})")
+
+    def merge_arg(self, op, a: S.Arg, env):
+        """A merge's argument that is a call of an op or block, a merge of merges: ``add(multiply(a, b), a)``."""
+        f = a.value
+        call = S.Call(f.span, f.name, f.args, None)
+        return self.branch(S.Chain(f.span, (call,)), env, None)
+
     def tensor_args(self, op, c: S.Call, env):
         """The positional arguments that are tensors (or lists of them), and those tensors in order.
 
         A merge takes any expression that gives a tensor (``add(x, skips[i])``, ``concat(ys)``); other
         ops are told when given a tensor by name."""
-        args, nodes, names = [], [], []
+        args, nodes, names, empties = [], [], [], []
         for a in c.args or ():
             if a.name is not None:
                 continue
@@ -128,7 +157,18 @@ class CallMixin:
                     tensors = [k for k, x in env.names.items() if isinstance(x, Node)]
                     self.fail("name", f"unknown tensor `{a.value.id}`", a.value.span, env,
                               hint=did_you_mean(a.value.id, tensors) or f"tensors here: {', '.join(tensors) or 'none'}")
+                if isinstance(a.value, S.FuncCall) and _makes_tensors(a.value.name, env):
+                    args.append(a)
+                    nodes.append(self.merge_arg(op, a, env))
+                    names.append(None)
+                    continue
                 v = self.eval(a.value, env)
+                if isinstance(v, list) and any(isinstance(x, Node) for x in v) and not _tensor_list(v):
+                    bad = next(x for x in v if not isinstance(x, Node))
+                    self.fail("type", f"{op.name} merges tensors; `{_written(a)}` holds {fmt_value(bad)}, which is "
+                                      "not a tensor", a.span, env)
+                if isinstance(v, list) and not v:
+                    empties.append(a)     # adds no tensor; an error only if the merge is left with too few
             elif isinstance(a.value, S.Name):
                 v = env.names.get(a.value.id)
             else:
@@ -143,6 +183,10 @@ class CallMixin:
                 named = isinstance(a.value, S.Name)
                 names += [a.value.id if named else None] if len(vs) == 1 and not isinstance(v, list) else \
                     [f"{a.value.id}[{k}]" if named else None for k in range(len(vs))]
+        if empties and op.arity is None and len(nodes) < 2 and not c.branches:
+            a = empties[0]
+            self.fail("value", f"`{_written(a)}` is an empty list, so {op.name} has no tensors from it",
+                      a.span, env, hint="check the list's slice or the repeat that collected it")
         return tuple(args), nodes, names
 
     # --- the user's names for a merge's tensors, in its errors --------------------------------------------
@@ -230,6 +274,8 @@ class CallMixin:
                     self.fail("type", f"name must be a string, got {describe(value)}", a.span, env)
                 name = value
             else:
+                if key in keywords:
+                    self.fail("type", f"{op.name}: argument `{key}` given twice", a.span, env)
                 keywords[key] = value
         try:
             args = bind_shared(op, positional, keywords, env.defaults.get(op.name, _NO_DEFAULTS))
@@ -392,3 +438,20 @@ class CallMixin:
                     seen = env.child(names={**self.program.home[id(bdef)][1], **names})
                 names[p.name] = seen.names[p.name] = self.eval(p.value, seen)
         return names, shown
+
+
+def _tensor_list(v) -> bool:
+    return isinstance(v, list) and bool(v) and all(isinstance(x, Node) for x in v)
+
+
+def _makes_tensors(name: str, env) -> bool:
+    """Whether ``name(...)`` as a value is a call of an op or block (a function of the spec wins)."""
+    from .values import Function
+    if isinstance(env.names.get(name), Function):
+        return False
+    return name in env.blocks or (name in REGISTRY and not REGISTRY[name].internal)
+
+
+def _written(arg: S.Arg) -> str:
+    from .values import source_text
+    return source_text(arg.value.span)

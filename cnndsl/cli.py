@@ -392,9 +392,18 @@ def _cmd_check(args) -> int:
 
 def _report(e: CnnError) -> int:
     """Print an error (after what was printed so far) and give its exit code."""
-    sys.stdout.flush()
-    print(format_error(e), file=sys.stderr, flush=True)
+    _to_stderr(format_error(e))
     return e.exit_code
+
+
+def _to_stderr(text: str) -> None:
+    """A line for stderr, after everything printed to stdout so far: with both on one pipe, a result line
+    and the error after it never interleave."""
+    try:
+        sys.stdout.flush()
+    except (OSError, ValueError):   # stdout closed or gone: the error still goes out
+        pass
+    print(text, file=sys.stderr, flush=True)
 
 
 # --- TensorFlow's start-up chatter ----------------------------------------------------------------------
@@ -692,7 +701,7 @@ def main(argv=None) -> int:
     except CnnError as e:
         return _report(e)
     except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
+        _to_stderr("interrupted")
         return 130
     except BrokenPipeError:   # `cnndsl summary x.cnn | head`: the reader is gone; end quietly
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
@@ -700,8 +709,8 @@ def main(argv=None) -> int:
     except Exception as e:  # a bug in cnndsl, not in the spec: one line, unless debugging
         if os.environ.get("CNNDSL_DEBUG"):
             raise
-        print(f"error: internal error in cnndsl ({type(e).__name__}: {e}); please report it with the spec "
-              f"(CNNDSL_DEBUG=1 shows the traceback)", file=sys.stderr)
+        _to_stderr(f"error: internal error in cnndsl ({type(e).__name__}: {e}); please report it with the spec "
+                   f"(CNNDSL_DEBUG=1 shows the traceback)")
         return 3
 
 

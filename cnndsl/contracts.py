@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from .errors import CnnError, did_you_mean
 from .ir import Node
+from .ops.schema import Symbol, describe
 from .values import fmt_value
 
 COUNTS = {
@@ -16,6 +17,22 @@ COUNTS = {
     "non_trainable": lambda g: g.non_trainable,
     "macs": lambda g: g.macs,
 }
+
+
+def check_value(s, want) -> None:
+    """An ``expect``'s value has the type its target's figure has: a count is a whole number, a shape a
+    list of sizes (none for unknown). Located at the value, when the statement is read."""
+    if s.attr is None and s.target in COUNTS:
+        if isinstance(want, bool) or not isinstance(want, int) or want < 0:
+            got = f'the string "{want}"' if isinstance(want, str) and not isinstance(want, Symbol) else describe(want)
+            raise CnnError("type", f"`expect {s.target}` needs a whole number, got {got}", s.value.span,
+                           hint=f"expect {s.target} = 1_234_567")
+    elif (s.attr is None and s.target == "shape") or s.attr == "shape":
+        if not isinstance(want, list) or not all(d is None or (isinstance(d, int) and not isinstance(d, bool))
+                                                 for d in want):
+            raise CnnError("type", f"`expect {s.target}{'.' + s.attr if s.attr else ''}` needs a shape, a list of "
+                                   f"sizes (none for unknown), got {describe(want)}", s.value.span,
+                           hint="expect shape = [none, 10]")
 
 
 def check_expects(graph, expects, names: dict) -> None:

@@ -19,8 +19,8 @@ thop          4,133,742,592      batch norm 4 per value (2, doubled for the affi
 
 Every figure above is what the tool itself prints for torchvision's ``resnet50`` (fvcore 0.1.5,
 ptflops 0.7.5 with its default pytorch backend, thop 0.1.1; ``tests/test_counting.py`` runs them).
-The figures their READMEs published were made with older versions: thop's 4.14 G and ptflops'
-4.12 G (before ptflops also counted ``torch.nn.functional`` calls).
+ptflops' README publishes 4.13 G (ResNet-18 1.83 G), as computed here; thop's README publishes 4.14 G,
+which thop 0.1.1 itself no longer computes (its ResNet-18 figure, 1.82 G, it does).
 
 A convention reads the network as cnndsl's torch layout builds it: one ``torch.nn`` module per op
 (``relu`` is ``nn.ReLU``, ``global_avgpool`` is ``nn.AdaptiveAvgPool2d(1)``, a conv's padding is

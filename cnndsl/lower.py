@@ -16,13 +16,13 @@ from dataclasses import dataclass
 from . import syntax as S
 from .errors import CnnError, did_you_mean
 from .ir import LAYER_NAME, Graph, Node, Scope, Tensors
-from .calls import CallMixin
+from .calls import CallMixin, _makes_tensors
 from .sharing import SharedLayer, SharingMixin
-from .contracts import check_expects
-from .ops import REGISTRY
+from .contracts import check_expects, check_value
+from .ops import REGISTRY, describe
 from .ops.schema import FrozenArgs, convert
 from .shapes import infer_node
-from .values import MAX_INT, Evaluator, Symbol, bounded, fmt_value
+from .values import MAX_INT, Evaluator, Symbol, bounded, fmt_value, vlist
 
 KEYWORD_NAMES = {"in"}
 
@@ -106,12 +106,14 @@ class Lowerer(CallMixin, SharingMixin):
                 if v is _UNSET:
                     v = Symbol(expr.id)
             else:
-                return Evaluator(env.names, lambda span: self.tick(span, env))(expr)
+                return Evaluator(env.names, lambda span: self.tick(span, env), env.blocks)(expr)
             if type(v) is int and -MAX_INT < v < MAX_INT:
                 return v
             return bounded(v, expr.span)
         except CnnError as e:
             raise e.located(expr.span, env.chain)
+        except RecursionError:   # the limits keep within the stack; this is the last guard, located
+            self.fail("limit", "this expression nests too deeply for Python's stack", expr.span, env)
 
     # --- naming -----------------------------------------------------------------
     def fresh(self, prefix: str, base: str) -> str:
@@ -306,7 +308,11 @@ class Lowerer(CallMixin, SharingMixin):
             if kind is S.Assign and type(prev) is S.Assign and isinstance(cur, Node):
                 self.lint_implicit_input(stmt, prev, env, cur)
             prev = stmt
-            cur = stmt_of[kind](self, stmt, env, cur)
+            try:
+                cur = stmt_of[kind](self, stmt, env, cur)
+            except RecursionError:   # past Python's stack (limits raised far): located at the statement
+                self.fail("limit", "the spec nests too deeply for Python's stack here", stmt.span, env,
+                          hint="lower --max-depth, or flatten the nesting")
             if shared and kind is S.Shared:
                 later.pop(stmt.name, None)
         if shared:
@@ -361,7 +367,12 @@ class Lowerer(CallMixin, SharingMixin):
 
     def stmt_Let(self, s, env, cur):
         """``let v = expr``, or ``let [a, b] = list`` to take a list apart."""
-        value = self.eval(s.value, env)
+        try:
+            value = self.eval(s.value, env)
+        except CnnError as e:
+            if e.hint and "`NAME = if " in e.hint:     # a ternary of tensors: show the `if` statement
+                e.hint = e.hint.replace("`NAME = ", f"`{s.name if isinstance(s.name, str) else ', '.join(s.name)} = ")
+            raise
         if isinstance(s.name, str):
             env.names[s.name] = value
             return cur
@@ -377,6 +388,8 @@ class Lowerer(CallMixin, SharingMixin):
         for a in s.args:
             if a.name is None:
                 self.fail("type", "defaults takes keyword arguments only, e.g. defaults conv(padding=same)", a.span, env)
+            if a.name in given:
+                self.fail("type", f"defaults {s.op}: argument `{a.name}` given twice", a.span, env)
             given[a.name] = self.eval(a.value, env)
         try:
             given = {k: convert(op, k, v) for k, v in given.items()}
@@ -401,7 +414,12 @@ class Lowerer(CallMixin, SharingMixin):
         if not env.is_network:
             self.fail("value", "`expect` belongs in a network body (or an `if` in it), not in a block", s.span, env)
         if self.limits.contracts:
-            self.expects.append((s, self.eval(s.value, env)))
+            want = self.eval(s.value, env)
+            try:
+                check_value(s, want)
+            except CnnError as e:
+                raise e.located(s.value.span, env.chain)
+            self.expects.append((s, want))
         return cur
 
     def chain(self, chain: S.Chain, env: Env, cur, bundle_ok: bool = False):
@@ -455,13 +473,19 @@ class Lowerer(CallMixin, SharingMixin):
                     self.fail("value", "`repeat ... collect` needs each iteration to give a tensor", r.span, env)
                 collected.append(cur)
         env.names.pop(r.var, None)  # the index lives only inside its repeat
-        return collected if r.collect is not False else cur
+        return vlist(collected, r.span) if r.collect is not False else cur
 
     def elem_Start(self, s, env, cur, first):
         """A chain argument's first element: an expression that gives a tensor (``x``, ``skips[i]``)."""
+        if isinstance(s.value, S.FuncCall) and _makes_tensors(s.value.name, env):   # concat(a, b) -> conv(4, 1)
+            f = s.value
+            return self.branch(S.Chain(f.span, (S.Call(f.span, f.name, f.args, None),)), env, None)
         v = self.eval(s.value, env)
         if not isinstance(v, Node):
-            self.fail("type", f"a chain argument starts from a tensor, got {fmt_value(v)}", s.span, env)
+            got = f"the list {fmt_value(v)[:80]}" if isinstance(v, list) else describe(v)
+            self.fail("type", f"a chain starts from a tensor, got {got}", s.span, env)
+        if not first:
+            self.fail("value", "a tensor of a list can only start a chain (`ys[0] -> ...`)", s.span, env)
         return v
 
     @staticmethod
@@ -486,6 +510,12 @@ class Lowerer(CallMixin, SharingMixin):
         if name == "in" and env.is_network:
             self.fail("name", "`in` is a block's input; a network names its inputs", span, env,
                       hint=f"start the chain with {' or '.join(f'`{k}`' for k in self.graph.inputs) or 'an input'}")
+        if "." in name and name not in env.blocks:
+            alias, member = name.split(".", 1)
+            members = sorted({k.split(".", 1)[1] for k in (*env.blocks, *env.names) if k.startswith(alias + ".")})
+            if members:
+                self.fail("name", f"`{alias}` (an imported file) has no block `{member}`", span, env,
+                          hint=did_you_mean(member, members) or f"it gives: {', '.join(members)}")
         declared = next((d[name] for d in reversed(self.pending) if name in d), None) if self.pending else None
         if declared is not None and name not in REGISTRY:
             self.fail("name", f"`{name}` is used before its `shared` declaration (at {declared})", span, env,
@@ -514,5 +544,5 @@ class _Handlers(dict):
 def _as_spec_value(v):
     """A Python value given for a network parameter, as the language has it (tuples are lists)."""
     if isinstance(v, (list, tuple)):
-        return [_as_spec_value(x) for x in v]
+        return vlist([_as_spec_value(x) for x in v])
     return v

@@ -38,6 +38,7 @@ import keyword
 import re
 from dataclasses import dataclass, field
 
+from .errors import CnnError
 from .ir import Scope
 from .ops import REGISTRY
 from .ops.schema import REQUIRED, SPATIAL_TYPES, Initializer, Symbol, convert
@@ -174,6 +175,7 @@ class Recovery:
     ports: list          # TPort per network input, in graph.inputs order
     blocks: list         # recovered Blocks, callees first
     layers: list         # a Layer per node (inputs and parts of splits aside)
+    shared: list = field(default_factory=list)    # Instances: the shared layers and blocks, to declare
 
 
 def recover(graph, blocks: bool = True) -> "Recovery":
@@ -223,23 +225,31 @@ def recover(graph, blocks: bool = True) -> "Recovery":
         position[id(a)] = len(atoms)
         atoms.append(a)
     outputs = [ref(n) for n in graph.outputs.values()]
-    order, outputs, subs = fold_submodels(chain_first_order(atoms, position), outputs)
+    order, outputs, shared = fold_shared(chain_first_order(atoms, position), outputs)
+    order, outputs, subs = fold_submodels(order, outputs)
     comp = Compressor(order, outputs, ports)
-    comp.blocks = subs
+    comp.blocks = shared + subs
     if blocks:
         comp.run()
     taken = {p.name for p in ports} | {graph.name}
     for blk in comp.blocks:         # names a spec can use: no op, keyword or input name
         blk.name = identifier(blk.name, taken, "unit")
         taken.add(blk.name)
-    return Recovery(comp.seq, comp.outputs, ports, comp.blocks, layers)
+    instances = []
+    for a in _shared_atoms(comp.seq):
+        if a.instance not in instances:
+            instances.append(a.instance)
+    for inst in instances:          # a shared instance's name: the first application's, where it can be
+        inst.name = identifier(inst.name, taken, "shared")
+        taken.add(inst.name)
+    return Recovery(comp.seq, comp.outputs, ports, comp.blocks, layers, instances)
 
 
 def annotate(graph, rec: "Recovery") -> None:
     """Each recovered call as a ``block`` scope on the nodes it covers, outermost first (a nested
     sub-model keeps its own scope, in its place): diagrams and summaries then show the units the
     spec writer writes."""
-    counts = {}
+    counts, shared_apps = {}, {}
     span = graph.span
     takes = {}
     for n in graph.nodes:
@@ -260,7 +270,14 @@ def annotate(graph, rec: "Recovery") -> None:
                 if chain:
                     sid = f"{chain[-1].id}-{sid}"
                 args = tuple((p if p in ("name", "id") else None, v, _text(v)) for p, v in atom.values.items())
-                scope = Scope(sid, "block", span, block=blk.name, args=args)
+                inst = getattr(atom, "instance", None)
+                if inst is not None:      # an application of a shared block: the first's scope id, which one
+                    apps = shared_apps.setdefault(id(inst), [])
+                    apps.append(sid)
+                    scope = Scope(sid, "block", span, block=blk.name, args=args, shared=apps[0],
+                                  application=len(apps), name=inst.name)
+                else:
+                    scope = Scope(sid, "block", span, block=blk.name, args=args)
             inner = chain + ((scope,) if scope is not None else ())
             outs = [(atom.covers[p], k) for p, k in blk.out_positions] if hasattr(blk, "out_positions") else []
             visit_list(atom.covers, inner, outs)
@@ -308,7 +325,7 @@ def repeat_run(atoms, k, uses) -> int:
     reading the one before (and nothing else reading it), whose values agree but for names and ids that
     count up (``"conv4_block{i + 4}"``). ``uses``: (id(atom), output index) -> how often it is read."""
     a = atoms[k]
-    if a.kind != "call" or a.n_out != 1 or len(a.inputs) != 1:
+    if a.kind != "call" or a.n_out != 1 or len(a.inputs) != 1 or getattr(a, "instance", None) is not None:
         return 1
     n = 1
     while k + n < len(atoms):
@@ -462,6 +479,8 @@ def chain_first_order(atoms, position) -> list:
 
 
 def atom_sig(a) -> tuple:
+    if getattr(a, "instance", None) is not None:
+        return ("shared", id(a))        # an application of a shared instance: in no recovered block
     if a.kind == "call":
         return ("call", id(a.block), a.n_out)
     if a.kind == "group":
@@ -726,18 +745,19 @@ def _param_base(arg):
 
 def _block_name(run, names, number):
     """A block's name: the model's own word for the unit where it has a short one (``stem``, ``mixed``,
-    ``conv_block``), else what it is made of (``conv_bn_relu``, ``sepconv_block``, ``cell``)."""
+    ``conv_block``; ``stage`` for a run of units named by one word, as ResNet's ``conv2``), else what it is
+    made of (``conv_bn_relu``, ``sepconv_block``, ``cell``)."""
+    calls = [a for a in run if a.kind == "call"]
     if names.sample:
         words = [w.lower() for w in re.split(r"[^A-Za-z]+", names.sample) if w]
-        if re.fullmatch(r"[A-Za-z]+\d+", names.sample) and any(a.kind == "call" for a in run):
-            return "stage"          # conv2 of conv2_block1, conv2_block2: the stage its units sit in
+        if len(words) == 1 and calls:
+            return "stage"           # `conv2`, made of units (`conv2_block1`, ...): a stage
         if 0 < len(words) <= 2:
             name = "_".join(words)
             return f"{name}_unit" if name in REGISTRY or name in KEYWORDS else name
     ops = [a.op for a in run if a.kind == "layer"]
     if 1 < len(ops) <= 3 and len(ops) == len(run):
         return "_".join(ops)
-    calls = [a for a in run if a.kind == "call"]
     if len(calls) > 1 and len(run) > 8:
         return "cell"
     main = next((op for op in ops if op in ("conv", "sepconv", "dwconv", "conv_transpose", "dense")), None)
@@ -952,3 +972,184 @@ def _call_in(block, run, outs, atoms, outputs):
         a.inputs = [call_of.get((id(s), i), (s, i)) for s, i in a.inputs]
     outputs = [call_of.get((id(s), i), (s, i)) for s, i in outputs]
     return atoms, outputs
+
+
+# --- shared layers ---------------------------------------------------------------------------------------
+
+@dataclass(eq=False)
+class Instance:
+    """A shared layer or block: ``shared NAME = op(...)`` or ``shared NAME = block()``, applied at each
+    atom whose ``instance`` it is."""
+    name: str
+    atom: object = None      # a shared op: the first application's layer atom (its op and values)
+    block: object = None     # a shared block: its Block
+
+
+def _shared_atoms(atoms):
+    return [a for a in atoms if getattr(a, "instance", None) is not None]
+
+
+def _application(node) -> int:
+    """Which application of a shared layer a node is: the k of its name's ``@k`` (2 when unnamed so)."""
+    head, _, k = node.name.rpartition("@")
+    return int(k) if head and k.isdigit() else 2
+
+
+def fold_shared(atoms, outputs):
+    """Layers applied more than once (nodes that ``share`` another's layer) as shared instances: each
+    later application's connected layers that match the first application's one to one, with one
+    tensor in and one out, become applications of one shared block (``shared enc = encoder()``); any
+    other shared layer a shared op (``shared head = conv(...)``). Returns the new order, outputs and the
+    shared blocks."""
+    node_atom = {}
+    for a in atoms:
+        for n in getattr(a, "nodes", ()):
+            node_atom[id(n)] = a
+    later = [a for a in atoms if a.kind == "layer" and a.nodes[0].shares is not None]
+    if not later:
+        return atoms, outputs, []
+    for a in later:
+        if getattr(a, "sub", None) or node_atom.get(id(a.nodes[0].shares)) is None or \
+                getattr(node_atom[id(a.nodes[0].shares)], "sub", None):
+            raise CnnError("unsupported", f"`{a.nodes[0].name}` applies a layer of a nested model again; a spec "
+                                          "declares a shared layer in the network's body only")
+    target = {id(a): node_atom[id(a.nodes[0].shares)] for a in later}
+    # later applications: connected runs of one application number
+    app = {id(a): _application(a.nodes[0]) for a in later}
+    parent = {id(a): id(a) for a in later}
+
+    def find(x):
+        while parent[x] != x:
+            parent[x] = parent[parent[x]]
+            x = parent[x]
+        return x
+    for a in later:
+        for src, _ in a.inputs:
+            if id(src) in parent and app[id(src)] == app[id(a)]:
+                parent[find(id(a))] = find(id(src))
+    comps = {}
+    for a in later:
+        comps.setdefault(find(id(a)), []).append(a)
+    uses = {}
+    for a in atoms:
+        for src, i in a.inputs:
+            uses.setdefault((id(src), i), []).append(a)
+    for src, i in outputs:
+        uses.setdefault((id(src), i), []).append(None)
+    runs = [[a for a in atoms if id(a) in {id(c) for c in comp}] for comp in comps.values()]
+    for _ in range(8):
+        # a first application's layer in two units, or in a unit and alone, is shared on its own: the
+        # rest of each unit is tried again
+        units, lone = {}, []   # first application's atom ids -> (first run, [later runs])
+        for run in runs:
+            first = [target[id(a)] for a in run]
+            if len(run) > 1 and _one_unit(run, first, uses):
+                units.setdefault(tuple(id(f) for f in first), (first, []))[1].append(run)
+            else:
+                lone += run
+        seen = {}
+        for fkey in units:
+            for f in fkey:
+                seen[f] = seen.get(f, 0) + 1
+        for a in lone:
+            seen[id(target[id(a)])] = seen.get(id(target[id(a)]), 0) + 2
+        bad = {f for f, c in seen.items() if c > 1}
+        if not any(f in bad for fkey in units for f in fkey):
+            break
+        runs = [[a] for a in lone]
+        for fkey, (first, later) in units.items():
+            for run in later:
+                kept = [a for a in run if id(target[id(a)]) not in bad]
+                runs += [[a] for a in run if id(target[id(a)]) in bad] + ([kept] if kept else [])
+    else:
+        units, lone = {}, [a for run in runs for a in run]
+    blocks = []
+    position = {id(a): k for k, a in enumerate(atoms)}
+    for first, runs in units.values():
+        outs = _unit_outputs(first, uses)
+        block = _literal_block(None, first, outs)
+        block.submodel = None
+        sub = getattr(first[0], "sub", None)
+        scope = _shared_scope(first)
+        block.name = scope.block if scope is not None else sub if sub and all(
+            getattr(f, "sub", None) == sub for f in first) else \
+            _block_name(first, NameTemplate({}, None, None, ""), len(blocks))
+        inst = Instance(scope.name if scope is not None else _shared_name(first, block.name), block=block)
+        block.instance = inst
+        blocks.append(block)
+        for k, run in enumerate([first] + runs):
+            block.runs = [run]
+            atoms, outputs = _call_in(block, run, outs, atoms, outputs)
+            call = next(a for a in atoms if getattr(a, "covers", None) is not None and a.covers == list(run))
+            call.instance = inst
+            call.values = {}
+        block.runs = [first]
+    lone_firsts = {}
+    for a in lone:
+        f = target[id(a)]
+        if REGISTRY[f.op].arity != 1 or REGISTRY[f.op].passthrough or f.n_out != 1 or len(f.inputs) != 1:
+            if f.op in ("add", "concat", "multiply") or REGISTRY[f.op].arity != 1:
+                a.name = None               # a layer without weights called again: a layer of its own
+                continue
+            raise CnnError("unsupported", f"`{a.nodes[0].name}` applies `{f.nodes[0].name}` ({f.op}) again, "
+                                          "which a spec can't share")
+        if id(f) not in lone_firsts:
+            inst = lone_firsts[id(f)] = Instance(f.nodes[0].name, atom=f)
+            f.instance = inst
+        a.instance = lone_firsts[id(f)]
+    position = {id(a): k for k, a in enumerate(atoms)}
+    return chain_first_order(atoms, position), outputs, blocks
+
+
+def _shared_scope(first):
+    """The scope of a spec's shared block whose first application is exactly these atoms, if any."""
+    nodes = [n for f in first for n in getattr(f, "nodes", ())]
+    if not nodes:
+        return None
+    for sc in nodes[0].scope:
+        if sc.kind == "block" and sc.shared and sc.application == 1 and sc.name and \
+                all(sc in n.scope for n in nodes):
+            return sc
+    return None
+
+
+def _shared_name(first, block_name):
+    """A shared block's instance name: the common stem of its first application's layer names
+    (``enc`` of ``enc-conv_1``), else the block's name with ``_shared``."""
+    names = [f.nodes[0].name for f in first if getattr(f, "nodes", None)]
+    stems = {n.split("-", 1)[0] for n in names if "-" in n}
+    if len(stems) == 1 and all("-" in n for n in names):
+        return stems.pop()
+    return f"{block_name}_shared"
+
+
+def _one_unit(run, first, uses) -> bool:
+    """Whether a later application ``run`` matches the first application ``first`` one to one (each
+    layer reads the matching layers, or the one tensor from outside) and gives one tensor out, as the
+    first does."""
+    if len({id(f) for f in first}) != len(first):
+        return False
+    inside, finside = {id(a): k for k, a in enumerate(run)}, {id(f): k for k, f in enumerate(first)}
+    ext, fext = set(), set()
+    for a, f in zip(run, first):
+        if len(a.inputs) != len(f.inputs) or a.kind != "layer" or f.kind != "layer":
+            return False
+        for (src, i), (fsrc, fi) in zip(a.inputs, f.inputs):
+            if id(src) in inside:
+                if finside.get(id(fsrc)) != inside[id(src)] or i != fi:
+                    return False
+            else:
+                if id(fsrc) in finside:
+                    return False
+                ext.add((id(src), i))
+                fext.add((id(fsrc), fi))
+    if len(ext) != 1 or len(fext) != 1:
+        return False
+    outs, fouts = _unit_outputs(run, uses), _unit_outputs(first, uses)
+    return len(outs) == 1 and outs == fouts
+
+
+def _unit_outputs(run, uses):
+    inside = {id(a) for a in run}
+    return tuple((p, k) for p, a in enumerate(run) for k in range(a.n_out)
+                 if any(u is None or id(u) not in inside for u in uses.get((id(a), k), ())))

@@ -7,6 +7,7 @@ errors survive.
 """
 from __future__ import annotations
 
+import contextvars
 import functools
 import os
 import re
@@ -55,8 +56,8 @@ def _lark() -> Lark:
     from the grammar, with lark's cache under the user's cache folder."""
     text = _grammar_text()
     shipped = _shipped_tables(text)
-    if shipped is not None:
-        return Lark.load(shipped)
+    if shipped is not None:   # Lark.load takes no options; its loader takes the lexer's callbacks
+        return Lark._load_from_dict(shipped["data"], shipped["memo"], lexer_callbacks=LEXER_CALLBACKS)
     cache_dir = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
     cache = os.path.join(cache_dir, "cnndsl", "grammar.lark.cache")
     try:
@@ -64,7 +65,7 @@ def _lark() -> Lark:
     except OSError:
         import tempfile  # rare: no writable home; kept off the start-up path
         cache = os.path.join(tempfile.gettempdir(), "cnndsl-grammar.lark.cache")
-    return Lark(text, cache=cache, **GRAMMAR_OPTIONS)
+    return Lark(text, cache=cache, lexer_callbacks=LEXER_CALLBACKS, **GRAMMAR_OPTIONS)
 
 
 TABLES_FILE = "grammar.tables"   # made by scripts/build_parser.py
@@ -83,6 +84,37 @@ def _shipped_tables(text: str):
             return pickle.load(f)
     except (OSError, EOFError, pickle.UnpicklingError):
         return None
+
+
+_TEXT = contextvars.ContextVar("cnndsl_parse_text", default="")
+# What the scan after an `if` steps over: strings and comments whole, words, brackets, anything else.
+_SCAN = re.compile(r'"[^"\n]*"|\'[^\'\n]*\'|#[^\n]*|[A-Za-z_][A-Za-z0-9_]*|[()\[\]{}]|[^\sA-Za-z_()\[\]{}"\'#]+|\s+')
+_OPEN, _CLOSE = "([", ")]"
+
+
+def _ternary_or_statement(tok: Token) -> Token:
+    """An `if` where a ternary's `if` may come (after a value): a ternary's if the first `else` or `{`
+    outside brackets after it is an `else`, an `if` statement's when it is a `{`. Conditions are
+    expressions, which hold neither outside brackets, so this is exactly the grammar's own choice
+    with unbounded lookahead. (Reaching the end of an enclosing bracket first, it stays a ternary:
+    `f(a if c)` then reads "expected `else`".)"""
+    text, depth = _TEXT.get(), 0
+    for m in _SCAN.finditer(text, tok.end_pos):
+        word = m.group()
+        if word[0] in _OPEN:
+            depth += 1
+        elif word[0] in _CLOSE or (word == "}" and depth == 0):
+            depth -= 1
+            if depth < 0:
+                return tok
+        elif depth == 0 and word == "else":
+            return tok
+        elif depth == 0 and word == "{":
+            return Token.new_borrow_pos("_KW_IF", tok, tok)
+    return Token.new_borrow_pos("_KW_IF", tok, tok)
+
+
+LEXER_CALLBACKS = {"TERNARY_IF": _ternary_or_statement}   # given to the parser however it is made
 
 
 def parse(text: str, path: str = "<string>") -> S.Module:
@@ -118,10 +150,13 @@ def parse_expr(text: str, source: Source, line: int, col: int) -> S.Node:
 
 
 def _parse_tree(source: Source, text: str, start: str):
+    mark = _TEXT.set(text)
     try:
         return _lark().parse(text, start=start)
     except UnexpectedInput as e:
         raise _syntax_error(source, text, e) from None
+    finally:
+        _TEXT.reset(mark)
 
 
 def _check_nesting(source: Source, tree) -> None:
@@ -172,6 +207,12 @@ def _syntax_error(source: Source, text: str, e: UnexpectedInput) -> CnnError:
             number = re.search(r"[\d._]*$", text[:start]).group() + str(token)
             return CnnError("syntax", f"`{number}` is not a number: a number has one decimal point at most",
                             _token_span(source, line, col - len(number) + len(str(token)), len(number)))
+    if token is not None and str(token) == "{" and "LPAR" in expected:
+        m = re.search(r"\b(block|network)\s+([A-Za-z_][A-Za-z0-9_]*)\s*$", text[:getattr(token, "start_pos", 0) or 0])
+        if m:
+            return CnnError("syntax", f"unexpected `{{`; a {m.group(1)} declares its parameters in `( )`, even none",
+                            _token_span(source, line, col, 1),
+                            hint=f"{m.group(1)} {m.group(2)}() {{ ... }}")
     unclosed = _unclosed_bracket(text, line, col)
     if unclosed and CLOSERS[unclosed[0]] in "".join(TERMINAL_TEXT.get(t, "") for t in expected):
         opener, oline, ocol = unclosed
@@ -323,9 +364,20 @@ class _ToAst(Transformer):
 
     def chain_arg(self, meta, c):
         elems = [e for e in c[1:] if not isinstance(e, Token)]
-        start = S.Name(self._tok_span(c[0]), str(c[0]))
+        start = c[0]      # an expression giving a tensor: `x`, `ys[0]`
         chain = S.Chain(self._span(meta), (S.Start(start.span, start), *elems))
         return S.Arg(self._span(meta), None, chain)
+
+    def _indexed(self, c) -> S.Node:
+        """``ys[0][1]``: the expression a chain starts from."""
+        value = S.Name(self._tok_span(c[0]), str(c[0]))
+        for index in c[1:]:
+            value = S.Index(Span(self.source, value.span.line, value.span.col, index.span.end_line,
+                                 index.span.end_col + 1), value, index)
+        return value
+
+    def indexed(self, meta, c):
+        return S.Start(self._span(meta), self._indexed(c))
 
     def if_(self, meta, c):
         cond, body, *rest = c

@@ -13,7 +13,7 @@ from .ir import Graph
 from .lower import Limits, Lowerer
 from .ops import REGISTRY
 from .parser import parse
-from .values import FUNCS, Evaluator, Function
+from .values import FUNCS, Function, evaluate
 
 
 @dataclass
@@ -157,6 +157,9 @@ def _namespace(program: Program, module: S.Module, path: str, loading: tuple, do
         table[name], origin[name] = value, where
 
     for imp in module.imports:
+        if imp.alias in KEYWORDS:
+            raise CnnError("name", f"`{imp.alias}` is a keyword, so `{imp.alias}.NAME` could never be called", imp.span,
+                           hint="pick another name after `as`")
         if "\0" in imp.path:
             raise CnnError("import", "an import path can't contain a NUL byte", imp.span)
         target = os.path.normpath(os.path.join(os.path.dirname(path), imp.path))
@@ -197,7 +200,7 @@ def _namespace(program: Program, module: S.Module, path: str, loading: tuple, do
             add(consts, c.name, Function(c, consts), path, c.span)
             continue
         try:
-            add(consts, c.name, Evaluator(consts, tick)(c.value), path, c.span)
+            add(consts, c.name, evaluate(c.value, consts, tick), path, c.span)
         except CnnError as e:
             raise e.located(c.value.span)
     for b in module.blocks:
@@ -217,13 +220,13 @@ def _namespace(program: Program, module: S.Module, path: str, loading: tuple, do
 
 def parameter_defaults(program, ndef) -> dict:
     """The default values of a network's parameters, where they can be computed without the others' set values."""
-    from .values import Evaluator
+    from .values import evaluate
     names, out = dict(program.consts), {}
     for p in ndef.params:
         if p.kind in ("input", "plain"):
             continue
         try:
-            out[p.name] = names[p.name] = Evaluator(names)(p.value)
+            out[p.name] = names[p.name] = evaluate(p.value, names)
         except CnnError:
             pass
     return out

@@ -59,7 +59,7 @@ def infer_node(node: Node) -> Node:
             node.trainable, node.non_trainable = 0, node.trainable + node.non_trainable
     except CnnError as e:
         e.message = f"{e.message}" if e.message.startswith(op.name) else f"{op.name}: {e.message}"
-        e.notes = e.notes or [_origin(i, k, len(node.inputs)) for k, i in enumerate(node.inputs, 1)]
+        e.notes = e.notes or [_origin(i, k, len(node.inputs), op.arity is None) for k, i in enumerate(node.inputs, 1)]
         raise e.located(node.span, tuple(s.frame for s in node.scope if s.kind == "block"))
     if known is not None and len(known) < MEMO_SIZE:
         known[tuple(ins)] = (shape, node.trainable, node.non_trainable, node.macs, node.args)
@@ -130,9 +130,9 @@ def _check_shared(op, node: Node, ins) -> None:
                             "for these")
 
 
-def _origin(node: Node, k: int, n: int) -> str:
+def _origin(node: Node, k: int, n: int, merge: bool = False) -> str:
     """``branch 2 is (None, 14, 14, 64), from maxpool 3×3 /2 at x.cnn:5:9``."""
-    who = f"branch {k}" if n > 1 else "its input"
+    who = f"branch {k}" if n > 1 else "its only tensor" if merge else "its input"
     made = "the network input" if node.op == "input" else f"{describe_node(node)} at {node.span}"
     return f"{who} is {fmt_shape(node.shape)}, from {made}"
 

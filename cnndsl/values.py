@@ -13,8 +13,37 @@ import operator
 from . import syntax as S
 from .errors import CnnError, did_you_mean
 from .ir import Node
-from .ops import describe
-from .ops.schema import Initializer, Symbol
+from .ops import REGISTRY, describe
+from .ops.schema import MAKERS, Initializer, Symbol, bind_args
+
+
+class VList(list):
+    """A list value of the language, with its total ``size`` known when it is made: items, each list
+    item counted as a whole and each string by its length. A value's size bounds what printing,
+    comparing or converting it costs, so ``[[0] * 10 ** 6] * 10 ** 6`` is refused where it is made."""
+
+    __slots__ = ("size",)
+
+
+def size_of(v) -> int:
+    """A value's total size: 1 for a number, a string's length, a list's items with nested lists whole."""
+    if isinstance(v, VList):
+        return v.size
+    if isinstance(v, str):
+        return max(1, len(v))
+    if isinstance(v, (list, tuple)):
+        return max(1, sum(size_of(x) for x in v))
+    return 1
+
+
+def vlist(items, span=None, size=None) -> VList:
+    """``items`` as a language list, after checking its total size (``size`` when already known)."""
+    total = size if size is not None else sum(size_of(x) for x in items)
+    _fits(len(items), "a list", span)
+    _fits(total, "a list", span, whole=True)
+    out = VList(items)
+    out.size = max(1, total)
+    return out
 
 
 def fmt_value(v) -> str:
@@ -72,40 +101,19 @@ def _real(name, fn, positive=False):
     return call
 
 
-def _maker(kind, name, params):
-    """A function of the language that makes an initializer or regularizer (``variance_scaling(2.0)``)."""
-    def make(*args, **kwargs):
-        if len(args) > len(params):
-            raise TypeError(f"takes at most {len(params)} positional argument(s) ({', '.join(params)})")
-        given = dict(zip(params, args))
-        for k, v in kwargs.items():
-            if k not in params:
-                raise TypeError(f"has no argument `{k}`; its arguments: {', '.join(params)}")
-            if k in given:
-                raise TypeError(f"`{k}` given twice")
-            given[k] = v
-        for k, v in given.items():
-            if not (v is None or isinstance(v, (int, float, str))):
-                raise TypeError(f"`{k}` must be a number or a name, got {describe(v)}")
-        return Initializer(kind, name, tuple((k, str(v) if isinstance(v, str) else v) for k, v in given.items()))
-    return make
-
-
-INITIALIZER_FUNCS = {
-    "variance_scaling": _maker("init", "VarianceScaling", ("scale", "mode", "distribution", "seed")),
-    "constant": _maker("init", "Constant", ("value",)),
-    "random_normal": _maker("init", "RandomNormal", ("mean", "stddev", "seed")),
-    "random_uniform": _maker("init", "RandomUniform", ("minval", "maxval", "seed")),
-    "truncated_normal": _maker("init", "TruncatedNormal", ("mean", "stddev", "seed")),
-    "l1": _maker("reg", "L1", ("l1",)),
-    "l2": _maker("reg", "L2", ("l2",)),
-    "l1_l2": _maker("reg", "L1L2", ("l1", "l2")),
-}
+INITIALIZER_FUNCS = dict.fromkeys(MAKERS)   # made by ``Evaluator.initializer`` from their argument schemas
 
 def _error(message):
     """``error("scale must be 0.5, 1.0, 1.5 or 2.0")``: fails with the spec's own message, where it is called."""
     raise CnnError("value", message if isinstance(message, str) else describe(message))
 
+
+# How many positional arguments each built-in takes (least, most; None: no bound), as the docs write them.
+ARITY = {"error": (1, 1, "error(\"message\")"), "min": (1, None, "min(a, b, ...) or min(list)"),
+         "max": (1, None, "max(a, b, ...) or max(list)"), "abs": (1, 1, "abs(x)"), "int": (1, 1, "int(x)"),
+         "float": (1, 1, "float(x)"), "round": (1, 2, "round(x) or round(x, digits)"), "len": (1, 1, "len(list)"),
+         "sum": (1, 2, "sum(list) or sum(list, start)"), "ceil": (1, 1, "ceil(x)"), "floor": (1, 1, "floor(x)"),
+         "log": (1, 1, "log(x)"), "log2": (1, 1, "log2(x)"), "exp": (1, 1, "exp(x)")}
 
 FUNCS = {"error": _error, "min": min, "max": max, "abs": abs, "int": int, "float": float, "round": round, "len": len,
          "sum": _sum, "ceil": _rounding(math.ceil), "floor": _rounding(math.floor),
@@ -122,6 +130,7 @@ MAX_POW = 10 ** 12  # keeps `10 ** 10 ** 10` from hanging the checker
 MAX_INT = 2 ** 63          # integers: magnitude below this (a tensor dimension is far smaller)
 MAX_LEN = 1_000_000        # lists: items; strings: characters
 MAX_CALL_DEPTH = 500       # nested calls of a spec's value functions
+MAX_EVAL_DEPTH = 5_000     # nested evaluations in all (an expression's levels, through every call): Python's stack
 
 
 class Function:
@@ -158,7 +167,7 @@ class Function:
             raise CnnError("limit", f"function calls nest deeper than {MAX_CALL_DEPTH} (a recursion that never ends?)",
                            e.span)
         inner = Evaluator({**self.home, **bound}, evaluator.tick)
-        inner.depth = evaluator.depth + 1
+        inner.depth, inner.levels = evaluator.depth + 1, evaluator.levels
         for p in fdef.params:
             if p.name not in bound:
                 if p.kind == "plain":
@@ -178,12 +187,20 @@ class Evaluator:
     """Evaluates expressions against ``lookup``, a name -> value mapping. ``tick(span)`` counts
     one evaluation step per function call (the lowering's budget)."""
 
-    def __init__(self, lookup, tick=None):
+    def __init__(self, lookup, tick=None, qualified=()):
         self.lookup = lookup
         self.tick = tick
+        self.qualified = qualified   # other names of the file's namespace (blocks), for the messages
+        self.levels = [0]            # nested evaluations, shared with the evaluators of called functions
         self.depth = 0      # nested function calls
 
     def __call__(self, e: S.Node):
+        levels = self.levels
+        levels[0] += 1
+        if levels[0] > MAX_EVAL_DEPTH:
+            raise CnnError("limit", f"expressions nest deeper than {MAX_EVAL_DEPTH:,} levels, counting every "
+                                    "function call's body", e.span,
+                           hint="a recursive function whose body is deeply nested multiplies the two")
         try:
             method = _METHODS.get(type(e))
             if method is None:
@@ -191,6 +208,8 @@ class Evaluator:
             v = method(self, e)
         except (OverflowError, ValueError, ZeroDivisionError) as exc:
             raise CnnError("value", f"can't compute this: {exc}", e.span) from None
+        finally:
+            levels[0] -= 1
         if type(v) is int and -MAX_INT < v < MAX_INT:
             return v
         return bounded(v, e.span)
@@ -226,7 +245,7 @@ class Evaluator:
         return Symbol(e.id) if v is _MISSING else v
 
     def ListE(self, e):
-        return [self(x) for x in e.items]
+        return vlist([self(x) for x in e.items], e.span)
 
     def Unary(self, e):
         v = self(e.operand)
@@ -253,16 +272,18 @@ class Evaluator:
             return self.truth(self(e.right), e.right)
         right = self(e.right)
         if e.op in ("==", "!="):
-            return COMPARE[e.op](left, right)
+            return COMPARE[e.op](left, right)      # both sides are bounded values: bounded work
         if e.op == "+" and isinstance(left, list) and isinstance(right, list):
             _fits(len(left) + len(right), "a list", e.span)
-            return left + right
+            return vlist(left + right, e.span, size_of(left) + size_of(right))
         if e.op == "*" and isinstance(left, list):
             times = self.number(right, e.right)
             if not isinstance(times, int):
                 raise CnnError("type", f"a list repeats a whole number of times, got {fmt_value(times)}", e.right.span)
-            _fits(len(left) * max(times, 0), "a list", e.span)
-            return left * times
+            times = max(times, 0)
+            _fits(len(left) * times, "a list", e.span)
+            _fits(size_of(left) * times, "a list", e.span, whole=True)
+            return vlist(left * times, e.span, size_of(left) * times)
         if e.op == "+" and isinstance(left, str) and isinstance(right, str) and not (
                 isinstance(left, Symbol) or isinstance(right, Symbol)):
             _fits(len(left) + len(right), "a string", e.span)
@@ -277,12 +298,32 @@ class Evaluator:
         return ARITH[e.op](a, b)
 
     def Ternary(self, e):
+        for branch in (e.body, e.orelse):     # `t if c else add(t, u)`: an op call makes a tensor, never a value
+            if (isinstance(branch, S.FuncCall) and branch.name in REGISTRY and not REGISTRY[branch.name].internal
+                    and not isinstance(self.lookup.get(branch.name), Function)):
+                raise self.tensor_ternary(e, branch)
         return self(e.body) if self.truth(self(e.test), e.test) else self(e.orelse)
+
+    @staticmethod
+    def tensor_ternary(e, chosen):
+        """`let x = t if c else add(t, u)`: a ternary picks values; tensors are chosen by an `if` statement."""
+        test, body, orelse = (source_text(x.span) for x in (e.test, e.body, e.orelse))
+        return CnnError("type", f"`{source_text(chosen.span)}` makes a tensor, and tensors are not values: a ternary "
+                                "(`a if c else b`) chooses between values", e.span,
+                        hint=f"choose tensors with an `if` statement: `NAME = if {test} {{ {body} }} else {{ {orelse} }}`")
 
     def Attr(self, e):
         v = self(e.value)
         if isinstance(v, Symbol) and f"{v}.{e.attr}" in self.lookup:   # an imported constant: lib.NAME
             return self.lookup[f"{v}.{e.attr}"]
+        if isinstance(v, Symbol):
+            members = sorted({k.split(".", 1)[1] for k in (*self.lookup, *self.qualified) if k.startswith(f"{v}.")})
+            if f"{v}.{e.attr}" in self.qualified:
+                raise CnnError("type", f"`{v}.{e.attr}` is a block: it makes tensors in a chain, not a value", e.span,
+                               hint=f"call it in a chain: `y = x -> {v}.{e.attr}(...)`")
+            if members:
+                raise CnnError("name", f"`{v}` (an imported file) has no `{e.attr}`", e.span,
+                               hint=did_you_mean(e.attr, members) or f"it gives: {', '.join(members)}")
         if isinstance(v, Node):
             if e.attr not in TENSOR_ATTRS:
                 raise CnnError("name", f"a tensor has no attribute `{e.attr}`", e.span,
@@ -311,25 +352,60 @@ class Evaluator:
             if i is not None and (isinstance(i, bool) or not isinstance(i, int)):
                 raise CnnError("type", f"a slice bound must be an integer, got {fmt_value(i)}", b.span)
             bounds.append(i)
-        return v[bounds[0]:bounds[1]]
+        return vlist(v[bounds[0]:bounds[1]], e.span)
 
     def FuncCall(self, e):
         fn = self.lookup.get(e.name)
         if isinstance(fn, Function):
             return fn.call(self, e)
         if e.name not in FUNCS:
+            if e.name in REGISTRY and not REGISTRY[e.name].internal:
+                raise CnnError("type", f"`{e.name}(...)` is an op: it makes a tensor, and tensors are not values",
+                               e.span, hint="a tensor is made by a chain statement (`y = x -> op(...)`); merges also "
+                                            "take merges as arguments: `add(multiply(a, b), a)`")
             raise CnnError("name", f"unknown function `{e.name}`", e.span,
                            hint=did_you_mean(e.name, FUNCS) or f"functions: {', '.join(FUNCS)}")
+        if e.name in MAKERS:
+            return self.initializer(e)
         args = [self(a.value) for a in e.args if a.name is None]
         kwargs = {a.name: self(a.value) for a in e.args if a.name is not None}
         if kwargs and e.name not in INITIALIZER_FUNCS:
             raise CnnError("type", f"{e.name}() takes no keyword arguments", e.span)
+        if e.name in ARITY:
+            least, most, usage = ARITY[e.name]
+            if not least <= len(args) <= (most if most is not None else len(args)):
+                wants = f"{least}" if least == most else f"{least} to {most}" if most else f"at least {least}"
+                raise CnnError("type", f"{e.name}() takes {wants} argument(s), got {len(args)}", e.span, hint=usage)
         try:
             return FUNCS[e.name](*args, **kwargs)
         except CnnError as err:
             raise err.located(e.span)
         except (TypeError, ValueError, OverflowError) as exc:
             raise CnnError("type", f"{e.name}(): {exc}", e.span) from None
+
+    def initializer(self, e):
+        """``variance_scaling(2.0, mode=fan_out)``: its arguments bound and checked by their schema (ops/schema.py
+        MAKERS, Keras's own constraints), each error at its argument; the value keeps the arguments given."""
+        kind, cls, schema = MAKERS[e.name]
+        positional, keywords, spans = [], {}, {}
+        for a in e.args:
+            v = self(a.value)
+            if a.name is None:
+                if len(positional) < len(schema.args):
+                    spans[schema.args[len(positional)].name] = a.span
+                positional.append(v)
+            else:
+                if a.name in keywords:
+                    raise CnnError("type", f"{e.name}(): `{a.name}` given twice", a.span)
+                spans[a.name] = a.span
+                keywords[a.name] = v
+        try:
+            bind_args(schema, positional, keywords, {})
+        except CnnError as err:
+            raise err.located(spans.get(err.arg, e.span))
+        given = {**dict(zip((a.name for a in schema.args), positional)), **keywords}
+        return Initializer(kind, cls, tuple((a.name, str(given[a.name]) if isinstance(given[a.name], str) else
+                                             given[a.name]) for a in schema.args if a.name in given))
 
     # --- checks ------------------------------------------------------------------
     def number(self, v, e):
@@ -353,8 +429,31 @@ _MISSING = object()
 _METHODS: dict = {}   # syntax class -> the Evaluator function for it, looked up once
 
 
-def _fits(n: int, what: str, span) -> None:
+def evaluate(expr, lookup, tick=None, qualified=()):
+    """``expr``'s value, from any entry point: with room on Python's stack for MAX_EVAL_DEPTH levels, and a
+    RecursionError that still happens made a located limit error."""
+    from .errors import deep_stack
+    with deep_stack(4 * MAX_EVAL_DEPTH + 5_000):
+        try:
+            return Evaluator(lookup, tick, qualified)(expr)
+        except RecursionError:
+            raise CnnError("limit", "this expression nests too deeply for Python's stack", expr.span) from None
+
+
+def source_text(span) -> str:
+    """The text a span covers, on one line (for hints that quote the spec)."""
+    lines = [span.source.line(n) for n in range(span.line, span.end_line + 1)]
+    if len(lines) == 1:
+        return lines[0][span.col - 1:span.end_col - 1]
+    lines[0], lines[-1] = lines[0][span.col - 1:], lines[-1][:span.end_col - 1]
+    return " ".join(x.strip() for x in lines)
+
+
+def _fits(n: int, what: str, span, whole: bool = False) -> None:
     if n > MAX_LEN:
+        if whole:
+            raise CnnError("limit", f"{what} of {n:,} items in all (its lists' items counted) is over the limit of "
+                                    f"{MAX_LEN:,}", span)
         raise CnnError("limit", f"{what} of {n:,} items is over the limit of {MAX_LEN:,}", span)
 
 
@@ -381,6 +480,11 @@ def bounded(v, span):
         return v
     if isinstance(v, complex):
         raise CnnError("value", f"not a real number ({v})", span)
-    if isinstance(v, (list, str)):
-        _fits(len(v), "a list" if isinstance(v, list) else "a string", span)
+    if isinstance(v, str):
+        _fits(len(v), "a string", span)
+    elif isinstance(v, list):
+        _fits(len(v), "a list", span)
+        if not isinstance(v, VList):        # made outside the evaluator (a tensor's shape, --set): sized once
+            v = vlist(v, span)
+        _fits(v.size, "a list", span, whole=True)
     return v

@@ -7,9 +7,9 @@
 Layers meet by name: a Keras layer ``layer1-0-conv1`` is the torch module ``layer1.0.conv1`` (the
 IR's name separator ``-`` is torch's ``.``). Layouts move with them:
 
-- Conv2D kernels (kh, kw, C_in/groups, C_out) are torch's (C_out, C_in/groups, kh, kw);
-  DepthwiseConv2D (kh, kw, C_in, mult) is (C_in·mult, 1, kh, kw); SeparableConv2D is both;
-  Conv2DTranspose (kh, kw, C_out, C_in) is (C_in, C_out, kh, kw).
+- Conv1D/2D/3D kernels (*window, C_in/groups, C_out) are torch's (C_out, C_in/groups, *window);
+  DepthwiseConv1D/2D (*window, C_in, mult) is (C_in·mult, 1, *window); SeparableConv1D/2D is both;
+  Conv1D/2D/3DTranspose (*window, C_out, C_in) is (C_in, C_out, *window).
 - Dense kernels (in, out) are transposed; a dense layer that reads a flatten in torch's (C, H, W)
   order (the root module's ``cnndsl_flatten``) has its rows permuted from Keras's (H, W, C).
 - BatchNormalization's [gamma, beta, moving_mean, moving_variance] are weight, bias, running_mean
@@ -20,6 +20,8 @@ IR's name separator ``-`` is torch's ``.``). Layouts move with them:
 Only Keras and torch are imported, and only by these functions' callers having built the models.
 """
 from __future__ import annotations
+
+import re
 
 import numpy as np
 
@@ -53,25 +55,52 @@ def _channels_first(a, rank):
     return np.moveaxis(a, -1, 0) if rank >= 3 else a
 
 
+def _kernel_to_torch(k):
+    """A Keras conv kernel (*window, C_in/groups, C_out) as torch's (C_out, C_in/groups, *window); a
+    transposed conv's (*window, C_out, C_in) is torch's (C_in, C_out, *window) by the same move."""
+    d = k.ndim - 2
+    return k.transpose(d + 1, d, *range(d))
+
+
+def _kernel_to_keras(t):
+    d = t.ndim - 2
+    return t.transpose(*range(2, d + 2), 1, 0)
+
+
+def _depthwise(tensor, shape):
+    """A Keras depthwise kernel (*window, C_in, mult) and torch's grouped (C_in·mult, 1, *window)."""
+    *window, cin, mult = shape
+    d = len(window)
+    return (tensor, lambda k: np.moveaxis(k.reshape(*window, cin * mult), d, 0)[:, None],
+            lambda t: np.moveaxis(t[:, 0], 0, d).reshape(*window, cin, mult))
+
+
 def _pairs(layer, module, flatten):
     """[(torch tensor, Keras array -> torch array, torch array -> Keras array), ...] in Keras weight order."""
     cls = type(layer).__name__
-    if cls == "Conv2D":
-        out = [(module.weight, lambda k: k.transpose(3, 2, 0, 1), lambda t: t.transpose(2, 3, 1, 0))]
-    elif cls == "DepthwiseConv2D":
-        kh, kw, cin, mult = layer.get_weights()[0].shape
-        out = [(module.weight, lambda k: k.reshape(kh, kw, cin * mult).transpose(2, 0, 1)[:, None],
-                lambda t: t[:, 0].transpose(1, 2, 0).reshape(kh, kw, cin, mult))]
-    elif cls == "SeparableConv2D":
-        kh, kw, cin, mult = layer.get_weights()[0].shape
-        out = [(module.depthwise.weight, lambda k: k.reshape(kh, kw, cin * mult).transpose(2, 0, 1)[:, None],
-                lambda t: t[:, 0].transpose(1, 2, 0).reshape(kh, kw, cin, mult)),
-               (module.pointwise.weight, lambda k: k.transpose(3, 2, 0, 1), lambda t: t.transpose(2, 3, 1, 0))]
+    if re.fullmatch(r"Conv[123]D(Transpose)?", cls):
+        out = [(module.weight, _kernel_to_torch, _kernel_to_keras)]
+    elif re.fullmatch(r"DepthwiseConv[12]D", cls):
+        out = [_depthwise(module.weight, layer.get_weights()[0].shape)]
+    elif re.fullmatch(r"SeparableConv[12]D", cls):
+        out = [_depthwise(module.depthwise.weight, layer.get_weights()[0].shape),
+               (module.pointwise.weight, _kernel_to_torch, _kernel_to_keras)]
         if layer.use_bias:
             out.append((module.pointwise.bias, None, None))
         return out
-    elif cls == "Conv2DTranspose":
-        out = [(module.weight, lambda k: k.transpose(3, 2, 0, 1), lambda t: t.transpose(2, 3, 1, 0))]
+    elif cls == "MultiHeadAttention":       # EinsumDense kernels (C, heads, dim) and (heads, dim, C_out)
+        out = []
+        for sub, name in ((layer._query_dense, "query"), (layer._key_dense, "key"), (layer._value_dense, "value"),
+                          (layer._output_dense, "attention_output")):
+            lin = getattr(module, name)
+            for tensor, w in zip((lin.weight, lin.bias), sub.weights):
+                shape = tuple(w.shape)
+                if tensor is lin.weight:
+                    cin = shape[0] if name != "attention_output" else shape[0] * shape[1]
+                    out.append((tensor, lambda k, c=cin: k.reshape(c, -1).T, lambda t, s=shape: t.T.reshape(s)))
+                else:
+                    out.append((tensor, lambda k: k.reshape(-1), lambda t, s=shape: t.reshape(s)))
+        return out
     elif cls == "Dense":
         if layer.name in flatten:                   # keyed by the layer's name (`aux1-fc1`)
             h, w, c = flatten[layer.name]

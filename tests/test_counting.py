@@ -26,8 +26,10 @@ FIGURES = {
     "ptflops": (4_132_436_968, 359_982_728),
     "thop": (4_133_742_592, 349_321_936),
 }
-# The figures the tools' own documentation published for ResNet-50 (older versions for ptflops and thop).
-PUBLISHED = {"torchvision": 4.09, "fvcore": 4.11}
+# The figures the tools' own documentation publishes, in G, for (ResNet-50, ResNet-18): torchvision's model
+# tables, ptflops 0.7.5's README (pytorch backend), thop's README. thop's README gives 4.14 for ResNet-50, which
+# thop 0.1.1 itself no longer prints (4.134, FIGURES above): that one figure is not asserted.
+PUBLISHED = {"torchvision": (4.09, 1.81), "fvcore": (4.11, None), "ptflops": (4.13, 1.83), "thop": (None, 1.82)}
 
 
 @pytest.fixture(scope="module")
@@ -42,8 +44,11 @@ def test_each_preset_reproduces_its_tool(networks, convention):
 
 
 @pytest.mark.parametrize("convention", PUBLISHED)
-def test_the_published_resnet50_figures(networks, convention):
-    assert round(count(networks[0], convention) / 1e9, 2) == PUBLISHED[convention]
+def test_the_published_figures(networks, convention):
+    resnet18 = cnndsl.check(SPECS / "torchvision" / "resnet.cnn", "resnet18")   # torchvision's layout
+    for graph, published in zip((networks[0], resnet18), PUBLISHED[convention]):
+        if published is not None:
+            assert round(count(graph, convention) / 1e9, 2) == published
 
 
 def test_cnndsl_counts_the_registry_macs(networks):

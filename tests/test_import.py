@@ -38,7 +38,9 @@ ENV = {"TF_CPP_MIN_LOG_LEVEL": "3"}
 CHEAPER = {"unet.cnn": {"image": [188, 188, 1]}, "yolov8.cnn": {"image": [160, 160, 3]},
            "deeplabv3plus.cnn": {"image": [129, 129, 3]}, "video.cnn": {"clip": [8, 32, 32, 3]},
            "video.cnn:s3d": {"clip": [14, 209, 209, 3]},   # its last pool is 2 x 7 x 7, unpadded
-           "vit.cnn": {"image": [32, 32, 3]}, "convnext_v2.cnn": {"image": [64, 64, 3]}}
+           "vit.cnn": {"image": [32, 32, 3]}, "convnext_v2.cnn": {"image": [64, 64, 3]},
+           "res2net.cnn": {"image": [64, 64, 3]}, "attention_cnns.cnn": {"image": [64, 64, 3]},
+           "dla.cnn": {"image": [64, 64, 3]}}
 
 
 # --- helpers ------------------------------------------------------------------------------------------------
@@ -419,6 +421,11 @@ def test_check_of_a_keras_model():
     assert isinstance(svg, str) and "<svg" in svg
 
 
+# Specs whose compiled model the importer can't read yet (strict: a fix makes these fail, to be removed).
+NOT_READ_BACK = {"siamese.cnn": "the importer refuses a Keras layer called more than once (a shared layer), "
+                                "which `shared` in a spec builds: shared layers have no import yet"}
+
+
 # --- 7. every shipped spec's compiled model round-trips ----------------------------------------------------------
 
 def _cases() -> list:
@@ -430,8 +437,9 @@ def _cases() -> list:
             graph = cnndsl.check(path, name, **options)
             if isinstance(graph.params.get("batch"), int) and graph.params["batch"] > 2:
                 options["batch"] = 2
+            marks = [pytest.mark.xfail(strict=True, reason=NOT_READ_BACK[str(rel)])] if str(rel) in NOT_READ_BACK else []
             out.append(pytest.param({"path": path, "network": name, "params": options,
-                                     "numeric": graph.total_params <= BIG}, id=f"{rel}:{name}"))
+                                     "numeric": graph.total_params <= BIG}, id=f"{rel}:{name}", marks=marks))
     return out
 
 

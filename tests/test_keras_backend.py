@@ -147,6 +147,12 @@ CASES = [
     ("avgpool", dict(pool=3, stride=2, padding=[0, 1, 1], ceil_mode=True), [V]),
     ("global_avgpool", {}, [T]),
     ("global_maxpool", dict(keepdims=True), [V]),
+    ("global_maxpool", dict(keepdims=True), [T]),
+    ("avgpool", dict(pool=2, padding="same"), [T]),                 # asymmetric 'same': (0, 1) left out of the count
+    ("maxpool", dict(pool=2, stride=2, padding="same"), [V]),       # asymmetric 'same' in every axis
+    ("conv", dict(filters=4, kernel=3, stride=2, padding="same"), [(2, 6, 8, 8, 3)]),   # even sizes: pad (0, 1)
+    ("sepconv", dict(filters=5, kernel=4, stride=2, padding="same", bias=False), [T]),
+    ("dwconv", dict(kernel=3, depth_multiplier=2, dilation=2), [T]),
     ("upsample", dict(size=3), [T]),
     ("upsample", dict(size=[1, 2, 2]), [V]),
     ("zeropad", dict(padding=[[2, 0]]), [T]),

@@ -142,7 +142,7 @@ def verify_setup(block: Block) -> None:
         command = line.split("#")[0].strip()
         if not command:
             continue
-        if m := re.fullmatch(r"pip install '?cnndsl\[([a-z]+)\]'?", command):
+        if m := re.fullmatch(r"pip install '?cnndsl\[([a-z][a-z-]*)\]'?", command):
             assert m.group(1) in extras(), f"{block.id}: no extra {m.group(1)!r} in pyproject.toml"
             continue
         m = re.fullmatch(r"sh (scripts/[a-z_]+\.sh)( .+)?", command)

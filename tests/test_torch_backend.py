@@ -70,7 +70,7 @@ def test_a_doubled_dash_is_a_dash_inside_a_module_name():
 
 
 # Specs the torch backend can't build yet, each a located `unsupported` error (not a crash).
-NOT_YET = {"audio.cnn": "rank-3"}      # 1-D convolutions: only 2-D window ops are written
+NOT_YET = {}
 
 
 @pytest.mark.parametrize("path", _spec_files(), ids=lambda p: str(p.relative_to(SPECS)))

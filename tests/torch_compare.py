@@ -5,9 +5,6 @@ between the layouts so that both frameworks see the same values.
 """
 from __future__ import annotations
 
-import sys
-import types
-
 import numpy as np
 
 TOLERANCE = 1e-5
@@ -21,14 +18,13 @@ def import_torchvision():
     ``_C.so`` doesn't load). The model builders are pure Python and use none of those ops, so the tests
     import torchvision with ``torchvision._meta_registrations`` replaced by an empty module. Confined to
     the tests: cnndsl itself never imports torchvision."""
-    for mod in ("torchvision._meta_registrations", "torchvision._autograd_registrations"):
-        sys.modules.setdefault(mod, types.ModuleType(mod))
-    import torchvision
-    return torchvision
+    from tv import torchvision
+    return torchvision()
 
 
 def randomize_keras(model, seed=0):
-    """Random biases, BN gammas, betas and statistics (kernels already are): every weight shows in outputs."""
+    """Random biases, BN gammas, betas and statistics, and zero-initialised weights (other kernels already
+    are random): every weight shows in outputs."""
     import keras
     rng = np.random.default_rng(seed)
     for var in model.weights:
@@ -37,6 +33,8 @@ def randomize_keras(model, seed=0):
             var.assign(rng.uniform(0.5, 1.5, var.shape).astype(var.dtype))
         elif leaf in ("beta", "bias", "moving_mean", "mean"):
             var.assign(rng.normal(0.0, 0.1, var.shape).astype(var.dtype))
+        elif var.dtype.startswith("float") and not np.any(np.asarray(var)):   # a zero-initialised kernel
+            var.assign(rng.normal(0.0, 0.1, var.shape).astype(var.dtype))      # (ViT's head) would hide its input
 
     def layers(m):
         for layer in m.layers:

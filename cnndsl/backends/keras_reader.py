@@ -60,6 +60,7 @@ class Layer:
     group: str | None = None    # the Sequential sub-model it belongs to
     outputs: list = None        # refs it gives: [(self, 0)] unless it splits
     where: str = ""             # its path in the config: layers[3].config.layers[5]
+    shares: "Layer | None" = None   # a later call of a layer called more than once: its first call
 
     def __post_init__(self):
         if self.outputs is None:
@@ -243,7 +244,10 @@ def to_graph(net: Net, source: str) -> Graph:
             e.span = ConfigSpan(src, 0, 0, 0, 0, where=where)
             e.message = f"`{layer.name}` ({layer.klass}): {e.message}"
             raise
-        node = Node(layer.name, layer.op, args, ins, None, span, scope, meta=meta, frozen=frozen)
+        shares = node_of[id(layer.shares)][0] if layer.shares is not None else None
+        if shares is not None and shares.op == "take":
+            shares = shares.inputs[0]
+        node = Node(layer.name, layer.op, args, ins, None, span, scope, meta=meta, frozen=frozen, shares=shares)
         try:
             infer_node(node)
         except CnnError as e:
@@ -690,7 +694,7 @@ class _Reader:
             if isinstance(lc, dict) and lc.get("class_name") == "InputLayer":
                 self.where = f"layers[{k}]"
                 layer = self.input_layer(lc)
-                local[lc.get("name") or layer.name] = layer.outputs
+                local[lc.get("name") or layer.name] = {0: layer.outputs}
                 inputs.append(layer)
         self.read_layers(entries, local, None, "layers")
         outputs = self.outputs(cfg, local, "config.output_layers")
@@ -710,8 +714,10 @@ class _Reader:
         return out
 
     def order(self, entries, local, path):
-        """The entries' indices in a topological order (the model's own where it is one); a layer read
-        before it is made is fine, an inbound layer that doesn't exist or a cycle is an error."""
+        """The calls ``(entry index, inbound node index)`` in a topological order (the model's own where
+        it is one): a layer called twice (a shared layer) may be called again after layers that read its
+        first call. A layer read before it is made is fine; an inbound layer that doesn't exist or a
+        cycle is an error."""
         names = {}
         for k, lc in enumerate(entries):
             if not isinstance(lc, dict):
@@ -723,91 +729,132 @@ class _Reader:
                     raise self.fail(f"{path}[{k}].name", f"two layers are named `{name}` ({path}[{names[name]}] "
                                                          f"and {path}[{k}])")
                 names[name] = k
-        deps = []
+        calls, index = [], {}         # (k, n) per call; an input layer is one call
         for k, lc in enumerate(entries):
+            nodes = lc.get("inbound_nodes") or []
+            count = len(nodes) if isinstance(nodes, list) and lc.get("class_name") != "InputLayer" else 0
+            for n in range(max(count, 1)):
+                index[(k, n)] = len(calls)
+                calls.append((k, n))
+        deps = []
+        for k, n in calls:
+            lc = entries[k]
             mine = set()
             nodes = lc.get("inbound_nodes") or []
-            for n, node in enumerate(nodes if isinstance(nodes, list) else []):
-                for t in _tensors_in(node):
-                    hist = _history(t)
-                    if hist is None:
-                        continue
-                    src = hist[0]
-                    if src in names and names[src] != k:
-                        mine.add(names[src])
-                    elif src == lc.get("name") and src not in local:
-                        raise self.fail(f"{path}[{k}].inbound_nodes[{n}]", f"layer `{_name(src)}` reads its own output "
-                                                                            "(a cycle)")
-                    elif src not in names and src not in local:
+            node = nodes[n] if isinstance(nodes, list) and n < len(nodes) and lc.get("class_name") != "InputLayer" \
+                else None
+            for t in _tensors_in(node):
+                hist = _history(t)
+                if hist is None:
+                    continue
+                src = hist[0]
+                m = hist[1] if len(hist) > 1 and type(hist[1]) is int and hist[1] >= 0 else 0
+                if src in names and names[src] != k:
+                    if (names[src], m) not in index:
+                        m = 0 if (names[src], 0) in index and entries[names[src]].get("class_name") == "InputLayer" \
+                            else m
+                    if (names[src], m) not in index:
                         raise self.fail(f"{path}[{k}].inbound_nodes[{n}]",
-                                        f"layer `{_name(lc.get('name'))}` reads `{_name(src)}`, which is no layer "
-                                        "of the model")
+                                        f"layer `{_name(lc.get('name'))}` reads call {m} of `{_name(src)}`, which is "
+                                        "called fewer times")
+                    mine.add(index[(names[src], m)])
+                elif src == lc.get("name") and src not in local:
+                    if m < n and (k, m) in index:
+                        mine.add(index[(k, m)])      # a shared layer applied to its own earlier output
+                    else:
+                        raise self.fail(f"{path}[{k}].inbound_nodes[{n}]", f"layer `{_name(src)}` reads its own "
+                                                                            "output (a cycle)")
+                elif src not in names and src not in local:
+                    raise self.fail(f"{path}[{k}].inbound_nodes[{n}]",
+                                    f"layer `{_name(lc.get('name'))}` reads `{_name(src)}`, which is no layer "
+                                    "of the model")
             deps.append(mine)
         import heapq
         indeg = [len(d) for d in deps]
-        users = [[] for _ in entries]
-        for k, d in enumerate(deps):
+        users = [[] for _ in calls]
+        for c, d in enumerate(deps):
             for j in d:
-                users[j].append(k)
-        ready = [k for k in range(len(entries)) if indeg[k] == 0]
+                users[j].append(c)
+        ready = [c for c in range(len(calls)) if indeg[c] == 0]
         heapq.heapify(ready)
         out = []
         while ready:
-            k = heapq.heappop(ready)
-            out.append(k)
-            for u in users[k]:
+            c = heapq.heappop(ready)
+            out.append(calls[c])
+            for u in users[c]:
                 indeg[u] -= 1
                 if indeg[u] == 0:
                     heapq.heappush(ready, u)
-        if len(out) < len(entries):
-            left = {k for k in range(len(entries)) if indeg[k] > 0}
+        if len(out) < len(calls):
+            left = {c for c in range(len(calls)) if indeg[c] > 0}
             cycle = _a_cycle(left, deps)
             cycle = cycle[::-1]     # in the direction data flows, from the first layer of it in the config
-            k = cycle.index(min(cycle))
-            cycle = cycle[k:] + cycle[:k]
-            names_in = " -> ".join(f"`{_name(entries[k].get('name'))}`" for k in cycle + cycle[:1])
-            raise self.fail(f"{path}[{cycle[0]}]", f"the layers form a cycle: {names_in}")
+            c = cycle.index(min(cycle))
+            cycle = cycle[c:] + cycle[:c]
+            names_in = " -> ".join(f"`{_name(entries[calls[c][0]].get('name'))}`" for c in cycle + cycle[:1])
+            raise self.fail(f"{path}[{calls[cycle[0]][0]}]", f"the layers form a cycle: {names_in}")
         return out
 
     def read_layers(self, entries, local, block, path):
-        """Each layer of a functional model (input layers aside) in order; ``local`` maps a layer's name
-        to its output refs, and a nested model's layers are read as a block of its name."""
-        for k in self.order(entries, local, path):
+        """Each call of each layer of a functional model (input layers aside) in order; ``local`` maps a
+        layer's name to its output refs per call, and a nested model's layers are read as a block of its
+        name. A layer called more than once (a shared layer) gives one layer per call, each later one
+        sharing the first's weights (``shares``)."""
+        first = {}         # entry index -> the Layers its first call made
+        for k, n in self.order(entries, local, path):
             lc = entries[k]
             self.where = f"{path}[{k}]"
             cls = lc.get("class_name")
             name = lc.get("name") or (lc.get("config") or {}).get("name")
             if cls == "InputLayer":
                 continue
-            self.tick()
             nodes = lc.get("inbound_nodes") or []
             if not isinstance(nodes, list):
                 raise self.fail(f"{self.where}.inbound_nodes", "inbound_nodes is not a list")
-            if len(nodes) != 1:
-                if nodes:
-                    self.problem(name, cls, f"called {len(nodes)} times (a shared layer: cnndsl layers are used once)")
+            if not nodes:
                 continue
-            args, kwargs = self.inbound(nodes[0], local, name, cls)
+            self.tick()
+            args, kwargs = self.inbound(nodes[n], local, name, cls)
             if args is None:
-                self.check_only(lc)   # its input was refused; still report its own problems
+                if n == 0:
+                    self.check_only(lc)   # its input was refused; still report its own problems
                 continue
+            if n > 0 and k not in first:
+                continue                  # its first call was refused (and reported)
+            made = len(self.layers)
             if cls in ("Functional", "Model", "Sequential") and "layers" in (lc.get("config") or {}):
-                outs = self.nested(lc, args, name, cls, self.where)
+                outs = self.nested(lc, args, name, cls, self.where, shared=len(nodes) > 1, first=n == 0)
             else:
                 layer = self.layer(lc, args, kwargs, block)
                 outs = layer.outputs if layer is not None else None
-            if outs is not None:
-                local[name] = outs
+            if outs is None:
+                continue
+            if n == 0:
+                first[k] = self.layers[made:]
+            else:
+                self.share(first[k], self.layers[made:], n + 1, name, cls)
+            local.setdefault(name, {})[n] = outs
 
-    def nested(self, lc, args, name, cls, where):
-        """A model used as a layer: Sequential -> a sequential group; functional -> its layers, in a block."""
+    def share(self, firsts, again, k, name, cls):
+        """The layers of a layer's (or nested model's) k-th call: each the first call's layer, applied again."""
+        if len(firsts) != len(again) or any(a.op != f.op for a, f in zip(firsts, again)):
+            self.problem(name, cls, f"its call {k} builds other layers than its first")
+            return
+        for f, a in zip(firsts, again):
+            a.shares, a.name, a.explicit = f, f"{f.name}@{k}", f.explicit
+
+    def nested(self, lc, args, name, cls, where, shared=False, first=True):
+        """A model used as a layer: Sequential -> a sequential group; functional -> its layers, in a block.
+        A model called more than once (``shared``) is a block at its first call, whatever its kind, and
+        nothing at the later ones (their layers share the first call's)."""
         cfg = lc["config"]
         tensors = [a for a in args if isinstance(a, tuple)]
         if len(tensors) != 1:
             self.problem(name, cls, "a nested model with several inputs")
             return None
         if cls == "Sequential":
-            _, out = self.sequential(cfg, tensors[0], name, f"{where}.config")
+            _, out = self.sequential(cfg, tensors[0], name, f"{where}.config",
+                                     block=(name if first else None) if shared else False)
             return [out]
         ins = _tensor_list(cfg.get("input_layers"))
         if len(ins) != 1:
@@ -816,8 +863,8 @@ class _Reader:
         entries = cfg.get("layers") or []
         if not isinstance(entries, list):
             raise self.fail(f"{where}.config.layers", "the nested model's layers are not a list")
-        local = {ins[0][0]: [tensors[0]]}
-        self.read_layers(list(entries), local, name, f"{where}.config.layers")
+        local = {ins[0][0]: {0: [tensors[0]]}}
+        self.read_layers(list(entries), local, name if first else None, f"{where}.config.layers")
         self.where = where
         outs = [self.ref(t, local) for t in _tensor_list(cfg.get("output_layers"))]
         if len(outs) != 1 or outs[0] is None:
@@ -825,11 +872,13 @@ class _Reader:
             return None
         return [outs[0]]
 
-    def sequential(self, cfg, source, name, path):
-        """A Sequential's layers chained; ``source`` is the tensor it is applied to (None: the model input)."""
+    def sequential(self, cfg, source, name, path, block=False):
+        """A Sequential's layers chained; ``source`` is the tensor it is applied to (None: the model input).
+        ``block``: False, a sequential group; else the block its layers sit in (None: none)."""
         inputs = []
         cur = source
-        group = name if source is not None else None
+        group = name if source is not None and block is False else None
+        block = None if block is False else block
         entries = cfg.get("layers") or []
         if not isinstance(entries, list):
             raise self.fail(f"{path}.layers", "the Sequential's layers are not a list")
@@ -863,7 +912,7 @@ class _Reader:
                 if outs:
                     cur = outs[0]
                 continue
-            layer = self.layer({**lc, "name": lname}, [cur], {}, None, group=group)
+            layer = self.layer({**lc, "name": lname}, [cur], {}, block, group=group)
             if layer is not None:
                 cur = layer.outputs[0]
         if source is None:
@@ -916,7 +965,12 @@ class _Reader:
 
     def ref(self, t, local):
         hist = t["config"]["keras_history"] if isinstance(t, dict) else t
-        outs = local.get(hist[0])
+        calls = local.get(hist[0])
+        if calls is None:
+            return None
+        outs = calls.get(hist[1] if len(hist) > 1 and type(hist[1]) is int else 0)
+        if outs is None:
+            outs = calls.get(0) if len(calls) == 1 else None
         if outs is None:
             return None
         index = hist[2] if len(hist) > 2 else 0

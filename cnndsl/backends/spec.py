@@ -418,8 +418,13 @@ def emit_spec(graph, source: str | None = None, blocks: bool = True) -> str:
     netname = identifier(graph.name, taken, "model")
     taken.add(netname)
     for blk in rec.blocks:
+        if blk.name in KEYWORDS or blk.name in REGISTRY:     # `block_2`'s word `block`: a `block_unit`
+            blk.name += "_unit"
         blk.name = identifier(blk.name, taken, "unit")
         taken.add(blk.name)
+    for inst in rec.shared:
+        inst.name = identifier(inst.name, taken, "shared")
+        taken.add(inst.name)
     writer = _Writer(hoisted, taken)
     block_text = []
     for blk in rec.blocks:
@@ -433,6 +438,9 @@ def emit_spec(graph, source: str | None = None, blocks: bool = True) -> str:
                f"# The network `{graph.name}`, written by `cnndsl compile --emit cnn`.")
     text = [comment, ""] + block_text + [head + " {"]
     text += defaults_lines(hoisted, "    ")
+    for inst in rec.shared:        # shared layers and blocks, declared before their applications
+        made = f"{inst.block.name}()" if inst.block is not None else writer.head(inst.atom, declare=True)
+        text += layout(f"shared {inst.name} = {made}", "    ")
     text += lines
     text.append("}")
     return "\n".join(text) + "\n"
@@ -444,7 +452,9 @@ class _Writer:
     def __init__(self, hoisted, taken):
         self.hoisted, self.taken = hoisted, taken
 
-    def head(self, a) -> str:
+    def head(self, a, declare: bool = False) -> str:
+        if getattr(a, "instance", None) is not None and not declare:
+            return a.instance.name        # an application of a shared layer or block: `-> enc`
         if a.kind == "layer":
             mine = self.hoisted.get(a.op, {})
             written = {}
@@ -456,7 +466,10 @@ class _Writer:
             frozen = a.values.get("trainable", True)
             if frozen is not True:                     # a frozen layer (false, or a block's parameter)
                 written["trainable"] = frozen
-            return call_text(a.op, written, a.name)
+            name = a.name
+            if declare and name == a.instance.name:
+                name = None           # `shared head = dense(4)` names its first layer `head`
+            return call_text(a.op, written, name)
         if a.kind == "group":
             return f"sequential(name={string_text(a.group)})"
         args = []

@@ -11,10 +11,11 @@ torch conventions, exactly:
 
 - **Layout.** Tensors of rank 4 and more are channels-first (NCHW); ranks 2 and 3 keep the IR's
   order ((N, C), and (N, L, C) tokens, as torch's transformers have them). Axes the spec gives
-  (``concat(axis=-1)``, ``split``, ``slice``, softmax) are mapped; ``reshape`` and ``permute`` work
+  (``concat(axis=-1)``, ``split``, ``slice``, softmax) are mapped. 1-D window ops (Conv1d, pools,
+  padding) read torch's (N, C, L): the (N, L, C) sequence is transposed around each; 3-D ones NCDHW; ``reshape`` and ``permute`` work
   in the IR's channels-last order (moving the channels back and forth), so their values are the
   Keras model's.
-- **Padding.** TensorFlow's ``same`` is written as explicit padding, from the static H×W: symmetric
+- **Padding.** TensorFlow's ``same`` is written as explicit padding, from the static L, H×W or D×H×W: symmetric
   in the layer's own ``padding=`` where it is, else an ``F.pad`` before it (a stride-2 3×3 conv on
   an even input pads 0 before and 1 after). Max pools pad with -inf, average pools with
   ``padding=same`` leave the padding out of the count (``count_include_pad=False``, or a
@@ -28,6 +29,10 @@ torch conventions, exactly:
   rows are in torch's order, and ``cnndsl.weights`` permutes them when it moves Keras weights
   (the root module's ``cnndsl_flatten`` names them, with the Keras (H, W, C) shape). A flatten read
   by anything else keeps Keras's (H, W, C) order, so its values are the Keras model's.
+
+- **Attention.** Keras's MultiHeadAttention is the preamble's ``MultiHeadAttention``: ``query``,
+  ``key``, ``value`` and ``attention_output`` ``nn.Linear`` layers (Keras's (C, heads, dim) kernels
+  flattened), softmax(Q K^T / sqrt(key_dim)) over every key/value position.
 
 Module paths come from layer names: the IR's name separator ``-`` is torch's ``.``. A derived name
 ``residual_3-conv_2`` is ``residual_3.conv_2``; a spec that writes ``name="layer1-0-conv1"`` gets
@@ -107,18 +112,24 @@ def same_pads(node, n, k, s, d=1):
     return total // 2, total - total // 2
 
 
-def _pads(node, kernel, stride, dilation=(1, 1)):
-    """((top, bottom), (left, right)) of a window op's padding, zeros for valid."""
-    if node.args["padding"] != "same":
-        return (0, 0), (0, 0)
-    _, h, w, _ = node.inputs[0].shape
-    return tuple(same_pads(node, n, k, s, d) for n, k, s, d in zip((h, w), kernel, stride, dilation))
+def _pads(node, kernel, stride, dilation=None):
+    """((before, after), ...) per spatial axis of a window op's padding (zeros for valid; Keras's
+    causal 1-D padding all before)."""
+    d = len(kernel)
+    dilation = dilation or (1,) * d
+    pad = node.args["padding"]
+    if pad == "causal":
+        return tuple(((k - 1) * dl, 0) for k, dl in zip(kernel, dilation))
+    if pad != "same":
+        return ((0, 0),) * d
+    sizes = node.inputs[0].shape[1:-1]
+    return tuple(same_pads(node, n, k, s, dl) for n, k, s, dl in zip(sizes, kernel, stride, dilation))
 
 
 def _one(v):
     """``3`` for (3, 3), ``(1, 7)`` otherwise: how torch's constructors read best."""
     v = tuple(v)
-    return str(v[0]) if v[0] == v[1] else str(v)
+    return str(v[0]) if len(set(v)) == 1 else str(v)
 
 
 def _kw(**kw) -> str:
@@ -132,16 +143,31 @@ def _num(v) -> str:
 
 
 def _padded(pads, x, value=None):
-    """``F.pad`` of an NCHW tensor where padding is asymmetric, or the input itself."""
-    (t, b), (l, r) = pads
-    if not (t or b or l or r):
+    """``F.pad`` of a channels-first tensor where padding is asymmetric, or the input itself."""
+    if not any(p for pair in pads for p in pair):
         return x
-    return f"F.pad({x}, ({l}, {r}, {t}, {b})" + (f", value={value}" if value is not None else "") + ")"
+    flat = ", ".join(f"{b}, {a}" for b, a in reversed(pads))   # F.pad lists the last axis first
+    return f"F.pad({x}, ({flat})" + (f", value={value}" if value is not None else "") + ")"
 
 
 def _symmetric(pads):
-    (t, b), (l, r) = pads
-    return t == b and l == r
+    return all(b == a for b, a in pads)
+
+
+def _ndim(node) -> int:
+    """The spatial rank of a window op's input: 1, 2 or 3."""
+    return len(node.inputs[0].shape) - 2
+
+
+def _cf_call(node, inner):
+    """A channels-first call over the node's input: a 1-D input ((N, L, C) tokens in this backend) is
+    transposed to torch's (N, C, L) and back; 2-D and 3-D inputs are channels-first already.
+    ``inner(m, x)`` gets the channels-first input expression."""
+    if len(node.inputs[0].shape) == 3:
+        out_rank = len(node.shape)
+        back = ".transpose(1, 2)" if out_rank == 3 else ""
+        return lambda m, xs: f"{inner(m, xs[0] + '.transpose(1, 2)')}{back}"
+    return lambda m, xs: inner(m, xs[0])
 
 
 # --- activations -----------------------------------------------------------------------------------
@@ -162,6 +188,12 @@ def act_expr(fn, x: str, shape) -> str:
         "leaky_relu": "F.leaky_relu({}, 0.2)", "exponential": "torch.exp({})", "mish": "F.mish({})",
         "softmax": "F.softmax({}, dim=%d)" % _softmax_dim(shape),
         "log_softmax": "F.log_softmax({}, dim=%d)" % _softmax_dim(shape),
+        # Keras 3's further activations, by Keras's definitions (its default thresholds)
+        "celu": "F.celu({})", "squareplus": "(({0}) + torch.sqrt(torch.square({0}) + 4.0)) / 2",
+        "soft_shrink": "F.softshrink({}, 0.5)", "hard_shrink": "F.hardshrink({}, 0.5)",
+        "sparse_plus": "torch.where(({0}) >= 1, {0}, torch.square(torch.clamp(({0}) + 1, min=0)) / 4)",
+        "tanh_shrink": "F.tanhshrink({})", "sparse_sigmoid": "torch.clamp((({0}) + 1) / 2, 0.0, 1.0)",
+        "hard_tanh": "F.hardtanh({})", "log_sigmoid": "F.logsigmoid({})",
     }
     return table[fn].format(x)
 
@@ -184,6 +216,8 @@ def _activation_layer(fn, node):
     if fn in ("softmax", "log_softmax"):
         cls = "Softmax" if fn == "softmax" else "LogSoftmax"
         return Layer(f"nn.{cls}(dim={_softmax_dim(shape)})", _call)
+    if fn == "sparsemax":
+        return Layer(f"Sparsemax(dim={_softmax_dim(shape)})", _call, ("Sparsemax",))
     if fn in ACT_MODULES:
         return Layer(ACT_MODULES[fn], _call)
     return Layer(None, lambda m, xs: act_expr(fn, xs[0], shape))
@@ -192,50 +226,60 @@ def _activation_layer(fn, node):
 def _with_act(node, call):
     """A layer's call followed by its ``activation=`` argument."""
     fn = node.args.get("activation")
+    if fn == "sparsemax":
+        raise _unsupported(node, "with activation=sparsemax (give it as its own layer: -> activation(sparsemax))")
     return lambda m, xs: act_expr(fn, call(m, xs), node.shape)
 
 
 # --- builders --------------------------------------------------------------------------------------
 
+def _ones(v) -> bool:
+    return all(x == 1 for x in v)
+
+
+def _window_kw(a, pads, sym):
+    return dict(stride=_one(a["stride"]) if not _ones(a["stride"]) else None,
+                padding=_one(tuple(p[0] for p in pads)) if sym and any(p[0] for p in pads) else None,
+                dilation=_one(a["dilation"]) if not _ones(a["dilation"]) else None)
+
+
 def _conv(node):
     a = node.args
-    cin = node.inputs[0].shape[3]
+    d = _ndim(node)
+    cin = node.inputs[0].shape[-1]
     pads = _pads(node, a["kernel"], a["stride"], a["dilation"])
     sym = _symmetric(pads)
-    init = (f"nn.Conv2d({cin}, {a['filters']}, {_one(a['kernel'])}"
-            + _kw(stride=_one(a["stride"]) if a["stride"] != (1, 1) else None,
-                  padding=_one((pads[0][0], pads[1][0])) if sym and pads != ((0, 0), (0, 0)) else None,
-                  dilation=_one(a["dilation"]) if a["dilation"] != (1, 1) else None,
+    init = (f"nn.Conv{d}d({cin}, {a['filters']}, {_one(a['kernel'])}"
+            + _kw(**_window_kw(a, pads, sym),
                   groups=a["groups"] if a["groups"] != 1 else None, bias=None if a["bias"] else False) + ")")
-    return Layer(init, _with_act(node, lambda m, xs: f"{m}({xs[0] if sym else _padded(pads, xs[0])})"))
+    return Layer(init, _with_act(node, _cf_call(node, lambda m, x: f"{m}({x if sym else _padded(pads, x)})")))
 
 
 def _dwconv(node):
     a = node.args
-    cin = node.inputs[0].shape[3]
+    d = _ndim(node)
+    cin = node.inputs[0].shape[-1]
     pads = _pads(node, a["kernel"], a["stride"], a["dilation"])
     sym = _symmetric(pads)
-    init = (f"nn.Conv2d({cin}, {cin * a['depth_multiplier']}, {_one(a['kernel'])}"
-            + _kw(stride=_one(a["stride"]) if a["stride"] != (1, 1) else None,
-                  padding=_one((pads[0][0], pads[1][0])) if sym and pads != ((0, 0), (0, 0)) else None,
-                  dilation=_one(a["dilation"]) if a["dilation"] != (1, 1) else None,
-                  groups=cin, bias=None if a["bias"] else False) + ")")
-    return Layer(init, _with_act(node, lambda m, xs: f"{m}({xs[0] if sym else _padded(pads, xs[0])})"))
+    init = (f"nn.Conv{d}d({cin}, {cin * a['depth_multiplier']}, {_one(a['kernel'])}"
+            + _kw(**_window_kw(a, pads, sym), groups=cin, bias=None if a["bias"] else False) + ")")
+    return Layer(init, _with_act(node, _cf_call(node, lambda m, x: f"{m}({x if sym else _padded(pads, x)})")))
 
 
 def _sepconv(node):
     a = node.args
-    cin = node.inputs[0].shape[3]
+    d = _ndim(node)
+    if d == 3:
+        raise _unsupported(node, "over a 3-D input (Keras has no SeparableConv3D)")
+    cin = node.inputs[0].shape[-1]
     pads = _pads(node, a["kernel"], a["stride"], a["dilation"])
     sym = _symmetric(pads)
-    init = (f"SeparableConv2d({cin}, {a['filters']}, {_one(a['kernel'])}"
-            + _kw(stride=_one(a["stride"]) if a["stride"] != (1, 1) else None,
-                  padding=_one((pads[0][0], pads[1][0])) if sym and pads != ((0, 0), (0, 0)) else None,
-                  dilation=_one(a["dilation"]) if a["dilation"] != (1, 1) else None,
+    init = (f"SeparableConv{d}d({cin}, {a['filters']}, {_one(a['kernel'])}"
+            + _kw(**_window_kw(a, pads, sym),
                   depth_multiplier=a["depth_multiplier"] if a["depth_multiplier"] != 1 else None,
                   bias=None if a["bias"] else False) + ")")
-    return Layer(init, _with_act(node, lambda m, xs: f"{m}({xs[0] if sym else _padded(pads, xs[0])})"),
-                 ("SeparableConv2d",))
+    return Layer(init, _with_act(node, _cf_call(node, lambda m, x: f"{m}({x if sym else _padded(pads, x)})")),
+                 (f"SeparableConv{d}d",))
 
 
 def _conv_transpose(node):
@@ -243,10 +287,11 @@ def _conv_transpose(node):
     max(k - s, 0) and 'same' n·s, the full transposed conv cropped as TensorFlow crops it (the odd
     row at the end)."""
     a = node.args
-    cin = node.inputs[0].shape[3]
+    d = _ndim(node)
+    cin = node.inputs[0].shape[-1]
     pad, opad, crop = [], [], []
-    for k, s, d, i in zip(a["kernel"], a["stride"], a["dilation"], (0, 1)):
-        k = d * (k - 1) + 1
+    for k, s, dl, i in zip(a["kernel"], a["stride"], a["dilation"], range(d)):
+        k = dl * (k - 1) + 1
         if a["output_padding"] is not None:
             pad.append(k // 2 if a["padding"] == "same" else 0)
             opad.append(a["output_padding"][i])
@@ -265,57 +310,67 @@ def _conv_transpose(node):
                 pad.append(0)
                 crop.append((before, total - before))
             opad.append(0)
-    init = (f"nn.ConvTranspose2d({cin}, {a['filters']}, {_one(a['kernel'])}"
-            + _kw(stride=_one(a["stride"]) if a["stride"] != (1, 1) else None,
+    init = (f"nn.ConvTranspose{d}d({cin}, {a['filters']}, {_one(a['kernel'])}"
+            + _kw(stride=_one(a["stride"]) if not _ones(a["stride"]) else None,
                   padding=_one(pad) if any(pad) else None, output_padding=_one(opad) if any(opad) else None,
-                  dilation=_one(a["dilation"]) if a["dilation"] != (1, 1) else None,
+                  dilation=_one(a["dilation"]) if not _ones(a["dilation"]) else None,
                   bias=None if a["bias"] else False) + ")")
 
-    def call(m, xs):
-        y = f"{m}({xs[0]})"
+    def call(m, x):
+        y = f"{m}({x})"
         if any(c != (0, 0) for c in crop):
-            (t, b), (l, r) = crop
-            y += f"[:, :, {t}:{-b if b else ''}, {l}:{-r if r else ''}]"
+            y += _crop_index(crop)
         return y
-    return Layer(init, _with_act(node, call))
+    return Layer(init, _with_act(node, _cf_call(node, call)))
+
+
+def _crop_index(crop) -> str:
+    """``[:, :, t:-b, l:-r]``: a channels-first tensor cropped per spatial axis."""
+    return "[:, :, " + ", ".join(f"{b}:{-a if a else ''}" for b, a in crop) + "]"
 
 
 NEG_INF = 'float("-inf")'
 
 
 def _pool(mode):
-    cls = "MaxPool2d" if mode == "max" else "AvgPool2d"
-
     def build(node):
         a = node.args
+        d = _ndim(node)
+        cls = f"MaxPool{d}d" if mode == "max" else f"AvgPool{d}d"
         pool, stride = a["pool"], a["stride"] or a["pool"]
         kw = {"stride": _one(stride) if stride != pool else None}
         if a["padding"] == "valid" and not a["ceil_mode"]:
-            return Layer(f"nn.{cls}({_one(pool)}{_kw(**kw)})", _call)
+            return Layer(f"nn.{cls}({_one(pool)}{_kw(**kw)})", _cf_call(node, lambda m, x: f"{m}({x})"))
         if a["padding"] != "same":      # pixels per side, as torch pads (TorchPool2D)
-            pads = (0, 0) if a["padding"] == "valid" else a["padding"]
+            pads = (0,) * d if a["padding"] == "valid" else a["padding"]
             kw.update(padding=_one(pads) if any(pads) else None, ceil_mode=True if a["ceil_mode"] else None,
-                      count_include_pad=False if mode == "avg" and not a.get("count_include_pad", True) else None)
-            return Layer(f"nn.{cls}({_one(pool)}{_kw(**kw)})", _call)
+                      count_include_pad=False if mode == "avg" and a.get("count_include_pad") is False else None)
+            return Layer(f"nn.{cls}({_one(pool)}{_kw(**kw)})", _cf_call(node, lambda m, x: f"{m}({x})"))
         pads = _pads(node, pool, stride)
         fits = _symmetric(pads) and all(p[0] <= k // 2 for p, k in zip(pads, pool))
         if fits:
-            pad = (pads[0][0], pads[1][0])
+            pad = tuple(p[0] for p in pads)
             kw.update(padding=_one(pad) if any(pad) else None,
                       count_include_pad=False if mode == "avg" and any(pad) else None)
-            return Layer(f"nn.{cls}({_one(pool)}{_kw(**kw)})", _call)
+            return Layer(f"nn.{cls}({_one(pool)}{_kw(**kw)})", _cf_call(node, lambda m, x: f"{m}({x})"))
         if mode == "max":
             return Layer(f"nn.{cls}({_one(pool)}{_kw(**kw)})",
-                         lambda m, xs: f"{m}({_padded(pads, xs[0], NEG_INF)})")
-        (t, b), (l, r) = pads
-        return Layer(f"AvgPool2dSame({_one(pool)}, {_one(stride)}, ({l}, {r}, {t}, {b}))", _call, ("AvgPool2dSame",))
+                         _cf_call(node, lambda m, x: f"{m}({_padded(pads, x, NEG_INF)})"))
+        flat = tuple(p for pair in reversed(pads) for p in pair)
+        return Layer(f"AvgPool{d}dSame({_one(pool)}, {_one(stride)}, {flat})",
+                     _cf_call(node, lambda m, x: f"{m}({x})"), (f"AvgPool{d}dSame",))
     return build
 
 
-def _global(cls):
+def _global(kind):
     def build(node):
+        d = _ndim(node)
         keep = node.args["keepdims"]
-        return Layer(f"nn.{cls}(1)", (lambda m, xs: f"{m}({xs[0]})") if keep else (lambda m, xs: f"{m}({xs[0]}).flatten(1)"))
+        init = f"nn.Adaptive{kind}Pool{d}d(1)"
+        if d == 1:     # (N, L, C) -> (N, C, 1) -> (N, 1, C) or (N, C)
+            return Layer(init, (lambda m, xs: f"{m}({xs[0]}.transpose(1, 2)).transpose(1, 2)") if keep
+                         else (lambda m, xs: f"{m}({xs[0]}.transpose(1, 2)).flatten(1)"))
+        return Layer(init, (lambda m, xs: f"{m}({xs[0]})") if keep else (lambda m, xs: f"{m}({xs[0]}).flatten(1)"))
     return build
 
 
@@ -454,21 +509,30 @@ def _dropout(node):
 
 
 def _zeropad(node):
-    (t, b), (l, r) = node.args["padding"]
-    return Layer(f"nn.ZeroPad2d(({l}, {r}, {t}, {b}))", _call)
+    pads = node.args["padding"]
+    d = _ndim(node)
+    flat = tuple(p for pair in reversed(pads) for p in pair)
+    return Layer(f"nn.ZeroPad{d}d({flat})", _cf_call(node, lambda m, x: f"{m}({x})"))
 
 
 def _crop(node):
-    (t, b), (l, r) = node.args["cropping"]
-    return Layer(None, lambda m, xs: f"{xs[0]}[:, :, {t}:{-b if b else ''}, {l}:{-r if r else ''}]")
+    crop = node.args["cropping"]
+    if len(node.inputs[0].shape) == 3:     # (N, L, C): the length is axis 1
+        (b, a), = crop
+        return Layer(None, lambda m, xs: f"{xs[0]}[:, {b}:{-a if a else ''}]")
+    return Layer(None, lambda m, xs: f"{xs[0]}{_crop_index(crop)}")
 
 
 def _upsample(node):
     a = node.args
+    d = _ndim(node)
     mode = a["interpolation"]
+    if d != 2 and mode != "nearest":
+        raise _unsupported(node, f"with interpolation={mode} over a {d}-D input (Keras's UpSampling{d}D repeats)")
+    size = (a["size"],) * d if isinstance(a["size"], int) else tuple(a["size"])
     extra = ", align_corners=False" if mode == "bilinear" else ""
-    scale = _one(tuple(float(s) for s in a["size"]))
-    return Layer(f'nn.Upsample(scale_factor={scale}, mode="{mode}"{extra})', _call)
+    scale = _one(tuple(float(s) for s in size))
+    return Layer(f'nn.Upsample(scale_factor={scale}, mode="{mode}"{extra})', _cf_call(node, lambda m, x: f"{m}({x})"))
 
 
 def _resize(node):
@@ -606,27 +670,29 @@ def _groupnorm(node):
 
 
 def _attention(node):
-    raise _unsupported(node, "(Keras's MultiHeadAttention) is not in the torch backend yet")
+    """Keras's MultiHeadAttention as explicit projections (``MultiHeadAttention`` of the preamble):
+    the query, key and value Linear layers, softmax(QK^T / sqrt(key_dim)) over every position of the
+    key/value, the output Linear. It reads channels-last (moved there and back over a feature map)."""
+    a = node.args
+    q_shape, kv_shape = node.inputs[0].shape, node.inputs[-1].shape
+    vd = a["value_dim"] or a["key_dim"]
+    init = (f"MultiHeadAttention({q_shape[-1]}, {kv_shape[-1]}, {a['heads']}, {a['key_dim']}, {vd}, {node.shape[-1]}"
+            + _kw(dropout=_num(a["dropout"]) if a["dropout"] else None, bias=None if a["use_bias"] else False) + ")")
 
-
-def _spatial_2d(build):
-    """A builder of a 2-D window or padding op; 1-D and 3-D inputs are a located error for now."""
-    def guarded(node):
-        if len(node.inputs[0].shape) != 4:
-            raise _unsupported(node, f"over a rank-{len(node.inputs[0].shape)} tensor (only 2-D is written yet)")
-        return build(node)
-    return guarded
+    def call(m, xs):
+        return to_first(f"{m}({to_last(xs[0], q_shape)}, {to_last(xs[-1], kv_shape)})", node.shape)
+    return Layer(init, call, ("MultiHeadAttention",))
 
 
 BUILDERS: dict[str, Callable] = {
-    "conv": _spatial_2d(_conv),
-    "conv_transpose": _spatial_2d(_conv_transpose),
-    "sepconv": _spatial_2d(_sepconv),
-    "dwconv": _spatial_2d(_dwconv),
-    "maxpool": _spatial_2d(_pool("max")),
-    "avgpool": _spatial_2d(_pool("avg")),
-    "global_avgpool": _spatial_2d(_global("AdaptiveAvgPool2d")),
-    "global_maxpool": _spatial_2d(_global("AdaptiveMaxPool2d")),
+    "conv": _conv,
+    "conv_transpose": _conv_transpose,
+    "sepconv": _sepconv,
+    "dwconv": _dwconv,
+    "maxpool": _pool("max"),
+    "avgpool": _pool("avg"),
+    "global_avgpool": _global("Avg"),
+    "global_maxpool": _global("Max"),
     "adaptive_avgpool": _adaptive("Avg"),
     "adaptive_maxpool": _adaptive("Max"),
     "dense": _dense,
@@ -649,9 +715,9 @@ BUILDERS: dict[str, Callable] = {
     "flatten": _flatten,
     "reshape": _reshape,
     "dropout": _dropout,
-    "zeropad": _spatial_2d(_zeropad),
-    "crop": _spatial_2d(_crop),
-    "upsample": _spatial_2d(_upsample),
+    "zeropad": _zeropad,
+    "crop": _crop,
+    "upsample": _upsample,
     "rescaling": lambda node: Layer(None, lambda m, xs: f"{xs[0]} * {_num(node.args['scale'])}"
                                     + (f" + {_num(node.args['offset'])}" if node.args["offset"] else "")),
     "concat": _concat,
@@ -914,7 +980,57 @@ class ChannelShuffle(nn.Module):
         x = x.reshape(n, self.groups, c // self.groups, *x.shape[2:]).transpose(1, 2)
         return x.reshape(n, c, *x.shape[3:])
 ''',
+    "MultiHeadAttention": '''
+class MultiHeadAttention(nn.Module):
+    """Keras's MultiHeadAttention: query, key and value projections to `heads` heads, softmax(Q K^T /
+    sqrt(key_dim)) over every position of the key/value (dropout on those weights), the output
+    projection. Inputs are channels-last (N, ..., C); the positions are every axis between."""
+
+    def __init__(self, query_dim, kv_dim, heads, key_dim, value_dim, out_dim, dropout=0.0, bias=True):
+        super().__init__()
+        self.heads, self.key_dim, self.value_dim = heads, key_dim, value_dim
+        self.query = nn.Linear(query_dim, heads * key_dim, bias=bias)
+        self.key = nn.Linear(kv_dim, heads * key_dim, bias=bias)
+        self.value = nn.Linear(kv_dim, heads * value_dim, bias=bias)
+        self.attention_output = nn.Linear(heads * value_dim, out_dim, bias=bias)
+        self.dropout = nn.Dropout(dropout)
+
+    def _heads(self, x, dim):
+        return x.reshape(x.shape[0], -1, self.heads, dim).transpose(1, 2)      # (N, heads, positions, dim)
+
+    def forward(self, query, value):
+        n, positions = query.shape[0], query.shape[1:-1]
+        q = self._heads(self.query(query), self.key_dim) * self.key_dim ** -0.5
+        k = self._heads(self.key(value), self.key_dim)
+        v = self._heads(self.value(value), self.value_dim)
+        weights = self.dropout(torch.softmax(torch.matmul(q, k.transpose(-1, -2)), dim=-1))
+        y = torch.matmul(weights, v).transpose(1, 2).reshape(n, *positions, self.heads * self.value_dim)
+        return self.attention_output(y)
+''',
+    "Sparsemax": '''
+class Sparsemax(nn.Module):
+    """Sparsemax (Martins & Astudillo, 2016), as Keras's: the Euclidean projection onto the simplex."""
+
+    def __init__(self, dim=-1):
+        super().__init__()
+        self.dim = dim
+
+    def forward(self, x):
+        z = x.movedim(self.dim, -1)
+        zs = torch.sort(z, dim=-1, descending=True).values
+        k = torch.arange(1, z.shape[-1] + 1, dtype=z.dtype, device=z.device)
+        cum = zs.cumsum(-1)
+        support = (1 + k * zs > cum).sum(-1, keepdim=True)
+        tau = (cum.gather(-1, support - 1) - 1) / support.to(z.dtype)
+        return torch.clamp(z - tau, min=0).movedim(-1, self.dim)
+''',
 }
+
+
+# the 1-D and 3-D forms of the 2-D helpers: the same code over torch's other ranks
+HELPERS["SeparableConv1d"] = HELPERS["SeparableConv2d"].replace("2d", "1d").replace("2D", "1D")
+for _d in (1, 3):
+    HELPERS[f"AvgPool{_d}dSame"] = HELPERS["AvgPool2dSame"].replace("2d", f"{_d}d")
 
 
 # --- the module tree ---------------------------------------------------------------------------------

@@ -2,7 +2,8 @@
 from __future__ import annotations
 
 from ..errors import CnnError
-from .schema import Arg, Op, kxk, prod, spatial
+from .schema import (KERNEL_INITIALIZERS, KERNEL_REGULARIZERS, VECTOR_INITIALIZERS, Arg, Op, kxk, prod,
+                     spatial)
 
 PADDING = Arg("padding", "choice", "valid", ("valid", "same"))
 ANY_RANK = (1, 2, 3)         # spatial ranks: [T, C], [H, W, C], [D, H, W, C]
@@ -10,7 +11,9 @@ UP_TO_2D = (1, 2)            # Keras has DepthwiseConv1D/2D and SeparableConv1D/
 ACT = Arg("activation", "activation", None)
 BIAS = Arg("bias", "bool", True)
 # Initializers and regularizers of a layer's weights (none: the framework's default).
-INITS = (Arg("kernel_init", "init", None), Arg("bias_init", "init", None), Arg("kernel_reg", "reg", None))
+# A conv's kernel is 4-D and its bias 1-D: the initializers and regularizers Keras makes for those ranks.
+INITS = (Arg("kernel_init", "init", None, KERNEL_INITIALIZERS), Arg("bias_init", "init", None, VECTOR_INITIALIZERS),
+         Arg("kernel_reg", "reg", None, KERNEL_REGULARIZERS))
 
 
 def _suffix(a) -> str:

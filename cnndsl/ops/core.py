@@ -4,8 +4,8 @@ from __future__ import annotations
 import math
 
 from ..errors import CnnError
-from .conv import ANY_RANK, INITS
-from .schema import ACTIVATIONS, Arg, Op, describe, fmt_shape, prod
+from .conv import ANY_RANK
+from .schema import VECTOR_INITIALIZERS, KERNEL_INITIALIZERS, ACTIVATIONS, Arg, Op, describe, fmt_shape, prod
 
 
 def _dense_shape(ins, a):
@@ -14,7 +14,10 @@ def _dense_shape(ins, a):
 
 DENSE = Op(
     "dense", family="dense",
-    args=(Arg("units", "int", low=1), Arg("activation", "activation", None), Arg("bias", "bool", True), *INITS),
+    # A dense kernel is 2-D: every initializer and regularizer Keras has fits it; its bias is 1-D.
+    args=(Arg("units", "int", low=1), Arg("activation", "activation", None), Arg("bias", "bool", True),
+          Arg("kernel_init", "init", None), Arg("bias_init", "init", None, VECTOR_INITIALIZERS),
+          Arg("kernel_reg", "reg", None)),
     shape=_dense_shape,
     params=lambda ins, a, out: (ins[0][-1] * a["units"] + (a["units"] if a["bias"] else 0), 0),
     macs=lambda ins, a, out: prod(ins[0][1:] + (a["units"],)),
@@ -40,7 +43,10 @@ def _axes_of(shape, axis, op):
     out = []
     for ax in axes:
         if not -rank <= ax < rank or ax % rank == 0:
-            raise CnnError("shape", f"{op}: axis {ax} is not a feature axis of {fmt_shape(shape)}")
+            raise CnnError("shape", f"{op}: axis {ax} is not a feature axis of {fmt_shape(shape)}", arg="axis")
+        if ax % rank in out:
+            raise CnnError("shape", f"{op}: axes {describe(list(axes))} name axis {ax % rank} of {fmt_shape(shape)} "
+                                    "twice", arg="axis")
         out.append(ax % rank)
     return out
 
@@ -126,6 +132,9 @@ def _prelu_params(ins, a, out):
             raise CnnError("shape", f"prelu: shared axis {ax} is not an axis of {fmt_shape(ins[0])} (1 is the first "
                                     "after the batch)")
         shape[ax - 1] = 1
+    if a["alpha_init"] == "orthogonal" and len(shape) < 2:
+        raise CnnError("type", f"prelu: alpha_init `orthogonal` needs an alpha of at least 2 axes, and "
+                               f"{fmt_shape(ins[0])} gives it 1", arg="alpha_init")
     if None in shape:
         raise CnnError("shape", f"prelu: {fmt_shape(ins[0])} has an unknown size on an axis that is not shared",
                        hint="share the unknown axes: prelu(shared_axes=[1, 2])")
@@ -140,7 +149,7 @@ ACTIVATION = Op(
 
 ACTIVATION_OPS = [
     _activation_op("relu", (Arg("max_value", "float", None, low=0), Arg("negative_slope", "float", 0.0, low=0),
-                            Arg("threshold", "float", 0.0), LAYER), _relu_label,
+                            Arg("threshold", "float", 0.0, low=0), LAYER), _relu_label,
                    "Activation('relu'); with max_value, negative_slope or threshold, or layer=true, a ReLU layer."),
     _activation_op("relu6", (LAYER,), None, "Activation('relu6'); layer=true: ReLU(6.0), as MobileNet builds it."),
     *(_activation_op(fn) for fn in ("sigmoid", "tanh", "swish", "silu", "gelu", "hard_swish")),
@@ -154,7 +163,8 @@ ACTIVATION_OPS = [
     _activation_op("leaky_relu", (Arg("slope", "float", 0.3, low=0),), lambda a: f"leaky_relu {a['slope']:g}",
                    "LeakyReLU: x, or slope·x below 0."),
     _activation_op("elu", (Arg("alpha", "float", 1.0),), lambda a: "elu", "ELU layer."),
-    Op("prelu", family="act", args=(Arg("shared_axes", "ints", None), Arg("alpha_init", "init", None)),
+    Op("prelu", family="act", args=(Arg("shared_axes", "ints", None),
+                                     Arg("alpha_init", "init", None, KERNEL_INITIALIZERS)),
        shape=lambda ins, a: ins[0], params=_prelu_params, label=lambda a: "prelu",
        doc="PReLU: a learned slope per position (per channel with shared_axes=[1, 2])."),
 ]

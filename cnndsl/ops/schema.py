@@ -46,6 +46,11 @@ INITIALIZERS = ("zeros", "ones", "glorot_uniform", "glorot_normal", "he_uniform"
                 "lecun_uniform", "lecun_normal", "orthogonal", "identity", "random_normal", "random_uniform",
                 "truncated_normal", "variance_scaling")
 REGULARIZERS = ("l1", "l2", "l1_l2", "orthogonal_regularizer")
+# Keras's Identity initializer makes only 2-D weights, Orthogonal at least 2-D ones, and its
+# OrthogonalRegularizer takes only 2-D weights: what each kind of weight may use.
+KERNEL_INITIALIZERS = tuple(n for n in INITIALIZERS if n != "identity")              # conv kernels (4-D)
+VECTOR_INITIALIZERS = tuple(n for n in INITIALIZERS if n not in ("identity", "orthogonal"))   # biases (1-D)
+KERNEL_REGULARIZERS = tuple(n for n in REGULARIZERS if n != "orthogonal_regularizer")
 
 
 @dataclass(frozen=True)
@@ -182,18 +187,34 @@ def _activation(v, arg):
 
 
 def _init(v, arg):
+    """An initializer (``init``) or regularizer (``reg``): a name Keras knows (``arg.choices``, when
+    given, are those this weight's rank allows), or a value made by ``variance_scaling(...)``, ``l2(...)``."""
     if v is None:
         return None
     kind = "reg" if arg.type == "reg" else "init"
     if isinstance(v, Initializer) and v.kind == kind:
         return v
-    names = REGULARIZERS if kind == "reg" else INITIALIZERS
+    names = arg.choices or (REGULARIZERS if kind == "reg" else INITIALIZERS)
     if isinstance(v, str):
-        return _choice(v, Arg(arg.name, "choice", choices=names))
+        if v in (REGULARIZERS if kind == "reg" else INITIALIZERS) and v not in names:
+            shown = ", ".join(names[:6]) + (", …" if len(names) > 6 else "")
+            raise TypeError(f"{'a regularizer' if kind == 'reg' else 'an initializer'} for this weight, got `{v}`, "
+                            f"which Keras makes only for {'2-D' if v != 'orthogonal' else 'at least 2-D'} weights; "
+                            f"use another, such as {shown}")
+        v = _choice(v, Arg(arg.name, "choice", choices=names))
+        # Keras knows L1L2 by "l1l2", never "l1_l2": the bare name is the call with Keras's defaults.
+        return Initializer("reg", "L1L2", ()) if v == "l1_l2" else v
     if kind == "init" and isinstance(v, (list, tuple)):     # fixed weights: kernel_init=[[...]]
         return Initializer("init", "Constant", (("value", _array(v)),))
     what = "a regularizer such as l2(1e-4)" if kind == "reg" else "an initializer such as he_normal or variance_scaling(2.0)"
     raise TypeError(f"{what}, got {describe(v)}")
+
+
+def _positive(v, arg):
+    v = _float(v, arg)
+    if not v > 0:
+        raise TypeError(f"a number above 0, got {describe(v)}")
+    return v
 
 
 def _array(v):
@@ -310,7 +331,7 @@ CONVERTERS = {"int": _int, "float": _float, "bool": _bool, "size2": _size2,
               "activation": _activation, "str": _str, "ints": _ints, "pad2": _pad2, "init": _init, "reg": _init,
               "noise_shape": _noise_shape, "floats": _floats, "axes": _axes, "parts": _parts, "hw": _hw,
               "pool_padding": _pool_padding, "size": _sizes, "offset": lambda v, arg: _sizes(v, arg, least=0),
-              "pads": _pads}
+              "pads": _pads, "positive": _positive}
 
 
 NULLABLE = ("activation", "str", "init", "reg", "noise_shape", "floats", "offset2", "offset")
@@ -347,6 +368,33 @@ def resolve_spatial(op: Op, ins, a: dict) -> dict:
     return out
 
 
+# The language's functions that make an initializer or regularizer (``variance_scaling(2.0, mode=fan_out)``):
+# name -> (kind, Keras's class, an Op whose argument schema is theirs, as Keras's constructors check them:
+# keras/src/initializers/random_initializers.py, constant_initializers.py, regularizers/regularizers.py).
+# Each is bound by ``bind_args`` like an op's arguments; the Initializer keeps the arguments given.
+_SEED = Arg("seed", "int", None, low=0, high=2 ** 31)   # a non-negative 32-bit seed: every backend's RNG takes it
+_MEAN, _STDDEV = Arg("mean", "float", 0.0), Arg("stddev", "float", 0.05, low=0)   # torch.normal refuses std < 0
+
+
+def _maker(name, kind, cls, args):
+    return name, (kind, cls, Op(name, args=args, shape=None, family=kind, label=None, arity=0, internal=True))
+
+
+MAKERS = dict([
+    _maker("variance_scaling", "init", "VarianceScaling",
+           (Arg("scale", "positive", 1.0), Arg("mode", "choice", "fan_in", ("fan_in", "fan_out", "fan_avg")),
+            Arg("distribution", "choice", "truncated_normal", ("truncated_normal", "untruncated_normal", "normal",
+                                                                "uniform")), _SEED)),
+    _maker("constant", "init", "Constant", (Arg("value", "float"),)),   # Keras's from_config needs `value`
+    _maker("random_normal", "init", "RandomNormal", (_MEAN, _STDDEV, _SEED)),
+    _maker("random_uniform", "init", "RandomUniform", (Arg("minval", "float", -0.05), Arg("maxval", "float", 0.05), _SEED)),
+    _maker("truncated_normal", "init", "TruncatedNormal", (_MEAN, _STDDEV, _SEED)),
+    _maker("l1", "reg", "L1", (Arg("l1", "float", 0.01, low=0),)),          # validate_float_arg: a float >= 0
+    _maker("l2", "reg", "L2", (Arg("l2", "float", 0.01, low=0),)),
+    _maker("l1_l2", "reg", "L1L2", (Arg("l1", "float", 0.0, low=0), Arg("l2", "float", 0.0, low=0))),
+])
+
+
 def describe(v) -> str:
     """How a value reads in an error message."""
     if v is None:
@@ -358,6 +406,8 @@ def describe(v) -> str:
     if isinstance(v, str):
         return f"`{v}`"
     if isinstance(v, (list, tuple)):
+        if len(v) > 12:   # a message shows the start of a long list, never all of it
+            return "[" + ", ".join(describe(x) for x in v[:10]) + f", … ({len(v):,} items)]"
         return "[" + ", ".join(describe(x) for x in v) + "]"
     return str(v)
 

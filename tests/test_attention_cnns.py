@@ -1,0 +1,94 @@
+"""specs/attention_cnns.cnn (issue 16): ECA-ResNet-50-D and SK-ResNet-18 against timm's own
+`ecaresnet50d` and `skresnet18`.
+
+Convention: timm's parameter counts are torch's (trainable); Keras counts BN's running means and
+variances as non-trainable weights, which timm keeps as buffers: the spec's trainable count is
+timm's parameter count, its non-trainable count timm's running statistics.
+
+Numerics: the spec compiled at 64x64 (every strided layer sees an even size), timm's weights (BN
+statistics randomised first) copied by name (the spec's layer names are timm's module paths), and
+the logits compared with timm's in eval mode, within 1e-5 relative to their largest magnitude.
+"""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import cnndsl
+from conftest import SPECS
+from keras_compare import TOLERANCE
+
+pytestmark = pytest.mark.slow      # builds Keras and torch models: not in the quick tier
+
+SPEC = SPECS / "attention_cnns.cnn"
+PUBLISHED = {"ecaresnet50d": 25_576_350, "skresnet18": 11_958_056}      # timm's parameter counts (1000 classes)
+SIZE = 64
+
+
+def _timm(name):
+    from reference.timm_models import create, randomize
+    model = create(name)
+    randomize(model)
+    return model
+
+
+@pytest.fixture(scope="module")
+def eca():
+    return _timm("ecaresnet50d")
+
+
+@pytest.fixture(scope="module")
+def sk():
+    return _timm("skresnet18")
+
+
+def _running(model) -> int:
+    return sum(b.numel() for n, b in model.named_buffers() if n.endswith(("running_mean", "running_var")))
+
+
+@pytest.mark.parametrize("name", PUBLISHED)
+def test_counts_are_timms(name, request):
+    from reference.timm_models import count
+    model = request.getfixturevalue({"ecaresnet50d": "eca", "skresnet18": "sk"}[name])
+    graph = cnndsl.check(SPEC, network=name)
+    assert count(model) == graph.trainable == PUBLISHED[name]
+    assert graph.non_trainable == _running(model)
+    assert graph.nodes[-1].shape == (None, 1000)
+
+
+def test_eca_kernel_sizes_are_timms(eca):
+    """ECA's 1-D kernel per stage, from the channels (Eq. 12), as timm computed it."""
+    graph = cnndsl.check(SPEC, network="ecaresnet50d")
+    spec_k = {n.name: n.args["kernel"][:1] for n in graph.nodes if n.name.endswith("_se_conv")}   # (k, 1)
+    timm_k = {name.replace(".", "_"): m.kernel_size for name, m in eca.named_modules() if name.endswith("se.conv")}
+    assert spec_k.keys() == timm_k.keys() and len(spec_k) == 16
+    for name, k in spec_k.items():
+        assert (tuple(k) if isinstance(k, (list, tuple)) else (k,)) == timm_k[name], name
+    assert {timm_k[f"layer{i}_0_se_conv"][0] for i in (1, 2, 3)} == {5} and timm_k["layer4_0_se_conv"] == (7,)
+
+
+def _outputs_agree(model, network):
+    import keras
+    import torch
+    from reference.timm_models import copy_weights
+    keras.utils.set_random_seed(0)
+    spec = cnndsl.compile(SPEC, network=network, image=[SIZE, SIZE, 3])
+    n_weighted = sum(1 for _, m in model.named_modules() if list(m.parameters(recurse=False)))
+    assert copy_weights(model, spec) == n_weighted        # every module with weights, by name
+    x = np.random.default_rng(1).normal(size=(2, SIZE, SIZE, 3)).astype("float32")
+    with torch.no_grad():
+        want = model(torch.from_numpy(x.transpose(0, 3, 1, 2).copy())).numpy()
+    got = np.asarray(spec(x, training=False))
+    keras.backend.clear_session()
+    scale = np.abs(want).max()
+    assert scale > 0
+    assert np.abs(got - want).max() <= TOLERANCE * max(1.0, scale)
+
+
+def test_eca_outputs_agree_with_timm(eca):
+    _outputs_agree(eca, "ecaresnet50d")
+
+
+def test_sk_outputs_agree_with_timm(sk):
+    """Includes the strided dilated path, written as a stride-1 dilated conv and a 1x1/2 max pool."""
+    _outputs_agree(sk, "skresnet18")

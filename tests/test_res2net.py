@@ -1,0 +1,63 @@
+"""specs/res2net.cnn (Res2Net-50 26w x 4s, issue 16) against timm's own `res2net50_26w_4s`.
+
+Convention: timm's 25,699,120 parameters are torch's (trainable); Keras counts BN's running means
+and variances as non-trainable weights, which timm keeps as buffers (59,492 values): the spec's
+trainable count is timm's parameter count, its non-trainable count timm's running statistics.
+
+Numerics: the spec compiled at 64x64 (every strided layer sees an even size), timm's weights (its
+BN statistics randomised first) copied by name (the spec's layer names are timm's module paths),
+and the logits compared with timm's in eval mode, within 1e-5 relative to their largest magnitude.
+"""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import cnndsl
+from conftest import SPECS
+from keras_compare import TOLERANCE
+
+pytestmark = pytest.mark.slow      # builds Keras and torch models: not in the quick tier
+
+SPEC = SPECS / "res2net.cnn"
+TIMM = "res2net50_26w_4s"
+PUBLISHED = 25_699_120         # timm's res2net50_26w_4s, torch parameters (1000 classes)
+SIZE = 64
+
+
+@pytest.fixture(scope="module")
+def timm_model():
+    from reference.timm_models import create, randomize
+    model = create(TIMM)
+    randomize(model)
+    return model
+
+
+def test_check_states_timms_count(timm_model):
+    from reference.timm_models import count
+    graph = cnndsl.check(SPEC)
+    running = sum(b.numel() for n, b in timm_model.named_buffers() if n.endswith(("running_mean", "running_var")))
+    assert count(timm_model) == graph.trainable == PUBLISHED
+    assert graph.non_trainable == running
+    assert graph.nodes[-1].shape == (None, 1000)
+
+
+def test_outputs_agree_with_timm(timm_model):
+    import keras
+    import torch
+    from reference.timm_models import copy_weights
+    keras.utils.set_random_seed(0)
+    spec = cnndsl.compile(SPEC, image=[SIZE, SIZE, 3])
+    assert (int(sum(np.prod(w.shape) for w in spec.trainable_weights)),
+            int(sum(np.prod(w.shape) for w in spec.non_trainable_weights))) == (PUBLISHED, 59_492)
+    # every module of timm's with weights (convs, BNs, the fc) has its layer, by name
+    n_weighted = sum(1 for _, m in timm_model.named_modules() if list(m.parameters(recurse=False)))
+    assert copy_weights(timm_model, spec) == n_weighted
+    x = np.random.default_rng(1).normal(size=(2, SIZE, SIZE, 3)).astype("float32")
+    with torch.no_grad():
+        want = timm_model(torch.from_numpy(x.transpose(0, 3, 1, 2).copy())).numpy()
+    got = np.asarray(spec(x, training=False))
+    keras.backend.clear_session()
+    scale = np.abs(want).max()
+    assert scale > 0
+    assert np.abs(got - want).max() <= TOLERANCE * max(1.0, scale)
