@@ -1009,8 +1009,7 @@ def fold_shared(atoms, outputs):
     if not later:
         return atoms, outputs, []
     for a in later:
-        if getattr(a, "sub", None) or node_atom.get(id(a.nodes[0].shares)) is None or \
-                getattr(node_atom[id(a.nodes[0].shares)], "sub", None):
+        if getattr(a, "sub", None) or node_atom.get(id(a.nodes[0].shares)) is None:
             raise CnnError("unsupported", f"`{a.nodes[0].name}` applies a layer of a nested model again; a spec "
                                           "declares a shared layer in the network's body only")
     target = {id(a): node_atom[id(a.nodes[0].shares)] for a in later}
@@ -1023,9 +1022,15 @@ def fold_shared(atoms, outputs):
             parent[x] = parent[parent[x]]
             x = parent[x]
         return x
+    def unit_of(t):
+        """What a first application's layer belongs to: its nested model, its spec's shared block."""
+        scopes = [sc.id for n in getattr(t, "nodes", ())[:1] for sc in n.scope
+                  if sc.kind == "block" and sc.shared and sc.application == 1]
+        return getattr(t, "sub", None), scopes[-1] if scopes else None
     for a in later:
         for src, _ in a.inputs:
-            if id(src) in parent and app[id(src)] == app[id(a)]:
+            if id(src) in parent and app[id(src)] == app[id(a)] and \
+                    unit_of(target[id(src)]) == unit_of(target[id(a)]):
                 parent[find(id(a))] = find(id(src))
     comps = {}
     for a in later:
@@ -1087,6 +1092,9 @@ def fold_shared(atoms, outputs):
     lone_firsts = {}
     for a in lone:
         f = target[id(a)]
+        if getattr(f, "sub", None) or f.kind != "layer":
+            raise CnnError("unsupported", f"`{a.nodes[0].name}` applies a layer of a nested model again; a spec "
+                                          "declares a shared layer in the network's body only")
         if REGISTRY[f.op].arity != 1 or REGISTRY[f.op].passthrough or f.n_out != 1 or len(f.inputs) != 1:
             if f.op in ("add", "concat", "multiply") or REGISTRY[f.op].arity != 1:
                 a.name = None               # a layer without weights called again: a layer of its own

@@ -66,3 +66,51 @@ def test_compile_emit_cnn_writes_a_spec_of_the_same_graph(tmp_path, capsys):
 def test_emit_cnn_refuses_a_keras_output_name(tmp_path, capsys):
     assert main(["compile", str(ROOT / "specs" / "lenet5.cnn"), "--emit", "cnn", "-o", str(tmp_path / "x.keras")]) == 2
     assert "--emit cnn" in capsys.readouterr().err
+
+
+SHARED = {
+    "op and block": """
+block encoder(f) {
+    conv(f, 3, padding=same) -> relu -> maxpool(2)
+    conv(2 * f, 3, padding=same) -> relu -> global_avgpool
+}
+network siamese(a: [32, 32, 1], b: [32, 32, 1]) {
+    shared enc = encoder(8)
+    shared head = dense(16, activation=sigmoid)
+    ea = a -> enc -> head
+    eb = enc(b) -> head
+    concat(ea, eb) -> dense(16) -> head -> dense(1, activation=sigmoid)
+}""",
+    "one op on its own output": """
+network again(x: [16]) {
+    shared d = dense(16)
+    x -> d -> relu -> d -> relu -> d
+}""",
+    "declared in a block": """
+block twice(f) { shared c = conv(f, 1); in -> c -> relu -> c }
+network net(x: [8, 8, 4]) { x -> twice(4) -> twice(4) }""",
+    "over pyramid levels": """
+block head_block(f) { conv(f, 3, padding=same) -> relu -> conv(f, 3, padding=same) }
+network pyramid(x: [32, 32, 8]) {
+    shared head = head_block(8)
+    p3 = x -> conv(8, 1)
+    p4 = p3 -> maxpool(2)
+    p5 = p4 -> maxpool(2)
+    a = p3 -> head -> global_avgpool
+    b = p4 -> head -> global_avgpool
+    c = p5 -> head -> global_avgpool
+    add(a, b, c)
+}""",
+}
+
+
+@pytest.mark.parametrize("case", sorted(SHARED))
+def test_a_graph_with_shared_layers_is_written_with_shared(case):
+    """A layer applied more than once is written as a `shared` declaration (a block where a whole unit
+    is applied again), so the spec read back builds the same graph: the same names (`head@2`), the
+    weights counted once."""
+    original = cnndsl.check(SHARED[case])
+    assert any(n.shares is not None for n in original.nodes)
+    text = emit_spec(original)
+    assert "    shared " in text, text
+    assert_same_graph(cnndsl.check(text), original)
