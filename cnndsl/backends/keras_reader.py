@@ -29,7 +29,6 @@ from __future__ import annotations
 import json
 import math
 import re
-from dataclasses import dataclass, field
 
 from ..errors import CnnError, ConfigSpan, Source
 from ..ir import LAYER_NAME, Graph, Node, Scope
@@ -45,37 +44,6 @@ MAX_JSON_DEPTH = 200            # nesting of the config JSON; Keras writes about
 
 class Unsupported(Exception):
     """A layer (or one of its settings) with no cnndsl form; the reader collects these."""
-
-
-@dataclass(eq=False)
-class Layer:
-    """A layer as read, before it becomes a node: the reader's own record (fusion works on these)."""
-    name: str                   # the framework's layer name
-    op: str                     # cnndsl op ("input" for an input)
-    args: dict                  # the op's arguments that differ from the op's defaults
-    klass: str                  # the framework's class, for messages
-    explicit: bool = True       # a name a person chose (False: generated, like conv2d_12)
-    inputs: list = field(default_factory=list)    # refs (Layer, index)
-    block: str | None = None    # the nested sub-model it came from
-    group: str | None = None    # the Sequential sub-model it belongs to
-    outputs: list = None        # refs it gives: [(self, 0)] unless it splits
-    where: str = ""             # its path in the config: layers[3].config.layers[5]
-    shares: "Layer | None" = None   # a later call of a layer called more than once: its first call
-
-    def __post_init__(self):
-        if self.outputs is None:
-            self.outputs = [(self, 0)]
-
-    def __repr__(self):
-        return f"<{self.op} {self.name}>"
-
-
-@dataclass
-class Net:
-    name: str
-    layers: list       # Layers in topological order, inputs included
-    inputs: list       # input Layers
-    outputs: list      # refs
 
 
 # --- reading a .keras file or a model -----------------------------------------------------------------
@@ -152,7 +120,7 @@ def read_config(config: dict, source: str = "model", limits=None) -> Graph:
     layers read; None: only ``MAX_NODES``."""
     reader = _Reader(source, limits)
     try:
-        net = reader.model(config)
+        graph = reader.model(config)
     except RecursionError:
         raise CnnError("limit", f"{source}: the model nests sub-models too deeply") from None
     if reader.problems:
@@ -164,112 +132,51 @@ def read_config(config: dict, source: str = "model", limits=None) -> Graph:
                        span=ConfigSpan(Source(source, ""), 0, 0, 0, 0, where=reader.first_problem),
                        hint="cnndsl reads Keras's built-in layers (and its own); a Lambda or a custom class has no "
                             "spec form")
-    fuse(net)
-    return to_graph(net, source)
+    fuse(graph)
+    return graph
 
 
 # --- Keras ops that are one cnndsl op ------------------------------------------------------------------
 
-def fuse(net: Net) -> None:
+def fuse(graph: Graph) -> None:
     """Keras ops around a layer that form one cnndsl op: MobileNetV3's hard sigmoid,
-    ``ReLU(6.0)(x + 3.0) * (1.0 / 6.0)``, is ``hard_sigmoid(layer=true)``."""
-    users = _users(net.layers)
+    ``ReLU(6.0)(x + 3.0) * (1.0 / 6.0)``, is ``hard_sigmoid(layer=true)``. The ops on a tensor and a
+    constant are nodes of the reader's own (``_const_add``, ``_const_multiply``) until fused here."""
+    consts = [n for n in graph.nodes if n.op.startswith("_const_")]
+    if not consts:
+        return
+    users = {}
+    for n in graph.nodes:
+        for slot, i in enumerate(n.inputs):
+            users.setdefault(id(i), []).append((n, slot))
+    outputs = {id(n) for n in graph.outputs.values()}
     dead = set()
-    for layer in net.layers:
-        if layer.op != "_const_add" or layer.args["value"] != 3.0:
+    for node in consts:
+        if node.op != "_const_add" or node.args["value"] != 3.0:
             continue
-        relu = [u for u, _ in users[id(layer)]]
-        if len(relu) != 1 or relu[0].op != "relu6" or relu[0].args != {"layer": True}:
+        relu = [u for u, _ in users.get(id(node), ())]
+        if len(relu) != 1 or relu[0].op != "relu6" or not relu[0].args.get("layer") or relu[0].shares is not None:
             continue
-        mul = [u for u, _ in users[id(relu[0])]]
-        if len(mul) != 1 or mul[0].op != "_const_multiply" or abs(mul[0].args["value"] - 1.0 / 6.0) > 1e-12:
+        mul = [u for u, _ in users.get(id(relu[0]), ())]
+        if len(mul) != 1 or mul[0].op != "_const_multiply" or abs(mul[0].args["value"] - 1.0 / 6.0) > 1e-12 \
+                or id(relu[0]) in outputs:
             continue
         relu, mul = relu[0], mul[0]
-        relu.op, relu.args, relu.inputs = "hard_sigmoid", {"layer": True}, list(layer.inputs)
-        for u, slot in users[id(mul)]:
-            u.inputs[slot] = (relu, 0)
-        net.outputs = [(relu, 0) if r[0] is mul else r for r in net.outputs]
-        dead.update((id(layer), id(mul)))
-    net.layers = [n for n in net.layers if id(n) not in dead]
-    left = [n for n in net.layers if n.op.startswith("_const_")]
+        relu.op, relu.args, relu.inputs = "hard_sigmoid", bind_args(REGISTRY["hard_sigmoid"], [], {"layer": True}, {}), \
+            node.inputs
+        infer_node(relu)
+        for u, slot in users.get(id(mul), ()):
+            u.inputs = u.inputs[:slot] + (relu,) + u.inputs[slot + 1:]
+        for k, out in list(graph.outputs.items()):
+            if out is mul:
+                graph.outputs[k] = relu
+        dead.update((id(node), id(mul)))
+    graph.nodes = [n for n in graph.nodes if id(n) not in dead]
+    left = [n for n in graph.nodes if n.op.startswith("_const_")]
     if left:
         what = ", ".join(f"`{n.name}` (x {'+' if n.op == '_const_add' else '*'} {n.args['value']})" for n in left[:5])
         raise CnnError("unsupported", f"{len(left)} Keras op(s) on a tensor and a constant have no cnndsl op: {what}",
                        hint="cnndsl reads x + 3.0 and x * (1 / 6) only around a ReLU(6.0), as a hard sigmoid")
-
-
-def _users(layers) -> dict:
-    """id(layer) -> [(user, input slot)], for every output of the layer."""
-    out = {id(n): [] for n in layers}
-    for n in layers:
-        for slot, (src, _) in enumerate(n.inputs):
-            out.setdefault(id(src), []).append((n, slot))
-    return out
-
-
-# --- the reader's layers -> IR nodes ---------------------------------------------------------------------
-
-def to_graph(net: Net, source: str) -> Graph:
-    """The IR of the layers read: each op's arguments bound by the registry, shapes inferred in order.
-    An argument or shape the registry refuses is an error at the layer's config path."""
-    src = Source(source, "")
-    graph = Graph(net.name, span=ConfigSpan(src, 0, 0, 0, 0, where="config"))
-    node_of = {}      # id(Layer) -> [node per output]
-    scopes = {}
-    for layer in net.layers:
-        span = ConfigSpan(src, 0, 0, 0, 0, where=layer.where or "config")
-        scope = ()
-        if layer.block is not None:
-            scope += (scopes.setdefault(("block", layer.block), Scope(layer.block, "block", span, block=layer.block)),)
-        if layer.group is not None:
-            scope += (scopes.setdefault(("seq", layer.group), Scope(
-                layer.group, "sequential", span, block="sequential", args=(("name", layer.group, repr(layer.group)),))),)
-        meta = {"layer": layer.name, "class": layer.klass, "config": layer.where, "explicit": layer.explicit}
-        if layer.block is not None:
-            meta["submodel"] = layer.block
-        if layer.op == "input":
-            shape = tuple(layer.args["shape"])
-            node = Node(layer.name, "input", {"shape": shape}, (), shape, span, scope, meta=meta)
-            graph.nodes.append(node)
-            graph.inputs[layer.name] = node
-            node_of[id(layer)] = [node]
-            continue
-        ins = tuple(node_of[id(src_layer)][i] for src_layer, i in layer.inputs)
-        given = dict(layer.args)
-        frozen = given.pop("trainable", True) is False      # a frozen layer: every weight non-trainable
-        try:
-            args = bind_args(REGISTRY[layer.op], [], given, {})
-        except CnnError as e:
-            where = f"{layer.where}.config" + (f" ({e.arg})" if e.arg else "")
-            e.span = ConfigSpan(src, 0, 0, 0, 0, where=where)
-            e.message = f"`{layer.name}` ({layer.klass}): {e.message}"
-            raise
-        shares = node_of[id(layer.shares)][0] if layer.shares is not None else None
-        if shares is not None and shares.op == "take":
-            shares = shares.inputs[0]
-        node = Node(layer.name, layer.op, args, ins, None, span, scope, meta=meta, frozen=frozen, shares=shares)
-        try:
-            infer_node(node)
-        except CnnError as e:
-            e.message = f"`{layer.name}` ({layer.klass}): {e.message}"
-            raise
-        graph.nodes.append(node)
-        outs = [node]
-        if layer.op == "split":
-            sizes = _split_of(node)
-            node.args["sizes"] = sizes
-            outs = []
-            for i in range(len(sizes)):
-                take = Node(f"{node.name}[{i}]", "take", {"index": i, "sizes": sizes, "axis": node.args["axis"]},
-                            (node,), None, span, scope, meta={"config": layer.where})
-                infer_node(take)
-                graph.nodes.append(take)
-                outs.append(take)
-        node_of[id(layer)] = outs
-    for k, (layer, i) in enumerate(net.outputs):
-        node = node_of[id(layer)][i]
-        graph.outputs[node.name if node.name not in graph.outputs else f"{node.name}_{k}"] = node
-    return graph
 
 
 def _split_of(node):
@@ -639,8 +546,8 @@ class _Reader:
     def __init__(self, source, limits=None):
         self.source = source
         self.problems = []
-        self.layers = []          # in the model's order
-        self.shapes = {}          # id of a ref -> the shape its inbound tensor config gives
+        self.graph = Graph("model")
+        self.scopes = {}          # (kind, name) -> the Scope of a nested model
         self.where = "config"     # the config path of the layer being read
         self.max_nodes = getattr(limits, "max_nodes", self.MAX_NODES)
         self.max_steps = getattr(limits, "max_steps", None)
@@ -658,13 +565,13 @@ class _Reader:
     def tick(self):
         """One layer read: the limits of specs (``--max-nodes``, ``--max-steps``) hold for models too."""
         self.steps += 1
-        if len(self.layers) >= self.max_nodes:
+        if len(self.graph.nodes) >= self.max_nodes:
             raise self.fail(self.where, f"the model has more than {self.max_nodes:,} layers (--max-nodes)", "limit")
         if self.max_steps is not None and self.steps > self.max_steps:
             raise self.fail(self.where, f"reading the model takes more than {self.max_steps:,} steps, one a layer "
                                         "(--max-steps)", "limit", hint="raise --max-steps if this model is intended")
 
-    def model(self, config) -> Net:
+    def model(self, config) -> Graph:
         cls = config.get("class_name")
         cfg = config.get("config") or {}
         if not isinstance(cfg, dict):
@@ -681,11 +588,17 @@ class _Reader:
                            hint="a subclassed model has no graph cnndsl can read; build it with the functional API")
         if not inputs:
             raise self.fail("config", "the model has no input layer")
-        return Net(name=name, layers=self.layers, inputs=inputs, outputs=outputs)
+        graph = self.graph
+        graph.name, graph.span = name, ConfigSpan(Source(self.source, ""), 0, 0, 0, 0, where="config")
+        for k, node in enumerate(outputs):
+            if node is None:
+                continue           # a refused layer's output: reported with the problems
+            graph.outputs[node.name if node.name not in graph.outputs else f"{node.name}_{k}"] = node
+        return graph
 
     # -- functional --
     def functional(self, cfg):
-        """A functional model's inputs and outputs, its layers read into ``self.layers``."""
+        """A functional model's inputs and outputs, its layers read into ``self.graph``."""
         local, inputs = {}, []
         entries = cfg.get("layers") or []
         if not isinstance(entries, list):
@@ -694,7 +607,7 @@ class _Reader:
             if isinstance(lc, dict) and lc.get("class_name") == "InputLayer":
                 self.where = f"layers[{k}]"
                 layer = self.input_layer(lc)
-                local[lc.get("name") or layer.name] = {0: layer.outputs}
+                local[lc.get("name") or layer.name] = {0: [layer]}
                 inputs.append(layer)
         self.read_layers(entries, local, None, "layers")
         outputs = self.outputs(cfg, local, "config.output_layers")
@@ -821,18 +734,18 @@ class _Reader:
                 continue
             if n > 0 and k not in first:
                 continue                  # its first call was refused (and reported)
-            made = len(self.layers)
+            made = len(self.graph.nodes)
             if cls in ("Functional", "Model", "Sequential") and "layers" in (lc.get("config") or {}):
                 outs = self.nested(lc, args, name, cls, self.where, shared=len(nodes) > 1, first=n == 0)
             else:
-                layer = self.layer(lc, args, kwargs, block)
-                outs = layer.outputs if layer is not None else None
+                outs = self.layer(lc, args, kwargs, block)
             if outs is None:
                 continue
+            mine = [m for m in self.graph.nodes[made:] if m.op != "take"]
             if n == 0:
-                first[k] = self.layers[made:]
+                first[k] = mine
             else:
-                self.share(first[k], self.layers[made:], n + 1, name, cls)
+                self.share(first[k], mine, n + 1, name, cls)
             local.setdefault(name, {})[n] = outs
 
     def share(self, firsts, again, k, name, cls):
@@ -841,14 +754,19 @@ class _Reader:
             self.problem(name, cls, f"its call {k} builds other layers than its first")
             return
         for f, a in zip(firsts, again):
-            a.shares, a.name, a.explicit = f, f"{f.name}@{k}", f.explicit
+            a.shares, a.name, a.frozen = f, f"{f.name}@{k}", f.frozen
+            a.meta["explicit"] = f.meta.get("explicit", True)
+            infer_node(a)          # its weights are the first call's: 0 params here, and they must fit
+            for t in self.graph.nodes:
+                if t.op == "take" and t.inputs[0] is a:
+                    t.name = f"{a.name}[{t.args['index']}]"
 
     def nested(self, lc, args, name, cls, where, shared=False, first=True):
         """A model used as a layer: Sequential -> a sequential group; functional -> its layers, in a block.
         A model called more than once (``shared``) is a block at its first call, whatever its kind, and
         nothing at the later ones (their layers share the first call's)."""
         cfg = lc["config"]
-        tensors = [a for a in args if isinstance(a, tuple)]
+        tensors = [a for a in args if isinstance(a, Node)]
         if len(tensors) != 1:
             self.problem(name, cls, "a nested model with several inputs")
             return None
@@ -894,7 +812,7 @@ class _Reader:
                 if source is None:
                     layer = self.input_layer(lc)
                     inputs.append(layer)
-                    cur = layer.outputs[0]
+                    cur = layer
                 continue
             self.tick()
             if cur is None:
@@ -906,15 +824,15 @@ class _Reader:
                 layer = self.input_layer({"class_name": "InputLayer", "name": "input_layer",
                                           "config": {"batch_shape": shape, "name": "input_layer"}})
                 inputs.append(layer)
-                cur = layer.outputs[0]
+                cur = layer
             if cls in ("Functional", "Model", "Sequential") and "layers" in c:
                 outs = self.nested({**lc, "name": lname}, [cur], lname, cls, self.where)
                 if outs:
                     cur = outs[0]
                 continue
-            layer = self.layer({**lc, "name": lname}, [cur], {}, block, group=group)
-            if layer is not None:
-                cur = layer.outputs[0]
+            outs = self.layer({**lc, "name": lname}, [cur], {}, block, group=group)
+            if outs is not None:
+                cur = outs[0]
         if source is None:
             return inputs, [cur]
         return None, cur
@@ -933,13 +851,18 @@ class _Reader:
                 self.problem(name, "InputLayer", f"{k}={c.get(k)!r}")
         if not _writable(name):
             self.problem(name, "InputLayer", "its name has characters other than ASCII letters, digits, _ and -")
-        layer = Layer(name=name, op="input", args={"shape": list(shape)}, klass="InputLayer",
-                      explicit=not _generated(name, "InputLayer"), where=self.where)
-        self.layers.append(layer)
-        return layer
+        span = ConfigSpan(Source(self.source, ""), 0, 0, 0, 0, where=self.where)
+        meta = {"layer": name, "class": "InputLayer", "config": self.where, "explicit": not _generated(name, "InputLayer")}
+        if name in self.graph.inputs or any(n.name == name for n in self.graph.nodes):
+            raise self.fail(f"{self.where}.config.name", f"two layers are named `{_name(name)}`")
+        shape = tuple(shape)
+        node = Node(name, "input", {"shape": shape}, (), shape, span, meta=meta)
+        self.graph.nodes.append(node)
+        self.graph.inputs[name] = node
+        return node
 
     def inbound(self, node, local, name, cls):
-        """The tensors (and constants) a layer is called with: refs ``(Layer, index)`` for tensors."""
+        """The tensors (and constants) a layer is called with: the nodes of the tensors."""
         if not isinstance(node, dict):
             self.problem(name, cls, "an inbound node cnndsl can't read")
             return None, None
@@ -958,10 +881,7 @@ class _Reader:
         return args, kwargs
 
     def tensor(self, t, local):
-        r = self.ref(t, local)
-        if r is not None:
-            self.shapes[id(r)] = (t.get("config") or {}).get("shape")
-        return r
+        return self.ref(t, local)
 
     def ref(self, t, local):
         hist = t["config"]["keras_history"] if isinstance(t, dict) else t
@@ -980,8 +900,8 @@ class _Reader:
         cls, c = lc.get("class_name"), dict(lc.get("config") or {})
         name = c.get("name") or lc.get("name") or _snake(cls or "layer")
         module = lc.get("module") or ""
-        tensors = [a for a in args if isinstance(a, tuple)]
-        consts = [a for a in args if not isinstance(a, tuple)]
+        tensors = [a for a in args if isinstance(a, Node)]
+        consts = [a for a in args if not isinstance(a, Node)]
         if module.startswith("keras.src.ops") or module.startswith("keras.ops"):
             return self.op_node(name, cls, tensors, consts, kwargs, block, group)
         known = cls in READERS and (module.split(".")[0] in ("keras", "cnndsl") and
@@ -1014,10 +934,7 @@ class _Reader:
         except (KeyError, TypeError, ValueError, IndexError) as e:
             self.problem(name, cls, f"a config cnndsl can't read ({type(e).__name__}: {e})")
             return None
-        layer = self.add(name, op, a, cls, tensors, block, group)
-        if layer is not None and c.get("trainable") is False:
-            layer.args["trainable"] = False        # a frozen layer: `trainable=false`
-        return layer
+        return self.add(name, op, a, cls, tensors, block, group, frozen=c.get("trainable") is False)
 
     def check_only(self, lc):
         """The problems of a layer whose input could not be read (an earlier layer was refused)."""
@@ -1038,11 +955,21 @@ class _Reader:
             if why:
                 self.problem(name, cls, why)
 
-    def add(self, name, op, a, cls, tensors, block, group, explicit=None):
+    def add(self, name, op, a, cls, tensors, block, group, explicit=None, frozen=False):
+        """The node of a layer (and its parts, where it splits): its arguments bound and validated by the
+        registry, its shape inferred now; the node's outputs, or None where the layer is a problem. An
+        argument or shape the registry refuses is an error at the layer's config path."""
         if not isinstance(name, str) or not _writable(name):
             self.problem(name, cls, "its name has characters other than ASCII letters, digits, _ and - (rename it; "
                                     "cnndsl keeps every name it reads)")
             return None
+        if op.startswith("_const_"):       # an op on a tensor and a constant, until `fuse`
+            span = ConfigSpan(Source(self.source, ""), 0, 0, 0, 0, where=self.where)
+            meta = {"layer": name, "class": cls, "config": self.where, "explicit": False}
+            node = Node(name, op, dict(a), tuple(tensors), tensors[0].shape, span, self.scope(block, group, span),
+                        meta=meta)
+            self.graph.nodes.append(node)
+            return [node]
         spec = REGISTRY[op]
         defaults = {arg.name: arg.default for arg in spec.args}
         args = {}
@@ -1058,13 +985,48 @@ class _Reader:
             if not (_equal(converted, defaults[k]) or arg.type in SPATIAL_TYPES and isinstance(defaults[k], int)
                     and _equal(as_rank(arg, converted, 2), as_rank(arg, defaults[k], 2))):   # 1 and [1, 1]
                 args[k] = v
-        layer = Layer(name=name, op=op, args=args, klass=cls, inputs=list(tensors), block=block, group=group,
-                      explicit=(not _generated(name, cls)) if explicit is None else explicit, where=self.where)
-        if op == "split":
-            n = len(a["parts"]) if isinstance(a["parts"], list) else a["parts"]
-            layer.outputs = [(layer, i) for i in range(n)]
-        self.layers.append(layer)
-        return layer
+        src, where = Source(self.source, ""), self.where
+        span = ConfigSpan(src, 0, 0, 0, 0, where=where)
+        scope = self.scope(block, group, span)
+        meta = {"layer": name, "class": cls, "config": where,
+                "explicit": (not _generated(name, cls)) if explicit is None else explicit}
+        if block is not None:
+            meta["submodel"] = block
+        try:
+            bound = bind_args(REGISTRY[op], [], args, {})
+        except CnnError as e:
+            e.span = ConfigSpan(src, 0, 0, 0, 0, where=f"{where}.config" + (f" ({e.arg})" if e.arg else ""))
+            e.message = f"`{name}` ({cls}): {e.message}"
+            raise
+        node = Node(name, op, bound, tuple(tensors), None, span, scope, meta=meta, frozen=frozen)
+        try:
+            infer_node(node)
+        except CnnError as e:
+            e.message = f"`{name}` ({cls}): {e.message}"
+            raise
+        self.graph.nodes.append(node)
+        if op != "split":
+            return [node]
+        sizes = _split_of(node)
+        node.args["sizes"] = sizes
+        outs = []
+        for i in range(len(sizes)):
+            take = Node(f"{name}[{i}]", "take", {"index": i, "sizes": sizes, "axis": node.args["axis"]}, (node,), None,
+                        span, scope, meta={"config": where})
+            infer_node(take)
+            self.graph.nodes.append(take)
+            outs.append(take)
+        return outs
+
+    def scope(self, block, group, span) -> tuple:
+        """The scopes of a node of a nested model: its block, its sequential group."""
+        scope = ()
+        if block is not None:
+            scope += (self.scopes.setdefault(("block", block), Scope(block, "block", span, block=block)),)
+        if group is not None:
+            scope += (self.scopes.setdefault(("seq", group), Scope(
+                group, "sequential", span, block="sequential", args=(("name", group, repr(group)),))),)
+        return scope
 
     def leftovers(self, cls, c, tensors):
         """Config keys neither read nor at the value cnndsl's builder gives: why the layer can't be read."""
@@ -1076,13 +1038,13 @@ class _Reader:
         if "data_format" in _READ.get(cls, ()) and c.get("data_format", "channels_last") != "channels_last":
             return f"data_format={c.get('data_format')!r} (cnndsl is channels-last)"
         if cls == "MultiHeadAttention" and c.get("attention_axes") is not None:
-            shape = self.shapes.get(id(tensors[0])) if tensors else None
+            shape = list(tensors[0].shape) if tensors else None
             axes = list(c["attention_axes"]) if isinstance(c["attention_axes"], (list, tuple)) else [c["attention_axes"]]
             if not isinstance(shape, list) or axes != list(range(1, len(shape) - 1)):
                 return (f"attention_axes={_short(c['attention_axes'])} (cnndsl's attention attends over every axis "
                         "between the batch and the channels)")
         if cls == "BatchNormalization":
-            shape = self.shapes.get(id(tensors[0])) if tensors else None
+            shape = list(tensors[0].shape) if tensors else None
             rank = len(shape) if isinstance(shape, list) else None
             try:
                 _batch_norm_axis(c, rank)
@@ -1113,10 +1075,8 @@ class _Reader:
         if cls in ("Add", "Multiply") and len(tensors) == 2 and not consts:
             return self.add(name, cls.lower(), {"layer": False}, f"ops.{cls}", tensors, block, group, explicit=False)
         if cls in ("Add", "Multiply") and len(tensors) == 1 and len(consts) == 1 and _number(consts[0]):
-            layer = Layer(name=name, op="_const_" + cls.lower(), args={"value": float(consts[0])}, klass=f"ops.{cls}",
-                          inputs=list(tensors), block=block, group=group, explicit=False, where=self.where)
-            self.layers.append(layer)
-            return layer
+            return self.add(name, "_const_" + cls.lower(), {"value": float(consts[0])}, f"ops.{cls}", tensors, block,
+                            group, explicit=False)
         self.problem(name, f"ops.{cls}", "a Keras op on tensors that cnndsl has no op for")
         return None
 
