@@ -231,6 +231,7 @@ def recover(graph, blocks: bool = True) -> "Recovery":
     comp.blocks = shared + subs
     if blocks:
         comp.run()
+        merge_variants(comp)
     taken = {p.name for p in ports} | {graph.name}
     for blk in comp.blocks:         # names a spec can use: no op, keyword or input name
         blk.name = identifier(blk.name, taken, "unit")
@@ -327,6 +328,34 @@ def repeat_run(atoms, k, uses) -> int:
     a = atoms[k]
     if a.kind != "call" or a.n_out != 1 or len(a.inputs) != 1 or getattr(a, "instance", None) is not None:
         return 1
+    n = _counted_run(atoms, k, uses)
+    chain = _chain_run(atoms, k, uses)
+    return chain if chain >= TABLE_RUN and chain > n else n
+
+
+TABLE_RUN = 3       # consecutive calls of one block whose values differ: a repeat over tables from this many
+
+
+def table_run(atoms, k, uses) -> bool:
+    """Whether the repeat from ``atoms[k]`` takes its values from tables (they don't count up)."""
+    return _chain_run(atoms, k, uses) >= TABLE_RUN and _chain_run(atoms, k, uses) > _counted_run(atoms, k, uses)
+
+
+def _chain_run(atoms, k, uses) -> int:
+    """Consecutive calls of one block from ``atoms[k]``, each reading the one before (and read only there)."""
+    a = atoms[k]
+    n = 1
+    while k + n < len(atoms):
+        b = atoms[k + n]
+        if (b.kind != "call" or b.block is not a.block or b.n_out != 1 or len(b.inputs) != 1
+                or b.inputs[0][0] is not atoms[k + n - 1] or uses[(id(atoms[k + n - 1]), 0)] != 1):
+            break
+        n += 1
+    return n
+
+
+def _counted_run(atoms, k, uses) -> int:
+    a = atoms[k]
     n = 1
     while k + n < len(atoms):
         b = atoms[k + n]
@@ -1161,3 +1190,385 @@ def _unit_outputs(run, uses):
     inside = {id(a) for a in run}
     return tuple((p, k) for p, a in enumerate(run) for k in range(a.n_out)
                  if any(u is None or id(u) not in inside for u in uses.get((id(a), k), ())))
+
+
+# --- variants: blocks that differ by optional parts become one -------------------------------------------
+
+def merge_variants(comp) -> None:
+    """Blocks whose bodies are one longest block's with parts left out (an expansion conv, a padding, a
+    shortcut projection) or without its residual ``add`` become one block, each optional part an
+    ``if`` on a parameter and the residual an ``add(when=...)``: MobileNetV2's and EfficientNet's
+    inverted residual units are one block with optional expansion, stride padding and residual, as a
+    person writes them. Layers just before a call that are the call's missing leading part (MobileNetV2's
+    block_10 expansion) join the call. Only blocks called from the network's body take part."""
+    inner = {id(a.block) for b in comp.blocks for a in b.body if a.kind == "call"}
+    eligible = [b for b in comp.blocks if id(b) not in inner and _variant_shape(b) is not None]
+    calls = {}
+    for a in comp.seq:
+        if a.kind == "call" and getattr(a, "instance", None) is None:
+            calls.setdefault(id(a.block), []).append(a)
+    eligible = [b for b in eligible if calls.get(id(b))]
+    eligible.sort(key=lambda b: -len(_variant_shape(b)[0]))
+    used = set()
+    for L in eligible:
+        if id(L) in used:
+            continue
+        group = [L]
+        for V in eligible:
+            if V is L or id(V) in used:
+                continue
+            if _merge_plan(group + [V]) is not None:
+                group.append(V)
+        if len(group) < 2:
+            continue
+        plan = _merge_plan(group)
+        if plan is None:
+            continue
+        used.update(id(b) for b in group)
+        _apply_merge(comp, group, plan, calls)
+
+
+def _variant_shape(b):
+    """(core atoms, residual add or None, the core's output ref) of a block with one tensor in and one
+    out, made of layers and calls; None for any other block."""
+    if getattr(b, "instance", None) is not None or getattr(b, "submodel", None) or getattr(b, "merged", False):
+        return None
+    if b.n_in != 1 or len(b.outputs) != 1 or not b.body or any(a.kind not in ("layer", "call") for a in b.body):
+        return None
+    if any(a.n_out != 1 for a in b.body):
+        return None
+    last = b.body[-1]
+    port = b.ports[0]
+    if b.outputs[0][0] is last and last.kind == "layer" and last.op == "add" and len(last.inputs) == 2 and \
+            sum(1 for s, _ in last.inputs if s is port) == 1:
+        other = next(r for r in last.inputs if r[0] is not port)
+        return b.body[:-1], last, other
+    return b.body, None, b.outputs[0]
+
+
+def _sig(a):
+    if a.kind == "call":
+        return ("call", id(a.block))
+    return ("layer", a.op, a.name is not None)
+
+
+def _name_text(a):
+    if a.name is None:
+        return None
+    return a.name.text if isinstance(a.name, Expr) else ("lit", a.name)
+
+
+def _lcs(xs, ys):
+    """Positions of ys matched in xs (a longest common subsequence by signature)."""
+    n, m = len(xs), len(ys)
+    dp = [[0] * (m + 1) for _ in range(n + 1)]
+    for i in range(n - 1, -1, -1):
+        for j in range(m - 1, -1, -1):
+            dp[i][j] = dp[i + 1][j + 1] + 1 if xs[i] == ys[j] else max(dp[i + 1][j], dp[i][j + 1])
+    out, i, j = {}, 0, 0
+    while i < n and j < m:
+        if xs[i] == ys[j] and dp[i][j] == dp[i + 1][j + 1] + 1:
+            out[j] = i
+            i, j = i + 1, j + 1
+        elif dp[i + 1][j] >= dp[i][j + 1]:
+            i += 1
+        else:
+            j += 1
+    return out
+
+
+def _merge_plan(group):
+    """How the blocks of ``group`` are one: the longest one's core with, per block, which of its atoms are
+    present (and which of that block's atoms each is), the optional segments and the residual; None
+    when they are not one (an atom of some block matches none of the longest's, wiring or names differ,
+    a left-out part is not one tensor in and one out)."""
+    L = group[0]
+    lcore, ladd, lout = _variant_shape(L)
+    lsig = [_sig(a) for a in lcore]
+    lpos = {id(a): p for p, a in enumerate(lcore)}
+    if any(b.name_param != L.name_param for b in group):
+        return None
+    maps = []
+    for b in group:
+        core, add, out = _variant_shape(b)
+        if len(core) > len(lcore):
+            return None
+        m = _lcs(lsig, [_sig(a) for a in core])
+        if len(m) != len(core) or 2 * len(core) < len(lcore):
+            return None
+        for j, p in m.items():
+            if _name_text(core[j]) != _name_text(lcore[p]):
+                return None
+            if core[j].kind == "call" and core[j].block.name_param is not None and \
+                    core[j].values.get(core[j].block.name_param) != lcore[p].values.get(core[j].block.name_param):
+                return None
+        if add is not None and ladd is not None and _name_text(add) != _name_text(ladd):
+            return None
+        maps.append((b, core, add, out, {p: j for j, p in m.items()}))
+    # segments: runs of the longest core's positions with one pattern of presence across the blocks
+    pattern = [tuple(p in mp for _, _, _, _, mp in maps) for p in range(len(lcore))]
+    segments, p = [], 0
+    while p < len(lcore):
+        if all(pattern[p]):
+            p += 1
+            continue
+        q = p
+        while q + 1 < len(lcore) and pattern[q + 1] == pattern[p]:
+            q += 1
+        segments.append((p, q))
+        p = q + 1
+    if len(segments) > 4:
+        return None
+    # each segment: one tensor in from outside it, one out (read after it), so it can be left out
+    seg_in, seg_of = {}, {}
+    for s, e in segments:
+        ins = {(id(src), i) for a in lcore[s:e + 1] for src, i in a.inputs if not (id(src) in lpos and s <= lpos[id(src)] <= e)}
+        if len(ins) != 1:
+            return None
+        x = next(r for a in lcore[s:e + 1] for r in a.inputs if (id(r[0]), r[1]) == next(iter(ins)))
+        readers = [(a, r) for a in lcore[e + 1:] + ([ladd] if ladd is not None else []) for r in a.inputs
+                   if id(r[0]) in lpos and s <= lpos[id(r[0])] <= e]
+        outs = {(id(r[0]), r[1]) for _, r in readers} | ({(id(lout[0]), lout[1])} if s <= lpos.get(id(lout[0]), -1) <= e else set())
+        if len(outs) != 1 or any(r[0] is not lcore[e] for _, r in readers):
+            return None
+        for p in range(s, e + 1):
+            seg_of[p] = (s, e)
+        seg_in[(s, e)] = x
+    # wiring: each block's atom reads what the longest's reads, a left-out segment read as its input
+    for b, core, add, out, mp in maps:
+        port = b.ports[0]
+
+        def resolve(r, mp=mp):
+            while id(r[0]) in lpos and lpos[id(r[0])] not in mp:
+                r = seg_in[seg_of[lpos[id(r[0])]]]
+            return r
+
+        def same(r, br, mp=mp, core=core, port=port):
+            r = resolve(r)
+            if r[0] is L.ports[0]:
+                return br[0] is port
+            if id(r[0]) not in lpos:
+                return False
+            j = mp.get(lpos[id(r[0])])
+            return j is not None and core[j] is br[0] and r[1] == br[1]
+        for p, j in mp.items():
+            if len(lcore[p].inputs) != len(core[j].inputs):
+                return None
+            if not all(same(r, br) for r, br in zip(lcore[p].inputs, core[j].inputs)):
+                return None
+        if not same(lout, out):
+            return None
+    residual = [add is not None for _, _, add, _, _ in maps]
+    radd = ladd if ladd is not None else next((add for _, _, add, _, _ in maps if add is not None), None)
+    return {"core": lcore, "maps": maps, "segments": segments, "residual": residual, "add": radd, "out": lout}
+
+
+def _actual(v, call):
+    """A template value made the call's: a parameter's value, else the value itself."""
+    if isinstance(v, Expr) and v.text in call.values:
+        return call.values[v.text]
+    return v
+
+
+def _fill_name(template, call, param):
+    """A name template (``"{name}_expand"``) filled with a call's name value; None when it can't be."""
+    if not isinstance(template, Expr) or param is None:
+        return template
+    text = template.text
+    if len(text) < 2 or text[0] not in "\"'" or text[-1] != text[0]:
+        return None
+    inner = text[1:-1]
+    return inner.replace("{" + param + "}", str(call.values.get(param)))
+
+
+def _apply_merge(comp, group, plan, calls):
+    lcore, segments = plan["core"], plan["segments"]
+    L = group[0]
+    variant = {id(b): (core, mp) for b, core, _, _, mp in plan["maps"]}
+    residual = {id(b): r for (b, *_), r in zip(plan["maps"], plan["residual"])}
+    name_param = L.name_param
+    # every call, with its atoms per position of the longest core (values made actual)
+    insts = []
+    position = {id(a): k for k, a in enumerate(comp.seq)}
+    absorbed = set()
+    for b in group:
+        core, mp = variant[id(b)]
+        for c in calls[id(b)]:
+            present = {}
+            for p, j in mp.items():
+                present[p] = {k: _actual(v, c) for k, v in core[j].values.items()}
+            extra = _absorb(comp, c, lcore, segments, present, name_param, position, absorbed)
+            insts.append((c, present, residual[id(b)], extra))
+    insts.sort(key=lambda t: position[id(t[0])])
+    # parameters: per position and argument, the values across calls (absent: the first present one)
+    params, param_of, values = [], {}, {}
+    taken = ["name", "id"]
+    tmpl_values = {}
+    for p, a in enumerate(lcore):
+        tmpl_values[p] = {}
+        for k in a.values:
+            if a.kind == "call" and k == a.block.name_param:
+                tmpl_values[p][k] = a.values[k]
+                continue
+            vals = [pres[p][k] if p in pres else None for _, pres, _, _ in insts]
+            first = next((v for (_, pres, _, _), v in zip(insts, vals) if p in pres), None)
+            vals = [v if p in pres else first for (_, pres, _, _), v in zip(insts, vals)]
+            vec = tuple(_key(v) for v in vals)
+            if len(set(vec)) == 1:
+                tmpl_values[p][k] = vals[0]
+                continue
+            if vec not in param_of:
+                pname = _fresh(_param_base(k), params + taken)
+                params.append(pname)
+                param_of[vec] = pname
+                values[pname] = vals
+            tmpl_values[p][k] = Expr(param_of[vec])
+    flags = {}
+    for s, e in segments:
+        vals = [s in pres for _, pres, _, _ in insts]
+        vec = tuple(vals)
+        if len(set(vec)) == 1:
+            flags[(s, e)] = vals[0]
+            continue
+        if ("flag", vec) not in param_of:
+            a = lcore[s]
+            pname = _fresh(f"with_{a.op if a.kind == 'layer' else a.block.name}", params + taken)
+            params.append(pname)
+            param_of[("flag", vec)] = pname
+            values[pname] = vals
+        flags[(s, e)] = Expr(param_of[("flag", vec)])
+    res_vals = [r for _, _, r, _ in insts]
+    res = res_vals[0] if len(set(res_vals)) == 1 else None
+    if res is None:
+        pname = _fresh("residual", params + taken)
+        params.append(pname)
+        values[pname] = res_vals
+        res = Expr(pname)
+    if name_param is not None:
+        params.append(name_param)
+    # the merged block's body
+    port = TPort("in")
+    copies, body = {}, []
+    seg_start = {s: (s, e) for s, e in segments}
+    p = 0
+    lpos = {id(a): q for q, a in enumerate(lcore)}
+
+    def mapped(r, local=None):
+        src, i = r
+        if src is L.ports[0]:
+            return (port, 0)
+        if local is not None and id(src) in local:
+            return (local[id(src)], i)
+        return (copies[id(src)], i)
+
+    out_of = {}
+    while p < len(lcore):
+        if p in seg_start and flags[seg_start[p]] is not True:
+            s, e = seg_start[p]
+            if flags[(s, e)] is False:
+                for q in range(s, e + 1):     # never present: left out (no call has it)
+                    pass
+                x = None
+            inner_port = TPort("in")
+            local, seg = {}, []
+            ins = {(id(r[0]), r[1]) for a in lcore[s:e + 1] for r in a.inputs
+                   if not (id(r[0]) in lpos and s <= lpos[id(r[0])] <= e)}
+            xr = next(r for a in lcore[s:e + 1] for r in a.inputs if (id(r[0]), r[1]) in ins)
+            for q in range(s, e + 1):
+                a = lcore[q]
+                t = Atom(a.kind, a.op, dict(tmpl_values[q]), a.name, [], a.n_out, a.members, a.group, a.hint,
+                         a.block)
+                t.inputs = [(inner_port, 0) if (id(r[0]), r[1]) in ins else (local[id(r[0])], r[1]) for r in a.inputs]
+                local[id(a)] = t
+                seg.append(t)
+            cond = Atom("if", "if", {"flag": flags[(s, e)]}, None, [mapped(xr)], 1)
+            cond.body, cond.port = seg, inner_port
+            body.append(cond)
+            for q in range(s, e + 1):
+                copies[id(lcore[q])] = cond
+            out_of[e] = cond
+            p = e + 1
+            continue
+        a = lcore[p]
+        t = Atom(a.kind, a.op, dict(tmpl_values[p]), a.name, [], a.n_out, a.members, a.group, a.hint, a.block)
+        t.inputs = [mapped(r) for r in a.inputs]
+        copies[id(a)] = t
+        body.append(t)
+        p += 1
+    # a reference into a segment is to its `if`
+    out = mapped(plan["out"])
+    if res is not False and plan["add"] is not None:
+        add = plan["add"]
+        v = {k: x for k, x in add.values.items()}
+        if res is not True:
+            v["when"] = res
+        t = Atom("layer", "add", v, add.name, [(port, 0), out], 1)
+        body.append(t)
+        out = (t, 0)
+    block = Block(name=L.name, params=params, n_in=1, body=body, ports=[port], outputs=[out])
+    block.name_params = {name_param} if name_param == "name" else set()
+    block.name_param = name_param
+    block.merged = True
+    block.values, block.name_values, block.runs = {}, None, []
+    # the calls
+    new_of = {}
+    for ci, (c, pres, r, extra) in enumerate(insts):
+        vals = {pname: values[pname][ci] for pname in params if pname in values}
+        ordered = {pname: (vals[pname] if pname in vals else c.values.get(pname)) for pname in params}
+        n = Atom("call", block.name, ordered, None, list(extra[0].inputs) if extra else list(c.inputs), 1, hint=c.hint)
+        n.block = block
+        n.covers = (extra or []) + list(c.covers)
+        new_of[id(c)] = n
+    seq = []
+    for a in comp.seq:
+        if id(a) in absorbed:
+            continue
+        seq.append(new_of.get(id(a), a))
+    for a in seq:
+        a.inputs = [(new_of[id(s)], i) if id(s) in new_of else (s, i) for s, i in a.inputs]
+    comp.outputs = [(new_of[id(s)], i) if id(s) in new_of else (s, i) for s, i in comp.outputs]
+    comp.seq = seq
+    last = max(comp.blocks.index(b) for b in group)
+    comp.blocks = [b for b in comp.blocks[:last + 1] if all(b is not g for g in group)] + [block] + \
+        comp.blocks[last + 1:]
+
+
+def _absorb(comp, call, lcore, segments, present, name_param, position, absorbed):
+    """The layers just before ``call`` that are its block's missing leading segment (reading the call's
+    input chain, each read once, ops and names as the segment's): they join the call (``present`` gets
+    their values); returns them, or []."""
+    lead = next(((s, e) for s, e in segments if s == 0), None)
+    if lead is None or 0 in present:
+        return []
+    s, e = lead
+    k = position[id(call)]
+    n = e - s + 1
+    if k < n:
+        return []
+    run = comp.seq[k - n:k]
+    if any(a.kind != "layer" or id(a) in absorbed for a in run):
+        return []
+    if call.inputs != [(run[-1], 0)]:
+        return []
+    for j, a in enumerate(run):
+        t = lcore[s + j]
+        if _sig(a) != _sig(t) or a.n_out != 1:
+            return []
+        if j and a.inputs != [(run[j - 1], 0)]:
+            return []
+        if len(a.inputs) != len(t.inputs):
+            return []
+        if t.name is not None and _fill_name(t.name, call, name_param) != a.name:
+            return []
+    inside = {id(a) for a in run}
+    for b in comp.seq:
+        if id(b) in inside or b is call:
+            continue
+        if any(id(src) in inside for src, _ in b.inputs):
+            return []
+    if any(id(src) in inside for src, _ in comp.outputs):
+        return []
+    for j, a in enumerate(run):
+        present[s + j] = dict(a.values)
+    absorbed.update(inside)
+    return run

@@ -451,6 +451,7 @@ class _Writer:
 
     def __init__(self, hoisted, taken):
         self.hoisted, self.taken = hoisted, taken
+        self.local = set()         # the parameters of the block being written (a list must not shadow one)
 
     def head(self, a, declare: bool = False) -> str:
         if getattr(a, "instance", None) is not None and not declare:
@@ -469,7 +470,11 @@ class _Writer:
             name = a.name
             if declare and name == a.instance.name:
                 name = None           # `shared head = dense(4)` names its first layer `head`
-            return call_text(a.op, written, name)
+            text = call_text(a.op, written, name)
+            if "when" in a.values:    # an optional residual: add(when=residual)
+                when = f"when={value_text(a.values['when'])}"
+                text = f"{text[:-1]}, {when})" if text.endswith(")") else f"{text}({when})"
+            return text
         if a.kind == "group":
             return f"sequential(name={string_text(a.group)})"
         args = []
@@ -498,6 +503,16 @@ class _Writer:
                 items.append(it)
                 k += run
                 continue
+            if a.kind == "if":          # an optional part of a block: `-> if with_conv { ... } ->`
+                saved = self.uses, self.lets
+                lines, _ = self.body(a.body, [a.port], [(a.body[-1], 0)], "", hints=False)
+                self.uses, self.lets = saved
+                it = Item(head=f"if {value_text(a.values['flag'])}", inputs=[], body=lines, name_hint="x")
+                it._src = a.inputs
+                item_of[id(a)] = it
+                items.append(it)
+                k += 1
+                continue
             it = Item(head=self.head(a), inputs=[], n_out=a.n_out,
                       merge=a.kind == "layer" and REGISTRY[a.op].arity is None,
                       body=self.group_body(a) if a.kind == "group" else None, name_hint=a.hint or "x")
@@ -524,11 +539,26 @@ class _Writer:
         return out
 
     def repeat_call(self, calls) -> str:
-        folded = self.fold([c.values for c in calls], calls[0].block)
+        block = calls[0].block
+        folded = self.fold([c.values for c in calls], block)
+        if folded is None:          # values that don't count up: a list per parameter, read at [i]
+            folded = {}
+            for p in calls[0].values:
+                vals = [c.values[p] for c in calls]
+                quoted = p in block.name_params
+                e = _fold(vals, quoted) if quoted or p == "id" or all(_key(v) == _key(vals[0]) for v in vals) else None
+                if e is None:
+                    col = identifier(p, self.taken | self.local)
+                    self.taken.add(col)
+                    texts = [string_text(v) if quoted and isinstance(v, str) else value_text(v) for v in vals]
+                    self.lets.append((col, texts))
+                    e = f"{col}[i]"
+                folded[p] = e
         args = [f"{p}={t}" if p in ("name", "id") else t for p, t in folded.items()]
-        return f"{calls[0].block.name}({', '.join(args)})"
+        return f"{block.name}({', '.join(args)})"
 
     def body(self, atoms, ports, outputs, indent, hints=True, implicit=True):
+        self.lets = []          # the lists a repeat reads its values from: written before the body
         self.uses = Counter((id(src), i) for a in atoms for src, i in a.inputs)
         self.uses.update((id(src), i) for src, i in outputs)
         items, item_of = self.items(atoms)
@@ -543,15 +573,33 @@ class _Writer:
             it.inputs = [conv(r) for r in it._src]
         outs = [conv(r) for r in outputs]
         body = Body(items, ports, outs, self.taken, hints, implicit)
-        return body.lines(indent)
+        lines, names = body.lines(indent)
+        lets = [line for col, texts in self.lets for line in _let_lines(col, texts, indent)]
+        return lets + lines, names
 
     def block(self, blk) -> list:
+        self.local = set(blk.params) | {p.name for p in blk.ports}
         lines, out_names = self.body(blk.body, blk.ports, blk.outputs, "    ", hints=False)
+        self.local = set()
         params = [p.name for p in blk.ports[1:]] + blk.params
         head = f"block {blk.name}({', '.join(params)})"
         if any(o is not None for o in out_names) or len(out_names) > 1:
             head += f" -> ({', '.join(o for o in out_names)})"
         return [head + " {"] + lines + ["}"]
+
+
+def _let_lines(col: str, texts: list, indent: str) -> list:
+    """``let col = [a, b, ...]``, broken after commas where it is long."""
+    out, cur = [], f"{indent}let {col} = ["
+    pad = " " * len(cur)
+    for k, t in enumerate(texts):
+        piece = t + (", " if k < len(texts) - 1 else "]")
+        if len(cur) + len(piece.rstrip()) > WIDTH and not cur.endswith("["):
+            out.append(cur.rstrip())
+            cur = pad
+        cur += piece
+    out.append(cur)
+    return out
 
 
 def _fold(vals, quoted=False):
