@@ -1201,6 +1201,7 @@ def merge_variants(comp) -> None:
     inverted residual units are one block with optional expansion, stride padding and residual, as a
     person writes them. Layers just before a call that are the call's missing leading part (MobileNetV2's
     block_10 expansion) join the call. Only blocks called from the network's body take part."""
+    _dissolve(comp)
     inner = {id(a.block) for b in comp.blocks for a in b.body if a.kind == "call"}
     eligible = [b for b in comp.blocks if id(b) not in inner and _variant_shape(b) is not None]
     calls = {}
@@ -1533,30 +1534,52 @@ def _apply_merge(comp, group, plan, calls):
         comp.blocks[last + 1:]
 
 
+def _flat(atoms):
+    """Layer atoms of ``atoms``, each call replaced by the atoms it covers (recursively); None for a group."""
+    out = []
+    for a in atoms:
+        if a.kind == "call":
+            inner = _flat(getattr(a, "covers", None) or [])
+            if inner is None or getattr(a, "instance", None) is not None:
+                return None
+            out += inner
+        elif a.kind == "layer":
+            out.append(a)
+        else:
+            return None
+    return out
+
+
 def _absorb(comp, call, lcore, segments, present, name_param, position, absorbed):
-    """The layers just before ``call`` that are its block's missing leading segment (reading the call's
-    input chain, each read once, ops and names as the segment's): they join the call (``present`` gets
-    their values); returns them, or []."""
+    """The atoms just before ``call`` (layers, or calls of layers) that are its block's missing leading
+    segment (reading the call's input chain, each read once, ops and names as the segment's): they join
+    the call (``present`` gets their values); returns them, or []."""
     lead = next(((s, e) for s, e in segments if s == 0), None)
     if lead is None or 0 in present:
         return []
     s, e = lead
-    k = position[id(call)]
     n = e - s + 1
-    if k < n:
-        return []
-    run = comp.seq[k - n:k]
-    if any(a.kind != "layer" or id(a) in absorbed for a in run):
+    k = position[id(call)]
+    run, flat = [], []
+    while len(flat) < n and k - len(run) - 1 >= 0:
+        a = comp.seq[k - len(run) - 1]
+        f = _flat([a])
+        if f is None or id(a) in absorbed or a.n_out != 1:
+            return []
+        run.insert(0, a)
+        flat = f + flat
+    if len(flat) != n:
         return []
     if call.inputs != [(run[-1], 0)]:
         return []
-    for j, a in enumerate(run):
+    for j, a in enumerate(run[1:], 1):
+        if a.inputs != [(run[j - 1], 0)]:
+            return []
+    for j, a in enumerate(flat):
         t = lcore[s + j]
-        if _sig(a) != _sig(t) or a.n_out != 1:
+        if _sig(a) != _sig(t) or a.n_out != 1 or len(a.inputs) != len(t.inputs):
             return []
-        if j and a.inputs != [(run[j - 1], 0)]:
-            return []
-        if len(a.inputs) != len(t.inputs):
+        if j and [r for r in a.inputs] != [(flat[j - 1], 0)]:
             return []
         if t.name is not None and _fill_name(t.name, call, name_param) != a.name:
             return []
@@ -1568,7 +1591,123 @@ def _absorb(comp, call, lcore, segments, present, name_param, position, absorbed
             return []
     if any(id(src) in inside for src, _ in comp.outputs):
         return []
-    for j, a in enumerate(run):
+    for j, a in enumerate(flat):
         present[s + j] = dict(a.values)
     absorbed.update(inside)
     return run
+
+
+def _dissolve(comp) -> None:
+    """Ready the network's body for merging unit variants: a call of a block that calls several blocks
+    the body also calls (EfficientNet's two-unit stage beside its lone units) is replaced by what it
+    covers, and a block that calls blocks the body calls (a unit around a unit's part) is flattened
+    into layers, so every unit is a call from the body."""
+    top = lambda: {id(a.block) for a in comp.seq if a.kind == "call"}
+    nested = {id(a.block) for b in comp.blocks for a in b.body if a.kind == "call"}
+    seq, gone = [], []
+    changed = False
+    called = top()
+    for a in comp.seq:
+        b = a.block if a.kind == "call" else None
+        if b is not None and getattr(b, "instance", None) is None and id(b) not in nested and \
+                getattr(b, "submodel", None) is None and hasattr(b, "out_positions") and \
+                sum(1 for t in b.body if t.kind == "call" and id(t.block) in called) >= 2:
+            seq += a.covers
+            gone.append(a)
+            changed = True
+        else:
+            seq.append(a)
+    if changed:
+        top_of = {}       # (id(atom), output) -> the ref of the body's atom that gives it now
+
+        def inner(x, k, ref):
+            top_of[(id(x), k)] = ref
+            if x.kind == "call" and hasattr(x.block, "out_positions"):
+                p, kk = x.block.out_positions[k]
+                inner(x.covers[p], kk, ref)
+        for a in seq:
+            for k in range(a.n_out):
+                inner(a, k, (a, k))
+        for a in gone:          # a dissolved call's outputs: its covered atoms' now
+            for o, (p, k) in enumerate(a.block.out_positions):
+                top_of[(id(a), o)] = top_of[(id(a.covers[p]), k)]
+        for a in seq:
+            a.inputs = [top_of.get((id(r[0]), r[1]), r) for r in a.inputs]
+        comp.outputs = [top_of.get((id(r[0]), r[1]), r) for r in comp.outputs]
+        comp.seq = seq
+    called = top()
+    for b in list(comp.blocks):
+        if getattr(b, "instance", None) is None and getattr(b, "submodel", None) is None and \
+                any(t.kind == "call" and id(t.block) in called for t in b.body) and \
+                all(t.kind in ("layer", "call") for t in b.body):
+            flat = _flatten_template(b)
+            if flat is not None:
+                b.body, b.outputs = flat
+    used = {id(a.block) for a in comp.seq if a.kind == "call"} | \
+        {id(a.block) for b in comp.blocks for a in b.body if a.kind == "call"}
+    comp.blocks = [b for b in comp.blocks if id(b) in used]
+
+
+def _flatten_template(b):
+    """A block's body with each call of another block replaced by that block's body, parameters filled
+    with the call's values: (body, outputs), or None where a call can't be."""
+    copies, body = {}, []
+
+    def mapped(r):
+        src, i = r
+        return copies.get((id(src), i), r)
+    for t in b.body:
+        if t.kind != "call":
+            c = Atom(t.kind, t.op, dict(t.values), t.name, [mapped(r) for r in t.inputs], t.n_out, t.members,
+                     t.group, t.hint, t.block)
+            body.append(c)
+            copies.update({(id(t), k): (c, k) for k in range(t.n_out)})
+            continue
+        callee = t.block
+        if getattr(callee, "instance", None) is not None or any(a.kind not in ("layer",) for a in callee.body):
+            inner = _flatten_template(callee) if all(a.kind in ("layer", "call") for a in callee.body) else None
+            if inner is None or getattr(callee, "instance", None) is not None:
+                return None
+            cbody, couts = inner
+        else:
+            cbody, couts = callee.body, callee.outputs
+        local = {(id(p), 0): mapped(r) for p, r in zip(callee.ports, t.inputs)}
+        for a in cbody:
+            values = {k: _subst(v, t, callee) for k, v in a.values.items()}
+            name = _subst_name(a.name, t, callee)
+            if name is False:
+                return None
+            c = Atom(a.kind, a.op, values, name, [local.get((id(s), i), (s, i)) for s, i in a.inputs], a.n_out,
+                     a.members, a.group, a.hint, a.block)
+            body.append(c)
+            local.update({(id(a), k): (c, k) for k in range(a.n_out)})
+        for k, r in enumerate(couts):
+            copies[(id(t), k)] = local[(id(r[0]), r[1])]
+    outputs = [mapped(r) for r in b.outputs]
+    return body, outputs
+
+
+def _subst(v, call, callee):
+    if isinstance(v, Expr) and v.text in call.values and v.text in callee.params:
+        return call.values[v.text]
+    return v
+
+
+def _subst_name(name, call, callee):
+    """A callee's name template with the call's name value put in (False where it can't be)."""
+    if not isinstance(name, Expr):
+        return name
+    p = callee.name_param
+    text = name.text
+    if p is None or len(text) < 2 or text[0] not in "\"'" or text[-1] != text[0]:
+        return False
+    v = call.values.get(p)
+    if isinstance(v, Expr):
+        inner = v.text[1:-1] if v.text[:1] in "\"'" and v.text[-1:] == v.text[:1] else "{" + v.text + "}"
+    elif isinstance(v, (str, int)) and not isinstance(v, bool):
+        inner = str(v)
+        if "{" in inner or "}" in inner:
+            return False
+    else:
+        return False
+    return Expr(text.replace("{" + p + "}", inner))
