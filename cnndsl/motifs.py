@@ -1391,21 +1391,25 @@ def _apply_merge(comp, group, plan, calls):
     # every call, with its atoms per position of the longest core (values made actual)
     insts = []
     position = {id(a): k for k, a in enumerate(comp.seq)}
-    absorbed = set()
+    absorbed, extras = set(), {}
     for b in group:
         core, mp = variant[id(b)]
         for c in calls[id(b)]:
             present = {}
             for p, j in mp.items():
                 present[p] = {k: _actual(v, c) for k, v in core[j].values.items()}
-            extra = _absorb(comp, c, lcore, segments, present, name_param, position, absorbed)
+            extra = _absorb(comp, c, lcore, segments, present, name_param, position, absorbed, extras)
             insts.append((c, present, residual[id(b)], extra))
     insts.sort(key=lambda t: position[id(t[0])])
     # parameters: per position and argument, the values across calls (absent: the first present one)
     params, param_of, values = [], {}, {}
     taken = ["name", "id"]
     tmpl_values = {}
-    for p, a in enumerate(lcore):
+    lead = next(((s, e) for s, e in segments if s == 0), None)
+    xatoms = extras.get("atoms", [])
+    if xatoms:                 # layers some calls took in after their leading segment: a segment more
+        segments = segments + [(len(lcore), len(lcore) + len(xatoms) - 1)]
+    for p, a in enumerate(list(lcore) + list(xatoms)):
         tmpl_values[p] = {}
         for k in a.values:
             if a.kind == "call" and k == a.block.name_param:
@@ -1432,7 +1436,7 @@ def _apply_merge(comp, group, plan, calls):
             flags[(s, e)] = vals[0]
             continue
         if ("flag", vec) not in param_of:
-            a = lcore[s]
+            a = (list(lcore) + list(xatoms))[s]
             pname = _fresh(f"with_{a.op if a.kind == 'layer' else a.block.name}", params + taken)
             params.append(pname)
             param_of[("flag", vec)] = pname
@@ -1496,6 +1500,24 @@ def _apply_merge(comp, group, plan, calls):
         copies[id(a)] = t
         body.append(t)
         p += 1
+    if xatoms:                 # the layers some calls took in: an `if` before the layer after the segment
+        xs = (len(lcore), len(lcore) + len(xatoms) - 1)
+        first = copies[id(lcore[lead[1] + 1])]
+        inner_port, seg = TPort("in"), []
+        for j, (a, (_, name)) in enumerate(zip(xatoms, extras["sig"])):
+            t = Atom(a.kind, a.op, dict(tmpl_values[xs[0] + j]), None if name is None else
+                     Expr(_string_template(name.replace("{" + name_param + "}", "\x00"), name_param)), [], 1)
+            t.inputs = [(seg[-1], 0) if seg else (inner_port, 0)]
+            seg.append(t)
+        if flags[xs] is True:
+            seg[0].inputs = [first.inputs[0]]
+            first.inputs = [(seg[-1], 0)] + first.inputs[1:]
+            body[body.index(first):body.index(first)] = seg
+        else:
+            cond = Atom("if", "if", {"flag": flags[xs]}, None, [first.inputs[0]], 1)
+            cond.body, cond.port = seg, inner_port
+            first.inputs = [(cond, 0)] + first.inputs[1:]
+            body.insert(body.index(first), cond)
     # a reference into a segment is to its `if`
     out = mapped(plan["out"])
     if res is not False and plan["add"] is not None:
@@ -1550,15 +1572,25 @@ def _flat(atoms):
     return out
 
 
-def _absorb(comp, call, lcore, segments, present, name_param, position, absorbed):
+def _absorb(comp, call, lcore, segments, present, name_param, position, absorbed, extras):
     """The atoms just before ``call`` (layers, or calls of layers) that are its block's missing leading
     segment (reading the call's input chain, each read once, ops and names as the segment's): they join
     the call (``present`` gets their values); returns them, or []."""
     lead = next(((s, e) for s, e in segments if s == 0), None)
     if lead is None or 0 in present:
         return []
+    for more in (0, 1, 2):
+        got = _absorb_n(comp, call, lcore, lead, present, name_param, position, absorbed, more, extras)
+        if got:
+            return got
+    return []
+
+
+def _absorb_n(comp, call, lcore, lead, present, name_param, position, absorbed, more, extras):
+    """``_absorb`` of the segment and ``more`` layers after it (the same ops and names at every call that
+    has them: ``extras`` holds their first call's, and they become one more optional segment)."""
     s, e = lead
-    n = e - s + 1
+    n = e - s + 1 + more
     k = position[id(call)]
     run, flat = [], []
     while len(flat) < n and k - len(run) - 1 >= 0:
@@ -1575,14 +1607,28 @@ def _absorb(comp, call, lcore, segments, present, name_param, position, absorbed
     for j, a in enumerate(run[1:], 1):
         if a.inputs != [(run[j - 1], 0)]:
             return []
+    seg = e - s + 1
     for j, a in enumerate(flat):
+        if j and not (len(a.inputs) == 1 and a.inputs[0][1] == 0 and (a.inputs[0][0] is flat[j - 1] or (
+                a.inputs[0][0].kind == "call" and (_flat([a.inputs[0][0]]) or [None])[-1] is flat[j - 1]))):
+            return []
+        if j >= seg:
+            continue
         t = lcore[s + j]
         if _sig(a) != _sig(t) or a.n_out != 1 or len(a.inputs) != len(t.inputs):
             return []
-        if j and [r for r in a.inputs] != [(flat[j - 1], 0)]:
-            return []
         if t.name is not None and _fill_name(t.name, call, name_param) != a.name:
             return []
+    if more:
+        first = lcore[e + 1] if e + 1 < len(lcore) else None
+        if first is None or len(first.inputs) != 1 or lcore[e] is not first.inputs[0][0]:
+            return []        # the extra layers go just before the layer that reads the segment
+        mine = [(_sig(a), _name_template(a.name, call, name_param)) for a in flat[seg:]]
+        if any(a.n_out != 1 or len(a.inputs) != 1 for a in flat[seg:]) or any(t is False for _, t in mine):
+            return []
+        if extras.setdefault("sig", mine) != mine:
+            return []
+        extras.setdefault("atoms", flat[seg:])
     inside = {id(a) for a in run}
     for b in comp.seq:
         if id(b) in inside or b is call:
@@ -1592,9 +1638,19 @@ def _absorb(comp, call, lcore, segments, present, name_param, position, absorbed
     if any(id(src) in inside for src, _ in comp.outputs):
         return []
     for j, a in enumerate(flat):
-        present[s + j] = dict(a.values)
+        present[s + j if j < seg else len(lcore) + j - seg] = dict(a.values)
     absorbed.update(inside)
     return run
+
+
+def _name_template(name, call, param):
+    """A real name as a template in the call's name value (``block2a_pad`` -> ``"{name}_pad"``)."""
+    if name is None:
+        return None
+    v = call.values.get(param) if param is not None else None
+    if not isinstance(v, str) or not v or name.count(v) != 1 or "{" in name:
+        return False
+    return name.replace(v, "{" + param + "}")
 
 
 def _dissolve(comp) -> None:
