@@ -26,7 +26,18 @@ a round is linear in the layers times the longest run. Each value that differs b
 becomes a parameter of the block; explicit names become a template (``"{name}_1_conv"``) with one
 parameter, when one substring varies per run. Calls are atoms too, so a later round can find runs
 of calls (a stage of units). Consecutive calls of a block that differ only by a counter fold into
-a ``repeat`` when written.
+a ``repeat`` when written; three or more whose values differ otherwise fold into a ``repeat`` over
+lists (``let filters = [...]`` read as ``filters[i]``).
+
+Unit variants (``merge_variants``): blocks called from the network's body whose layers are the
+longest one's with parts left out (an expansion conv, a stride padding, a shortcut projection, the
+residual ``add``) become one block, each optional part an ``if`` on a parameter and the residual
+``add(when=...)``, as MobileNetV2's and EfficientNet's inverted residual units are written by hand;
+layers just before a call that are its missing leading part join the call. A stage call that calls
+units the body calls too is dissolved first, so every unit is called from the body.
+
+Shared layers (``fold_shared``): nodes that ``share`` another's layer are applications of a shared
+op, or, where a whole unit is applied again, of a shared block (``shared enc = encoder()``).
 
 Nested sub-models of an imported graph (nodes whose ``meta["submodel"]`` names one) become one
 block each, called where the sub-model was; sequential scopes become groups.
@@ -1466,14 +1477,9 @@ def _apply_merge(comp, group, plan, calls):
             return (local[id(src)], i)
         return (copies[id(src)], i)
 
-    out_of = {}
     while p < len(lcore):
         if p in seg_start and flags[seg_start[p]] is not True:
             s, e = seg_start[p]
-            if flags[(s, e)] is False:
-                for q in range(s, e + 1):     # never present: left out (no call has it)
-                    pass
-                x = None
             inner_port = TPort("in")
             local, seg = {}, []
             ins = {(id(r[0]), r[1]) for a in lcore[s:e + 1] for r in a.inputs
@@ -1491,7 +1497,6 @@ def _apply_merge(comp, group, plan, calls):
             body.append(cond)
             for q in range(s, e + 1):
                 copies[id(lcore[q])] = cond
-            out_of[e] = cond
             p = e + 1
             continue
         a = lcore[p]

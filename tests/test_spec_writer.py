@@ -114,3 +114,14 @@ def test_a_graph_with_shared_layers_is_written_with_shared(case):
     text = emit_spec(original)
     assert "    shared " in text, text
     assert_same_graph(cnndsl.check(text), original)
+
+
+@pytest.mark.parametrize("path, network, units", [("mobilenet_v2.cnn", None, 17), ("efficientnet.cnn", "efficientnetb0", 16)])
+def test_inverted_residual_units_are_one_block_in_one_repeat(path, network, units):
+    """Issue 20: the units of MobileNetV2 (17) and EfficientNetB0 (16), which differ by an expansion conv,
+    a stride padding and a residual add, are written as the hand-written zoo specs write them: one unit
+    block with those parts optional (`if`, `add(when=...)`), called in one repeat over lists."""
+    original = cnndsl.check(ROOT / "specs" / "applications" / path, network)
+    text = emit_spec(original)
+    assert f"repeat {units} as i" in text and "when=residual" in text and "if with_" in text, text
+    assert_same_graph(cnndsl.check(text), original)

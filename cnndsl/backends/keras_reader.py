@@ -19,8 +19,10 @@ after the reader knows Keras.
 
 Nothing is dropped silently. Every config key of a layer is either read into an argument, or equal
 to the value cnndsl's builder gives (Keras's default, from ``SIGNATURES``); anything else -- a
-constraint, an activity regularizer, a mixed-precision policy, a Lambda, a custom class, a shared
-layer -- is collected and reported in one error naming each layer and its class. A frozen layer
+constraint, an activity regularizer, a mixed-precision policy, a Lambda, a custom class -- is
+collected and reported in one error naming each layer and its class. A layer (or a nested model)
+called more than once is one node per call, each later one sharing the first's layer (``shares``,
+named ``NAME@k`` as a spec's shared layers are). A frozen layer
 (``trainable=False``) becomes a ``frozen`` node (``trainable=false`` in a written spec); a
 ``Constant`` initializer holding an array becomes fixed weights (``kernel_init=[...]``).
 """
