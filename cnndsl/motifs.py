@@ -1403,6 +1403,9 @@ def _apply_merge(comp, group, plan, calls):
     insts = []
     position = {id(a): k for k, a in enumerate(comp.seq)}
     absorbed, extras = set(), {}
+    from collections import Counter
+    extras["reads"] = Counter(id(src) for b in comp.seq for src, _ in b.inputs)
+    extras["reads"].update(id(src) for src, _ in comp.outputs)
     for b in group:
         core, mp = variant[id(b)]
         for c in calls[id(b)]:
@@ -1635,13 +1638,8 @@ def _absorb_n(comp, call, lcore, lead, present, name_param, position, absorbed, 
             return []
         extras.setdefault("atoms", flat[seg:])
     inside = {id(a) for a in run}
-    for b in comp.seq:
-        if id(b) in inside or b is call:
-            continue
-        if any(id(src) in inside for src, _ in b.inputs):
-            return []
-    if any(id(src) in inside for src, _ in comp.outputs):
-        return []
+    if any(extras["reads"][id(a)] != 1 for a in run):
+        return []          # read elsewhere too: not the call's own
     for j, a in enumerate(flat):
         present[s + j if j < seg else len(lcore) + j - seg] = dict(a.values)
     absorbed.update(inside)
