@@ -519,3 +519,39 @@ def test_shipped_spec_weights_and_outputs_round_trip(shipped):
     copy.set_weights(original.get_weights())
     if shipped[0]["numeric"]:
         assert_same_outputs(copy, original)
+
+
+def test_every_command_reads_a_keras_file_with_shared_layers(tmp_path):
+    """A .keras file whose layers are called more than once goes through every command that takes a
+    model file, from the graph read out of it: check (weights counted once, as Keras counts them),
+    summary, draw (HTML too), diff against the spec it was compiled from, compile --target torch, and
+    import (a spec with `shared`)."""
+    spec = tmp_path / "pair.cnn"
+    spec.write_text("""
+block encoder(f) {
+    conv(f, 3, padding=same) -> relu -> maxpool(2)
+    conv(2 * f, 3, padding=same) -> relu -> global_avgpool
+}
+network pair(a: [16, 16, 1], b: [16, 16, 1]) {
+    shared enc = encoder(4)
+    shared head = dense(8)
+    subtract(a -> enc -> head, b -> enc -> head) -> dense(1, activation=sigmoid)
+}
+""")
+    model = cnndsl.compile(spec)
+    path = tmp_path / "pair.keras"
+    model.save(path)
+    r = run_cli("check", path)
+    assert r.returncode == 0, r.stderr
+    assert f"params {model.count_params():,}" in r.stdout
+    for args in (["summary", path], ["draw", path, "-o", tmp_path / "pair.html"], ["diff", spec, path],
+                 ["compile", path, "--target", "torch", "-o", tmp_path / "pair.py"]):
+        r = run_cli(*args)
+        assert r.returncode == 0, (args, r.stderr)
+    compile((tmp_path / "pair.py").read_text(), "pair.py", "exec")
+    r = run_cli("import", path, "-o", "-")
+    assert r.returncode == 0, r.stderr
+    # the encoder and the head are applied together twice: one shared unit (the model has no word
+    # that tells them apart), with the same weights counted once
+    assert "    shared " in r.stdout and " -> " in r.stdout, r.stdout
+    assert cnndsl.check(r.stdout).total_params == model.count_params()

@@ -63,7 +63,7 @@ def _boxes(dot: str) -> int:
 
 
 # Issue 20's figure: each of the four (ResNet50, MobileNetV2, EfficientNetB0, DenseNet121) folds to at
-# most twice the hand-written spec's boxes at depth 1 (8/18, 6/6, 8/12, 21/30 when this was written).
+# most twice the hand-written spec's boxes at depth 1 (8/15, 6/6, 8/14, 21/22 when this was written).
 NOT_YET: set = set()
 
 
