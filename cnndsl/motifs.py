@@ -347,11 +347,6 @@ def repeat_run(atoms, k, uses) -> int:
 TABLE_RUN = 3       # consecutive calls of one block whose values differ: a repeat over tables from this many
 
 
-def table_run(atoms, k, uses) -> bool:
-    """Whether the repeat from ``atoms[k]`` takes its values from tables (they don't count up)."""
-    return _chain_run(atoms, k, uses) >= TABLE_RUN and _chain_run(atoms, k, uses) > _counted_run(atoms, k, uses)
-
-
 def _chain_run(atoms, k, uses) -> int:
     """Consecutive calls of one block from ``atoms[k]``, each reading the one before (and read only there)."""
     a = atoms[k]
@@ -1334,13 +1329,16 @@ def _merge_plan(group):
     # each segment: one tensor in from outside it, one out (read after it), so it can be left out
     seg_in, seg_of = {}, {}
     for s, e in segments:
-        ins = {(id(src), i) for a in lcore[s:e + 1] for src, i in a.inputs if not (id(src) in lpos and s <= lpos[id(src)] <= e)}
+        ins = {(id(src), i) for a in lcore[s:e + 1] for src, i in a.inputs
+               if not (id(src) in lpos and s <= lpos[id(src)] <= e)}
         if len(ins) != 1:
             return None
         x = next(r for a in lcore[s:e + 1] for r in a.inputs if (id(r[0]), r[1]) == next(iter(ins)))
         readers = [(a, r) for a in lcore[e + 1:] + ([ladd] if ladd is not None else []) for r in a.inputs
                    if id(r[0]) in lpos and s <= lpos[id(r[0])] <= e]
-        outs = {(id(r[0]), r[1]) for _, r in readers} | ({(id(lout[0]), lout[1])} if s <= lpos.get(id(lout[0]), -1) <= e else set())
+        outs = {(id(r[0]), r[1]) for _, r in readers}
+        if s <= lpos.get(id(lout[0]), -1) <= e:
+            outs.add((id(lout[0]), lout[1]))
         if len(outs) != 1 or any(r[0] is not lcore[e] for _, r in readers):
             return None
         for p in range(s, e + 1):

@@ -116,7 +116,8 @@ def test_a_graph_with_shared_layers_is_written_with_shared(case):
     assert_same_graph(cnndsl.check(text), original)
 
 
-@pytest.mark.parametrize("path, network, units", [("mobilenet_v2.cnn", None, 17), ("efficientnet.cnn", "efficientnetb0", 16)])
+@pytest.mark.parametrize("path, network, units", [("mobilenet_v2.cnn", None, 17),
+                                                  ("efficientnet.cnn", "efficientnetb0", 16)])
 def test_inverted_residual_units_are_one_block_in_one_repeat(path, network, units):
     """Issue 20: the units of MobileNetV2 (17) and EfficientNetB0 (16), which differ by an expansion conv,
     a stride padding and a residual add, are written as the hand-written zoo specs write them: one unit

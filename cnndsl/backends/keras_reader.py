@@ -164,8 +164,8 @@ def fuse(graph: Graph) -> None:
                 or id(relu[0]) in outputs:
             continue
         relu, mul = relu[0], mul[0]
-        relu.op, relu.args, relu.inputs = "hard_sigmoid", bind_args(REGISTRY["hard_sigmoid"], [], {"layer": True}, {}), \
-            node.inputs
+        relu.op, relu.inputs = "hard_sigmoid", node.inputs
+        relu.args = bind_args(REGISTRY["hard_sigmoid"], [], {"layer": True}, {})
         infer_node(relu)
         for u, slot in users.get(id(mul), ()):
             u.inputs = u.inputs[:slot] + (relu,) + u.inputs[slot + 1:]
@@ -854,7 +854,8 @@ class _Reader:
         if not _writable(name):
             self.problem(name, "InputLayer", "its name has characters other than ASCII letters, digits, _ and -")
         span = ConfigSpan(Source(self.source, ""), 0, 0, 0, 0, where=self.where)
-        meta = {"layer": name, "class": "InputLayer", "config": self.where, "explicit": not _generated(name, "InputLayer")}
+        meta = {"layer": name, "class": "InputLayer", "config": self.where,
+                "explicit": not _generated(name, "InputLayer")}
         if name in self.graph.inputs or any(n.name == name for n in self.graph.nodes):
             raise self.fail(f"{self.where}.config.name", f"two layers are named `{_name(name)}`")
         shape = tuple(shape)
