@@ -5,7 +5,8 @@ where the config is at fault), exit 1, within 5 s of CPU time and 1 GiB of memor
 The family covers the zip layer (a size over the limit, a header that understates its stream, corrupt
 deflate data, an encryption flag, an unknown compression method, a short file), the JSON layer (too
 deep, too many values, not JSON, not UTF-8) and the config (a cycle, an inbound layer that doesn't
-exist, an argument no op accepts, limits), and a legacy HDF5 model. No framework is imported."""
+exist, an argument no op accepts, limits), and a legacy HDF5 model; a generated family (hypothesis)
+damages configs and archives at random. No framework is imported."""
 from __future__ import annotations
 
 import json
@@ -16,9 +17,11 @@ import zipfile
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from keras_configs import chain, functional, input_layer, keras_file, layer, relu  # noqa: E402
+from keras_configs import chain, functional, input_layer, keras_file, layer, relu, tensor  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 PROBE = ("import json, resource, sys; from cnndsl.cli import main; rc = main(sys.argv[1:]); "
@@ -233,3 +236,92 @@ def test_the_hand_written_chain_reads():
     assert [n.name for n in graph.nodes] == ["x", "r0", "r1", "r2", "r3"]
     assert graph.nodes[1].meta == {"layer": "r0", "class": "ReLU", "config": "layers[1]", "explicit": True}
     assert cnndsl.check(cnndsl.api.spec_of_config(chain(4), "chain.keras")).layers == 4
+
+
+# --- a generated family: configs and archives damaged at random -------------------------------------------
+
+def _paths(value, path=()):
+    """Every place in a JSON value: (path, value) for each dict entry and list item, depth first."""
+    yield path, value
+    items = value.items() if isinstance(value, dict) else enumerate(value) if isinstance(value, list) else ()
+    for k, v in items:
+        yield from _paths(v, path + (k,))
+
+
+_WORDS = st.sampled_from(["x", "r0", "r1", "ReLU", "Dense", "same", "__keras_tensor__"])
+_JSON = st.recursive(st.none() | st.booleans() | st.integers(-2 ** 70, 2 ** 70) | st.floats(allow_nan=False)
+                     | st.text(max_size=8) | _WORDS,
+                     lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=6), inner,
+                                                                                 max_size=3),
+                     max_leaves=8)
+
+
+def _small_model():
+    """A model with a conv, a split and a shared layer, so the damage reaches most of the reader."""
+    shape = (None, 8, 8, 4)
+    conv = layer("Conv2D", "c", ["x"], shape, filters=4, kernel_size=[3, 3], strides=[1, 1], padding="same",
+                 data_format="channels_last", dilation_rate=[1, 1], groups=1, activation="relu", use_bias=True,
+                 kernel_initializer=None, bias_initializer=None, kernel_regularizer=None, bias_regularizer=None,
+                 activity_regularizer=None, kernel_constraint=None, bias_constraint=None)
+    shared = relu("r", "c", shape)
+    shared["inbound_nodes"].append({"args": [tensor("r", shape)], "kwargs": {}})     # r applied to its own output
+    config = functional("m", [input_layer("x", (8, 8, 4)), conv, shared], ["x"], ["r"])
+    config["config"]["output_layers"] = [["r", 1, 0]]
+    return config
+
+
+def test_the_generated_family_starts_from_models_that_read():
+    from cnndsl.api import graph_of_config
+    graph = graph_of_config(_small_model(), "gen.keras")
+    assert [(n.name, n.shares.name if n.shares else None) for n in graph.nodes] == \
+        [("x", None), ("c", None), ("r", None), ("r@2", "r")]
+    assert list(graph.outputs) == ["r@2"]
+    assert len(graph_of_config(chain(5), "gen.keras").nodes) == 6
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(data=st.data())
+def test_a_generated_damaged_config_reads_or_is_one_located_error(data):
+    """Any value of the config replaced by any JSON value: the reader gives a graph, or one CnnError
+    that names the file (never another exception, never an internal error)."""
+    from cnndsl.api import graph_of_config
+    from cnndsl.errors import CnnError
+    config = data.draw(st.sampled_from([chain(5), _small_model()]))
+    config = json.loads(json.dumps(config))
+    places = [p for p, _ in _paths(config) if p]
+    for _ in range(data.draw(st.integers(1, 3))):
+        path = data.draw(st.sampled_from(places))
+        target = config
+        try:
+            for k in path[:-1]:
+                target = target[k]
+            target[path[-1]] = data.draw(_JSON)
+        except (KeyError, IndexError, TypeError):
+            continue          # an earlier change removed this place
+    try:
+        graph_of_config(config, "gen.keras")
+    except CnnError as e:
+        assert e.kind != "internal", str(e)
+        assert "gen.keras" in str(e), str(e)
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(cuts=st.lists(st.tuples(st.integers(0, 10 ** 6), st.integers(0, 255)), min_size=1, max_size=4),
+       truncate=st.one_of(st.none(), st.integers(0, 10 ** 6)))
+def test_a_generated_damaged_archive_is_one_located_error(tmp_path_factory, cuts, truncate):
+    """A .keras archive with bytes changed or cut short: its config, or one CnnError naming the file."""
+    from cnndsl.api import KerasProgram
+    from cnndsl.errors import CnnError
+    path = tmp_path_factory.mktemp("gen") / "gen.keras"
+    keras_file(path, chain(20))
+    data = bytearray(path.read_bytes())
+    for at, byte in cuts:
+        data[at % len(data)] = byte
+    if truncate is not None:
+        data = data[: truncate % (len(data) + 1)]
+    path.write_bytes(bytes(data))
+    try:
+        KerasProgram(str(path))
+    except CnnError as e:
+        assert e.kind != "internal", str(e)
+        assert str(path) in str(e), str(e)
