@@ -478,13 +478,19 @@ class Block:
     calls: int = 0
 
 
-def chain_first_order(atoms, position) -> list:
-    """Atoms in a topological order that keeps chains together; ties by the framework's order."""
+def chain_first_order(atoms, position, after=None) -> list:
+    """Atoms in a topological order that keeps chains together; ties by the framework's order.
+    ``after``: id(atom) -> atoms that must come before it besides those it reads (a shared layer's
+    applications in the order they are numbered)."""
     ids = {id(a) for a in atoms}
-    deps = {id(a): len({id(src) for src, _ in a.inputs if id(src) in ids}) for a in atoms}
+    after = after or {}
+
+    def before(a):
+        return {id(s): s for s in [s for s, _ in a.inputs] + after.get(id(a), []) if id(s) in ids}.values()
+    deps = {id(a): len(before(a)) for a in atoms}
     users = {id(a): [] for a in atoms}
     for a in atoms:
-        for src in {id(s): s for s, _ in a.inputs if id(s) in ids}.values():
+        for src in before(a):
             users[id(src)].append(a)
     ready = [(position[id(a)], id(a), a) for a in atoms if deps[id(a)] == 0]
     heapq.heapify(ready)
@@ -1103,8 +1109,7 @@ def fold_shared(atoms, outputs):
                 runs += [[a] for a in run if id(target[id(a)]) in bad] + ([kept] if kept else [])
     else:
         units, lone = {}, [a for run in runs for a in run]
-    blocks = []
-    position = {id(a): k for k, a in enumerate(atoms)}
+    blocks, apps = [], {}      # id(instance) -> [(application number, atom)]
     for first, runs in units.values():
         outs = _unit_outputs(first, uses)
         block = _literal_block(None, first, outs)
@@ -1123,6 +1128,7 @@ def fold_shared(atoms, outputs):
             call = next(a for a in atoms if getattr(a, "covers", None) is not None and a.covers == list(run))
             call.instance = inst
             call.values = {}
+            apps.setdefault(id(inst), []).append((1 if k == 0 else _application(run[0].nodes[0]), call))
         block.runs = [first]
     lone_firsts = {}
     for a in lone:
@@ -1139,9 +1145,20 @@ def fold_shared(atoms, outputs):
         if id(f) not in lone_firsts:
             inst = lone_firsts[id(f)] = Instance(f.nodes[0].name, atom=f)
             f.instance = inst
+            apps.setdefault(id(inst), []).append((1, f))
         a.instance = lone_firsts[id(f)]
+        apps.setdefault(id(a.instance), []).append((_application(a.nodes[0]), a))
+    # each application after the one numbered before it, so a spec read back numbers them alike
+    after = {}
+    for seq in apps.values():
+        seq.sort(key=lambda t: t[0])
+        for (_, x), (_, y) in zip(seq, seq[1:]):
+            after.setdefault(id(y), []).append(x)
     position = {id(a): k for k, a in enumerate(atoms)}
-    return chain_first_order(atoms, position), outputs, blocks
+    order = chain_first_order(atoms, position, after)
+    if len(order) != len(atoms):        # the numbering can't be kept in a topological order
+        order = chain_first_order(atoms, position)
+    return order, outputs, blocks
 
 
 def _shared_scope(first):
