@@ -186,7 +186,9 @@ def torchvision_table() -> str:
         for name in cnndsl.load(path).network_names():
             graph = cnndsl.check(path, name)
             if name in numeric:
-                equal = f"✓ at {numeric[name]}×{numeric[name]}" + (", and in Keras" if name in keras_too else "")
+                size = numeric[name]         # an image side, or a video clip [T, H, W, C]
+                size = "×".join(map(str, size[:-1] if isinstance(size, list) else [size, size]))
+                equal = f"✓ at {size}" + (", and in Keras" if name in keras_too else "")
             else:
                 equal = "structural"
             rows.append(f"| `{name}` | [`{rel.name}`]({rel}) | {graph.trainable:,} | {graph.non_trainable:,} | "
