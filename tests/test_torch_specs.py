@@ -12,10 +12,11 @@ so a spec file added there is covered here without editing this file. For each:
   once in Keras with random weights and shared by these tests: the torch module with the Keras
   weights moved across (``keras_to_torch``: every tensor of its state_dict written, none left as
   built) gives the Keras build's outputs within 1e-5; moved back (``torch_to_keras``) into a Keras
-  build whose weights were all replaced, they are the original weights exactly; ``torch.export.export`` takes the module and computes its outputs;
-  ONNX (``compile --target onnx``'s exporter) run by ONNX Runtime gives the Keras build's outputs.
-- **The smallest network of the file** (fewest weights at its small input), where it isn't the first:
-  outputs equal with the weights moved across.
+  build whose weights were all replaced, they are the original weights exactly; ``torch.export.export``
+  takes the module and its program gives the Keras build's outputs; ONNX (``compile --target onnx``'s
+  exporter) run by ONNX Runtime gives the Keras build's outputs.
+- **The smallest network of the file** (the cheapest to run: fewest MACs at its smallest input, then
+  fewest weights), where it isn't the first: outputs equal with the weights moved across.
 """
 from __future__ import annotations
 
@@ -42,6 +43,7 @@ pytestmark = pytest.mark.slow
 
 FILES = spec_files()
 
+
 def _all_networks() -> list:
     return [pytest.param(path, name, id=f"{spec_id(path)}:{name}") for path in FILES for name in networks(path)]
 
@@ -64,9 +66,8 @@ def test_every_network_is_the_spec_layer_by_layer_in_torch(path, name):
     for node in graph.nodes:
         if node.params == 0:
             continue                           # no weights, or a shared layer applied again
-        path_ = ".".join(module_path(node.name))
-        prefix = path_ + "."
-        held = {k: t for k, t in state.items() if k == path_ or k.startswith(prefix)}
+        where = ".".join(module_path(node.name))
+        held = {k: t for k, t in state.items() if k == where or k.startswith(where + ".")}
         assert sum(t.numel() for t in held.values()) == node.params, (node.name, sorted(held))
         assert not held.keys() & covered.keys(), (node.name, sorted(held.keys() & covered.keys()))
         covered.update(held)
@@ -149,8 +150,9 @@ def test_onnx_runtime_equals_keras(first, tmp_path, monkeypatch):
 @pytest.mark.parametrize("path", FILES, ids=spec_id)
 def test_the_smallest_network_equals_keras(path):
     names = networks(path)
-    sizes = {name: small_graph(path, name).total_params for name in names}
-    smallest = min(names, key=lambda n: (sizes[n], names.index(n)))
+    graphs = {name: small_graph(path, name) for name in names}
+    cost = {name: (g.macs if g.macs is not None else float("inf"), g.total_params) for name, g in graphs.items()}
+    smallest = min(names, key=lambda n: (cost[n], names.index(n)))
     if smallest == names[0]:
         pytest.skip("the first network is the smallest (test_torch_equals_keras_with_the_weights_moved_across)")
     graph, model, module, xs, want = _built(path, smallest)

@@ -52,6 +52,31 @@ def export_onnx(graph, path: str) -> None:
         # The exporter writes some nested functions without their values' types (ONNX's checker and
         # ONNX Runtime refuse them): the same graph, inlined, is what it writes without functions.
         export(False)
+    _name_io(path, names_in, names_out)
+
+
+def _name_io(path, names_in, names_out) -> None:
+    """Give the graph's inputs and outputs the spec's names where the exporter didn't: an output that a
+    block's function computes directly keeps the exporter's number (``21``) instead of ``output_names``."""
+    import onnx
+    model = onnx.load(path, load_external_data=False)     # names only: weights stay where they are
+    graph = model.graph
+    renames = {v.name: want for v, want in [*zip(graph.input, names_in), *zip(graph.output, names_out)]
+               if v.name != want}
+    if not renames:
+        return
+    taken = {name for node in graph.node for name in [*node.input, *node.output]} | \
+        {v.name for v in [*graph.input, *graph.output, *graph.value_info, *graph.initializer]}
+    clash = (set(renames.values()) & taken) - set(renames)
+    if clash:
+        raise CnnError("backend", f"the ONNX exporter named another value {sorted(clash)[0]!r}, a name of the "
+                                  "spec's inputs and outputs")
+    for node in graph.node:
+        node.input[:] = [renames.get(n, n) for n in node.input]
+        node.output[:] = [renames.get(n, n) for n in node.output]
+    for v in [*graph.input, *graph.output, *graph.value_info]:
+        v.name = renames.get(v.name, v.name)
+    onnx.save(model, path)
 
 
 def _valid(path) -> bool:
