@@ -111,12 +111,11 @@ def test_torch_equals_keras_with_the_weights_moved_across(first):
 
 
 def test_torch_weights_moved_back_are_the_keras_weights(first):
-    """torch_to_keras into a Keras build whose weights were all replaced: every weight is the original again,
+    """torch_to_keras into a Keras build whose weights were all replaced (NaN): every weight is the original again,
     exactly, and the outputs with it (keras_to_torch is checked above, so torch_to_keras is its inverse)."""
     path, name, graph, model, module, xs, want = first
     original = [np.array(w) for w in model.get_weights()]
-    rng = np.random.default_rng(7)
-    model.set_weights([rng.normal(0.0, 0.1, w.shape).astype(w.dtype) for w in original])
+    model.set_weights([np.full_like(w, np.nan) if w.dtype.kind == "f" else np.zeros_like(w) for w in original])
     torch_to_keras(module, model)
     moved = model.get_weights()
     assert len(moved) == len(original)
