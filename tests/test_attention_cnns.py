@@ -26,10 +26,8 @@ SIZE = 64
 
 
 def _timm(name):
-    from reference.timm_models import create, randomize
-    model = create(name)
-    randomize(model)
-    return model
+    from reference.harness import timm_reference
+    return timm_reference(name)
 
 
 @pytest.fixture(scope="module")
@@ -42,17 +40,14 @@ def sk():
     return _timm("skresnet18")
 
 
-def _running(model) -> int:
-    return sum(b.numel() for n, b in model.named_buffers() if n.endswith(("running_mean", "running_var")))
-
-
 @pytest.mark.parametrize("name", PUBLISHED)
 def test_counts_are_timms(name, request):
+    from reference.harness import running_statistics
     from reference.timm_models import count
     model = request.getfixturevalue({"ecaresnet50d": "eca", "skresnet18": "sk"}[name])
     graph = cnndsl.check(SPEC, network=name)
     assert count(model) == graph.trainable == PUBLISHED[name]
-    assert graph.non_trainable == _running(model)
+    assert graph.non_trainable == running_statistics(model)
     assert graph.nodes[-1].shape == (None, 1000)
 
 
@@ -69,20 +64,12 @@ def test_eca_kernel_sizes_are_timms(eca):
 
 def _outputs_agree(model, network):
     import keras
-    import torch
-    from reference.timm_models import copy_weights
+    from reference.harness import timm_vs_spec
     keras.utils.set_random_seed(0)
     spec = cnndsl.compile(SPEC, network=network, image=[SIZE, SIZE, 3])
-    n_weighted = sum(1 for _, m in model.named_modules() if list(m.parameters(recurse=False)))
-    assert copy_weights(model, spec) == n_weighted        # every module with weights, by name
     x = np.random.default_rng(1).normal(size=(2, SIZE, SIZE, 3)).astype("float32")
-    with torch.no_grad():
-        want = model(torch.from_numpy(x.transpose(0, 3, 1, 2).copy())).numpy()
-    got = np.asarray(spec(x, training=False))
+    assert timm_vs_spec(model, spec, x) <= TOLERANCE        # every module with weights copied, by name
     keras.backend.clear_session()
-    scale = np.abs(want).max()
-    assert scale > 0
-    assert np.abs(got - want).max() <= TOLERANCE * max(1.0, scale)
 
 
 def test_eca_outputs_agree_with_timm(eca):
