@@ -100,6 +100,29 @@ def test_sparsemax_is_the_projection_onto_the_simplex():
     assert torch.allclose(many.sum(-1), torch.ones(64), atol=1e-6) and bool((many >= 0).all())
 
 
+@pytest.mark.parametrize("given, shapes, packed", [
+    (dict(heads=2, key_dim=4), [(2, 10, 8)], True),                                      # self attention
+    (dict(heads=4, key_dim=2, use_bias=False, dropout=0.1), [(2, 10, 8), (2, 7, 8)], True),   # across, no bias
+    (dict(heads=2, key_dim=4, value_dim=2, dropout=0.1), [(2, 10, 8)], False),           # value_dim != key_dim
+    (dict(heads=2, key_dim=4, output_shape=6), [(2, 10, 8)], False),                     # another output width
+])
+def test_attention_is_torchs_multihead_attention_where_it_matches(given, shapes, packed):
+    """A sequence attention with one width throughout is nn.MultiheadAttention (packed in_proj_weight,
+    torchvision's ViT's); its outputs are Keras's with the query/key/value kernels moved into those rows,
+    and back."""
+    graph = _one_op_graph("attention", given, shapes)
+    model = cnndsl.compile(graph)
+    randomize_keras(model, seed=3)
+    module = cnndsl.to_torch(graph).eval()
+    assert isinstance(module.layer, torch.nn.MultiheadAttention) == packed
+    keras_to_torch(model, module)
+    xs = inputs(graph, seed=4)
+    assert worst(keras_outputs(model, xs), torch_outputs(module, xs)) <= TOLERANCE
+    randomize_torch(module, seed=5)
+    torch_to_keras(module, model)
+    assert worst(torch_outputs(module, xs), keras_outputs(model, xs)) <= TOLERANCE
+
+
 def _every_network():
     return list(_networks())
 
@@ -140,7 +163,11 @@ SMALL = [
     ("applications/efficientnet.cnn", "efficientnetb0", {"image": [32, 32, 3]}),
     ("applications/convnext.cnn", "convnexttiny", {"image": [32, 32, 3]}),
     ("audio.cnn", "m5", {}),                                        # 1-D: M5 at its own 32000-sample input
+    ("audio.cnn", "tcn", {}),                                       # causal dilated 1-D convs, the last step
+    ("audio.cnn", "wavenet", {"wave": [600, 256], "stacks": 1}),    # gated units, collected skips
     ("video.cnn", "r3d_18", {"clip": [8, 32, 32, 3]}),              # 3-D: a 1x8x32x32 clip
+    ("video.cnn", "c3d", {"clip": [8, 16, 16, 3], "classes": 10}),  # 3-D, Caffe's rounded-up pool5
+    ("unet3d.cnn", None, {"image": [44, 48, 52, 1], "base": 4, "depth": 2}),   # 3-D up-convs, crops
     ("vit.cnn", "vit_ti_16", {"image": [32, 32, 3]}),               # attention: 4 patches and the class token
 ]
 # (the whole set above is over budget for ONNX export and torch.export: these subsets)
