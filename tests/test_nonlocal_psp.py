@@ -73,3 +73,27 @@ def test_the_blocks_are_where_the_papers_put_them():
     pools = [n.shape for n in psp.nodes if n.op == "adaptive_avgpool"]
     assert pools == [(None, b, b, 2048) for b in (1, 2, 3, 6)]
     assert next(n for n in psp.nodes if n.name == "ppm_concat").shape == (None, 60, 60, 4096)
+
+
+@pytest.mark.parametrize("subsample", [False, True])
+def test_the_nonlocal_block_alone_equals_its_transcription(subsample, tmp_path):
+    """The lib block on a 12x10x8 map, with and without the subsampling trick (max pools after phi
+    and g), against tests/reference/non_local.py's block, and its torch build."""
+    import keras
+    from reference.harness import copy_by_name, keras_vs_torch, randomized, relative
+    from reference.non_local import nonlocal_block
+    spec_file = tmp_path / "block.cnn"
+    spec_file.write_text(f'import "{SPECS / "lib" / "nonlocal.cnn"}"\n'
+                         f'network n(x: [12, 10, 8]) {{\n    nonlocal(subsample={str(subsample).lower()}, name="nl")\n}}\n')
+    graph = cnndsl.check(spec_file)
+    inputs = keras.Input((12, 10, 8))
+    ref = randomized(keras.Model(inputs, nonlocal_block(inputs, "nl", subsample=subsample)))
+    spec = cnndsl.compile(graph)
+    assert graph.trainable == 3 * (8 * 4 + 4) + 4 * 8 + 8 + 2 * 8
+    assert copy_by_name(ref, spec) == 5
+    x = np.random.default_rng(3).normal(size=(2, 12, 10, 8)).astype("float32")
+    assert relative(spec(x, training=False), ref(x, training=False)) <= TOLERANCE
+    assert keras_vs_torch(graph, spec, x) <= TOLERANCE
+    affinity = next(n for n in graph.nodes if n.name == "nl_affinity")
+    assert affinity.shape == (None, 120, 30 if subsample else 120)
+    keras.backend.clear_session()

@@ -19,10 +19,11 @@ def nonlocal_block(x, name, inner=None, subsample=False):
     d = inner or c // 2
     positions = tuple(x.shape[1:-1])
     theta = ops.reshape(layers.Conv2D(d, 1, name=f"{name}_theta")(x), (-1, positions[0] * positions[1], d))
-    keys = layers.MaxPooling2D(2)(x) if subsample else x
-    n_keys = keys.shape[1] * keys.shape[2]
-    phi = ops.reshape(layers.Conv2D(d, 1, name=f"{name}_phi")(keys), (-1, n_keys, d))
-    g = ops.reshape(layers.Conv2D(d, 1, name=f"{name}_g")(keys), (-1, n_keys, d))
+    phi, g = layers.Conv2D(d, 1, name=f"{name}_phi")(x), layers.Conv2D(d, 1, name=f"{name}_g")(x)
+    if subsample:                                    # Section 3.3: max pooling after phi and g
+        phi, g = layers.MaxPooling2D(2)(phi), layers.MaxPooling2D(2)(g)
+    n_keys = phi.shape[1] * phi.shape[2]
+    phi, g = ops.reshape(phi, (-1, n_keys, d)), ops.reshape(g, (-1, n_keys, d))
     f = ops.softmax(ops.matmul(theta, ops.transpose(phi, (0, 2, 1))), axis=-1)
     y = ops.reshape(ops.matmul(f, g), (-1, *positions, d))
     y = layers.Conv2D(c, 1, name=f"{name}_w")(y)
