@@ -2,13 +2,15 @@
 
 - Every op case of the Keras backend's table (test_keras_backend.CASES) as a one-layer network: the
   torch module's output equals the Keras layer's within 1e-5, Keras's weights moved across.
-- A dense layer after a nested flatten, and shared and frozen layers, in torch.
+- A dense layer after a nested flatten, shared and frozen layers, and a few networks beyond each spec
+  file's first and smallest (SMALL), in torch.
 
 Every shipped spec (every network structurally; each file's first and smallest networks numerically,
 weights moved both ways, torch.export and ONNX Runtime) is tests/test_torch_specs.py.
 """
 from __future__ import annotations
 
+import gc
 import sys
 from pathlib import Path
 
@@ -16,6 +18,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+import keras  # noqa: E402
 import torch  # noqa: E402
 
 import cnndsl  # noqa: E402
@@ -30,6 +33,8 @@ from torch_compare import (TOLERANCE, inputs, keras_outputs, randomize_keras, ra
                            torch_counts, torch_outputs, worst)
 
 pytestmark = pytest.mark.slow
+
+SPECS = Path(__file__).resolve().parent.parent / "specs"
 
 
 
@@ -115,6 +120,40 @@ def test_attention_is_torchs_multihead_attention_where_it_matches(given, shapes,
     randomize_torch(module, seed=5)
     torch_to_keras(module, model)
     assert worst(torch_outputs(module, xs), keras_outputs(model, xs)) <= TOLERANCE
+
+
+# Networks beyond each spec file's first and smallest (which tests/test_torch_specs.py compares), at a
+# small input, for what they alone exercise (spec file, network, --set values).
+SMALL = [
+    ("audio.cnn", "tcn", {}),                                       # causal dilated 1-D convs, the last step
+    ("audio.cnn", "wavenet", {"wave": [600, 256], "stacks": 1}),    # gated units, collected skips
+    ("video.cnn", "c3d", {"clip": [8, 16, 16, 3], "classes": 10}),  # 3-D, Caffe's rounded-up pool5
+]
+
+
+@pytest.fixture(scope="module", params=SMALL, ids=[f"{f}:{n or ''}" for f, n, _ in SMALL])
+def pair(request):
+    """(graph, Keras model with random weights, torch module with them moved across, inputs)."""
+    file, name, values = request.param
+    graph = cnndsl.check(SPECS / file, name, cnndsl.Limits(contracts=False), **values)   # its figures are at full size
+    model = cnndsl.compile(graph)
+    randomize_keras(model, seed=1)
+    module = cnndsl.to_torch(graph).eval()
+    keras_to_torch(model, module)
+    yield file, graph, model, module, inputs(graph, seed=2)
+    keras.backend.clear_session()
+    gc.collect()
+
+
+def test_outputs_equal_with_weights_moved_both_ways(pair):
+    file, graph, model, module, xs = pair
+    want = keras_outputs(model, xs)
+    assert worst(want, torch_outputs(module, xs)) <= TOLERANCE
+    randomize_torch(module, seed=5)             # and back: torch's weights into Keras
+    moved = torch_outputs(module, xs)
+    torch_to_keras(module, model)
+    assert worst(moved, keras_outputs(model, xs)) <= TOLERANCE
+    keras_to_torch(model, module)
 
 
 def test_a_nested_dense_after_flatten_moves_with_its_rows_permuted():
