@@ -50,9 +50,12 @@ def export_onnx(graph, path: str) -> None:
                                   dynamic_axes=dynamic or None, opset_version=OPSET,
                                   export_modules_as_functions=functions or False)
     swapped = _static_adaptive_pools(graph, model)
+    fastpath = torch.backends.mha.get_fastpath_enabled()
+    torch.backends.mha.set_fastpath_enabled(False)   # nn.MultiheadAttention's fused kernel has no ONNX export
     try:
         _export_folded_or_inlined(export, blocks, path)
     finally:
+        torch.backends.mha.set_fastpath_enabled(fastpath)
         for parent, name, original in swapped:
             setattr(parent, name, original)
     _name_io(path, names_in, names_out)
