@@ -166,8 +166,10 @@ def shipped_specs() -> list:
 
 def specs(args) -> None:
     paths = shipped_specs()
-    if args.against:     # only the specs the other tree ships too (a newer op may be unknown to it)
-        paths = [p for p in paths if (Path(args.against) / p.relative_to(ROOT)).exists()]
+    if args.against:     # only the specs the other tree checks too (a newer op or argument may be unknown to it)
+        other = Path(args.against).resolve()
+        paths = [p for p in paths if subprocess.run(check_cmd(p), cwd=other, env=env(), stdout=subprocess.DEVNULL,
+                                                    stderr=subprocess.DEVNULL).returncode == 0]
     print(f"== specs: one `cnndsl check` over all {len(paths)} shipped specs (CPU, median of interleaved runs)")
     cmds = {name: (check_cmd(*paths), tree) for name, tree in trees(args).items()}
     res = interleaved(cmds, args.runs)
