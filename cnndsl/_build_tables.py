@@ -63,13 +63,6 @@ def tables(text: str) -> dict:
     describe(root)   # lexer 0: the root lexer (every terminal), for error messages and `cnndsl fmt`
     state_lexer = tuple(describe(frontend.lexer.lexers[s]) for s in range(len(table.states)))
 
-    states = []
-    for s in range(len(table.states)):
-        row = {}
-        for sym, (action, arg) in table.states[s].items():
-            row[str(sym)] = arg if action is Shift else -1 - rule_index(p, arg)
-        states.append(row)
-
     rules = []
     for r in p.rules:
         f = maybe_create_child_filter(r.expansion, r.options.keep_all_tokens, False,
@@ -86,6 +79,18 @@ def tables(text: str) -> dict:
         expand1 = bool(r.options.expand1 and not r.alias)
         assert not (inline and expand1), r
         rules.append((str(r.origin.name), len(r.expansion), str(name), expand1, inline, include, append_none))
+    # actions: a shift is the state shifted to (>= 0); a reduction by a `?rule` of one symbol that passes its
+    # child up untouched is the rule's name (only the state changes); any other reduction is -1 - rule
+    states = []
+    for s in range(len(table.states)):
+        row = {}
+        for sym, (action, arg) in table.states[s].items():
+            if action is Shift:
+                row[str(sym)] = arg
+            else:
+                origin, size, _name, expand1, _inline, include, _nones = rules[rule_index(p, arg)]
+                row[str(sym)] = origin if expand1 and size == 1 and include is None else -1 - rule_index(p, arg)
+        states.append(row)
     return {
         "grammar": text,
         "lark_version": lark.__version__,

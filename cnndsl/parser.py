@@ -77,27 +77,26 @@ _LARK = None
 
 # --- tokens and the tables ---------------------------------------------------------------------------------
 
-class Token:
-    """A token: its terminal's name (``type``), its text, and its extent ``ext``: (line, column, end line,
-    end column, start offset, end offset, 0); lines and columns count from 1, the end is exclusive."""
+class Token(tuple):
+    """A token: (line, column, end line, end column, start offset, end offset, 0, terminal, text), lines and
+    columns from 1, the end exclusive: its first seven items are its extent (see ``_drive``)."""
 
-    __slots__ = ("type", "value", "ext")
+    __slots__ = ()
 
-    def __init__(self, type_: str, value: str, ext: tuple):
-        self.type, self.value, self.ext = type_, value, ext
+    type = property(lambda self: self[7])
+    value = property(lambda self: self[8])
+    line = property(lambda self: self[0])
+    column = property(lambda self: self[1])
+    end_line = property(lambda self: self[2])
+    end_column = property(lambda self: self[3])
+    start_pos = property(lambda self: self[4])
+    end_pos = property(lambda self: self[5])
 
     def __str__(self) -> str:
-        return self.value
+        return self[8]
 
     def __repr__(self) -> str:
-        return f"Token({self.type!r}, {self.value!r})"
-
-    line = property(lambda self: self.ext[0])
-    column = property(lambda self: self.ext[1])
-    end_line = property(lambda self: self.ext[2])
-    end_column = property(lambda self: self.ext[3])
-    start_pos = property(lambda self: self.ext[4])
-    end_pos = property(lambda self: self.ext[5])
+        return f"Token({self[7]!r}, {self[8]!r})"
 
 
 class _Lexer:
@@ -143,9 +142,27 @@ class _Tables:
         self.root = self.lexers[0]
         self.state_lexer = [self.lexers[i] for i in data["STATE_LEXER"]]
         self.states = data["STATES"]
-        self.rules = data["RULES"]
+        # per rule: (origin, length, how, child filter, trailing placeholders); how: 0 a `?rule` of one
+        # symbol (its child passes up untouched), 1 inlined into its parent, 2 a `?rule`, 3 a node
+        self.rules = [(origin, size, 0 if expand1 and size == 1 and include is None else 1 if inline
+                       else 2 if expand1 else 3, include, append_none)
+                      for origin, size, _name, expand1, inline, include, append_none in data["RULES"]]
+        self.rule_names = [(r[2], r[4]) for r in data["RULES"]]
+        # Whitespace and comments, ignored in every state; no other terminal starts as they do (checked
+        # by the tests against lark), so they are skipped before the lexer's own match.
+        self.skip = re.compile(f"{self.terminals['WS']}|{self.terminals['COMMENT']}").match
         self.start = data["START"]
-        self._one = {}
+        self._one, self._builders = {}, {}
+
+    def builders(self, table: str) -> list:
+        """Per rule, the function that makes its node: ``_ToAst``'s method for its name (``"ast"``), or a
+        ``Tree`` (``"tree"``, and for a name ``_ToAst`` has no method for, as lark does)."""
+        out = self._builders.get(table)
+        if out is None:
+            out = self._builders[table] = [
+                None if inline else (table == "ast" and getattr(_ToAst, name, None)) or _tree_builder(name)
+                for name, inline in self.rule_names]
+        return out
 
     def one(self, name: str):
         rx = self._one.get(name)
@@ -237,11 +254,10 @@ def _token(kind: str, value: str, pos: int, line: int, line_start: int) -> Token
         end_line, end_start = line + nl, pos + value.rindex("\n") + 1
     else:
         end_line, end_start = line, line_start
-    tok = Token(kind, value, (line, pos - line_start + 1, end_line, pos + len(value) - end_start + 1,
-                              pos, pos + len(value), 0))
     if kind == "TERNARY_IF" and _statement_if(pos + len(value)):
-        tok.type = "_KW_IF"
-    return tok
+        kind = "_KW_IF"
+    return Token((line, pos - line_start + 1, end_line, pos + len(value) - end_start + 1, pos, pos + len(value), 0,
+                  kind, value))
 
 
 def lex_all(text: str):
@@ -255,9 +271,9 @@ def lex_all(text: str):
             raise UnexpectedCharacters(pos, line, pos - line_start + 1, root.allowed)
         tok = _token(kind, value, pos, line, line_start)
         yield tok
-        pos, line = tok.ext[5], tok.ext[2]
-        if tok.ext[2] != tok.ext[0]:
-            line_start = pos - tok.ext[3] + 1
+        pos, line = tok[5], tok[2]
+        if tok[2] != tok[0]:
+            line_start = pos - tok[3] + 1
 
 
 class Tree:
@@ -284,9 +300,10 @@ class Meta:
 _EMPTY = (0, 0, 0, 0, 0, 0, 0)
 
 
-def _drive(text: str, start: str, build) -> tuple:
-    """Parse ``text`` from the rule ``start``: (value, extent). ``build(name)`` gives the function that
-    makes a node of the rule (alias) ``name`` from (extent, children).
+def _drive(text: str, start: str, ctx, table: str) -> tuple:
+    """Parse ``text`` from the rule ``start``: (value, extent). ``table`` names the builders (``"ast"``:
+    ``_ToAst``'s methods, ``"tree"``: lark's ``Tree``); a rule's builder is called as ``f(ctx, extent,
+    children)``.
 
     This is lark's LALR parser with its contextual lexer, ``propagate_positions`` and
     ``maybe_placeholders``, run from the shipped tables. Every value on the stack has an extent,
@@ -295,8 +312,8 @@ def _drive(text: str, start: str, build) -> tuple:
     it (as lark's tree would nest: tokens 0, inlined rules and ``?rule``s passing one child up add no
     level)."""
     T = _tables()
-    states, state_lexer, rules, ignore, master = T.states, T.state_lexer, T.rules, T.ignore, T.master
-    builders = [None if r[4] else build(r[2]) for r in rules]
+    states, state_lexer, rules, master, skip = T.states, T.state_lexer, T.rules, T.master, T.skip
+    builders = T.builders(table)
     state, end_state = T.start[start]
     sstack, vstack, estack = [state], [], []
     pos, line, line_start, n = 0, 1, 0, len(text)
@@ -304,6 +321,16 @@ def _drive(text: str, start: str, build) -> tuple:
     while True:
         # the next token, lexed in the state the parser is in (lark's contextual lexer)
         if pos < n:
+            m = skip(text, pos)      # whitespace and comments: ignored in every state
+            if m is not None:
+                value = m.group()
+                if value[0] != "#":
+                    nl = value.count("\n")
+                    if nl:
+                        line += nl
+                        line_start = pos + value.rindex("\n") + 1
+                pos += len(value)
+                continue
             lexer = state_lexer[sstack[-1]]
             m = master(text, pos)
             if m is not None and m.lastgroup in lexer.names:
@@ -315,38 +342,38 @@ def _drive(text: str, start: str, build) -> tuple:
                 kind, value = lexer.scan(text, pos)
                 if kind is None:
                     raise _lex_error(T, lexer, text, pos, line, line_start)
-            if kind in ignore:
-                nl = value.count("\n")
-                if nl:
-                    line += nl
-                    line_start = pos + value.rindex("\n") + 1
-                pos += len(value)
-                continue
-            tok = _token(kind, value, pos, line, line_start)
-            ext = tok.ext
-            kind = tok.type
-            pos = ext[5]
-            if ext[2] != line:
-                line, line_start = ext[2], pos - ext[3] + 1
+            end = pos + len(value)
+            if kind == "STRING" or kind == "TERNARY_IF":       # the terminals that may hold a newline, or change
+                tok = _token(kind, value, pos, line, line_start)
+                kind = tok[7]
+                if tok[2] != line:
+                    line, line_start = tok[2], end - tok[3] + 1
+            else:
+                tok = Token((line, pos - line_start + 1, line, end - line_start + 1, pos, end, 0, kind, value))
+            pos = end
         else:
             if kind == "$END":
                 raise AssertionError("parsed past the end")
             kind = "$END"
-            ext = tok.ext if tok is not None else (1, 1, 1, 1, 0, 0, 0)
-            tok = Token("$END", "", ext)
+            tok = Token((*tok[:7], "$END", "") if tok is not None else (1, 1, 1, 1, 0, 0, 0, "$END", ""))
         # feed it: reduce while the table says so, then shift
         while True:
             row = states[sstack[-1]]
             action = row.get(kind)
             if action is None:
                 raise UnexpectedToken(tok, {k for k in row if k.isupper()})
+            if action.__class__ is str:    # `?rule: x`: its one child passes up as it is (value and extent)
+                sstack[-1] = states[sstack[-2]][action]
+                if kind == "$END" and sstack[-1] == end_state:
+                    return vstack[-1], estack[-1]
+                continue
             if action >= 0:
                 sstack.append(action)
                 vstack.append(tok)
-                estack.append(ext)
+                estack.append(tok)
                 break
             r = -1 - action
-            origin, size, _name, expand1, inline, include, append_none = rules[r]
+            origin, size, how, include, append_none = rules[r]
             if size:
                 vals, exts = vstack[-size:], estack[-size:]
                 del vstack[-size:], estack[-size:], sstack[-size:]
@@ -371,20 +398,20 @@ def _drive(text: str, start: str, build) -> tuple:
                         children.append(vals[i])
                 if append_none:
                     children += [None] * append_none
-            if inline:     # a rule lark inlines into its parent (`x*`): its children, spliced in later
+            if how == 1:     # a rule lark inlines into its parent (`x*`): its children, spliced in later
                 value = children
                 vext = (first[0], first[1], last[2], last[3], first[4], last[5], depth)
-            elif expand1 and len(children) == 1:     # `?rule` passes its one child up
+            elif how == 2 and len(children) == 1:     # `?rule` passes its one child up
                 value = children[0]
                 if value is None:
                     vext = _EMPTY
                 elif isinstance(value, Token):
-                    vext = value.ext
+                    vext = value[:7]
                 else:
                     vext = (first[0], first[1], last[2], last[3], first[4], last[5], depth)
             else:
                 vext = (first[0], first[1], last[2], last[3], first[4], last[5], depth + 1)
-                value = builders[r](vext, children)
+                value = builders[r](ctx, vext, children)
             sstack.append(states[sstack[-1]][origin])
             vstack.append(value)
             estack.append(vext)
@@ -434,7 +461,7 @@ def _parse_ast(source: Source, text: str, start: str, end: str = "end of file") 
     ast = _ToAst(source)
     mark = _TEXT.set(text)
     try:
-        value, ext = _drive(text, start, lambda name: getattr(ast, name, None) or _tree_builder(name))
+        value, ext = _drive(text, start, ast, "ast")
     except UnexpectedInput as e:
         raise _syntax_error(source, text, e, end) from None
     except CnnError:       # a builder's error: report a syntax or nesting error first, if there is one
@@ -449,14 +476,14 @@ def _parse_ast(source: Source, text: str, start: str, end: str = "end of file") 
 
 
 def _tree_builder(name: str):
-    return lambda e, children: Tree(name, children, Meta(e))
+    return lambda ctx, e, children: Tree(name, children, Meta(e))
 
 
 def _parse_tree(source: Source, text: str, start: str, end: str = "end of file") -> Tree:
     """The parse tree lark would build (``Tree`` nodes, ``Token`` leaves)."""
     mark = _TEXT.set(text)
     try:
-        return _drive(text, start, _tree_builder)[0]
+        return _drive(text, start, None, "tree")[0]
     except UnexpectedInput as e:
         raise _syntax_error(source, text, e, end) from None
     finally:

@@ -101,7 +101,7 @@ def _lark_outcome(p: lark.Lark, text: str, start: str):
 def _our_outcome(text: str, start: str):
     parser._TEXT.set(text)
     try:
-        return _our_tree(parser._drive(text, start, parser._tree_builder)[0])
+        return _our_tree(parser._drive(text, start, None, "tree")[0])
     except parser.UnexpectedInput as e:
         return _error(e)
 
