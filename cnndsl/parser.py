@@ -150,7 +150,12 @@ class _Tables:
         self.rule_names = [(r[2], r[4]) for r in data["RULES"]]
         # Whitespace and comments, ignored in every state; no other terminal starts as they do (checked
         # by the tests against lark), so they are skipped before the lexer's own match.
-        self.skip = re.compile(f"{self.terminals['WS']}|{self.terminals['COMMENT']}").match
+        skip = f"{self.terminals['WS']}|{self.terminals['COMMENT']}"
+        self.skip = re.compile(skip).match
+        # The same, then every other terminal: a token and what comes before it in one match (the
+        # lookahead and back-reference take the whole run of whitespace and comments, never less).
+        self.skipping = re.compile(f"(?=((?:{skip})*))\\1(?:" + "|".join(
+            f"(?P<{n}>{rx})" for n, rx in data["TERMINALS"] if n not in self.ignore) + ")").match
         self.start = data["START"]
         self._one, self._builders = {}, {}
 
@@ -312,7 +317,7 @@ def _drive(text: str, start: str, ctx, table: str) -> tuple:
     it (as lark's tree would nest: tokens 0, inlined rules and ``?rule``s passing one child up add no
     level)."""
     T = _tables()
-    states, state_lexer, rules, master, skip = T.states, T.state_lexer, T.rules, T.master, T.skip
+    states, state_lexer, rules, master, skip = T.states, T.state_lexer, T.rules, T.skipping, T.skip
     builders = T.builders(table)
     state, end_state = T.start[start]
     sstack, vstack, estack = [state], [], []
@@ -321,20 +326,29 @@ def _drive(text: str, start: str, ctx, table: str) -> tuple:
     while True:
         # the next token, lexed in the state the parser is in (lark's contextual lexer)
         if pos < n:
-            m = skip(text, pos)      # whitespace and comments: ignored in every state
+            lexer = state_lexer[sstack[-1]]
+            m = master(text, pos)     # whitespace and comments (ignored in every state), then a token
             if m is not None:
-                value = m.group()
-                if value[0] != "#":
-                    nl = value.count("\n")
+                start = m.end(1)
+                if start != pos:
+                    nl = text.count("\n", pos, start)
+                    if nl:
+                        line += nl
+                        line_start = text.rindex("\n", pos, start) + 1
+                    pos = start
+            else:                     # only whitespace and comments left, or no terminal matches
+                m = skip(text, pos)
+                if m is not None:
+                    value = m.group()
+                    nl = value.count("\n") if value[0] != "#" else 0
                     if nl:
                         line += nl
                         line_start = pos + value.rindex("\n") + 1
-                pos += len(value)
-                continue
-            lexer = state_lexer[sstack[-1]]
-            m = master(text, pos)
+                    pos += len(value)
+                    continue
             if m is not None and m.lastgroup in lexer.names:
-                kind, value = m.lastgroup, m.group()
+                kind = m.lastgroup
+                value = m.group(kind)
                 u = lexer.unless.get(kind)
                 if u is not None:
                     kind = u.get(value, kind)
@@ -374,6 +388,16 @@ def _drive(text: str, start: str, ctx, table: str) -> tuple:
                 break
             r = -1 - action
             origin, size, how, include, append_none = rules[r]
+            if size == 1 and how == 3 and include is None and not append_none:   # `name: NAME` and the like
+                first = estack[-1]
+                vext = ((first[0], first[1], first[2], first[3], first[4], first[5], first[6] + 1) if first[0]
+                        else (0, 0, 0, 0, 0, 0, first[6] + 1))
+                vstack[-1] = builders[r](ctx, vext, [vstack[-1]])
+                estack[-1] = vext
+                sstack[-1] = states[sstack[-2]][origin]
+                if kind == "$END" and sstack[-1] == end_state:
+                    return vstack[-1], vext
+                continue
             if size:
                 vals, exts = vstack[-size:], estack[-size:]
                 del vstack[-size:], estack[-size:], sstack[-size:]
