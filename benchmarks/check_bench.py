@@ -15,9 +15,12 @@ installed package. Peak RSS is the child's own ``ru_maxrss``.
    per spec the parse's share of its in-process time (parse = reading and parsing the file and
    its imports; the rest is lowering and checking).
 
-``--against DIR`` runs every figure for a second source tree too (e.g. a checkout of main from
-before a change: ``git worktree add /tmp/base main``), interleaved, and prints this tree's
-speed-up over it.
+``--against DIR`` runs every figure for a second source tree too, interleaved, and prints this tree's
+speed-up over it. Issue 21's baseline ("today") is commit d20cdcf, the last before its work:
+
+    git archive d20cdcf | tar -x -C /tmp/base && .venv/bin/python benchmarks/check_bench.py --against /tmp/base
+
+(the specs compared are those the baseline checks too: a newer op argument is unknown to it).
 
     .venv/bin/python benchmarks/check_bench.py [--runs 5] [--sections startup,scale,specs]
         [--sizes 10000,100000,1000000] [--against DIR] [--no-keras]
