@@ -17,6 +17,12 @@ IR's name separator ``-`` is torch's ``.``). Layouts move with them:
 - PReLU, LayerScale (a bare parameter, (C, 1, 1) over NCHW), LayerNormalization and Normalization move
   to torch's channels-first layout.
 
+A Keras model that was not compiled from a spec (any ``keras.Model``; ``cnndsl convert``) goes through
+its imported spec: ``keras_model_to_torch(model)`` compiles the spec's Keras build, copies the model's
+weights into it layer by layer in order (``copy_imported``: the import drops Keras's generated names,
+so names can't pair them), then into the spec's torch module as above, and refuses a module with a
+tensor no Keras weight filled.
+
 Only Keras and torch are imported, and only by these functions' callers having built the models.
 """
 from __future__ import annotations
