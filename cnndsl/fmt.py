@@ -314,6 +314,7 @@ def _format(text: str, tree) -> str:
     layout = _Layout()
     out = []          # [code text, comment or None] per line; None for a blank line
     pending = []      # indices in `out` of own-line comments waiting for the indent of the code after them
+    header = False    # a block's or network's header continues onto this line (its body's `{` not yet read)
     i = 0
     while i < len(queue):
         blank, tokens, comment = queue[i]
@@ -325,6 +326,10 @@ def _format(text: str, tree) -> str:
             out.append([comment, None])
             continue
         indent, logical = layout.indent_of(tokens)
+        if tokens[0].type in ("_KW_NETWORK", "_KW_BLOCK"):
+            header = True
+        elif header and (not layout.stack or layout.stack[-1][0] == "LBRACE"):
+            logical = layout.brace_indent()    # `-> (a, b) {` continuing a header: the body is the item's
         if tokens[0].stmt or tokens[0].type == "ARROW":
             pieces = _split_chain(tokens, indent)
             if len(pieces) > 1:
@@ -337,6 +342,8 @@ def _format(text: str, tree) -> str:
         pending = []
         code, offsets = _render(tokens)
         layout.advance(tokens, indent, logical, offsets)
+        if header and any(t.type == "LBRACE" for t in tokens):
+            header = False                     # a header's first `{` opens its body (no value holds one)
         out.append([" " * indent + code, comment])
     for k in pending:
         out[k] = [" " * layout.brace_indent() + out[k][0], None]

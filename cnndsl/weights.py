@@ -14,8 +14,12 @@ IR's name separator ``-`` is torch's ``.``). Layouts move with them:
   order (the root module's ``cnndsl_flatten``) has its rows permuted from Keras's (H, W, C).
 - BatchNormalization's [gamma, beta, moving_mean, moving_variance] are weight, bias, running_mean
   and running_var (gamma or beta absent where scale or center is false).
-- PReLU, LayerScale (a bare parameter, (C, 1, 1) over NCHW), LayerNormalization and Normalization move
-  to torch's channels-first layout.
+- MultiHeadAttention's query, key, value and output kernels (C, heads, dim) and (heads, dim, C) are
+  the rows of torch's packed ``in_proj_weight`` and its ``out_proj`` (``nn.MultiheadAttention``), or
+  the preamble's four Linear layers.
+- PReLU, LayerScale (a bare parameter, (C, 1, 1) over NCHW), PositionEmbedding (a bare parameter,
+  the input's torch shape with a batch axis of 1), LayerNormalization and Normalization move to
+  torch's channels-first layout; ClassToken is a bare (1, 1, C) parameter in both.
 
 A Keras model that was not compiled from a spec (any ``keras.Model``; ``cnndsl convert``) goes through
 its imported spec: ``keras_model_to_torch(model)`` compiles the spec's Keras build, copies the model's
@@ -45,10 +49,13 @@ def _layers(model):
             yield layer
 
 
+_BARE = ("LayerScale", "ClassToken", "PositionEmbedding")    # torch holds these as bare nn.Parameters
+
+
 def _module(torch_module, layer):
     path = ".".join(module_path(layer.name))
     try:
-        if type(layer).__name__ == "LayerScale":      # a bare parameter of its parent module
+        if type(layer).__name__ in _BARE:             # a bare parameter of its parent module
             return torch_module.get_parameter(path)
         return torch_module.get_submodule(path)
     except AttributeError:
@@ -95,14 +102,21 @@ def _pairs(layer, module, flatten):
             out.append((module.pointwise.bias, None, None))
         return out
     elif cls == "MultiHeadAttention":       # EinsumDense kernels (C, heads, dim) and (heads, dim, C_out)
+        dense = (layer._query_dense, layer._key_dense, layer._value_dense, layer._output_dense)
+        if hasattr(module, "in_proj_weight"):     # nn.MultiheadAttention: query, key, value rows of in_proj
+            c = module.embed_dim
+            linears = [(module.in_proj_weight[k * c:(k + 1) * c],
+                        None if module.in_proj_bias is None else module.in_proj_bias[k * c:(k + 1) * c])
+                       for k in range(3)] + [(module.out_proj.weight, module.out_proj.bias)]
+        else:
+            linears = [(lin.weight, lin.bias) for lin in (module.query, module.key, module.value,
+                                                          module.attention_output)]
         out = []
-        for sub, name in ((layer._query_dense, "query"), (layer._key_dense, "key"), (layer._value_dense, "value"),
-                          (layer._output_dense, "attention_output")):
-            lin = getattr(module, name)
-            for tensor, w in zip((lin.weight, lin.bias), sub.weights):
+        for k, (sub, (weight, bias)) in enumerate(zip(dense, linears)):
+            for tensor, w in zip((weight, bias), sub.weights):
                 shape = tuple(w.shape)
-                if tensor is lin.weight:
-                    cin = shape[0] if name != "attention_output" else shape[0] * shape[1]
+                if tensor is weight:
+                    cin = shape[0] if k < 3 else shape[0] * shape[1]
                     out.append((tensor, lambda k, c=cin: k.reshape(c, -1).T, lambda t, s=shape: t.T.reshape(s)))
                 else:
                     out.append((tensor, lambda k: k.reshape(-1), lambda t, s=shape: t.reshape(s)))
@@ -134,12 +148,12 @@ def _pairs(layer, module, flatten):
                  lambda t: np.moveaxis(t, 0, -1) if rank >= 3 else t)]
     elif cls == "WeightedAdd":
         return [(module.w, None, None)]
-    elif cls == "ClassToken":
-        return [(module.token, None, None)]
-    elif cls == "PositionEmbedding":
-        rank = module.embedding.dim()
-        return [(module.embedding, (lambda k: np.moveaxis(k, -1, 0)) if rank >= 3 else None,
-                 (lambda t: np.moveaxis(t, 0, -1)) if rank >= 3 else None)]
+    elif cls == "ClassToken":                       # (1, 1, C) in both
+        return [(module, None, None)]
+    elif cls == "PositionEmbedding":                # the input's shape; torch's layout, a batch axis of 1
+        rank = module.dim() - 1
+        return [(module, lambda k: _channels_first(k, rank)[None],
+                 lambda t: np.moveaxis(t[0], 0, -1) if rank >= 3 else t[0])]
     elif cls == "GRN":
         return [(module.gamma, None, None), (module.beta, None, None)]
     elif cls == "GroupNormalization":

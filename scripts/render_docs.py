@@ -173,8 +173,10 @@ def torchvision_table() -> str:
         rel = path.relative_to(ROOT)
         for name in cnndsl.load(path).network_names():
             graph = cnndsl.check(path, name)
+            size = numeric.get(name)         # an image side, or a video clip [T, H, W, C]
+            size = "×".join(map(str, size[:-1] if isinstance(size, list) else [size, size]))
             checked = ("counts, state_dict keys, outputs equal at "
-                       f"{numeric[name]}×{numeric[name]}" if name in numeric else "counts, state_dict keys and shapes")
+                       f"{size}" if name in numeric else "counts, state_dict keys and shapes")
             rows.append(f"| `{name}` | [`{rel.name}`]({rel}) | {graph.trainable:,} | {graph.non_trainable:,} | "
                         f"{human(graph.macs)} | {checked} |")
     return "\n".join(rows)

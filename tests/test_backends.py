@@ -34,6 +34,8 @@ TOLERANCE = 1e-5
 SMALL = 5_000_000
 # Smaller inputs where a network allows them, to keep three backends' forward passes cheap.
 CHEAPER = {"unet.cnn": {"image": [188, 188, 1]}, "yolov8.cnn": {"image": [160, 160, 3]},
+           "retinanet.cnn": {"image": [128, 128, 3]}, "fcos.cnn": {"image": [128, 128, 3]},
+           "efficientdet.cnn": {"image": [128, 128, 3]},
            "deeplabv3plus.cnn": {"image": [129, 129, 3]}, "video.cnn": {"clip": [8, 32, 32, 3]},
            "video.cnn:s3d": {"clip": [14, 209, 209, 3]},   # its last pool is 2 x 7 x 7, unpadded
            "vit.cnn": {"image": [32, 32, 3]}, "convnext_v2.cnn": {"image": [64, 64, 3]},

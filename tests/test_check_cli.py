@@ -92,8 +92,11 @@ def _check_another_class_count(program, network, name):
     graph = program.lower(network, **{name: 7})
     changed = 0
     for before, after in zip(default.outputs.values(), graph.outputs.values()):
-        # a classifier's width follows the class count; a detection head's is boxes + classes
-        assert after.shape[-1] in (before.shape[-1], before.shape[-1] - default.params[name] + 7)
+        # a classifier's width follows the class count; a detection head's is boxes + classes, or
+        # anchors x classes (EfficientDet's per-level class maps)
+        classes = default.params[name]
+        assert after.shape[-1] in (before.shape[-1], before.shape[-1] - classes + 7,
+                                   before.shape[-1] // classes * 7 if before.shape[-1] % classes == 0 else None)
         changed += after.shape[-1] != before.shape[-1]
     if any(b.shape[-1] == default.params[name] for b in default.outputs.values()):
         assert changed, "no output follows the class count"

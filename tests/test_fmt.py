@@ -138,6 +138,22 @@ def test_a_long_chain_is_broken_before_its_arrows_as_late_as_fits():
                      "        -> conv(7, 3, padding=same) -> conv(8, 3, padding=same)"]
 
 
+def test_a_header_continued_onto_its_outputs_line_keeps_its_body_at_one_indent():
+    # a network or block header too long for a line is broken before `-> (outputs)`: the body and its `}`
+    # stay where a one-line header puts them (not one indent deeper, with `}` indented)
+    outs = ", ".join(f"output_number_{i}" for i in range(6))
+    body = "    output_number_0 = conv(4, 1)\n" + "".join(f"    output_number_{i} = output_number_0 -> relu\n"
+                                                   for i in range(1, 6))
+    for src in (f"network n(x: [8, 8, 3]) -> ({outs}) {{\n{body}}}\n",
+                f"network n(x: [8, 8, 3])\n        -> ({outs}) {{\n{body}}}\n"):
+        out = format_text(src)
+        assert out == f"network n(x: [8, 8, 3])\n    -> ({outs}) {{\n{body}}}\n"
+        assert format_text(out) == out
+    block = "block b(f)\n        -> (first_output_tensor, second) {\n    first_output_tensor = conv(f, 1)\n}\n"
+    assert format_text(block) == \
+        "block b(f)\n    -> (first_output_tensor, second) {\n    first_output_tensor = conv(f, 1)\n}\n"
+
+
 # --- generated specs, laid out at random -------------------------------------------------------------
 
 OPS = ["conv(4, 3, padding=same)", "conv(8, 1, stride=2)", "bn", "relu", "maxpool(2, padding=same)", "identity",

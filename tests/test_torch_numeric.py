@@ -100,6 +100,29 @@ def test_sparsemax_is_the_projection_onto_the_simplex():
     assert torch.allclose(many.sum(-1), torch.ones(64), atol=1e-6) and bool((many >= 0).all())
 
 
+@pytest.mark.parametrize("given, shapes, packed", [
+    (dict(heads=2, key_dim=4), [(2, 10, 8)], True),                                      # self attention
+    (dict(heads=4, key_dim=2, use_bias=False, dropout=0.1), [(2, 10, 8), (2, 7, 8)], True),   # across, no bias
+    (dict(heads=2, key_dim=4, value_dim=2, dropout=0.1), [(2, 10, 8)], False),           # value_dim != key_dim
+    (dict(heads=2, key_dim=4, output_shape=6), [(2, 10, 8)], False),                     # another output width
+])
+def test_attention_is_torchs_multihead_attention_where_it_matches(given, shapes, packed):
+    """A sequence attention with one width throughout is nn.MultiheadAttention (packed in_proj_weight,
+    torchvision's ViT's); its outputs are Keras's with the query/key/value kernels moved into those rows,
+    and back."""
+    graph = _one_op_graph("attention", given, shapes)
+    model = cnndsl.compile(graph)
+    randomize_keras(model, seed=3)
+    module = cnndsl.to_torch(graph).eval()
+    assert isinstance(module.layer, torch.nn.MultiheadAttention) == packed
+    keras_to_torch(model, module)
+    xs = inputs(graph, seed=4)
+    assert worst(keras_outputs(model, xs), torch_outputs(module, xs)) <= TOLERANCE
+    randomize_torch(module, seed=5)
+    torch_to_keras(module, model)
+    assert worst(torch_outputs(module, xs), keras_outputs(model, xs)) <= TOLERANCE
+
+
 def _every_network():
     return list(_networks())
 

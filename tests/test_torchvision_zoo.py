@@ -5,10 +5,17 @@ For every network, against torchvision's model built with weights=None (nothing 
   BN running statistics (``num_batches_tracked``, a step counter, is not a weight);
 - ``cnndsl.to_torch``'s state_dict has torchvision's keys with torchvision's shapes (both on the meta
   device: nothing is allocated), so ``load_state_dict(tv.state_dict(), strict=True)`` works.
-For the networks of ``NUMERIC`` (the smallest of each family, and a grouped one), at a small input:
-torchvision's state_dict (with random BN statistics) loads strictly and the outputs equal
-torchvision's within 1e-5 (relative) in eval mode; and for the first, the weights moved on into the
-Keras build (``cnndsl.weights.torch_to_keras``) give torchvision's outputs there too.
+The zoo is every builder of the issue (83): ``torchvision.models.list_models`` of the classification
+module without swin_* and maxvit_t (73), the four video networks of ``VIDEO`` and the segmentation
+module's six; a builder without a network, or a network without a builder, fails.
+
+For the networks of ``NUMERIC`` (the smallest of each family, and a grouped one), at a small input
+(ViT at its own 224 x 224; a video clip as [T, H, W, C]):
+torchvision's state_dict (with random BN statistics, and random values for its zero-initialised
+weights: ViT's head and class token) loads strictly and the outputs equal torchvision's within 1e-5
+(relative) in eval mode; and for those of ``KERAS_TOO``, the weights moved on into the Keras build
+(``cnndsl.weights.torch_to_keras``) give torchvision's outputs there too. The others (vit_l_*, vit_h_14,
+s3d at its 13 x 209 x 209 minimum, ...) are compared structurally: counts and state_dict keys.
 
 torchvision is imported with its C++ ops' registrations stubbed (torch_compare.import_torchvision).
 """
@@ -35,8 +42,11 @@ NUMERIC = {"resnet18": 64, "resnext50_32x4d": 64, "vgg11_bn": 224, "alexnet": 22
            "mobilenet_v3_small": 64, "mnasnet0_5": 64,
            "efficientnet_b0": 64, "convnext_tiny": 32, "regnet_y_400mf": 64,
            "googlenet": 64, "inception_v3": 299, "fcn_resnet50": 64, "deeplabv3_resnet50": 57,
-           "lraspp_mobilenet_v3_large": 67}
-KERAS_TOO = {"resnet18", "lraspp_mobilenet_v3_large"}   # a classifier; dilation and bilinear resizes
+           "lraspp_mobilenet_v3_large": 67, "vit_b_32": 224,
+           "mc3_18": [8, 32, 32, 3], "r2plus1d_18": [8, 32, 32, 3]}    # mc3_18's first stage is r3d_18's conv
+# a classifier; dilation and bilinear resizes; attention (packed in_proj), class token, position embedding
+KERAS_TOO = {"resnet18", "lraspp_mobilenet_v3_large", "vit_b_32"}
+VIDEO = ["r3d_18", "mc3_18", "r2plus1d_18", "s3d"]      # the issue's four of torchvision.models.video
 # Auxiliary heads (module, the module whose output it reads): torchvision runs them only in training,
 # the specs give them as further outputs, compared with torchvision's head on torchvision's feature.
 AUX = {"googlenet": [("aux2", "inception4d"), ("aux1", "inception4a")], "inception_v3": [("AuxLogits", "Mixed_6e")]}
@@ -66,9 +76,23 @@ def zoo():
     return out
 
 
+def builders() -> list:
+    """The issue's 83 builders: classification without swin_* and maxvit_t, VIDEO, segmentation."""
+    classification = [n for n in tv.models.list_models(module=tv.models) if not n.startswith(("swin", "maxvit"))]
+    return classification + VIDEO + tv.models.list_models(module=tv.models.segmentation)
+
+
+def test_every_builder_has_a_network_and_every_network_a_builder():
+    names = [name for p in zoo() for name in p.values[1:]]
+    assert len(builders()) == 83
+    assert sorted(names) == sorted(builders())
+
+
 def tv_model(name, **kw):
     if hasattr(tv.models, name):
         return getattr(tv.models, name)(weights=None, **kw)
+    if name in VIDEO:
+        return getattr(tv.models.video, name)(weights=None, **kw)
     # segmentation: the backbone's ImageNet weights are on by default, and nothing downloads here
     return getattr(tv.models.segmentation, name)(weights=None, weights_backbone=None, **kw)
 
@@ -87,6 +111,9 @@ def test_counts_and_state_dict_keys_are_torchvisions(path, name):
 def _random_statistics(model):
     g = torch.Generator().manual_seed(0)
     with torch.no_grad():
+        for name, p in model.named_parameters():     # zero-initialised weights would hide what they read
+            if p.dim() >= 2 and not p.any():           # (ViT's class token and head)
+                p.copy_(torch.randn(p.shape, generator=g) * 0.1)
         for name, b in model.named_buffers():
             if name.endswith("running_var"):
                 b.copy_(torch.rand(b.shape, generator=g) + 0.5)
@@ -107,10 +134,14 @@ def test_outputs_equal_torchvisions(name):
     torch.manual_seed(0)
     ref = tv_model(name).eval()
     _random_statistics(ref)
-    graph = cnndsl.check(path, name, cnndsl.Limits(contracts=False), image=[size, size, 3])
+    if isinstance(size, list):                          # a video clip [T, H, W, C]
+        graph = cnndsl.check(path, name, cnndsl.Limits(contracts=False), clip=size)
+        x = torch.randn(2, size[-1], *size[:-1], generator=torch.Generator().manual_seed(1))
+    else:
+        graph = cnndsl.check(path, name, cnndsl.Limits(contracts=False), image=[size, size, 3])
+        x = torch.randn(2, 3, size, size, generator=torch.Generator().manual_seed(1))
     module = cnndsl.to_torch(graph).eval()
     module.load_state_dict(ref.state_dict(), strict=True)
-    x = torch.randn(2, 3, size, size, generator=torch.Generator().manual_seed(1))
     features = {}
     for _, at in AUX.get(name, ()):
         getattr(ref, at).register_forward_hook(lambda mod, args, out, at=at: features.__setitem__(at, out))

@@ -26,6 +26,24 @@ def timm():
     return t
 
 
+def effdet():
+    """effdet (Ross Wightman's efficientdet-pytorch), through `timm()`'s stubs. Its bench module
+    torch.jit.scripts the box decoding at import, which calls torchvision's compiled NMS (stubbed here):
+    scripting is skipped while it imports (the models themselves are plain modules, never scripted)."""
+    timm()
+    import sys
+    import torch
+    if "effdet" not in sys.modules:
+        script = torch.jit.script
+        torch.jit.script = lambda fn, *args, **kw: fn
+        try:
+            import effdet as e
+        finally:
+            torch.jit.script = script
+    import effdet as e
+    return e
+
+
 def randomize(module, seed=0):
     """Random weights, biases and BN/LN affine parameters and running statistics, so that a wrong copy or a
     wrong epsilon shows (torch's initial BN is the identity in eval mode)."""

@@ -30,9 +30,15 @@ torch conventions, exactly:
   (the root module's ``cnndsl_flatten`` names them, with the Keras (H, W, C) shape). A flatten read
   by anything else keeps Keras's (H, W, C) order, so its values are the Keras model's.
 
-- **Attention.** Keras's MultiHeadAttention is the preamble's ``MultiHeadAttention``: ``query``,
-  ``key``, ``value`` and ``attention_output`` ``nn.Linear`` layers (Keras's (C, heads, dim) kernels
-  flattened), softmax(Q K^T / sqrt(key_dim)) over every key/value position.
+- **Attention.** Keras's MultiHeadAttention over token sequences (N, L, C), with one width C for
+  the query, key/value, heads x key_dim and output, is torch's ``nn.MultiheadAttention`` (batch
+  first): one packed (3 C, C) ``in_proj_weight`` and ``out_proj``, as torchvision's ViT has it.
+  Any other is the preamble's ``MultiHeadAttention``: ``query``, ``key``, ``value`` and
+  ``attention_output`` ``nn.Linear`` layers (Keras's (C, heads, dim) kernels flattened),
+  softmax(Q K^T / sqrt(key_dim)) over every key/value position.
+- **Learned tensors.** ``class_token`` and ``position_embedding`` are bare ``nn.Parameter``s of
+  their parent module, (1, 1, C) and (1, L, C) (the input's torch shape with a batch axis of 1),
+  as torchvision's ViT has its ``class_token`` and ``encoder.pos_embedding``.
 
 Module paths come from layer names: the IR's name separator ``-`` is torch's ``.``. A derived name
 ``residual_3-conv_2`` is ``residual_3.conv_2``; a spec that writes ``name="layer1-0-conv1"`` gets
@@ -669,12 +675,34 @@ def _groupnorm(node):
     return Layer(init, lambda m, xs: f"{m}({xs[0]}.transpose(1, -1)).transpose(1, -1)")
 
 
-def _attention(node):
-    """Keras's MultiHeadAttention as explicit projections (``MultiHeadAttention`` of the preamble):
-    the query, key and value Linear layers, softmax(QK^T / sqrt(key_dim)) over every position of the
-    key/value, the output Linear. It reads channels-last (moved there and back over a feature map)."""
+def _packed_attention(node) -> bool:
+    """Whether torch's own ``nn.MultiheadAttention`` computes the node exactly, with its packed
+    (3 C, C) ``in_proj_weight``: token sequences (N, L, C) with one width C for the query, the
+    key/value, heads x key_dim and the output, value_dim key_dim, and biases on every projection or
+    none (torchvision's ViT, ``self_attention.in_proj_weight``)."""
     a = node.args
     q_shape, kv_shape = node.inputs[0].shape, node.inputs[-1].shape
+    c = q_shape[-1]
+    return (len(q_shape) == 3 and len(kv_shape) == 3 and kv_shape[-1] == c == a["heads"] * a["key_dim"]
+            and a["value_dim"] in (None, a["key_dim"]) and node.shape[-1] == c)
+
+
+def _attention(node):
+    """torch's ``nn.MultiheadAttention`` (packed ``in_proj_weight`` and ``out_proj``, batch first) where
+    it is exactly Keras's MultiHeadAttention (``_packed_attention``); else the preamble's
+    ``MultiHeadAttention``: the query, key and value Linear layers, softmax(QK^T / sqrt(key_dim)) over
+    every position of the key/value, the output Linear. That one reads channels-last (moved there and
+    back over a feature map)."""
+    a = node.args
+    q_shape, kv_shape = node.inputs[0].shape, node.inputs[-1].shape
+    if _packed_attention(node):
+        init = (f"nn.MultiheadAttention({q_shape[-1]}, {a['heads']}"
+                + _kw(dropout=_num(a["dropout"]) if a["dropout"] else None, bias=None if a["use_bias"] else False)
+                + ", batch_first=True)")
+
+        def packed(m, xs):
+            return f"{m}({xs[0]}, {xs[-1]}, {xs[-1]}, need_weights=False)[0]"
+        return Layer(init, packed)
     vd = a["value_dim"] or a["key_dim"]
     init = (f"MultiHeadAttention({q_shape[-1]}, {kv_shape[-1]}, {a['heads']}, {a['key_dim']}, {vd}, {node.shape[-1]}"
             + _kw(dropout=_num(a["dropout"]) if a["dropout"] else None, bias=None if a["use_bias"] else False) + ")")
@@ -682,6 +710,20 @@ def _attention(node):
     def call(m, xs):
         return to_first(f"{m}({to_last(xs[0], q_shape)}, {to_last(xs[-1], kv_shape)})", node.shape)
     return Layer(init, call, ("MultiHeadAttention",))
+
+
+def _class_token(node):
+    """A bare ``nn.Parameter`` (1, 1, C) of its parent module, put before the sequence, as torchvision's
+    ViT has its ``class_token``."""
+    return Layer(f"nn.Parameter(torch.zeros(1, 1, {node.shape[-1]}))",
+                 lambda m, xs: f"torch.cat([{m}.expand({xs[0]}.shape[0], -1, -1), {xs[0]}], dim=1)")
+
+
+def _position_embedding(node):
+    """A bare ``nn.Parameter`` of the input's torch shape with a batch axis of 1, added, as torchvision's
+    ViT has its ``encoder.pos_embedding`` (1, L, C)."""
+    dims = (1, *_torch_dims(node.shape[1:]))
+    return Layer(f"nn.Parameter(torch.randn({dims}) * 0.02)", lambda m, xs: f"{xs[0]} + {m}")
 
 
 BUILDERS: dict[str, Callable] = {
@@ -742,9 +784,8 @@ BUILDERS: dict[str, Callable] = {
     "reduce_max": _reduce("amax"),
     "reduce_sum": _reduce("sum"),
     "attention": _attention,
-    "class_token": lambda node: Layer(f"ClassToken({node.shape[-1]})", _call, ("ClassToken",)),
-    "position_embedding": lambda node: Layer(
-        f"PositionEmbedding({list(_torch_dims(node.shape[1:]))})", _call, ("PositionEmbedding",)),
+    "class_token": _class_token,
+    "position_embedding": _position_embedding,
     "grn": lambda node: Layer(f"GRN({node.shape[-1]}, {_num(node.args['epsilon'])}, "
                               f"channels_first={channels_first(node.shape)})", _call, ("GRN",)),
     "groupnorm": _groupnorm,
@@ -922,28 +963,6 @@ class WeightedAdd(nn.Module):
         for i in range(1, len(xs)):
             out = out + xs[i] * w[i]
         return out
-''',
-    "ClassToken": '''
-class ClassToken(nn.Module):
-    """A learned token put before the sequence (N, L, D) -> (N, L + 1, D), as ViT's class token."""
-
-    def __init__(self, dim):
-        super().__init__()
-        self.token = nn.Parameter(torch.zeros(1, 1, dim))
-
-    def forward(self, x):
-        return torch.cat([self.token.expand(x.shape[0], -1, -1), x], dim=1)
-''',
-    "PositionEmbedding": '''
-class PositionEmbedding(nn.Module):
-    """A learned embedding of the input's shape (batch aside), added."""
-
-    def __init__(self, shape):
-        super().__init__()
-        self.embedding = nn.Parameter(torch.randn(shape) * 0.02)
-
-    def forward(self, x):
-        return x + self.embedding
 ''',
     "GRN": '''
 class GRN(nn.Module):
