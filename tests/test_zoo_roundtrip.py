@@ -71,6 +71,7 @@ def round_trip(function: str):
     keras.utils.set_random_seed(0)
     ref = getattr(keras.applications, function)(weights=None)
     randomize(ref)
+    finalize(ref)
     text = cnndsl.from_keras(ref)
     graph = cnndsl.check(text)
     return ref, text, graph, cnndsl.compile(graph)
@@ -80,6 +81,15 @@ def sample(ref):
     """The seeded random image the outputs are compared on (the reference's own input size)."""
     shape = [d or 224 for d in ref.input_shape[1:]]        # MobileNetV3 leaves H and W open
     return np.random.default_rng(1).random((1, *shape)).astype("float32") * 255.0
+
+
+def finalize(model) -> None:
+    """Keras's Normalization computes with the mean and variance it held when built or adapted: after
+    its weights change (randomised, copied) it is told, so that what it computes is what it holds
+    (EfficientNet's input normalisation)."""
+    for layer in model.layers:
+        if type(layer).__name__ == "Normalization":
+            layer.finalize_state()
 
 
 def differences(ref, text, graph, twin, x=None, want=None) -> list:
@@ -101,6 +111,7 @@ def differences(ref, text, graph, twin, x=None, want=None) -> list:
     if out:
         return out
     twin.set_weights(ref.get_weights())
+    finalize(twin)
     if x is None:
         x = sample(ref)
     a = np.asarray(ref(x, training=False)) if want is None else want
