@@ -116,7 +116,7 @@ def _parser() -> argparse.ArgumentParser:
                        description="Convert a Keras 3 model to PyTorch: its imported spec's torch module (the "
                                    "source `compile --target torch` writes, with a build() function) and the "
                                    "model's weights as that module's state_dict, so that `m = build(); "
-                                   "m.load_state_dict(torch.load(WEIGHTS)); m.eval()` computes the Keras "
+                                   "m.load_state_dict(torch.load(OUT.pt)); m.eval()` computes the Keras "
                                    "model's outputs (NCHW in and out). Needs Keras and torch.")
     c.add_argument("file", metavar="MODEL.keras", help="a Keras 3 model saved as a .keras file")
     c.add_argument("-o", "--output", default="-", metavar="OUT.py",
