@@ -109,7 +109,7 @@ def test_convert_gives_the_keras_models_outputs_in_torch(keras_file, tmp_path):
     r = run_cli("convert", path, "--weights", "model.pt", cwd=tmp_path, env=ENV)   # the source on stdout
     assert r.returncode == 0, r.stderr
     weights = tmp_path / "model.pt"
-    assert r.stderr.strip().splitlines()[-1].startswith(f"wrote model.pt (")
+    assert r.stderr.strip().splitlines()[-1].startswith("wrote model.pt (")
     (tmp_path / "model.py").write_text(r.stdout)
     # the same source as `cnndsl import` then `compile --target torch`
     assert run_cli("import", path, "-o", tmp_path / "model.cnn").returncode == 0
