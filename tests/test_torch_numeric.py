@@ -163,7 +163,11 @@ SMALL = [
     ("applications/efficientnet.cnn", "efficientnetb0", {"image": [32, 32, 3]}),
     ("applications/convnext.cnn", "convnexttiny", {"image": [32, 32, 3]}),
     ("audio.cnn", "m5", {}),                                        # 1-D: M5 at its own 32000-sample input
+    ("audio.cnn", "tcn", {}),                                       # causal dilated 1-D convs, the last step
+    ("audio.cnn", "wavenet", {"wave": [600, 256], "stacks": 1}),    # gated units, collected skips
     ("video.cnn", "r3d_18", {"clip": [8, 32, 32, 3]}),              # 3-D: a 1x8x32x32 clip
+    ("video.cnn", "c3d", {"clip": [8, 16, 16, 3], "classes": 10}),  # 3-D, Caffe's rounded-up pool5
+    ("unet3d.cnn", None, {"image": [44, 48, 52, 1], "base": 4, "depth": 2}),   # 3-D up-convs, crops
     ("vit.cnn", "vit_ti_16", {"image": [32, 32, 3]}),               # attention: 4 patches and the class token
 ]
 # (the whole set above is over budget for ONNX export and torch.export: these subsets)

@@ -12,6 +12,10 @@ with weights and no Keras layer of that name fails the test), and both run in in
 random clip of 8 x 32 x 32 (small, but every stride still sees a size above 1: 8 -> 4 -> 2 -> 1
 frames), torch's NCTHW transposed to Keras's NTHWC. Logits agree within 1e-5 of their magnitude.
 
+C3D (Tran et al. 2015) has no torchvision builder: it is compared with a Keras transcription written
+separately (tests/reference/c3d.py): 79,991,015 parameters with Sports-1M's 487 classes (78,409,573 with
+UCF-101's 101), every layer's output equal at an 8 x 16 x 16 clip with the reference's random weights.
+
 S3D: torchvision's s3d has 8,320,048 parameters (BN buffers 21,216); its last pool (2 x 7 x 7, unpadded)
 needs at least 14 x 209 x 209, the clip its outputs are compared at, as the ResNets'.
 """
@@ -109,4 +113,37 @@ def test_s3d_outputs_equal_torchvisions():
     print("s3d relative difference", relative_difference(got, want))
     assert relative_difference(got, want) < 1e-5
     assert np.abs(want).max() > 0.1
+    keras.backend.clear_session()
+
+
+# --- C3D: its Keras transcription --------------------------------------------------------------------
+def test_c3d_count_equals_its_transcription():
+    import keras
+    from keras_compare import params
+    from reference.c3d import c3d
+    graph = cnndsl.check(SPEC, "c3d")
+    ref = c3d()
+    assert (graph.total_params, graph.trainable, graph.non_trainable) == params(ref) == (79_991_015, 79_991_015, 0)
+    assert cnndsl.check(SPEC, "c3d", classes=101).total_params == 78_409_573 == c3d(classes=101).count_params()
+    # Figure 3's sizes: pool5 rounds 2 x 7 x 7 up to 1 x 4 x 4, so fc6 sees 8192 inputs
+    shapes = {n.name: n.shape[1:] for n in graph.nodes}
+    assert [shapes[f"pool{i}"] for i in range(1, 6)] == [(16, 56, 56, 64), (8, 28, 28, 128), (4, 14, 14, 256),
+                                                         (2, 7, 7, 512), (1, 4, 4, 512)]
+    assert shapes["flatten"] == (8192,) and graph.nodes[-1].shape == (None, 487)
+    keras.backend.clear_session()
+
+
+def test_c3d_equals_its_transcription():
+    import keras
+    from keras_compare import copy_weights, output_differences, params, randomize, structure_differences, walk
+    from reference.c3d import c3d
+    keras.utils.set_random_seed(0)
+    clip = [8, 16, 16, 3]           # every pool still halves a size above 1; pool5 rounds 1 x 1 x 1 up
+    spec, ref = cnndsl.compile(SPEC, "c3d", clip=clip, classes=10), c3d(input_shape=tuple(clip), classes=10)
+    assert params(spec) == params(ref)
+    s, r = walk(spec), walk(ref)
+    assert structure_differences(s, r, strict=True) == []
+    randomize(ref)
+    copy_weights(s, r)
+    assert output_differences(spec, ref, s, r) == []
     keras.backend.clear_session()
