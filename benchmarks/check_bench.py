@@ -15,9 +15,12 @@ installed package. Peak RSS is the child's own ``ru_maxrss``.
    per spec the parse's share of its in-process time (parse = reading and parsing the file and
    its imports; the rest is lowering and checking).
 
-``--against DIR`` runs every figure for a second source tree too (e.g. a checkout of main from
-before a change: ``git worktree add /tmp/base main``), interleaved, and prints this tree's
-speed-up over it.
+``--against DIR`` runs every figure for a second source tree too, interleaved, and prints this tree's
+speed-up over it. Issue 21's baseline ("today") is commit d20cdcf, the last before its work:
+
+    git archive d20cdcf | tar -x -C /tmp/base && .venv/bin/python benchmarks/check_bench.py --against /tmp/base
+
+(the specs compared are those the baseline checks too: a newer op argument is unknown to it).
 
     .venv/bin/python benchmarks/check_bench.py [--runs 5] [--sections startup,scale,specs]
         [--sizes 10000,100000,1000000] [--against DIR] [--no-keras]
@@ -166,8 +169,10 @@ def shipped_specs() -> list:
 
 def specs(args) -> None:
     paths = shipped_specs()
-    if args.against:     # only the specs the other tree ships too (a newer op may be unknown to it)
-        paths = [p for p in paths if (Path(args.against) / p.relative_to(ROOT)).exists()]
+    if args.against:     # only the specs the other tree checks too (a newer op or argument may be unknown to it)
+        other = Path(args.against).resolve()
+        paths = [p for p in paths if subprocess.run(check_cmd(p), cwd=other, env=env(), stdout=subprocess.DEVNULL,
+                                                    stderr=subprocess.DEVNULL).returncode == 0]
     print(f"== specs: one `cnndsl check` over all {len(paths)} shipped specs (CPU, median of interleaved runs)")
     cmds = {name: (check_cmd(*paths), tree) for name, tree in trees(args).items()}
     res = interleaved(cmds, args.runs)

@@ -24,21 +24,22 @@ class CallMixin:
 
     def elem_Call(self, c: S.Call, env, cur, first):
         v = env.names.get(c.name)
-        if isinstance(v, SharedLayer):                   # `x -> enc` or `enc(x)`: a shared instance applied
-            return self.apply_shared(v, c, env, cur, first)
-        if isinstance(v, Node) and c.args is None and c.branches is None:
-            if not first:
-                self.fail("value", f"tensor `{c.name}` can only start a chain (`{c.name} -> ...`)", c.span, env)
-            return v
-        if _tensor_list(v) and c.args is None and c.branches is None:       # `ys -> concat`: a list of tensors
-            if not first:
-                self.fail("value", f"the tensor list `{c.name}` can only start a chain (`{c.name} -> concat`)",
-                          c.span, env)
-            return v
-        if isinstance(v, list) and c.branches is None and c.name not in env.blocks and (
-                c.name not in REGISTRY or REGISTRY[c.name].internal):
-            self.fail("type", f"`{c.name}` is a list of values, not a tensor, so it can't be a chain's step",
-                      c.span, env, hint=f"pass it to an op as an argument, e.g. conv({c.name}[0], 3)")
+        if v is not None:      # a name bound here (most calls name an op or a block, bound to nothing)
+            if isinstance(v, SharedLayer):                   # `x -> enc` or `enc(x)`: a shared instance applied
+                return self.apply_shared(v, c, env, cur, first)
+            if isinstance(v, Node) and c.args is None and c.branches is None:
+                if not first:
+                    self.fail("value", f"tensor `{c.name}` can only start a chain (`{c.name} -> ...`)", c.span, env)
+                return v
+            if _tensor_list(v) and c.args is None and c.branches is None:       # `ys -> concat`: a list of tensors
+                if not first:
+                    self.fail("value", f"the tensor list `{c.name}` can only start a chain (`{c.name} -> concat`)",
+                              c.span, env)
+                return v
+            if isinstance(v, list) and c.branches is None and c.name not in env.blocks and (
+                    c.name not in REGISTRY or REGISTRY[c.name].internal):
+                self.fail("type", f"`{c.name}` is a list of values, not a tensor, so it can't be a chain's step",
+                          c.span, env, hint=f"pass it to an op as an argument, e.g. conv({c.name}[0], 3)")
         if c.name in env.blocks:
             return self.block_call(c, env, cur)
         if c.name == "sequential" and c.branches is not None:
@@ -56,7 +57,7 @@ class CallMixin:
             inputs = [self.branch(b, env, cur) for b in branches]
             return self.op_call(op, c, env, inputs, tuple(when),
                                 lambda: [self.tensor_name(b, env) for b in branches])   # for an error only
-        if c.args and (op.arity is None or any(a.name is None and type(a.value) in _TENSOR_EXPRS for a in c.args)):
+        if c.args and (op.arity is None or self.names_a_tensor(c)):
             tensors, inputs, names = self.tensor_args(op, c, env)
         else:
             tensors = ()      # an op that takes the chain's tensor, and no argument that could name a tensor
@@ -80,6 +81,14 @@ class CallMixin:
         if op.arity is None and op.least > 1:
             self.fail("type", f"{op.name} needs branches: `{op.name} {{ a; b }}` or `{op.name}(x, y)`", c.span, env)
         return self.op_call(op, c, env, [self.need_input(cur, c, env)], ())
+
+    def names_a_tensor(self, c: S.Call) -> bool:
+        """Whether a positional argument of the call is a name or a chain (remembered per call site)."""
+        known = self.tensor_sites.get(id(c))
+        if known is None:
+            known = self.tensor_sites[id(c)] = (c, any(a.name is None and type(a.value) in _TENSOR_EXPRS
+                                                       for a in c.args))
+        return known[1]
 
     def sequential(self, c: S.Call, env, cur):
         """``sequential(name="stem") { conv(...); layernorm(...) }``: a chain of layers that a backend

@@ -112,6 +112,23 @@ def _parser() -> argparse.ArgumentParser:
                    help="the spec to write; - (the default) for standard output")
     c.add_argument("--flat", action="store_true", help="one flat network: no recovered blocks or repeats")
 
+    c = sub.add_parser("convert", help="a Keras model (.keras file) as PyTorch source and a state_dict of its weights",
+                       description="Convert a Keras 3 model to PyTorch: its imported spec's torch module (the "
+                                   "source `compile --target torch` writes, with a build() function) and the "
+                                   "model's weights as that module's state_dict, so that `m = build(); "
+                                   "m.load_state_dict(torch.load(OUT.pt)); m.eval()` computes the Keras "
+                                   "model's outputs (NCHW in and out). Needs Keras and torch.")
+    c.add_argument("file", metavar="MODEL.keras", help="a Keras 3 model saved as a .keras file")
+    c.add_argument("-o", "--output", default="-", metavar="OUT.py",
+                   help="the PyTorch source to write; - (the default) for standard output")
+    c.add_argument("--weights", required=True, metavar="OUT.pt",
+                   help="the state_dict to write (torch.save), a .pt or .pth file; - for standard output when "
+                        "the source goes to a file and standard output is not a terminal")
+    c.add_argument("--set", action="append", default=[], metavar="NAME=VALUE",
+                   help="give an input the model leaves open a size, e.g. --set image=[224, 224, 3]: torch pads "
+                        "explicitly, so a strided 'same' layer needs it (repeatable)")
+    c.add_argument("--flat", action="store_true", help="one flat module: no recovered blocks or repeats")
+
     c = sub.add_parser("summary", parents=[common, counting], help="a per-layer table of shapes, params and MACs")
     c.add_argument("file", metavar="FILE", help=model)
     c.add_argument("--depth", type=int, default=None, metavar="N", help=depth.replace("one box", "one row"))
@@ -582,6 +599,61 @@ def _cmd_import(args) -> int:
     graph = load(text, f"{args.output} (imported)").lower(None, room)   # what was written checks
     write_atomic(args.output, text)
     _wrote(args.output, f" ({graph.total_params:,} params, {len(text.splitlines())} lines)")
+    return 0
+
+
+def _cmd_convert(args) -> int:
+    """``import`` then ``compile --target torch``, and the model's weights moved into the module's state_dict."""
+    from .api import from_keras
+    from .files import atomic_path, check_writable, kind, write_atomic
+    from .program import load
+    if not args.file.lower().endswith(".keras"):
+        raise CnnError("usage", f"cnndsl convert reads a Keras 3 .keras file, got {args.file}",
+                       hint="for a model in memory, use cnndsl.weights.keras_model_to_torch(model) in Python")
+    out, weights = args.output, args.weights
+    if kind(out) == "file" and not out.lower().endswith(".py"):
+        raise CnnError("usage", f"-o writes PyTorch source, and {out} does not end in .py")
+    if kind(weights) == "file" and not weights.lower().endswith((".pt", ".pth")):
+        raise CnnError("usage", f"--weights writes a torch state_dict, and {weights} does not end in .pt or .pth")
+    if weights == "-" and (out == "-" or sys.stdout.isatty()):
+        raise CnnError("usage", "--weights - writes the weights to standard output, "
+                       + ("where the source goes too" if out == "-" else "a terminal, which can't show them"),
+                       hint="give --weights NAME.pt" + (" (or -o NAME.py)" if out == "-" else ""))
+    files = {os.path.realpath(p): p for p in (out, weights) if kind(p) == "file"}
+    if len(files) == 1 and kind(out) == kind(weights) == "file":
+        raise CnnError("usage", f"-o and --weights both name {out}")
+    if os.path.realpath(args.file) in files:
+        raise CnnError("usage", f"{files[os.path.realpath(args.file)]} would overwrite the model being converted")
+    _require_file(args.file)
+    settings = _settings(args)
+    check_writable(out)
+    check_writable(weights)
+    program = load(from_keras(args.file, blocks=not args.flat), f"{args.file} (imported)")   # no Keras yet
+    graph = _lower(program, None, Limits(), settings, args.set_texts)
+    from .backends.torch import emit_torch
+    source = emit_torch(graph)
+    try:                                            # before Keras spends seconds loading the model
+        import torch
+    except ImportError as e:
+        raise CnnError("backend", f"cnndsl convert needs PyTorch, but it can't be imported ({e})",
+                       hint="pip install 'cnndsl[torch]'") from None
+    keras = _import_keras_quietly()
+    from .backends import keras_layers  # noqa: F401  (cnndsl's own layers, registered for loading)
+    try:
+        model = keras.saving.load_model(args.file, compile=False)
+    except Exception as e:    # a damaged file, weights that don't fit the config: Keras's own message
+        raise CnnError("usage", f"{args.file}: Keras can't load the model ({type(e).__name__}: "
+                                f"{str(e).splitlines()[0][:200] if str(e) else ''})") from None
+    from .weights import keras_model_to_torch
+    module = keras_model_to_torch(model, graph)
+    count = sum(t.numel() for name, t in module.state_dict().items() if not name.endswith("num_batches_tracked"))
+    with atomic_path(weights, suffix=".pt") as tmp:   # neither file is written unless both can be
+        torch.save(module.state_dict(), tmp)
+        write_atomic(out, source)
+    say = _to_stderr if "-" in (out, weights) else print    # standard output carries a file: lines to stderr
+    for path, what in ((out, ""), (weights, f" ({count:,} params)")):
+        if path != "-":
+            say(f"wrote {path}{what}")
     return 0
 
 

@@ -62,7 +62,7 @@ def format_text(text: str, path: str = "<string>") -> str:
         text = text[1:]
     source = Source(path, text)
     tree = P._parse_tree(source, text, "start")
-    before = P._build(source, tree)
+    before = P._parse_ast(source, text, "start")
     out = _format(text, tree)
     try:
         after = P.parse(out, path)
@@ -78,7 +78,7 @@ def format_text(text: str, path: str = "<string>") -> str:
 
 def _statement_starts(tree) -> set:
     """Source offsets where statements, top-level items and branches of a group begin."""
-    from lark import Tree
+    from .parser import Tree
     starts, stack = set(), [tree]
     while stack:
         node = stack.pop()
@@ -91,10 +91,10 @@ def _statement_starts(tree) -> set:
 
 
 def _tokens(text: str, tree) -> list:
-    from .parser import _lark
+    from .parser import lex_all
     starts = _statement_starts(tree)
     toks, breaks = [], 0
-    for t in _lark().lex(text, dont_ignore=True):
+    for t in lex_all(text):
         if t.type == "WS":
             breaks += str(t).count("\n")
             continue

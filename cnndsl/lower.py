@@ -58,8 +58,10 @@ class Env:
 
     def child(self, **kw) -> "Env":
         new = object.__new__(Env)          # dataclasses.replace, without its per-call field walk
-        new.__dict__.update(self.__dict__)
-        new.__dict__.update(kw)
+        d = new.__dict__
+        d.update(self.__dict__)
+        d.update(kw)
+        d.pop("_evaluator", None)
         return new
 
 
@@ -74,6 +76,7 @@ class Lowerer(CallMixin, SharingMixin):
         self.taken: dict = {}
         self.valid_parts: set = set()     # prefixes and bases of derived names that are valid layer names
         self.plain_calls: dict = {}       # id(block call) -> (the call, whether it binds in order): calls.in_order
+        self.tensor_sites: dict = {}      # id(op call) -> (the call, whether it may name a tensor): names_a_tensor
         self.stmt_of = _Handlers(type(self), "stmt_")   # syntax class -> its method, looked up once
         self.elem_of = _Handlers(type(self), "elem_")
         self.expects: list = []      # (Expect statement, expected value)
@@ -105,8 +108,11 @@ class Lowerer(CallMixin, SharingMixin):
                 v = env.names.get(expr.id, _UNSET)
                 if v is _UNSET:
                     v = Symbol(expr.id)
-            else:
-                return Evaluator(env.names, lambda span: self.tick(span, env), env.blocks)(expr)
+            else:     # one evaluator per Env (child() leaves it behind): its names, its budget
+                ev = env.__dict__.get("_evaluator")
+                if ev is None:
+                    ev = env._evaluator = Evaluator(env.names, lambda span: self.tick(span, env), env.blocks)
+                return ev(expr)
             if type(v) is int and -MAX_INT < v < MAX_INT:
                 return v
             return bounded(v, expr.span)
@@ -180,7 +186,7 @@ class Lowerer(CallMixin, SharingMixin):
         known = (args.inferred if type(args) is FrozenArgs and env.sharing is None and shares is None and not frozen
                  else None)
         if known is not None:    # these arguments met these input shapes before: the same results
-            done = known.get(tuple([i.shape for i in inputs]))
+            done = known.get((inputs[0].shape,) if len(inputs) == 1 else tuple([i.shape for i in inputs]))
             if done is not None:
                 node = Node(name, op_name, done[4], tuple(inputs), done[0], span, env.scope, done[1], done[2], done[3])
                 nodes.append(node)

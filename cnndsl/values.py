@@ -195,6 +195,24 @@ class Evaluator:
         self.depth = 0      # nested function calls
 
     def __call__(self, e: S.Node):
+        kind = type(e)
+        if kind is _NUM or kind is _CONST or kind is _NAME:   # a leaf: no nesting below it, nothing to catch
+            if self.levels[0] < MAX_EVAL_DEPTH:              # (the limit check below would pass)
+                if kind is _NAME:
+                    v = self.lookup.get(e.id, _MISSING)
+                    if v is _MISSING:
+                        v = Symbol(e.id)
+                else:
+                    v = e.value
+                t = type(v)
+                if t is int:
+                    if -MAX_INT < v < MAX_INT:
+                        return v
+                elif t is bool or v is None or t is Node:
+                    return v
+                elif (t is str or t is Symbol or t is list) and len(v) <= MAX_LEN:
+                    return v
+                return bounded(v, e.span)
         levels = self.levels
         levels[0] += 1
         if levels[0] > MAX_EVAL_DEPTH:
@@ -261,7 +279,9 @@ class Evaluator:
             spine.append(spine[-1].left)
         value = self(spine[-1].left)
         for node in reversed(spine):
-            value = bounded(self.binary(node, value), node.span)
+            value = self.binary(node, value)
+            if type(value) is not int or not -MAX_INT < value < MAX_INT:
+                value = bounded(value, node.span)
         return value
 
     def binary(self, e, left):
@@ -271,6 +291,11 @@ class Evaluator:
                 return left
             return self.truth(self(e.right), e.right)
         right = self(e.right)
+        kl, kr = type(left), type(right)
+        if (kl is int or kl is float) and (kr is int or kr is float):   # numbers: no list, string or bound rule
+            f = _PLAIN.get(e.op)
+            if f is not None:
+                return f(left, right)
         if e.op in ("==", "!="):
             return COMPARE[e.op](left, right)      # both sides are bounded values: bounded work
         if e.op == "+" and isinstance(left, list) and isinstance(right, list):
@@ -426,6 +451,9 @@ class Evaluator:
 
 
 _MISSING = object()
+_NUM, _CONST, _NAME = S.Num, S.Const, S.Name
+# Operators on two numbers that need no check of their operands (no division, no power): the result as is.
+_PLAIN = {op: f for op, f in {**ARITH, **COMPARE}.items() if op not in ("/", "//", "%", "**")}
 _METHODS: dict = {}   # syntax class -> the Evaluator function for it, looked up once
 
 

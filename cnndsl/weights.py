@@ -21,6 +21,12 @@ IR's name separator ``-`` is torch's ``.``). Layouts move with them:
   the input's torch shape with a batch axis of 1), LayerNormalization and Normalization move to
   torch's channels-first layout; ClassToken is a bare (1, 1, C) parameter in both.
 
+A Keras model that was not compiled from a spec (any ``keras.Model``; ``cnndsl convert``) goes through
+its imported spec: ``keras_model_to_torch(model)`` compiles the spec's Keras build, copies the model's
+weights into it layer by layer in order (``copy_imported``: the import drops Keras's generated names,
+so names can't pair them), then into the spec's torch module as above, and refuses a module with a
+tensor no Keras weight filled.
+
 Only Keras and torch are imported, and only by these functions' callers having built the models.
 """
 from __future__ import annotations
@@ -169,8 +175,14 @@ def _pairs(layer, module, flatten):
 
 def keras_to_torch(keras_model, torch_module) -> None:
     """Copy a compiled spec's Keras weights into its torch module (``cnndsl.to_torch``), in place."""
+    _copy_to_torch(keras_model, torch_module)
+
+
+def _copy_to_torch(keras_model, torch_module) -> set:
+    """``keras_to_torch``; returns the ids of the torch tensors it wrote."""
     import torch
     flatten = getattr(torch_module, "cnndsl_flatten", {})
+    written = set()
     with torch.no_grad():
         for layer in _layers(keras_model):
             weights = layer.get_weights()
@@ -185,7 +197,11 @@ def keras_to_torch(keras_model, torch_module) -> None:
                 if tuple(value.shape) != tuple(tensor.shape):
                     raise CnnError("usage", f"`{layer.name}`: a Keras weight of shape {tuple(w.shape)} does not fit "
                                             f"torch's {tuple(tensor.shape)}")
-                tensor.copy_(torch.from_numpy(np.array(value)).to(tensor.dtype))   # np.array keeps 0-d arrays 0-d
+                if not value.flags.writeable or any(step < 0 for step in value.strides):
+                    value = np.array(value)     # torch takes neither; np.array keeps 0-d arrays 0-d
+                tensor.copy_(torch.from_numpy(value))   # a strided view (a transposed kernel) copied once, by torch
+                written.add(id(tensor if tensor._base is None else tensor._base))   # a view: its tensor
+    return written
 
 
 def torch_to_keras(torch_module, keras_model) -> None:
@@ -207,3 +223,51 @@ def torch_to_keras(torch_module, keras_model) -> None:
         layer.set_weights(new)
         if type(layer).__name__ == "Normalization":
             layer.finalize_state()     # Keras computes with mean and variance copied at build or adapt time
+
+
+# --- a Keras model that was not compiled from a spec ---------------------------------------------------
+
+def copy_imported(model, twin) -> None:
+    """Copy a Keras model's weights into the compiled build of its imported spec, in place.
+
+    ``twin`` is ``cnndsl.compile(cnndsl.from_keras(model))``: the importer keeps every weighted layer,
+    in order, but not Keras's generated names (``conv2d_12``), so layers meet by position here, each
+    pair checked for its class and its weights' shapes."""
+    mine = [layer for layer in _layers(model) if layer.weights]
+    theirs = [layer for layer in _layers(twin) if layer.weights]
+    if len(mine) != len(theirs):
+        raise CnnError("usage", f"the Keras model has {len(mine)} layers with weights, the compiled spec "
+                                f"{len(theirs)}", hint="copy_imported takes a model and the build of its imported spec")
+    for a, b in zip(mine, theirs):
+        sa, sb = ([tuple(v.shape) for v in layer.weights] for layer in (a, b))
+        if type(a).__name__ != type(b).__name__ or sa != sb:
+            raise CnnError("usage", f"Keras layer `{a.name}` ({type(a).__name__}, weights {sa}) meets `{b.name}` "
+                                    f"({type(b).__name__}, {sb}) in the compiled spec",
+                           hint="copy_imported takes a model and the build of its imported spec")
+        for va, vb in zip(a.weights, b.weights):    # variable to variable: no copy through numpy
+            vb.assign(va)
+        if type(b).__name__ == "Normalization":
+            b.finalize_state()
+
+
+def keras_model_to_torch(model, graph=None, *, twin=None):
+    """Any Keras model as a torch module with its weights (what ``cnndsl convert`` saves).
+
+    ``graph`` is the model's imported spec, checked (``cnndsl.check(cnndsl.from_keras(model))``, the
+    default); the module is ``cnndsl.to_torch(graph)``. The weights go through the spec's Keras build
+    (``twin``, compiled here unless given): the model's into it by position (``copy_imported``), then
+    into torch by name (``keras_to_torch``), with the layout moves. Returns the module in eval mode."""
+    from .api import check, compile, from_keras, to_torch
+    if graph is None:
+        graph = check(from_keras(model))
+    if twin is None:
+        twin = compile(graph)
+    copy_imported(model, twin)
+    module = to_torch(graph)
+    written = _copy_to_torch(twin, module)
+    unset = [name for name, t in module.state_dict(keep_vars=True).items()
+             if id(t) not in written and not name.endswith("num_batches_tracked")]
+    if unset:     # never a module with some of its weights at torch's random initialisation
+        raise CnnError("unsupported", f"{len(unset)} of the torch module's weights have no Keras weight: "
+                                      f"{', '.join(unset[:3])}{', ...' if len(unset) > 3 else ''}")
+    return module.eval()

@@ -1,40 +1,26 @@
-"""Regenerate cnndsl/grammar.tables, the parser tables shipped in the package.
+"""Regenerate cnndsl/_grammar_tables.py, the parser tables shipped in the package.
 
     python scripts/build_parser.py          # after every change to grammar/cnn.lark
 
-`cnndsl check` loads these tables (a pickle of lark's serialized parser, as lark's own cache holds)
-instead of rebuilding the LALR tables from the grammar at every start. They are keyed (first line)
-by the grammar's SHA-256 and lark's version: when either differs (an edited grammar, another lark),
-cnndsl builds the tables from the grammar as before, and tests/test_parser_tables.py fails until
-this script is run again. (Lark's table construction is not deterministic from run to run, so the
-test compares what the tables parse with what a parser built from the grammar parses.)
+`cnndsl check` does not import lark: cnndsl/parser.py drives these tables itself. They are made by
+lark from grammar/cnn.lark (cnndsl/_build_tables.py says what they hold). The module keeps the
+grammar's text: when grammar/cnn.lark differs from it, cnndsl builds the same tables with lark at
+run time, and tests/test_parser_tables.py fails until this script is run again.
 """
 from __future__ import annotations
 
-import hashlib
-import pickle
 import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-OUT = ROOT / "cnndsl" / "grammar.tables"
-
-
-def render() -> bytes:
-    """One header line, ``<grammar's sha256> <lark version>``, then lark's serialized parser (a pickle
-    of plain data, as lark's own cache holds)."""
-    import lark
-    from cnndsl.parser import GRAMMAR_OPTIONS, _grammar_text
-    text = _grammar_text()
-    parser = lark.Lark(text, **GRAMMAR_OPTIONS)
-    data, memo = parser.memo_serialize([lark.grammar.Rule, lark.lexer.TerminalDef])
-    header = f"{hashlib.sha256(text.encode('utf-8')).hexdigest()} {lark.__version__}\n".encode("ascii")
-    return header + pickle.dumps({"data": data, "memo": memo}, protocol=4)
+OUT = ROOT / "cnndsl" / "_grammar_tables.py"
 
 
 def main() -> None:
-    OUT.write_bytes(render())
+    from cnndsl._build_tables import render
+    from cnndsl.parser import _grammar_text
+    OUT.write_text(render(_grammar_text()), encoding="utf-8")
     print(f"wrote {OUT.relative_to(ROOT)}")
 
 

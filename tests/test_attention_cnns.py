@@ -26,10 +26,8 @@ SIZE = 64
 
 
 def _timm(name):
-    from reference.timm_models import create, randomize
-    model = create(name)
-    randomize(model)
-    return model
+    from reference.harness import timm_reference
+    return timm_reference(name)
 
 
 @pytest.fixture(scope="module")
@@ -42,17 +40,14 @@ def sk():
     return _timm("skresnet18")
 
 
-def _running(model) -> int:
-    return sum(b.numel() for n, b in model.named_buffers() if n.endswith(("running_mean", "running_var")))
-
-
 @pytest.mark.parametrize("name", PUBLISHED)
 def test_counts_are_timms(name, request):
+    from reference.harness import running_statistics
     from reference.timm_models import count
     model = request.getfixturevalue({"ecaresnet50d": "eca", "skresnet18": "sk"}[name])
     graph = cnndsl.check(SPEC, network=name)
     assert count(model) == graph.trainable == PUBLISHED[name]
-    assert graph.non_trainable == _running(model)
+    assert graph.non_trainable == running_statistics(model)
     assert graph.nodes[-1].shape == (None, 1000)
 
 
@@ -69,20 +64,12 @@ def test_eca_kernel_sizes_are_timms(eca):
 
 def _outputs_agree(model, network):
     import keras
-    import torch
-    from reference.timm_models import copy_weights
+    from reference.harness import timm_vs_spec
     keras.utils.set_random_seed(0)
     spec = cnndsl.compile(SPEC, network=network, image=[SIZE, SIZE, 3])
-    n_weighted = sum(1 for _, m in model.named_modules() if list(m.parameters(recurse=False)))
-    assert copy_weights(model, spec) == n_weighted        # every module with weights, by name
     x = np.random.default_rng(1).normal(size=(2, SIZE, SIZE, 3)).astype("float32")
-    with torch.no_grad():
-        want = model(torch.from_numpy(x.transpose(0, 3, 1, 2).copy())).numpy()
-    got = np.asarray(spec(x, training=False))
+    assert timm_vs_spec(model, spec, x) <= TOLERANCE        # every module with weights copied, by name
     keras.backend.clear_session()
-    scale = np.abs(want).max()
-    assert scale > 0
-    assert np.abs(got - want).max() <= TOLERANCE * max(1.0, scale)
 
 
 def test_eca_outputs_agree_with_timm(eca):
@@ -92,3 +79,47 @@ def test_eca_outputs_agree_with_timm(eca):
 def test_sk_outputs_agree_with_timm(sk):
     """Includes the strided dilated path, written as a stride-1 dilated conv and a 1x1/2 max pool."""
     _outputs_agree(sk, "skresnet18")
+
+
+# CBAM-ResNet-50 (Woo et al. 2018) against its Keras transcription (tests/reference/cbam.py, the
+# shared MLP one pair of Dense layers called twice) and Table 1's 28.09M.
+CBAM_PAPER = 28.09e6           # Table 1, ResNet50 + CBAM
+CBAM_TRAINABLE = 28_089_592    # the spec's (and the transcription's) trainable count, 1000 classes
+
+
+@pytest.fixture(scope="module")
+def cbam_pair():
+    """The spec compiled at 64x64 and its transcription, randomised, its weights copied by name
+    (parameters do not depend on the input size; cnndsl.check states the figures at 224x224)."""
+    import keras
+    from reference.cbam import cbam_resnet50
+    from reference.harness import copy_by_name, randomized
+    keras.utils.set_random_seed(0)
+    graph = cnndsl.check(SPEC, network="cbam_resnet50", image=[SIZE, SIZE, 3])
+    ref, spec = randomized(cbam_resnet50((SIZE, SIZE, 3))), cnndsl.compile(graph)
+    copied = copy_by_name(ref, spec)
+    yield graph, ref, spec, copied
+    keras.backend.clear_session()
+
+
+def test_cbam_counts_are_the_papers_and_the_transcriptions(cbam_pair):
+    _, ref, _, copied = cbam_pair
+    graph = cnndsl.check(SPEC, network="cbam_resnet50")
+    assert graph.trainable == int(sum(np.prod(w.shape) for w in ref.trainable_weights)) == CBAM_TRAINABLE
+    assert round(graph.trainable / 1e6, 2) * 1e6 == CBAM_PAPER
+    assert graph.total_params == ref.count_params()
+    assert copied == 2 + 16 * 6 + 4 * 2 + 16 * 3 + 1     # stem, blocks, projections, CBAM (fc1, fc2, 7x7), fc
+    # the shared MLP: two Dense layers per block (and the fc), each applied a second time with no weights
+    dense = [n for n in graph.nodes if n.op == "dense"]
+    assert sum(n.shares is None for n in dense) == 2 * 16 + 1
+    assert sum(n.shares is not None and n.params == 0 for n in dense) == 2 * 16
+
+
+def test_cbam_equals_its_transcription_and_its_torch_build(cbam_pair):
+    """At 64x64, outputs within 1e-5 of the transcription's; the spec's torch module
+    (cnndsl.to_torch) given the same weights (keras_to_torch) agrees too."""
+    from reference.harness import keras_vs_torch, relative
+    graph, ref, spec, _ = cbam_pair
+    x = np.random.default_rng(1).normal(size=(2, SIZE, SIZE, 3)).astype("float32")
+    assert relative(spec(x, training=False), ref(x, training=False)) <= TOLERANCE
+    assert keras_vs_torch(graph, spec, x) <= TOLERANCE

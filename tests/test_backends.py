@@ -41,7 +41,9 @@ CHEAPER = {"unet.cnn": {"image": [188, 188, 1]}, "yolov8.cnn": {"image": [160, 1
            "vit.cnn": {"image": [32, 32, 3]}, "convnext_v2.cnn": {"image": [64, 64, 3]},
            "res2net.cnn": {"image": [64, 64, 3]}, "attention_cnns.cnn": {"image": [64, 64, 3]},
            "dla.cnn": {"image": [64, 64, 3]}, "audio.cnn:wavenet": {"wave": [600, 256], "stacks": 1},
-           "unet3d.cnn": {"image": [92, 92, 92, 1], "base": 2}}
+           "unet3d.cnn": {"image": [92, 92, 92, 1], "base": 2}, "mobilevit.cnn": {"image": [128, 128, 3]},
+           "hrnet.cnn": {"image": [64, 64, 3]}, "nonlocal_resnet50.cnn": {"image": [64, 64, 3]},
+           "pspnet.cnn": {"image": [89, 89, 3]}}
 OTHERS = ("jax", "torch")
 
 
@@ -123,8 +125,14 @@ def test_counts_and_shapes_equal_the_checker(runs, case, backend):
 # ecaresnet50d's first blocks agree layer by layer to float rounding (1e-6 relative), but the logits differ by
 # ~7e-3 relative (torch) and ~3e-3 (JAX) at 64x64; with timm's weights (BN statistics randomised) it agrees with
 # timm within 1e-5 (tests/test_attention_cnns.py). Undiagnosed (issue 16).
+# cbam_resnet50 likewise (2e-3 absolute on logits up to 65, 3e-5 relative, JAX and torch); there TensorFlow's float32
+# logits are themselves 1.6e-5 relative from a float64 torch build (cnndsl.to_torch) of the same weights: float32
+# rounding on fill's weights, not a wrong layer (with random BN statistics it agrees with its transcription and its
+# torch build within 1e-6: tests/test_attention_cnns.py).
 DIVERGING = {"attention_cnns.cnn:ecaresnet50d": "ECA-ResNet-50-D's logits differ across backends by ~1e-3 relative "
-                                                "on fill's weights; undiagnosed"}
+                                                "on fill's weights; undiagnosed",
+             "attention_cnns.cnn:cbam_resnet50": "CBAM-ResNet-50's logits differ across backends by 3e-5 relative on "
+                                                 "fill's weights: float32 rounding (TensorFlow vs float64: 1.6e-5)"}
 # (case, backend) pairs that differ from TensorFlow beyond the tolerance on one backend only (strict: a pass is reported)
 DIVERGING_ON = {("yolov8.cnn:yolov8", "jax"): "YOLOv8's DFL output (a softmax over 16 bins, weighted 0..15) differs "
                                                "from TensorFlow's by 2.1e-5 on JAX (the other outputs agree); undiagnosed"}

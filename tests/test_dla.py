@@ -27,40 +27,29 @@ SIZE = 64
 
 @pytest.fixture(scope="module")
 def timm_model():
-    from reference.timm_models import create, randomize
-    model = create(TIMM)
-    randomize(model)
-    return model
+    from reference.harness import timm_reference
+    return timm_reference(TIMM)
 
 
 def test_check_states_timms_count(timm_model):
+    from reference.harness import running_statistics
     from reference.timm_models import count
     graph = cnndsl.check(SPEC)
-    running = sum(b.numel() for n, b in timm_model.named_buffers() if n.endswith(("running_mean", "running_var")))
     assert count(timm_model) == graph.trainable == PUBLISHED
-    assert graph.non_trainable == running
+    assert graph.non_trainable == running_statistics(timm_model)
     assert graph.nodes[-1].shape == (None, 1000)
 
 
 def test_outputs_agree_with_timm(timm_model):
     import keras
-    import torch
-    from reference.timm_models import copy_weights
+    from reference.harness import timm_vs_spec
     keras.utils.set_random_seed(0)
     spec = cnndsl.compile(SPEC, image=[SIZE, SIZE, 3])
     assert (int(sum(np.prod(w.shape) for w in spec.trainable_weights)),
             int(sum(np.prod(w.shape) for w in spec.non_trainable_weights))) == (PUBLISHED, 15_488)
-    # every module of timm's with weights (convs, BNs, the fc) has its layer, by name
-    n_weighted = sum(1 for _, m in timm_model.named_modules() if list(m.parameters(recurse=False)))
-    assert copy_weights(timm_model, spec) == n_weighted
     x = np.random.default_rng(1).normal(size=(2, SIZE, SIZE, 3)).astype("float32")
-    with torch.no_grad():
-        want = timm_model(torch.from_numpy(x.transpose(0, 3, 1, 2).copy())).numpy()
-    got = np.asarray(spec(x, training=False))
+    assert timm_vs_spec(timm_model, spec, x) <= TOLERANCE      # every module with weights copied, by name
     keras.backend.clear_session()
-    scale = np.abs(want).max()
-    assert scale > 0
-    assert np.abs(got - want).max() <= TOLERANCE * max(1.0, scale)
 
 
 def test_the_trees_are_timms(timm_model):

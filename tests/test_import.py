@@ -43,7 +43,9 @@ CHEAPER = {"unet.cnn": {"image": [188, 188, 1]}, "yolov8.cnn": {"image": [160, 1
            "vit.cnn": {"image": [32, 32, 3]}, "convnext_v2.cnn": {"image": [64, 64, 3]},
            "res2net.cnn": {"image": [64, 64, 3]}, "attention_cnns.cnn": {"image": [64, 64, 3]},
            "dla.cnn": {"image": [64, 64, 3]}, "audio.cnn:wavenet": {"wave": [600, 256], "stacks": 1},
-           "unet3d.cnn": {"image": [92, 92, 92, 1], "base": 2}}
+           "unet3d.cnn": {"image": [92, 92, 92, 1], "base": 2}, "mobilevit.cnn": {"image": [128, 128, 3]},
+           "hrnet.cnn": {"image": [64, 64, 3]}, "nonlocal_resnet50.cnn": {"image": [64, 64, 3]},
+           "pspnet.cnn": {"image": [89, 89, 3]}}
 
 
 # --- helpers ------------------------------------------------------------------------------------------------
@@ -215,7 +217,7 @@ def test_a_layer_called_twice_is_read_as_shared():
     original = shared_model()
     text, graph, copy = round_trip(original)
     assert "shared encoder_shared = encoder()" in text and "shared head = dense(8)" in text, text
-    assert "left -> encoder_shared -> head" in text and "right -> encoder_shared -> head" in text, text
+    assert "left -> encoder_shared" in text and "right -> encoder_shared" in text, text
     assert_same_params(graph, copy, original)
     assert sum(1 for n in graph.nodes if n.shares is not None) == 5     # four encoder layers and the head
     copy.set_weights(original.get_weights())
@@ -457,6 +459,7 @@ def test_check_of_a_keras_model():
 
 
 # Specs whose compiled model the importer can't read yet (strict: a fix makes these fail, to be removed).
+# (a file, or file:network where only some of a file's networks can't be read)
 NOT_READ_BACK: dict = {}
 
 
@@ -471,7 +474,8 @@ def _cases() -> list:
             graph = cnndsl.check(path, name, **options)
             if isinstance(graph.params.get("batch"), int) and graph.params["batch"] > 2:
                 options["batch"] = 2
-            marks = [pytest.mark.xfail(strict=True, reason=NOT_READ_BACK[str(rel)])] if str(rel) in NOT_READ_BACK else []
+            why = NOT_READ_BACK.get(f"{rel}:{name}", NOT_READ_BACK.get(str(rel)))
+            marks = [pytest.mark.xfail(strict=True, reason=why)] if why else []
             out.append(pytest.param({"path": path, "network": name, "params": options,
                                      "numeric": graph.total_params <= BIG}, id=f"{rel}:{name}", marks=marks))
     return out

@@ -186,6 +186,8 @@ CASES = [
     ("attention", dict(heads=2, key_dim=8, value_dim=4, use_bias=False, output_shape=12, dropout=0.1),
      [Q, (2, 7, 5)]),
     ("attention", dict(heads=2, key_dim=4), [S]),            # over H and W of a feature map
+    ("attention", dict(heads=2, key_dim=4, axes=2), [S]),    # over W only, each row apart (MobileViT's patches)
+    ("attention", dict(heads=2, key_dim=4, axes=-3), [S, (2, 5, 11, 5)]),  # over H: 9 queries, 5 keys per column
     ("class_token", {}, [Q]),
     ("class_token", {}, [(None, None, 8)]),
     ("position_embedding", {}, [Q]),

@@ -292,3 +292,16 @@ def test_an_empty_tensor_list_is_never_an_axis():
     graph = cnndsl.check("network n(x: [8, 8, 3]) {\n  ys = repeat 0 collect { conv(4, 1) }\n"
                          "  concat(x, x -> relu, ys, axis=-1)\n}")
     assert graph.nodes[-1].shape == (None, 8, 8, 6)
+
+
+def test_attention_over_some_axes_counts_the_keys_each_query_sees():
+    """`attention(..., axes=2)` on [P, N, C] (MobileViT's patches): each of the P x N queries sees the N keys
+    of its own P, so the scores and the weighted sum cost P x N x N x heads x (key_dim + value_dim); the
+    weights are the same as over every axis (Keras's MultiHeadAttention with attention_axes=(2,))."""
+    src = "network n(x: [4, 16, 8]) {\n    attention(2, 4, axes=%s)\n}"
+    some, every = cnndsl.check(src % "2"), cnndsl.check(src % "[1, 2]")
+    projections = 4 * 16 * 8 * 2 * 4 * 3 + 4 * 16 * 2 * 4 * 8
+    assert some.macs == projections + 4 * 16 * 16 * 2 * (4 + 4)
+    assert every.macs == projections + 64 * 64 * 2 * (4 + 4)
+    assert some.trainable == every.trainable == 3 * (8 * 2 * 4 + 2 * 4) + 2 * 4 * 8 + 8
+    assert cnndsl.check(src % "-2").macs == some.macs

@@ -13,6 +13,10 @@ the reference on every point of the issue:
 - ``twin.set_weights(ref.get_weights())`` succeeds, and then the outputs agree within 1e-5 on a
   seeded random image.
 
+And PyTorch (issue 17): ``cnndsl convert``'s path takes each reference to torch with its weights
+(``cnndsl.weights.keras_model_to_torch``): every network converts and its state_dict loads strictly
+with Keras's counts; the smallest of each family gives the reference's outputs.
+
 And readability: the imported spec has at most twice the non-comment lines of the hand-written zoo
 spec (its file and the files it imports; one file holds a whole family, so the measure is the
 family's spec against one network's import).
@@ -67,12 +71,30 @@ def round_trip(function: str):
     keras.utils.set_random_seed(0)
     ref = getattr(keras.applications, function)(weights=None)
     randomize(ref)
+    finalize(ref)
     text = cnndsl.from_keras(ref)
     graph = cnndsl.check(text)
     return ref, text, graph, cnndsl.compile(graph)
 
 
-def differences(ref, text, graph, twin) -> list:
+def sample(ref):
+    """The seeded random image the outputs are compared on (the reference's own input size)."""
+    shape = [d or 224 for d in ref.input_shape[1:]]        # MobileNetV3 leaves H and W open
+    return np.random.default_rng(1).random((1, *shape)).astype("float32") * 255.0
+
+
+def finalize(model) -> None:
+    """Keras's Normalization computes with the mean and variance it held when built or adapted: after
+    its weights change (randomised, copied) it is told, so that what it computes is what it holds
+    (EfficientNet's input normalisation)."""
+    for layer in model.layers:
+        if type(layer).__name__ == "Normalization":
+            layer.finalize_state()
+
+
+def differences(ref, text, graph, twin, x=None, want=None) -> list:
+    """Every way the twin differs from the reference (empty: none); ``want`` is the reference's output on
+    ``x`` where it is already computed."""
     out = []
     if params(twin) != params(ref):
         out.append(f"params {params(twin)} vs keras {params(ref)}")
@@ -89,44 +111,93 @@ def differences(ref, text, graph, twin) -> list:
     if out:
         return out
     twin.set_weights(ref.get_weights())
-    shape = [d or 224 for d in ref.input_shape[1:]]        # MobileNetV3 leaves H and W open
-    x = np.random.default_rng(1).random((1, *shape)).astype("float32") * 255.0
-    a, b = np.asarray(ref(x, training=False)), np.asarray(twin(x, training=False))
+    finalize(twin)
+    if x is None:
+        x = sample(ref)
+    a = np.asarray(ref(x, training=False)) if want is None else want
+    b = np.asarray(twin(x, training=False))
     diff = float(np.max(np.abs(a - b)))
     if not diff <= 1e-5 or not np.all(np.isfinite(a)):
         out.append(f"outputs differ by {diff:.3g}")
     return out
 
 
-@pytest.mark.parametrize("zoo", ZOO, ids=lambda z: z.id)
-def test_import_round_trips(zoo):
+class Imported:
+    """One zoo network's reference, its imported spec, graph and compiled twin, and the reference's output
+    on the seeded image, with the features its last layer (the classifier, or its softmax) reads, from the
+    same forward pass: built once, for the round trip and the torch conversion."""
+
+    def __init__(self, zoo):
+        import keras
+        self.zoo = zoo
+        self.ref, self.text, self.graph, self.twin = round_trip(zoo.function)
+        self.x = sample(self.ref)
+        probe = keras.Model(self.ref.inputs, [self.ref.layers[-1].input, self.ref.output])
+        self.features, self.want = (np.asarray(t) for t in probe(self.x, training=False))
+
+
+@pytest.fixture(scope="module", params=ZOO, ids=lambda z: z.id)
+def imported(request):
+    """Module-scoped: both tests of a network run on one build, then it is freed before the next."""
     import keras
     try:
-        ref, text, graph, twin = round_trip(zoo.function)
-        assert differences(ref, text, graph, twin) == []
-        mine, theirs = text_lines(text), spec_lines(zoo.spec)
-        assert mine <= 2 * theirs, f"imported spec has {mine} lines, the hand-written {zoo.spec.name} {theirs}"
+        yield Imported(request.param)
     finally:
         keras.backend.clear_session()
         gc.collect()
 
 
-if __name__ == "__main__":
-    import time
-    import keras
-    wanted = set(sys.argv[1:])
-    print("| keras.applications | hand-written spec (lines) | imported (lines) | ratio | blocks | import time |")
-    print("|---|---|---|---|---|---|")
-    for zoo in ZOO:
-        if wanted and zoo.function not in wanted:
-            continue
-        ref = getattr(keras.applications, zoo.function)(weights=None)
-        t = time.perf_counter()
-        text = cnndsl.from_keras(ref)
-        took = time.perf_counter() - t
-        mine, theirs = text_lines(text), spec_lines(zoo.spec)
-        blocks = len(re.findall(r"^block ", text, flags=re.M))
-        print(f"| {zoo.function} | {zoo.spec.name} ({theirs}) | {mine} | {mine / theirs:.2f} | {blocks} | "
-              f"{took:.2f} s |", flush=True)
-        del ref
-        keras.backend.clear_session()
+def test_import_round_trips(imported):
+    zoo, ref, text, graph, twin = imported.zoo, imported.ref, imported.text, imported.graph, imported.twin
+    assert differences(ref, text, graph, twin, imported.x, imported.want) == []
+    mine, theirs = text_lines(text), spec_lines(zoo.spec)
+    assert mine <= 2 * theirs, f"imported spec has {mine} lines, the hand-written {zoo.spec.name} {theirs}"
+
+
+# The smallest network of each family (each spec file's first in ZOO): outputs compared in torch too.
+SMALLEST = {z.module: z.function for z in reversed(ZOO)}
+
+
+def test_imported_network_converts_to_torch(imported):
+    """`cnndsl convert`'s path (``cnndsl.weights.keras_model_to_torch``) on every keras.applications network:
+    the module it gives has every tensor of its state_dict from a Keras weight (it raises otherwise),
+    torch's trainable and non-trainable counts are Keras's, and the state_dict loads strictly into the
+    module of the written source's ``build()`` (bigger networks on the meta device: shapes, no data).
+    The smallest network of each family gives the reference's
+    outputs, NCHW in: the features its last layer reads within 1e-5 relative (at random initialisation
+    the probabilities are near one-hot, so they alone would show little), and the probabilities."""
+    import torch
+    from cnndsl.ir import module_path
+    from cnndsl.weights import keras_model_to_torch
+    from torch_compare import nchw, torch_counts
+    ref, graph = imported.ref, imported.graph
+    if any(d is None for node in graph.inputs.values() for d in node.shape[1:]):   # MobileNetV3's open H, W:
+        (name,) = graph.inputs                                                    # torch pads explicitly
+        graph = cnndsl.check(imported.text, **{name: list(imported.x.shape[1:])})
+    numeric = SMALLEST.get(imported.zoo.module) == imported.zoo.function
+    with torch.device("cpu" if numeric else "meta"):    # meta: the weights meet by shape, with no memory
+        module = keras_model_to_torch(ref, graph, twin=imported.twin)
+    assert torch_counts(module) == params(ref)[1:], "torch's (trainable, non-trainable) vs Keras's"
+    namespace = {}
+    exec(compile(module.cnndsl_source, "model.py", "exec"), namespace)
+    with torch.device("meta"):
+        fresh = namespace["build"]()
+    fresh.load_state_dict(module.state_dict(), strict=True, assign=True)
+    if not numeric:
+        return
+    seen = []
+    last = ".".join(module_path(imported.twin.layers[-1].name))      # the reference's last layer, in torch
+    module.get_submodule(last).register_forward_hook(lambda m, args, out: seen.append(args[0].numpy()))
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)        # on two busy cores, one thread is ten times faster than several
+    try:
+        with torch.no_grad():
+            got = module(torch.from_numpy(nchw(imported.x))).numpy()
+    finally:
+        torch.set_num_threads(threads)
+    (features,) = seen
+    for what, mine, theirs in (("features", features, imported.features), ("probabilities", got, imported.want)):
+        assert mine.shape == theirs.shape, what
+        diff = float(np.abs(mine - theirs).max())
+        print(f"{imported.zoo.function} {what}: max difference {diff:.3g} (largest value {np.abs(theirs).max():.3g})")
+        assert diff <= 1e-5 * max(1.0, float(np.abs(theirs).max())), f"{what} differ by {diff:.3g}"

@@ -152,7 +152,12 @@ def _axis(v):
 def _attention(k, a, name):
     return k.layers.MultiHeadAttention(a["heads"], a["key_dim"], **_opt(value_dim=a["value_dim"]),
                                        dropout=a["dropout"], use_bias=a["use_bias"],
-                                       **_opt(output_shape=a["output_shape"]), name=name)
+                                       **_opt(output_shape=a["output_shape"]),
+                                       **_opt(attention_axes=_axes_tuple(a["axes"])), name=name)
+
+
+def _axes_tuple(v):
+    return None if v is None else tuple(v) if isinstance(v, (list, tuple)) else (v,)
 
 
 def _activation(fn):

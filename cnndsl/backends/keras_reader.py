@@ -498,7 +498,8 @@ READERS = {
     "MultiHeadAttention": (("layers", "MultiHeadAttention"), lambda c: ("attention", dict(
         heads=c["num_heads"], key_dim=c["key_dim"], dropout=c["dropout"],
         value_dim=None if c["value_dim"] == c["key_dim"] else c["value_dim"],
-        use_bias=c["use_bias"], output_shape=_attention_output(c["output_shape"])))),
+        use_bias=c["use_bias"], output_shape=_attention_output(c["output_shape"]),
+        axes=None if c.get("attention_axes") is None else _axis(c["attention_axes"])))),
     "ClassToken": (("cnndsl", "ClassToken"), lambda c: ("class_token", {})),
     "PositionEmbedding": (("cnndsl", "PositionEmbedding"), lambda c: ("position_embedding", {})),
     "GRN": (("cnndsl", "GRN"), lambda c: ("grn", dict(epsilon=c["epsilon"]))),
@@ -521,7 +522,7 @@ _READ = {"Conv2D": {"data_format"}, "Conv2DTranspose": {"data_format"}, "Separab
              "Conv", "MaxPooling", "AveragePooling", "GlobalAveragePooling", "GlobalMaxPooling", "ZeroPadding",
              "Cropping", "UpSampling")},
          "Conv1DTranspose": {"data_format"}, "Conv3DTranspose": {"data_format"}, "SeparableConv1D": {"data_format"},
-         "DepthwiseConv1D": {"data_format"}, "MultiHeadAttention": {"attention_axes"}}
+         "DepthwiseConv1D": {"data_format"}}
 # Argument names cnndsl's op uses for a Keras config key (to tell which keys a reader consumed).
 _KEY_ARGS = {"filters", "kernel_size", "strides", "padding", "dilation_rate", "groups", "use_bias", "activation",
              "kernel_initializer", "bias_initializer", "kernel_regularizer", "depthwise_initializer",
@@ -531,7 +532,7 @@ _KEY_ARGS = {"filters", "kernel_size", "strides", "padding", "dilation_rate", "g
              "shared_axes", "target_shape", "rate", "noise_shape", "cropping", "size", "interpolation", "offset",
              "dims", "height", "width", "radius", "beta", "bias", "init_values", "drop_path_rate", "sizes", "start",
              "stop", "mode", "ceil_mode", "count_include_pad", "function", "exponent", "normalize", "transpose_b",
-             "num_heads", "key_dim", "value_dim", "dropout", "output_shape"}
+             "num_heads", "key_dim", "value_dim", "dropout", "output_shape", "attention_axes"}
 
 
 def _generated(name: str, cls: str) -> bool:
@@ -1040,12 +1041,6 @@ class _Reader:
             return f"dtype policy {dtype!r} (cnndsl builds float32 layers)"
         if "data_format" in _READ.get(cls, ()) and c.get("data_format", "channels_last") != "channels_last":
             return f"data_format={c.get('data_format')!r} (cnndsl is channels-last)"
-        if cls == "MultiHeadAttention" and c.get("attention_axes") is not None:
-            shape = list(tensors[0].shape) if tensors else None
-            axes = list(c["attention_axes"]) if isinstance(c["attention_axes"], (list, tuple)) else [c["attention_axes"]]
-            if not isinstance(shape, list) or axes != list(range(1, len(shape) - 1)):
-                return (f"attention_axes={_short(c['attention_axes'])} (cnndsl's attention attends over every axis "
-                        "between the batch and the channels)")
         if cls == "BatchNormalization":
             shape = list(tensors[0].shape) if tensors else None
             rank = len(shape) if isinstance(shape, list) else None

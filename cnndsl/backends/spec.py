@@ -168,6 +168,8 @@ class Body:
 
     def absorbable(self, r) -> bool:
         it = self.producer.get(_rk(r))
+        if getattr(it, "shared", False) and self.uses[_rk(r)] == 1 and it.n_out == 1:
+            return False      # an application of a shared layer: a statement of its own, in its turn
         return it is not None and it.n_out == 1 and self.uses[_rk(r)] == 1 and not any(_rk(r) == _rk(o) for o in self.outputs)
 
     def lines(self, indent: str) -> tuple[list, list]:
@@ -517,6 +519,7 @@ class _Writer:
                       merge=a.kind == "layer" and REGISTRY[a.op].arity is None,
                       body=self.group_body(a) if a.kind == "group" else None, name_hint=a.hint or "x")
             it._src = a.inputs
+            it.shared = getattr(a, "instance", None) is not None
             item_of[id(a)] = it
             items.append(it)
             k += 1

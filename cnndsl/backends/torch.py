@@ -58,6 +58,7 @@ from typing import Callable
 from ..errors import CnnError
 from ..ir import SEP, module_path
 from ..ops import REGISTRY
+from ..ops.learned import attended_axes
 
 
 @dataclass(frozen=True)
@@ -704,8 +705,10 @@ def _attention(node):
             return f"{m}({xs[0]}, {xs[-1]}, {xs[-1]}, need_weights=False)[0]"
         return Layer(init, packed)
     vd = a["value_dim"] or a["key_dim"]
+    axes = attended_axes(q_shape, kv_shape, a["axes"])
     init = (f"MultiHeadAttention({q_shape[-1]}, {kv_shape[-1]}, {a['heads']}, {a['key_dim']}, {vd}, {node.shape[-1]}"
-            + _kw(dropout=_num(a["dropout"]) if a["dropout"] else None, bias=None if a["use_bias"] else False) + ")")
+            + _kw(dropout=_num(a["dropout"]) if a["dropout"] else None, bias=None if a["use_bias"] else False,
+                  axes=None if a["axes"] is None else list(axes)) + ")")
 
     def call(m, xs):
         return to_first(f"{m}({to_last(xs[0], q_shape)}, {to_last(xs[-1], kv_shape)})", node.shape)
@@ -1003,11 +1006,12 @@ class ChannelShuffle(nn.Module):
 class MultiHeadAttention(nn.Module):
     """Keras's MultiHeadAttention: query, key and value projections to `heads` heads, softmax(Q K^T /
     sqrt(key_dim)) over every position of the key/value (dropout on those weights), the output
-    projection. Inputs are channels-last (N, ..., C); the positions are every axis between."""
+    projection. Inputs are channels-last (N, ..., C); the positions are every axis between, or the
+    `axes` given (the other position axes are then independent, as the batch)."""
 
-    def __init__(self, query_dim, kv_dim, heads, key_dim, value_dim, out_dim, dropout=0.0, bias=True):
+    def __init__(self, query_dim, kv_dim, heads, key_dim, value_dim, out_dim, dropout=0.0, bias=True, axes=None):
         super().__init__()
-        self.heads, self.key_dim, self.value_dim = heads, key_dim, value_dim
+        self.heads, self.key_dim, self.value_dim, self.axes = heads, key_dim, value_dim, axes
         self.query = nn.Linear(query_dim, heads * key_dim, bias=bias)
         self.key = nn.Linear(kv_dim, heads * key_dim, bias=bias)
         self.value = nn.Linear(kv_dim, heads * value_dim, bias=bias)
@@ -1018,6 +1022,19 @@ class MultiHeadAttention(nn.Module):
         return x.reshape(x.shape[0], -1, self.heads, dim).transpose(1, 2)      # (N, heads, positions, dim)
 
     def forward(self, query, value):
+        if self.axes is None:
+            return self._attend(query, value)
+        # attention over `axes` only (Keras's attention_axes): the other position axes join the batch
+        rank = query.dim()
+        keep = [a for a in range(1, rank - 1) if a not in self.axes]
+        order = [0, *keep, *self.axes, rank - 1]
+        q, v = query.permute(order), value.permute(order)
+        lead = q.shape[:1 + len(keep)]
+        y = self._attend(q.reshape(-1, *q.shape[1 + len(keep):]), v.reshape(-1, *v.shape[1 + len(keep):]))
+        y = y.reshape(*lead, *y.shape[1:])
+        return y.permute([order.index(a) for a in range(rank)])
+
+    def _attend(self, query, value):
         n, positions = query.shape[0], query.shape[1:-1]
         q = self._heads(self.query(query), self.key_dim) * self.key_dim ** -0.5
         k = self._heads(self.key(value), self.key_dim)
@@ -1441,9 +1458,10 @@ def emit_torch(graph) -> str:
     header = (f'"""The network `{graph.name}`, written by cnndsl for PyTorch: `build()` returns the module.\n\n'
               f"Inputs (IR shapes, channels-last; torch takes NCHW): {ins}.\n"
               '"""\n')
-    return (header + "import torch\nfrom torch import nn\nimport torch.nn.functional as F\n\n"
-            + helpers + "\n" + classes
-            + f"\n\n\ndef build():\n    return {root}()\n")
+    body = helpers + "\n" + classes
+    imports = ("import torch\n" if re.search(r"\btorch\.", body) else "") + "from torch import nn\n" \
+        + ("import torch.nn.functional as F\n" if re.search(r"\bF\.", body) else "")
+    return header + imports + "\n" + body + f"\n\n\ndef build():\n    return {root}()\n"
 
 
 def to_torch(graph):

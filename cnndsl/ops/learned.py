@@ -3,7 +3,7 @@ normalisations grn (ConvNeXt V2) and groupnorm."""
 from __future__ import annotations
 
 from ..errors import CnnError
-from .schema import Arg, Op, fmt_shape, prod
+from .schema import Arg, Op, describe, fmt_shape, prod
 
 
 def _attention_inputs(ins):
@@ -19,8 +19,34 @@ def _attention_inputs(ins):
     return q, kv
 
 
+def attended_axes(q, kv, axes):
+    """The axes attention runs over (non-negative, batch 0): every axis between the batch and the
+    channels when ``axes`` is none; otherwise those named, each a position axis. The other position
+    axes are independent (as the batch): the query's and the key/value's must be the same."""
+    rank = len(q)
+    if axes is None:
+        return tuple(range(1, rank - 1))
+    out = []
+    for ax in axes if isinstance(axes, tuple) else (axes,):
+        if not -rank <= ax < rank or ax % rank in (0, rank - 1):
+            raise CnnError("shape", f"attention: axis {ax} is not a position axis of {fmt_shape(q)} (the batch "
+                                    f"and the channels are not attended over)", arg="axes")
+        if ax % rank in out:
+            raise CnnError("shape", f"attention: axes {describe(list(axes))} name axis {ax % rank} twice", arg="axes")
+        out.append(ax % rank)
+    out.sort()
+    for ax in range(1, rank - 1):
+        if ax not in out and q[ax] != kv[ax]:
+            raise CnnError("shape", f"attention over axes {describe(out)}: the query {fmt_shape(q)} and the key/value "
+                                    f"{fmt_shape(kv)} differ on axis {ax}, which is not attended over", arg="axes",
+                           hint=f"attend over axis {ax} too (axes={describe(sorted(out + [ax]))}), or give tensors "
+                                "that agree there")
+    return tuple(out)
+
+
 def _attention_shape(ins, a):
-    q, _ = _attention_inputs(ins)
+    q, kv = _attention_inputs(ins)
+    attended_axes(q, kv, a["axes"])
     if a["value_dim"] not in (None, a["key_dim"]) and len(q) == 3 and a["dropout"] == 0:
         # Keras then calls ops.dot_product_attention, which JAX refuses for value_dim != key_dim.
         raise CnnError("type", f"value_dim={a['value_dim']} differs from key_dim={a['key_dim']} over a sequence "
@@ -45,10 +71,13 @@ def _attention_macs(ins, a, out):
     q, kv = _attention_inputs(ins)
     h, kd = a["heads"], a["key_dim"]
     vd = a["value_dim"] or kd
-    tq, tk = prod(q[1:-1]), prod(kv[1:-1])
+    tq, tk = prod(q[1:-1]), prod([kv[ax] for ax in attended_axes(q, kv, a["axes"])])  # keys per query
     if tq is None or tk is None:
         return None
-    return (tq * q[-1] * h * kd + tk * kv[-1] * h * (kd + vd) + tq * h * vd * out[-1]   # projections
+    tkv = prod(kv[1:-1])
+    if tkv is None:
+        return None
+    return (tq * q[-1] * h * kd + tkv * kv[-1] * h * (kd + vd) + tq * h * vd * out[-1]  # projections
             + tq * tk * h * (kd + vd))                                                     # scores, weighted sum
 
 
@@ -83,14 +112,16 @@ OPS = [
     Op("attention", family="attention", arity=None, least=1,
        args=(Arg("heads", "int", low=1), Arg("key_dim", "int", low=1), Arg("value_dim", "int", None, low=1),
              Arg("dropout", "float", 0.0, low=0, high=1), Arg("use_bias", "bool", True),
-             Arg("output_shape", "int", None, low=1)),
+             Arg("output_shape", "int", None, low=1), Arg("axes", "axes", None)),
        shape=_attention_shape, params=_attention_params, macs=_attention_macs,
        label=lambda a: f"attention {a['heads']}×{a['key_dim']}",
        doc="MultiHeadAttention: `x -> attention(4, 32)` attends x to itself; `attention(q, kv, 4, 32)` (or "
            "`q -> attention(kv, 4, 32)`) attends q to kv. Attends over every axis between the batch and the "
-           "channels; the output has the query's shape (output_shape: its channels). Weights as Keras counts "
-           "them; MACs: the four projections, plus T_q·T_kv·heads·(key_dim + value_dim) for the scores and "
-           "the weighted sum."),
+           "channels, or over `axes` only (Keras's attention_axes, the batch axis 0: `axes=2` on [P, N, C] "
+           "attends over N for each of the P independently, MobileViT's patches); the output has the query's "
+           "shape (output_shape: its channels). Weights as Keras counts them; MACs: the four projections, plus "
+           "T_q·T_k·heads·(key_dim + value_dim) for the scores and the weighted sum (T_k: the keys each query "
+           "sees)."),
     Op("class_token", family="attention", args=(), shape=_class_token_shape,
        params=lambda ins, a, out: (ins[0][-1], 0), label=lambda a: "class token",
        doc="Prepends a learned token (C weights, zeros at first) to a sequence: [N, C] -> [N + 1, C], ViT's "
