@@ -240,8 +240,12 @@ HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
 
 
 def is_hdf5(path: str) -> bool:
-    """Whether ``path`` is an HDF5 file (a legacy Keras ``.h5`` model), by its signature."""
+    """Whether ``path`` is an HDF5 file (a legacy Keras ``.h5`` model), by its signature. Only a
+    regular file is opened (a FIFO would block until something writes to it)."""
+    import stat
     try:
+        if not stat.S_ISREG(os.stat(path).st_mode):
+            return False
         with open(path, "rb") as f:
             return f.read(8) == HDF5_SIGNATURE
     except OSError:
