@@ -24,6 +24,9 @@ what lark's parser, built from the grammar, does.
 """
 from __future__ import annotations
 
+# lark's options for cnndsl's grammar (cnndsl.parser's reference parser uses them too)
+GRAMMAR_OPTIONS = dict(parser="lalr", propagate_positions=True, start=["start", "test"], maybe_placeholders=True)
+
 
 
 
@@ -34,7 +37,7 @@ def tables(text: str) -> dict:
     from lark.parse_tree_builder import (ChildFilterLALR, ChildFilterLALR_NoPlaceholders,
                                          maybe_create_child_filter)
     from lark.parsers.lalr_analysis import Shift
-    from .parser import GRAMMAR_OPTIONS as options
+    options = GRAMMAR_OPTIONS
     p = lark.Lark(text, **options)
     frontend = p.parser
     table = frontend.parser.parser.parse_table

@@ -51,7 +51,7 @@ def _grammar_text() -> str:
     raise FileNotFoundError(f"{GRAMMAR_FILE} is missing from the cnndsl installation")
 
 
-GRAMMAR_OPTIONS = dict(parser="lalr", propagate_positions=True, start=["start", "test"], maybe_placeholders=True)
+from ._build_tables import GRAMMAR_OPTIONS  # noqa: E402  (lark's options: the tables' builder owns them)
 
 
 def _lark():
