@@ -76,7 +76,7 @@ class Lowerer(CallMixin, SharingMixin):
         self.taken: dict = {}
         self.valid_parts: set = set()     # prefixes and bases of derived names that are valid layer names
         self.plain_calls: dict = {}       # id(block call) -> (the call, whether it binds in order): calls.in_order
-        self.tensor_sites: dict = {}      # id(op call) -> (the call, whether it may name a tensor): names_a_tensor
+        self.tensor_sites: dict = {}      # id(op call) -> (the call, its positional names, or None if a chain): names_a_tensor
         self.stmt_of = _Handlers(type(self), "stmt_")   # syntax class -> its method, looked up once
         self.elem_of = _Handlers(type(self), "elem_")
         self.expects: list = []      # (Expect statement, expected value)
