@@ -49,12 +49,14 @@ class CallMixin:
         if c.branches is not None:
             if op.arity is not None:
                 self.fail("type", f"`{op.name} {{ ... }}` needs a merge op (concat, add, multiply)", c.span, env)
-            when = [a for a in c.args or () if a.name == "when"]
+            when = tuple([a for a in c.args if a.name == "when"]) if c.args else ()
             branches = c.branches
             if when and not self.truth(when[0], env):
                 return self.skipped_merge(op, c, env, cur)
-            inputs = [self.branch(b, env, cur) for b in branches]
-            return self.op_call(op, c, env, inputs, tuple(when),
+            inputs = []
+            for b in branches:
+                inputs.append(self.branch(b, env, cur))
+            return self.op_call(op, c, env, inputs, when,
                                 lambda: [self.tensor_name(b, env) for b in branches])   # for an error only
         if c.args and (op.arity is None or self.names_a_tensor(c, env)):
             tensors, inputs, names = self.tensor_args(op, c, env)

@@ -158,13 +158,15 @@ class Lowerer(CallMixin, SharingMixin):
     def emit(self, op_name, args, inputs, span, env: Env, name=None, layer=True, shares=None, frozen=False) -> Node:
         """A new node; ``layer=False`` for nodes no backend makes a layer of (a split's parts, a shared
         layer's later applications: ``shares`` is the node whose layer it calls again)."""
+        limits = self.limits
         self.steps += 1
-        if self.steps > self.limits.max_steps:
+        if self.steps > limits.max_steps:
             self.tick(span, env)
         nodes = self.graph.nodes
-        if len(nodes) >= self.limits.max_nodes:
-            self.fail("limit", f"the network has more than {self.limits.max_nodes:,} nodes (max_nodes)", span, env)
-        matched = self.shared_node(env, op_name, args, span) if env.sharing is not None else None
+        if len(nodes) >= limits.max_nodes:
+            self.fail("limit", f"the network has more than {limits.max_nodes:,} nodes (max_nodes)", span, env)
+        sharing = env.sharing
+        matched = self.shared_node(env, op_name, args, span) if sharing is not None else None
         if matched is not None:        # a shared block applied again: this node calls the first's layer
             (name, shares), layer = matched, False
         frozen = bool(frozen or env.frozen or (shares is not None and shares.frozen))
@@ -183,10 +185,12 @@ class Lowerer(CallMixin, SharingMixin):
                     self.claim(name, span, env, (prefix, op_name))
             else:
                 name = self.claim(name, span, env)
-        known = (args.inferred if type(args) is FrozenArgs and env.sharing is None and shares is None and not frozen
+        known = (args.inferred if type(args) is FrozenArgs and sharing is None and shares is None and not frozen
                  else None)
         if known is not None:    # these arguments met these input shapes before: the same results
-            done = known.get((inputs[0].shape,) if len(inputs) == 1 else tuple([i.shape for i in inputs]))
+            n = len(inputs)
+            done = known.get((inputs[0].shape,) if n == 1 else (inputs[0].shape, inputs[1].shape) if n == 2
+                             else tuple([i.shape for i in inputs]))
             if done is not None:
                 node = Node(name, op_name, done[4], tuple(inputs), done[0], span, env.scope, done[1], done[2], done[3])
                 nodes.append(node)
@@ -196,8 +200,8 @@ class Lowerer(CallMixin, SharingMixin):
         if matched is not None:
             self.check_same_args(env, node, span)
         nodes.append(node)
-        if env.sharing is not None and env.sharing.k == 1:
-            env.sharing.shared.first.append(node)
+        if sharing is not None and sharing.k == 1:
+            sharing.shared.first.append(node)
         return node
 
     # --- networks ---------------------------------------------------------------
