@@ -22,7 +22,7 @@ from .contracts import check_expects, check_value
 from .ops import REGISTRY, describe
 from .ops.schema import FrozenArgs, convert
 from .shapes import infer_node
-from .values import MAX_INT, Evaluator, Symbol, bounded, fmt_value, vlist
+from .values import MAX_INT, MAX_LEN, Evaluator, Symbol, bounded, fmt_value, vlist
 
 KEYWORD_NAMES = {"in"}
 
@@ -113,7 +113,13 @@ class Lowerer(CallMixin, SharingMixin):
                 if ev is None:
                     ev = env._evaluator = Evaluator(env.names, lambda span: self.tick(span, env), env.blocks)
                 return ev(expr)
-            if type(v) is int and -MAX_INT < v < MAX_INT:
+            t = type(v)          # the usual values checked here, as ``bounded`` checks them
+            if t is int:
+                if -MAX_INT < v < MAX_INT:
+                    return v
+            elif t is bool or v is None or t is Node:
+                return v
+            elif (t is str or t is Symbol or t is list) and len(v) <= MAX_LEN:
                 return v
             return bounded(v, expr.span)
         except CnnError as e:
