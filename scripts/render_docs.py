@@ -161,24 +161,38 @@ def zoo_table() -> str:
     return "\n".join(rows)
 
 
-def torchvision_table() -> str:
-    """The README's torchvision table: every builder of specs/torchvision/, its figures and what the tests
-    check of it (tests/test_torchvision_zoo.py)."""
+def _test_constant(test_file: str, name: str):
+    """A literal constant of a test module (``NUMERIC = {...}``), read without importing the test (nor its
+    frameworks): the table shows what the test runs."""
     import ast
-    text = (ROOT / "tests" / "test_torchvision_zoo.py").read_text()
-    numeric = ast.literal_eval("{" + text.split("NUMERIC = {", 1)[1].split("}", 1)[0] + "}")   # name -> size
-    rows = ["| torchvision builder | spec | params (torchvision's) | BN statistics | MACs | checked |",
+    tree = ast.parse((ROOT / "tests" / test_file).read_text(encoding="utf-8"))
+    for node in tree.body:
+        if isinstance(node, ast.Assign) and any(isinstance(t, ast.Name) and t.id == name for t in node.targets):
+            return ast.literal_eval(node.value)
+    raise SystemExit(f"tests/{test_file} has no constant {name}")
+
+
+def torchvision_table() -> str:
+    """The README's torchvision table: every builder of specs/torchvision/, its figures and whether its outputs
+    are compared with torchvision's: the networks of tests/test_torchvision_zoo.py's NUMERIC (at the size
+    given there; KERAS_TOO ones in the Keras build as well), the others structurally (counts, state_dict keys
+    and shapes, which that test checks for every builder)."""
+    numeric = _test_constant("test_torchvision_zoo.py", "NUMERIC")          # name -> input size
+    keras_too = _test_constant("test_torchvision_zoo.py", "KERAS_TOO")
+    rows = ["| torchvision builder | spec | params (torchvision's) | BN statistics | MACs | equal outputs |",
             "|---|---|---|---|---|---|"]
     for path in sorted((ROOT / "specs" / "torchvision").glob("*.cnn")):
         rel = path.relative_to(ROOT)
         for name in cnndsl.load(path).network_names():
             graph = cnndsl.check(path, name)
-            size = numeric.get(name)         # an image side, or a video clip [T, H, W, C]
-            size = "×".join(map(str, size[:-1] if isinstance(size, list) else [size, size]))
-            checked = ("counts, state_dict keys, outputs equal at "
-                       f"{size}" if name in numeric else "counts, state_dict keys and shapes")
+            if name in numeric:
+                size = numeric[name]         # an image side, or a video clip [T, H, W, C]
+                size = "×".join(map(str, size[:-1] if isinstance(size, list) else [size, size]))
+                equal = f"✓ at {size}" + (", and in Keras" if name in keras_too else "")
+            else:
+                equal = "structural"
             rows.append(f"| `{name}` | [`{rel.name}`]({rel}) | {graph.trainable:,} | {graph.non_trainable:,} | "
-                        f"{human(graph.macs)} | {checked} |")
+                        f"{human(graph.macs)} | {equal} |")
     return "\n".join(rows)
 
 

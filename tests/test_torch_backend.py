@@ -1,18 +1,18 @@
-"""The torch target (issue 17): every op against Keras, every shipped spec, weights both ways, export, ONNX.
+"""The torch target (issue 17), the quick checks (no framework imported).
 
-- Every op of the registry has a builder in both backends' tables (quick tier: no framework imported).
-- Every op case of the Keras backend's table (tests/test_keras_backend.py CASES), as a one-layer
-  network: the torch module's output equals the Keras layer's within 1e-5, with Keras's weights moved
-  across (``cnndsl.weights.keras_to_torch``).
-- Every network of every shipped spec builds as a torch module whose parameter and state counts are
-  the spec's (torch's own count; on the meta device, so nothing is allocated), and its written source
-  compiles. The smallest network of each family (at a small input) gives the Keras build's outputs,
-  weights moved Keras -> torch and back torch -> Keras, passes ``torch.export.export``, and exports to
-  ONNX whose outputs (ONNX Runtime) equal the Keras build's.
+- Every op of the registry has a builder in both backends' tables.
+- An op torch lacks, or can't compute exactly, is a located `unsupported` error.
+- The written source of every network of every shipped spec compiles (``py_compile``) and pyflakes
+  finds nothing in it; writing it imports no framework.
+- The README's torchvision table is generated from tests/test_torchvision_zoo.py's list.
+
+Against Keras, numerically: tests/test_torch_numeric.py (every op case) and tests/test_torch_specs.py
+(every shipped spec: structure, outputs with weights moved both ways, torch.export, ONNX Runtime).
 """
 from __future__ import annotations
 
-import ast
+import io
+import py_compile
 import subprocess
 import sys
 from pathlib import Path
@@ -69,25 +69,23 @@ def test_a_doubled_dash_is_a_dash_inside_a_module_name():
     assert 'getattr(self.trunk, "block1-0").conv(x)' in source
 
 
-# Specs the torch backend can't build yet, each a located `unsupported` error (not a crash).
-NOT_YET = {}
-
-
 @pytest.mark.parametrize("path", _spec_files(), ids=lambda p: str(p.relative_to(SPECS)))
-def test_every_network_writes_python_that_compiles(path):
-    """The written source of every network of every shipped spec parses and compiles (no torch needed)."""
-    program = cnndsl.load(path)
-    for name in program.network_names():
+def test_every_network_writes_python_that_compiles_and_lints_clean(path, tmp_path):
+    """The written source of every network of every shipped spec compiles (``py_compile``, as
+    ``python -m py_compile`` does) and pyflakes finds nothing in it (no torch needed)."""
+    from pyflakes.api import check as pyflakes_check
+    from pyflakes.reporter import Reporter
+    from shipped_specs import small_graph
+    for name in cnndsl.load(path).network_names():
         graph = cnndsl.check(path, name)
-        if any(d is None for n in graph.inputs.values() for d in n.shape[1:3]):
-            graph = cnndsl.check(path, name, image=[224, 224, 3])
-        if path.name in NOT_YET:
-            with pytest.raises(cnndsl.CnnError) as e:
-                emit_torch(graph)
-            assert e.value.kind == "unsupported" and NOT_YET[path.name] in e.value.message and e.value.span
-            continue
+        if any(d is None for n in graph.inputs.values() for d in n.shape[1:]):
+            graph = small_graph(path, name)     # a size the torch target can write
         source = emit_torch(graph)
-        compile(ast.parse(source), f"{name}.py", "exec")
+        out = tmp_path / f"{name}.py"
+        out.write_text(source, encoding="utf-8")
+        py_compile.compile(str(out), cfile=str(tmp_path / f"{name}.pyc"), doraise=True)
+        report = io.StringIO()
+        assert pyflakes_check(source, out.name, Reporter(report, report)) == 0, report.getvalue()
         assert "def build():" in source
 
 
@@ -114,3 +112,15 @@ def test_target_usage_errors(tmp_path, args, message):
                        capture_output=True, text=True, cwd=tmp_path)
     assert r.returncode == 2 and message in r.stderr and "Traceback" not in r.stderr
     assert not list(tmp_path.iterdir())
+
+
+def test_the_torchvision_table_is_generated_from_the_tests_numeric_list():
+    """The README's torchvision table (its "equal outputs" column from test_torchvision_zoo.NUMERIC) is what
+    scripts/render_docs.py writes."""
+    import importlib.util
+    loader = importlib.util.spec_from_file_location("render_docs", ROOT / "scripts" / "render_docs.py")
+    render_docs = importlib.util.module_from_spec(loader)
+    loader.loader.exec_module(render_docs)
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    table = readme.split("<!-- torchvision-table:begin -->\n")[1].split("\n<!-- torchvision-table:end -->")[0]
+    assert table == render_docs.torchvision_table(), "run scripts/render_docs.py torchvision"

@@ -2,11 +2,11 @@
 
 - Every op case of the Keras backend's table (test_keras_backend.CASES) as a one-layer network: the
   torch module's output equals the Keras layer's within 1e-5, Keras's weights moved across.
-- Every network of every shipped spec builds in torch (on the meta device: nothing is allocated) with
-  torch's own parameter and state counts equal to the spec's (Keras's).
-- The smallest network of each family, at a small input: outputs equal with weights moved
-  Keras -> torch (``keras_to_torch``) and back (``torch_to_keras``, from perturbed torch weights);
-  ``torch.export.export`` succeeds; ONNX Runtime on the exported ONNX gives the Keras build's outputs.
+- A dense layer after a nested flatten, shared and frozen layers, and a few networks beyond each spec
+  file's first and smallest (SMALL), in torch.
+
+Every shipped spec (every network structurally; each file's first and smallest networks numerically,
+weights moved both ways, torch.export and ONNX Runtime) is tests/test_torch_specs.py.
 """
 from __future__ import annotations
 
@@ -14,7 +14,6 @@ import gc
 import sys
 from pathlib import Path
 
-import numpy as np
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -35,8 +34,8 @@ from torch_compare import (TOLERANCE, inputs, keras_outputs, randomize_keras, ra
 
 pytestmark = pytest.mark.slow
 
-ROOT = Path(__file__).resolve().parent.parent
-SPECS = ROOT / "specs"
+SPECS = Path(__file__).resolve().parent.parent / "specs"
+
 
 
 def _one_op_graph(op_name, given, shapes):
@@ -123,58 +122,13 @@ def test_attention_is_torchs_multihead_attention_where_it_matches(given, shapes,
     assert worst(torch_outputs(module, xs), keras_outputs(model, xs)) <= TOLERANCE
 
 
-def _every_network():
-    return list(_networks())
-
-
-def _networks():
-    for path in sorted(p for p in SPECS.rglob("*.cnn") if "lib" not in p.relative_to(SPECS).parts
-                       and "torchvision" not in p.relative_to(SPECS).parts):
-        for name in cnndsl.load(path).network_names():
-            yield pytest.param(path, name, id=f"{path.relative_to(SPECS)}:{name}")
-
-
-@pytest.mark.parametrize("path, name", _every_network())
-def test_every_network_builds_in_torch_with_the_spec_counts(path, name):
-    graph = cnndsl.check(path, name)
-    if any(d is None for n in graph.inputs.values() for d in n.shape[1:3]):
-        graph = cnndsl.check(path, name, image=[224, 224, 3])
-    with torch.device("meta"):
-        module = cnndsl.to_torch(graph)
-    assert torch_counts(module) == (graph.trainable, graph.non_trainable)
-
-
-# The smallest network of each family, at a small input (spec file, network, --set values).
+# Networks beyond each spec file's first and smallest (which tests/test_torch_specs.py compares), at a
+# small input, for what they alone exercise (spec file, network, --set values).
 SMALL = [
-    ("lenet5.cnn", None, {}),
-    ("inception10.cnn", None, {}),
-    ("inception_module.cnn", None, {"batch": 2}),
-    ("inception_v1_block.cnn", None, {"image": [20, 20, 1]}),
-    ("residual_projection.cnn", None, {"batch": 2}),
-    ("se_block.cnn", None, {}),
-    ("se_resnet_unit.cnn", None, {}),
-    ("squeezenet.cnn", None, {"image": [64, 64, 3]}),
-    ("shufflenet_v2.cnn", None, {"image": [64, 64, 3], "scale": 0.5}),
-    ("unet.cnn", None, {"image": [188, 188, 1], "base": 8}),
-    ("yolov8.cnn", None, {"image": [64, 64, 3]}),
-    ("applications/mobilenet.cnn", "mobilenet", {"image": [32, 32, 3], "alpha": 0.25}),
-    ("applications/mobilenet_v2.cnn", "mobilenetv2", {"image": [32, 32, 3], "alpha": 0.35}),
-    ("applications/mobilenet_v3.cnn", "mobilenetv3small", {"image": [32, 32, 3]}),
-    ("applications/efficientnet.cnn", "efficientnetb0", {"image": [32, 32, 3]}),
-    ("applications/convnext.cnn", "convnexttiny", {"image": [32, 32, 3]}),
-    ("audio.cnn", "m5", {}),                                        # 1-D: M5 at its own 32000-sample input
     ("audio.cnn", "tcn", {}),                                       # causal dilated 1-D convs, the last step
     ("audio.cnn", "wavenet", {"wave": [600, 256], "stacks": 1}),    # gated units, collected skips
-    ("video.cnn", "r3d_18", {"clip": [8, 32, 32, 3]}),              # 3-D: a 1x8x32x32 clip
     ("video.cnn", "c3d", {"clip": [8, 16, 16, 3], "classes": 10}),  # 3-D, Caffe's rounded-up pool5
-    ("unet3d.cnn", None, {"image": [44, 48, 52, 1], "base": 4, "depth": 2}),   # 3-D up-convs, crops
-    ("vit.cnn", "vit_ti_16", {"image": [32, 32, 3]}),               # attention: 4 patches and the class token
 ]
-# (the whole set above is over budget for ONNX export and torch.export: these subsets)
-ONNX = {"lenet5.cnn", "inception10.cnn", "se_resnet_unit.cnn", "squeezenet.cnn", "unet.cnn", "yolov8.cnn",
-        "applications/mobilenet_v3.cnn", "applications/convnext.cnn"}
-EXPORT = {"lenet5.cnn", "se_resnet_unit.cnn", "shufflenet_v2.cnn", "applications/efficientnet.cnn",
-          "applications/mobilenet_v2.cnn"}
 
 
 @pytest.fixture(scope="module", params=SMALL, ids=[f"{f}:{n or ''}" for f, n, _ in SMALL])
@@ -216,39 +170,6 @@ def test_a_nested_dense_after_flatten_moves_with_its_rows_permuted():
     randomize_torch(module, seed=5)
     torch_to_keras(module, model)
     assert worst(torch_outputs(module, xs), keras_outputs(model, xs)) <= TOLERANCE
-
-
-def test_torch_export(pair):
-    file, graph, model, module, xs = pair
-    if file not in EXPORT:
-        pytest.skip("torch.export runs on a subset of the small networks (time)")
-    example = tuple(torch.from_numpy(np.ascontiguousarray(np.moveaxis(x, -1, 1)) if x.ndim >= 4 else x) for x in xs)
-    exported = torch.export.export(module, example)
-    with torch.no_grad():
-        got = exported.module()(*example)
-        want = module(*example)
-    for a, b in zip(got if isinstance(got, tuple) else [got], want if isinstance(want, tuple) else [want]):
-        assert torch.allclose(a, b, atol=1e-6)
-
-
-def test_onnx_equals_keras(pair, tmp_path):
-    file, graph, model, module, xs = pair
-    if file not in ONNX:
-        pytest.skip("ONNX runs on a subset of the small networks (time)")
-    import onnxruntime
-    from cnndsl.backends.onnx import export_onnx
-    from torch_compare import nchw, nhwc
-    from cnndsl.backends import torch as torch_backend
-    path = tmp_path / "model.onnx"
-    original = torch_backend.to_torch
-    torch_backend.to_torch = lambda g: module          # the module holding the Keras weights
-    try:
-        export_onnx(graph, str(path))
-    finally:
-        torch_backend.to_torch = original
-    session = onnxruntime.InferenceSession(str(path))
-    got = session.run(None, {i.name: nchw(x) for i, x in zip(session.get_inputs(), xs)})
-    assert worst(keras_outputs(model, xs), [nhwc(y) for y in got]) <= TOLERANCE
 
 
 SIAMESE = """

@@ -4,8 +4,10 @@ The route is torch's TorchScript exporter (``torch.onnx.export(..., dynamo=False
 and onnx only (the newer exporter also needs onnxscript), and it can write each block class as an
 ONNX local function (``export_modules_as_functions``), so a viewer such as Netron shows blocks
 folded. Where the exporter writes a function ONNX's own checker refuses (it happens with some nested
-blocks), the model is exported again inlined, without functions. Inputs and outputs are torch's layout (NCHW), named as the spec names them; the batch axis
-stays dynamic where the spec leaves it unknown. Unknown H or W can't be traced: the spec must give
+blocks), or can't write a block as a function at all (an adaptive pool inside one, whose input size
+the function leaves unknown), the model is exported again inlined, without functions. Inputs and
+outputs are torch's layout (NCHW), named as the spec names them; the batch axis stays dynamic where
+the spec leaves it unknown. Unknown H or W can't be traced: the spec must give
 the input a size (``--set image=[224, 224, 3]``).
 """
 from __future__ import annotations
@@ -47,11 +49,96 @@ def export_onnx(graph, path: str) -> None:
                 torch.onnx.export(model, examples, path, dynamo=False, input_names=names_in, output_names=names_out,
                                   dynamic_axes=dynamic or None, opset_version=OPSET,
                                   export_modules_as_functions=functions or False)
-    export(blocks)
-    if blocks and not _valid(path):
+    swapped = _static_adaptive_pools(graph, model)
+    fastpath = torch.backends.mha.get_fastpath_enabled()
+    torch.backends.mha.set_fastpath_enabled(False)   # nn.MultiheadAttention's fused kernel has no ONNX export
+    try:
+        _export_folded_or_inlined(export, blocks, path)
+    finally:
+        torch.backends.mha.set_fastpath_enabled(fastpath)
+        for parent, name, original in swapped:
+            setattr(parent, name, original)
+    _name_io(path, names_in, names_out)
+
+
+def _export_folded_or_inlined(export, blocks, path) -> None:
+    try:
+        export(blocks)
+        folded = _valid(path) if blocks else True
+    except Exception:       # torch.onnx's SymbolicValueError and the like: it can't write these blocks as functions
+        if not blocks:
+            raise
+        folded = False
+    if not folded:
         # The exporter writes some nested functions without their values' types (ONNX's checker and
-        # ONNX Runtime refuse them): the same graph, inlined, is what it writes without functions.
+        # ONNX Runtime refuse them), and can't write some ops inside a function at all (an adaptive
+        # pool whose input size the function leaves unknown): the same graph, inlined, is what it
+        # writes without functions.
         export(False)
+
+
+def _static_adaptive_pools(graph, model) -> list:
+    """Swap each adaptive pool of the module (one the exporter can't write: its bins don't divide the input,
+    or the traced sizes are unknown under a dynamic batch) for the same bins at the spec's static input
+    size, sliced and reduced axis by axis; returns [(parent, name, original)] to put back."""
+    import torch
+    from ..ir import module_path
+    from ..ops.conv import adaptive_bins
+
+    class StaticAdaptivePool(torch.nn.Module):
+        def __init__(self, mode, bins):
+            super().__init__()
+            self.mode, self.bins = mode, bins
+
+        def forward(self, x):
+            for axis, bins in enumerate(self.bins):
+                dim = 2 + axis
+                parts = [x.narrow(dim, a, b - a) for a, b in bins]
+                x = torch.cat([p.mean(dim, keepdim=True) if self.mode == "avg" else p.amax(dim, keepdim=True)
+                               for p in parts], dim)
+            return x
+
+    swapped = []
+    for node in graph.nodes:
+        if node.op not in ("adaptive_avgpool", "adaptive_maxpool"):
+            continue
+        spatial, size = node.inputs[0].shape[1:-1], tuple(node.args["size"])
+        if all(o == 1 for o in size) or any(n is None for n in spatial):
+            continue        # a global pool the exporter writes as such, or a size the trace can't fix
+        *parents, name = module_path(node.name)
+        try:
+            parent = model.get_submodule(".".join(parents))
+            original = getattr(parent, name)
+        except AttributeError:
+            continue
+        bins = [adaptive_bins(n, o) for n, o in zip(spatial, size)]
+        setattr(parent, name, StaticAdaptivePool("avg" if node.op == "adaptive_avgpool" else "max", bins))
+        swapped.append((parent, name, original))
+    return swapped
+
+
+def _name_io(path, names_in, names_out) -> None:
+    """Give the graph's inputs and outputs the spec's names where the exporter didn't: an output that a
+    block's function computes directly keeps the exporter's number (``21``) instead of ``output_names``."""
+    import onnx
+    model = onnx.load(path, load_external_data=False)     # names only: weights stay where they are
+    graph = model.graph
+    renames = {v.name: want for v, want in [*zip(graph.input, names_in), *zip(graph.output, names_out)]
+               if v.name != want}
+    if not renames:
+        return
+    taken = {name for node in graph.node for name in [*node.input, *node.output]} | \
+        {v.name for v in [*graph.input, *graph.output, *graph.value_info, *graph.initializer]}
+    clash = (set(renames.values()) & taken) - set(renames)
+    if clash:
+        raise CnnError("backend", f"the ONNX exporter named another value {sorted(clash)[0]!r}, a name of the "
+                                  "spec's inputs and outputs")
+    for node in graph.node:
+        node.input[:] = [renames.get(n, n) for n in node.input]
+        node.output[:] = [renames.get(n, n) for n in node.output]
+    for v in [*graph.input, *graph.output, *graph.value_info]:
+        v.name = renames.get(v.name, v.name)
+    onnx.save(model, path)
 
 
 def _valid(path) -> bool:

@@ -1458,9 +1458,10 @@ def emit_torch(graph) -> str:
     header = (f'"""The network `{graph.name}`, written by cnndsl for PyTorch: `build()` returns the module.\n\n'
               f"Inputs (IR shapes, channels-last; torch takes NCHW): {ins}.\n"
               '"""\n')
-    return (header + "import torch\nfrom torch import nn\nimport torch.nn.functional as F\n\n"
-            + helpers + "\n" + classes
-            + f"\n\n\ndef build():\n    return {root}()\n")
+    body = helpers + "\n" + classes
+    imports = ("import torch\n" if re.search(r"\btorch\.", body) else "") + "from torch import nn\n" \
+        + ("import torch.nn.functional as F\n" if re.search(r"\bF\.", body) else "")
+    return header + imports + "\n" + body + f"\n\n\ndef build():\n    return {root}()\n"
 
 
 def to_torch(graph):
