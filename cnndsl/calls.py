@@ -17,7 +17,6 @@ from .values import Symbol, fmt_value
 
 
 _NO_DEFAULTS: dict = {}
-_TENSOR_EXPRS = (S.Name, S.Chain)   # the positional arguments of a one-input op that tensor_args looks at
 
 
 class CallMixin:
@@ -50,14 +49,16 @@ class CallMixin:
         if c.branches is not None:
             if op.arity is not None:
                 self.fail("type", f"`{op.name} {{ ... }}` needs a merge op (concat, add, multiply)", c.span, env)
-            when = [a for a in c.args or () if a.name == "when"]
+            when = tuple([a for a in c.args if a.name == "when"]) if c.args else ()
             branches = c.branches
             if when and not self.truth(when[0], env):
                 return self.skipped_merge(op, c, env, cur)
-            inputs = [self.branch(b, env, cur) for b in branches]
-            return self.op_call(op, c, env, inputs, tuple(when),
+            inputs = []
+            for b in branches:
+                inputs.append(self.branch(b, env, cur))
+            return self.op_call(op, c, env, inputs, when,
                                 lambda: [self.tensor_name(b, env) for b in branches])   # for an error only
-        if c.args and (op.arity is None or self.names_a_tensor(c)):
+        if c.args and (op.arity is None or self.names_a_tensor(c, env)):
             tensors, inputs, names = self.tensor_args(op, c, env)
         else:
             tensors = ()      # an op that takes the chain's tensor, and no argument that could name a tensor
@@ -82,13 +83,24 @@ class CallMixin:
             self.fail("type", f"{op.name} needs branches: `{op.name} {{ a; b }}` or `{op.name}(x, y)`", c.span, env)
         return self.op_call(op, c, env, [self.need_input(cur, c, env)], ())
 
-    def names_a_tensor(self, c: S.Call) -> bool:
-        """Whether a positional argument of the call is a name or a chain (remembered per call site)."""
+    def names_a_tensor(self, c: S.Call, env) -> bool:
+        """Whether a positional argument of the call is a chain, or a name bound here to a tensor or a
+        list (what ``tensor_args`` would take for an op that reads the chain's tensor; which arguments are
+        chains or names is remembered per call site)."""
         known = self.tensor_sites.get(id(c))
         if known is None:
-            known = self.tensor_sites[id(c)] = (c, any(a.name is None and type(a.value) in _TENSOR_EXPRS
-                                                       for a in c.args))
-        return known[1]
+            chains = any(a.name is None and type(a.value) is S.Chain for a in c.args)
+            ids = tuple(a.value.id for a in c.args if a.name is None and type(a.value) is S.Name)
+            known = self.tensor_sites[id(c)] = (c, None if chains else ids)
+        ids = known[1]
+        if ids is None:
+            return True
+        names = env.names
+        for name in ids:
+            v = names.get(name)
+            if isinstance(v, (Node, list)):
+                return True
+        return False
 
     def sequential(self, c: S.Call, env, cur):
         """``sequential(name="stem") { conv(...); layernorm(...) }``: a chain of layers that a backend

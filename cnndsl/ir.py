@@ -48,7 +48,7 @@ def module_path(name: str) -> tuple[str, ...]:
     return tuple(step.replace("\0", "-") for step in name.replace("--", "\0").split(SEP))
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True, unsafe_hash=True)   # read-only by convention; not frozen: a frozen __init__ costs a setattr call per field
 class Scope:
     """A block call or a repeat that nodes sit in (a cluster in diagrams), as structured data.
 

@@ -22,7 +22,7 @@ from .contracts import check_expects, check_value
 from .ops import REGISTRY, describe
 from .ops.schema import FrozenArgs, convert
 from .shapes import infer_node
-from .values import MAX_INT, Evaluator, Symbol, bounded, fmt_value, vlist
+from .values import MAX_INT, MAX_LEN, Evaluator, Symbol, bounded, fmt_value, vlist
 
 KEYWORD_NAMES = {"in"}
 
@@ -76,7 +76,7 @@ class Lowerer(CallMixin, SharingMixin):
         self.taken: dict = {}
         self.valid_parts: set = set()     # prefixes and bases of derived names that are valid layer names
         self.plain_calls: dict = {}       # id(block call) -> (the call, whether it binds in order): calls.in_order
-        self.tensor_sites: dict = {}      # id(op call) -> (the call, whether it may name a tensor): names_a_tensor
+        self.tensor_sites: dict = {}      # id(op call) -> (the call, its positional names, or None if a chain): names_a_tensor
         self.stmt_of = _Handlers(type(self), "stmt_")   # syntax class -> its method, looked up once
         self.elem_of = _Handlers(type(self), "elem_")
         self.expects: list = []      # (Expect statement, expected value)
@@ -113,7 +113,13 @@ class Lowerer(CallMixin, SharingMixin):
                 if ev is None:
                     ev = env._evaluator = Evaluator(env.names, lambda span: self.tick(span, env), env.blocks)
                 return ev(expr)
-            if type(v) is int and -MAX_INT < v < MAX_INT:
+            t = type(v)          # the usual values checked here, as ``bounded`` checks them
+            if t is int:
+                if -MAX_INT < v < MAX_INT:
+                    return v
+            elif t is bool or v is None or t is Node:
+                return v
+            elif (t is str or t is Symbol or t is list) and len(v) <= MAX_LEN:
                 return v
             return bounded(v, expr.span)
         except CnnError as e:
@@ -158,13 +164,15 @@ class Lowerer(CallMixin, SharingMixin):
     def emit(self, op_name, args, inputs, span, env: Env, name=None, layer=True, shares=None, frozen=False) -> Node:
         """A new node; ``layer=False`` for nodes no backend makes a layer of (a split's parts, a shared
         layer's later applications: ``shares`` is the node whose layer it calls again)."""
+        limits = self.limits
         self.steps += 1
-        if self.steps > self.limits.max_steps:
+        if self.steps > limits.max_steps:
             self.tick(span, env)
         nodes = self.graph.nodes
-        if len(nodes) >= self.limits.max_nodes:
-            self.fail("limit", f"the network has more than {self.limits.max_nodes:,} nodes (max_nodes)", span, env)
-        matched = self.shared_node(env, op_name, args, span) if env.sharing is not None else None
+        if len(nodes) >= limits.max_nodes:
+            self.fail("limit", f"the network has more than {limits.max_nodes:,} nodes (max_nodes)", span, env)
+        sharing = env.sharing
+        matched = self.shared_node(env, op_name, args, span) if sharing is not None else None
         if matched is not None:        # a shared block applied again: this node calls the first's layer
             (name, shares), layer = matched, False
         frozen = bool(frozen or env.frozen or (shares is not None and shares.frozen))
@@ -183,10 +191,12 @@ class Lowerer(CallMixin, SharingMixin):
                     self.claim(name, span, env, (prefix, op_name))
             else:
                 name = self.claim(name, span, env)
-        known = (args.inferred if type(args) is FrozenArgs and env.sharing is None and shares is None and not frozen
+        known = (args.inferred if type(args) is FrozenArgs and sharing is None and shares is None and not frozen
                  else None)
         if known is not None:    # these arguments met these input shapes before: the same results
-            done = known.get((inputs[0].shape,) if len(inputs) == 1 else tuple([i.shape for i in inputs]))
+            n = len(inputs)
+            done = known.get((inputs[0].shape,) if n == 1 else (inputs[0].shape, inputs[1].shape) if n == 2
+                             else tuple([i.shape for i in inputs]))
             if done is not None:
                 node = Node(name, op_name, done[4], tuple(inputs), done[0], span, env.scope, done[1], done[2], done[3])
                 nodes.append(node)
@@ -196,8 +206,8 @@ class Lowerer(CallMixin, SharingMixin):
         if matched is not None:
             self.check_same_args(env, node, span)
         nodes.append(node)
-        if env.sharing is not None and env.sharing.k == 1:
-            env.sharing.shared.first.append(node)
+        if sharing is not None and sharing.k == 1:
+            sharing.shared.first.append(node)
         return node
 
     # --- networks ---------------------------------------------------------------

@@ -228,7 +228,13 @@ class Evaluator:
             raise CnnError("value", f"can't compute this: {exc}", e.span) from None
         finally:
             levels[0] -= 1
-        if type(v) is int and -MAX_INT < v < MAX_INT:
+        t = type(v)          # the usual values checked here, as ``bounded`` checks them
+        if t is int:
+            if -MAX_INT < v < MAX_INT:
+                return v
+        elif t is bool or v is None or t is Node:
+            return v
+        elif (t is str or t is Symbol or t is list) and len(v) <= MAX_LEN:
             return v
         return bounded(v, e.span)
 
