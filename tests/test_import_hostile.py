@@ -1,6 +1,6 @@
 """Hostile and broken .keras files: each ends in one located error (the file, and the config path
 where the config is at fault), exit 1, within 5 s of CPU time and 1 GiB of memory (measured with
-``resource.getrusage`` in the child; CPU time, not wall-clock, so a loaded machine doesn't fail it).
+the child's own ``resource.getrusage`` and VmHWM; CPU time, not wall-clock, so a loaded machine doesn't fail it).
 
 The family covers the zip layer (a size over the limit, a header that understates its stream, corrupt
 deflate data, an encryption flag, an unknown compression method, a short file), the JSON layer (too
@@ -24,9 +24,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from keras_configs import chain, functional, input_layer, keras_file, layer, relu, tensor  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
+# Peak memory is the child's own VmHWM: ``ru_maxrss`` would not do, as Linux carries the parent's high-water
+# mark across fork and exec, so a child of a pytest worker holding 8 GiB of built models reports 8 GiB.
 PROBE = ("import json, resource, sys; from cnndsl.cli import main; rc = main(sys.argv[1:]); "
          "u = resource.getrusage(resource.RUSAGE_SELF); "
-         "print('PROBE ' + json.dumps([rc, u.ru_utime + u.ru_stime, u.ru_maxrss * 1024]))")
+         "hwm = [int(l.split()[1]) for l in open('/proc/self/status') if l.startswith('VmHWM:')]; "
+         "print('PROBE ' + json.dumps([rc, u.ru_utime + u.ru_stime, (hwm or [u.ru_maxrss])[0] * 1024]))")
 MAX_CPU_S = 5.0
 MAX_RSS = 1 << 30
 
