@@ -132,35 +132,78 @@ def test_torch_export_takes_the_module(first):
     assert worst(want, [nhwc(y.numpy()) for y in (got if isinstance(got, (tuple, list)) else [got])]) <= TOLERANCE
 
 
-# The export runs in a child process, as `cnndsl compile --target onnx` does: torch's TorchScript-based ONNX
+# The exports run in a child process, as `cnndsl compile --target onnx` does: torch's TorchScript-based ONNX
 # exporter crashes the process (a segmentation fault in torch.onnx.export) after some sixty exports of different
-# modules in one process, though each export alone succeeds; one process per export is what users run.
-_EXPORT = """
-import sys
+# modules in one process, though each export alone succeeds. One child serves EXPORTS_PER_CHILD exports (a
+# request per line: the spec, the network, the module's state_dict file and the .onnx path to write), then a
+# fresh one takes over: far below the crash, without paying torch's start-up for every file.
+_EXPORTER = """
+import sys, traceback
 import torch
 from shipped_specs import small_graph
-import cnndsl
 from cnndsl.backends import onnx as onnx_backend
 from cnndsl.backends import torch as torch_backend
-path, name, state, out = sys.argv[1:]
-graph = small_graph(path, name)
-module = cnndsl.to_torch(graph).eval()
-module.load_state_dict(torch.load(state))
-torch_backend.to_torch = lambda g: module       # the module holding the Keras weights
-onnx_backend.export_onnx(graph, out)
+build = torch_backend.to_torch
+for line in sys.stdin:
+    path, name, state, out = line.rstrip("\\n").split("\\t")
+    try:
+        graph = small_graph(path, name)
+        module = build(graph).eval()
+        module.load_state_dict(torch.load(state))
+        torch_backend.to_torch = lambda g: module       # the module holding the Keras weights
+        try:
+            onnx_backend.export_onnx(graph, out)
+        finally:
+            torch_backend.to_torch = build
+        print("ok", flush=True)
+    except Exception:
+        print(repr(traceback.format_exc()), flush=True)
 """
+EXPORTS_PER_CHILD = 15
 
 
-def test_onnx_runtime_equals_keras(first, tmp_path):
-    import subprocess
+class _Exporter:
+    def __init__(self):
+        self.child, self.served = None, 0
 
+    def export(self, path, name, state, out) -> str:
+        """"ok", or what went wrong (the child's traceback, or how it ended)."""
+        import subprocess
+        if self.child is None or self.served >= EXPORTS_PER_CHILD:
+            self.close()
+            self.child = subprocess.Popen([sys.executable, "-c", _EXPORTER], cwd=Path(__file__).resolve().parent,
+                                          stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+            self.served = 0
+        self.served += 1
+        self.child.stdin.write(f"{path}\t{name}\t{state}\t{out}\n")
+        self.child.stdin.flush()
+        answer = self.child.stdout.readline().strip()
+        if not answer:          # it died: the next export starts a fresh one
+            code, self.child = self.child.wait(), None
+            return f"the exporting process ended with status {code}"
+        return answer
+
+    def close(self):
+        if self.child is not None:
+            self.child.stdin.close()
+            self.child.wait()
+            self.child = None
+
+
+@pytest.fixture(scope="module")
+def exporter():
+    e = _Exporter()
+    yield e
+    e.close()
+
+
+def test_onnx_runtime_equals_keras(first, exporter, tmp_path):
     import onnxruntime
     path, name, graph, model, module, xs, want = first
     out, state = tmp_path / "model.onnx", tmp_path / "state.pt"
     torch.save(module.state_dict(), state)
-    run = subprocess.run([sys.executable, "-c", _EXPORT, str(path), name, str(state), str(out)],
-                         cwd=Path(__file__).resolve().parent, capture_output=True, text=True, timeout=600)
-    assert run.returncode == 0, run.stderr[-3000:]
+    answer = exporter.export(path, name, state, out)
+    assert answer == "ok", answer[-3000:]
     session = onnxruntime.InferenceSession(str(out), providers=["CPUExecutionProvider"])
     got = session.run(None, {i.name: nchw(x) for i, x in zip(session.get_inputs(), xs)})
     assert [o.name for o in session.get_outputs()] == list(graph.outputs)
