@@ -656,7 +656,9 @@ def _compile_binop(e):
             raise CnnError("value", f"can't compute this: {exc}", span) from None
         finally:
             levels[0] -= 1
-        return _checked(value, span)     # as _level ends
+        if type(value) is int or type(value) is bool:   # as _level ends (an int was checked at its step)
+            return value
+        return _checked(value, span)
     return binop
 
 
@@ -702,7 +704,7 @@ def _compile_str(e):
             raise CnnError("value", f"can't compute this: {exc}", span) from None
         finally:
             levels[0] -= 1
-        return _checked(v, span)     # as _level ends
+        return v if len(v) <= MAX_LEN else _checked(v, span)     # as _level ends
     return template
 
 
