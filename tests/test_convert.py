@@ -71,8 +71,10 @@ def assert_one_line_error(r, *words, code=None):
     if code is not None:
         assert r.returncode == code, r.stderr
     assert "Traceback" not in r.stderr and "internal error" not in r.stderr, r.stderr[-2000:]
-    assert re.match(r"(.*\(imported\):\d+:\d+: )?error:", r.stderr) and r.stderr.count("error:") == 1, \
-        r.stderr[-2000:]       # an error in the imported spec is located in it, with its line shown
+    # an error in the imported spec is located in it, with its line shown; one in a .keras file's config at the
+    # file and the config path of the layer at fault (issue 20: `m.keras: layers[1]: error: ...`)
+    assert re.match(r"(.*\(imported\):\d+:\d+: |\S+\.keras: ([^:\s]+: )?)?error:", r.stderr) \
+        and r.stderr.count("error:") == 1, r.stderr[-2000:]
     for word in words:
         assert word in r.stderr, f"{word!r} not in: {r.stderr}"
 
