@@ -34,6 +34,12 @@ class Span:
     end_line: int
     end_col: int
 
+    def __init__(self, source: Source, line: int, col: int, end_line: int, end_col: int):
+        # the dataclass's own __init__, without a frozen field's setattr call per field (every syntax
+        # node has a Span)
+        d = self.__dict__
+        d["source"], d["line"], d["col"], d["end_line"], d["end_col"] = source, line, col, end_line, end_col
+
     def __str__(self) -> str:
         return f"{self.source.path}:{self.line}:{self.col}"
 

@@ -16,11 +16,11 @@ from __future__ import annotations
 import contextlib
 import gc
 import os
-import shutil
 import signal
 import stat
 import sys
-import tempfile
+
+# shutil and tempfile are imported where they are used: `check` reads files and needs neither (start-up)
 
 from .errors import CnnError
 
@@ -60,6 +60,7 @@ def check_writable(path: str) -> str:
     """The folder a file for ``path`` goes in, or a usage error if it can't be written (checked before slow work).
 
     For ``-``, devices and FIFOs, the folder of temporary files (they are written through)."""
+    import tempfile
     if path == STDOUT:
         return tempfile.gettempdir()
     target = _resolved(path)
@@ -168,6 +169,7 @@ def atomic_path(path: str, suffix: str | None = None):
     target = _resolved(path) if how == "file" else path
     if suffix is None:
         suffix = os.path.splitext(os.path.basename(target))[1]
+    import tempfile
     tmp = None
     with _signals_end_cleanly():
         try:
@@ -205,6 +207,7 @@ def _copy(src, out) -> None:
     if isinstance(src, (bytes, bytearray, memoryview)):
         _write_all(out, src)
     else:
+        import shutil
         shutil.copyfileobj(src, out, 1 << 20)
 
 

@@ -256,9 +256,9 @@ class Graph:
             if name in names or not name or "/" in name:
                 raise CnnError("internal", f"bad or duplicate node name `{n.name}`", n.span)
             names.add(name)
-            for i in n.inputs:
-                if i not in seen:
-                    raise CnnError("internal", f"`{n.name}` reads `{i.name}`, which is not before it", n.span)
+            if not seen.issuperset(n.inputs):      # the first input not before it, reported
+                i = next(i for i in n.inputs if i not in seen)
+                raise CnnError("internal", f"`{n.name}` reads `{i.name}`, which is not before it", n.span)
             if n.shares is not None and (n.shares not in seen or n.shares.shares is not None
                                          or n.shares.op != n.op or n.params):
                 raise CnnError("internal", f"`{n.name}` shares `{n.shares.name}`, which is not an earlier first "

@@ -112,7 +112,8 @@ class Lowerer(CallMixin, SharingMixin):
                 ev = env.__dict__.get("_evaluator")
                 if ev is None:
                     ev = env._evaluator = Evaluator(env.names, lambda span: self.tick(span, env), env.blocks)
-                return ev(expr)
+                fn = expr._ev        # the expression's compiled closure (values._compile), as ev(expr) runs it
+                return fn(ev) if fn is not None else ev(expr)
             t = type(v)          # the usual values checked here, as ``bounded`` checks them
             if t is int:
                 if -MAX_INT < v < MAX_INT:
@@ -120,6 +121,8 @@ class Lowerer(CallMixin, SharingMixin):
             elif t is bool or v is None or t is Node:
                 return v
             elif (t is str or t is Symbol or t is list) and len(v) <= MAX_LEN:
+                return v
+            elif t is float and v - v == 0.0:     # a float bounded accepts: not nan, not infinite
                 return v
             return bounded(v, expr.span)
         except CnnError as e:

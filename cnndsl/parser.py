@@ -17,6 +17,8 @@ parsing would report it.
 from __future__ import annotations
 
 import contextvars
+import gc
+import operator
 import os
 import re
 
@@ -158,6 +160,39 @@ class _Tables:
             f"(?P<{n}>{rx})" for n, rx in data["TERMINALS"] if n not in self.ignore) + ")").match
         self.start = data["START"]
         self._one, self._builders = {}, {}
+        self.passes = {}     # (state below, state, lookahead) -> the state after its `?rule`s pass up: pass_up
+        # The lexer's first step without the alternation of every terminal: the characters whitespace and
+        # comments start with (a run of them is skipped in one match), and per character the terminals that
+        # can start with it, in order (``starting``). Where the grammar's terminals can't be read that way
+        # (``_first_chars`` can't tell), every character goes to the alternation (``skipping``).
+        firsts = {name: _first_chars(rx) for name, rx in data["TERMINALS"]}
+        skips = [firsts[name] for name in self.ignore]
+        self.skip_first = frozenset().union(*skips) if None not in skips else frozenset()
+        self.skip_run = re.compile(f"(?:{skip})+").match
+        self.order = [name for name, _ in data["TERMINALS"] if name not in self.ignore]
+        self.first_of = firsts if all(firsts[name] is not None for name in self.order) else None
+        self.by_first: dict = {}    # character -> ((terminal, its match), ...), or False: the alternation
+
+    def starting(self, c: str):
+        """The terminals (and their matches) that can start with ``c``, in the alternation's order; False
+        where only the alternation can tell (a character beyond ASCII)."""
+        if self.first_of is None or ord(c) >= 128:
+            found = False
+        else:
+            found = tuple((name, self.one(name).match) for name in self.order if c in self.first_of[name])
+        self.by_first[c] = found
+        return found
+
+    def pass_up(self, below: int, state: int, kind: str) -> int:
+        """The state on top of ``below`` once every `?rule: x` that ``state`` reduces on ``kind`` has passed
+        its child up (each replaces the top state by the goto of ``below`` on its rule). ``_drive`` remembers
+        it: the same run happens at every expression."""
+        states = self.states
+        action = states[state].get(kind)
+        while action.__class__ is str:
+            state = states[below][action]
+            action = states[state].get(kind)
+        return state
 
     def builders(self, table: str) -> list:
         """Per rule, the function that makes its node: ``_ToAst``'s method for its name (``"ast"``), or a
@@ -174,6 +209,74 @@ class _Tables:
         if rx is None:
             rx = self._one[name] = re.compile(self.terminals[name])
         return rx
+
+
+def _first_chars(rx: str):
+    """The ASCII characters a match of ``rx`` can start with (a superset: lookarounds are left out), or
+    None where that can't be read off the pattern (it may match nothing, a case-insensitive flag, a
+    negated set, anything unusual)."""
+    from re import _constants as K, _parser as P
+    ascii_chars = [chr(i) for i in range(128)]
+
+    def category(cat):
+        rx = {K.CATEGORY_DIGIT: r"\d", K.CATEGORY_NOT_DIGIT: r"\D", K.CATEGORY_SPACE: r"\s",
+              K.CATEGORY_NOT_SPACE: r"\S", K.CATEGORY_WORD: r"\w", K.CATEGORY_NOT_WORD: r"\W"}.get(cat)
+        return None if rx is None else {ch for ch in ascii_chars if re.match(rx, ch)}
+
+    def item(op, av):      # (first characters or None, whether it can match nothing)
+        if op is K.LITERAL:
+            return ({chr(av)} if av < 128 else set()), False
+        if op is K.IN:
+            chars = set()
+            for o, v in av:
+                if o is K.LITERAL:
+                    chars |= {chr(v)} if v < 128 else set()
+                elif o is K.RANGE:
+                    chars |= {chr(i) for i in range(v[0], min(v[1], 127) + 1)}
+                elif o is K.CATEGORY and category(v) is not None:
+                    chars |= category(v)
+                else:
+                    return None, False
+            return chars, False
+        if op is K.SUBPATTERN:
+            _group, add_flags, _del_flags, p = av
+            return seq(p) if not add_flags & K.SRE_FLAG_IGNORECASE else (None, False)
+        if op is K.BRANCH:
+            chars, empty = set(), False
+            for p in av[1]:
+                f, e = seq(p)
+                if f is None:
+                    return None, False
+                chars |= f
+                empty = empty or e
+            return chars, empty
+        if op in (K.MAX_REPEAT, K.MIN_REPEAT):
+            low, _high, p = av
+            f, e = seq(p)
+            return f, e or low == 0
+        if op in (K.ASSERT, K.ASSERT_NOT, K.AT):
+            return set(), True
+        return None, False
+
+    def seq(items):
+        chars = set()
+        for op, av in items:
+            f, empty = item(op, av)
+            if f is None:
+                return None, False
+            chars |= f
+            if not empty:
+                return chars, False
+        return chars, True
+
+    try:
+        parsed = P.parse(rx)
+    except Exception:
+        return None
+    if parsed.state.flags & K.SRE_FLAG_IGNORECASE:
+        return None
+    chars, empty = seq(list(parsed))
+    return None if chars is None or empty else frozenset(chars)
 
 
 def _tables() -> _Tables:
@@ -303,6 +406,7 @@ class Meta:
 
 
 _EMPTY = (0, 0, 0, 0, 0, 0, 0)
+_DEPTH = operator.itemgetter(6)    # an extent's depth
 
 
 def _drive(text: str, start: str, ctx, table: str) -> tuple:
@@ -317,8 +421,9 @@ def _drive(text: str, start: str, ctx, table: str) -> tuple:
     it (as lark's tree would nest: tokens 0, inlined rules and ``?rule``s passing one child up add no
     level)."""
     T = _tables()
-    states, state_lexer, rules, master, skip = T.states, T.state_lexer, T.rules, T.skipping, T.skip
-    builders = T.builders(table)
+    states, state_lexer, rules, master = T.states, T.state_lexer, T.rules, T.skipping
+    skip_first, skip_run, by_first = T.skip_first, T.skip_run, T.by_first
+    builders, passes = T.builders(table), T.passes
     state, end_state = T.start[start]
     sstack, vstack, estack = [state], [], []
     pos, line, line_start, n = 0, 1, 0, len(text)
@@ -327,28 +432,37 @@ def _drive(text: str, start: str, ctx, table: str) -> tuple:
         # the next token, lexed in the state the parser is in (lark's contextual lexer)
         if pos < n:
             lexer = state_lexer[sstack[-1]]
-            m = master(text, pos)     # whitespace and comments (ignored in every state), then a token
-            if m is not None:
-                start = m.end(1)
-                if start != pos:
+            c = text[pos]
+            if c in skip_first:       # whitespace and comments (ignored in every state): the whole run
+                m = skip_run(text, pos)
+                if m is not None:
+                    start = m.end()
                     nl = text.count("\n", pos, start)
                     if nl:
                         line += nl
                         line_start = text.rindex("\n", pos, start) + 1
                     pos = start
-            else:                     # only whitespace and comments left, or no terminal matches
-                m = skip(text, pos)
+                    if pos == n:
+                        continue
+                    c = text[pos]
+            # the first terminal, in lark's order, that matches here (its alternation's first match): among
+            # those that can start with this character, or else from the alternation of them all
+            firsts = by_first.get(c)
+            if firsts is None:
+                firsts = T.starting(c)
+            kind = None
+            if firsts is False:
+                m = master(text, pos)
                 if m is not None:
-                    value = m.group()
-                    nl = value.count("\n") if value[0] != "#" else 0
-                    if nl:
-                        line += nl
-                        line_start = pos + value.rindex("\n") + 1
-                    pos += len(value)
-                    continue
-            if m is not None and m.lastgroup in lexer.names:
-                kind = m.lastgroup
-                value = m.group(kind)
+                    kind = m.lastgroup
+                    value = m.group(kind)
+            else:
+                for name, match in firsts:
+                    m = match(text, pos)
+                    if m is not None:
+                        kind, value = name, m.group()
+                        break
+            if kind is not None and kind in lexer.names:
                 u = lexer.unless.get(kind)
                 if u is not None:
                     kind = u.get(value, kind)
@@ -377,8 +491,15 @@ def _drive(text: str, start: str, ctx, table: str) -> tuple:
             if action is None:
                 raise UnexpectedToken(tok, {k for k in row if k.isupper()})
             if action.__class__ is str:    # `?rule: x`: its one child passes up as it is (value and extent)
+                if kind != "$END":         # a run of these, for this lookahead, over the same state below: once
+                    key = (sstack[-2], sstack[-1], kind)
+                    top = passes.get(key)
+                    if top is None:
+                        top = passes[key] = T.pass_up(sstack[-2], sstack[-1], kind)
+                    sstack[-1] = top
+                    continue
                 sstack[-1] = states[sstack[-2]][action]
-                if kind == "$END" and sstack[-1] == end_state:
+                if sstack[-1] == end_state:
                     return vstack[-1], estack[-1]
                 continue
             if action >= 0:
@@ -406,7 +527,7 @@ def _drive(text: str, start: str, ctx, table: str) -> tuple:
                     full = [x for x in exts if x[0]]
                     first = full[0] if full else _EMPTY
                     last = full[-1] if full else _EMPTY
-                depth = max([x[6] for x in exts]) if size > 1 else first[6]
+                depth = max(map(_DEPTH, exts)) if size > 1 else first[6]
             else:
                 vals, first, last, depth = [], _EMPTY, _EMPTY, 0
             if include is None:
@@ -461,7 +582,13 @@ def parse(text: str, path: str = "<string>") -> S.Module:
     module = _PARSED.get(key)
     if module is None:
         source = Source(path, text)
-        module = _parse_ast(source, text, "start")
+        enabled = gc.isenabled()
+        gc.disable()    # parsing makes many long-lived objects and no cycles; collections would only cost time
+        try:
+            module = _parse_ast(source, text, "start")
+        finally:
+            if enabled:
+                gc.enable()
         if len(text) <= MAX_CACHED_TEXT:
             while _PARSED and sum(len(t) for _, t in _PARSED) + len(text) > MAX_CACHED_TEXT:
                 del _PARSED[next(iter(_PARSED))]        # the oldest first

@@ -12,7 +12,9 @@ from __future__ import annotations
 class Node:
     """Base of every AST node: positional fields, value equality, read-only."""
 
-    __slots__ = ("span",)
+    # ``_ev``: the node's evaluation compiled once into a closure by ``values._compile`` (None until the
+    # first time the expression is evaluated; not a field: equality, hashing and printing ignore it).
+    __slots__ = ("span", "_ev")
     _fields: tuple = ("span",)
 
     def __init__(self, *values):
@@ -20,6 +22,7 @@ class Node:
             raise TypeError(f"{type(self).__name__} takes {len(self._fields)} fields, got {len(values)}")
         for k, v in zip(self._fields, values):
             object.__setattr__(self, k, v)
+        object.__setattr__(self, "_ev", None)
 
     def __setattr__(self, key, value):
         raise AttributeError(f"{type(self).__name__} is immutable")
@@ -38,7 +41,46 @@ class Node:
 
 
 def node(name: str, *fields: str, doc: str = "") -> type:
-    return type(name, (Node,), {"__slots__": fields, "_fields": ("span",) + fields, "__doc__": doc})
+    cls = type(name, (Node,), {"__slots__": fields, "_fields": ("span",) + fields, "__doc__": doc})
+    cls.__init__ = _init_of(cls)
+    return cls
+
+
+def _init_of(cls) -> object:
+    """``Node.__init__`` for ``cls``, its fields written out, each through its slot's own setter (the
+    parser makes a node per rule it reduces; a loop of ``object.__setattr__`` costs more than the node).
+    Nodes have two to five fields, ``span`` included."""
+    sets = [getattr(cls, f).__set__ for f in cls._fields]
+    n, set_ev = len(sets), Node._ev.__set__
+    a, b, c, d, e = sets + [None] * (5 - n)
+    if n == 2:
+        def __init__(self, *values):
+            if len(values) != 2:
+                _arity(self, values)
+            a(self, values[0]), b(self, values[1]), set_ev(self, None)
+    elif n == 3:
+        def __init__(self, *values):
+            if len(values) != 3:
+                _arity(self, values)
+            a(self, values[0]), b(self, values[1]), c(self, values[2]), set_ev(self, None)
+    elif n == 4:
+        def __init__(self, *values):
+            if len(values) != 4:
+                _arity(self, values)
+            a(self, values[0]), b(self, values[1]), c(self, values[2]), d(self, values[3]), set_ev(self, None)
+    elif n == 5:
+        def __init__(self, *values):
+            if len(values) != 5:
+                _arity(self, values)
+            a(self, values[0]), b(self, values[1]), c(self, values[2]), d(self, values[3]), e(self, values[4])
+            set_ev(self, None)
+    else:
+        return Node.__init__
+    return __init__
+
+
+def _arity(node, values):
+    raise TypeError(f"{type(node).__name__} takes {len(node._fields)} fields, got {len(values)}")
 
 
 # --- expressions -------------------------------------------------------------

@@ -142,6 +142,27 @@ class Function:
 
     def __init__(self, fdef: S.FnDef, home: dict):
         self.fdef, self.home = fdef, home
+        self.params = [p.name for p in fdef.params]
+
+    def call_in_order(self, evaluator: "Evaluator", e: S.FuncCall, operands: tuple):
+        """``call`` where every argument is positional (``operands``: see ``_read``): when they are as many
+        as the parameters, nothing is left to check or to default."""
+        params = self.params
+        if len(operands) != len(params):
+            return self.call(evaluator, e)
+        bound = dict(zip(params, _read(evaluator, operands)))
+        if evaluator.depth >= MAX_CALL_DEPTH:
+            raise CnnError("limit", f"function calls nest deeper than {MAX_CALL_DEPTH} (a recursion that never ends?)",
+                           e.span)
+        inner = Evaluator({**self.home, **bound}, evaluator.tick)
+        inner.depth, inner.levels = evaluator.depth + 1, evaluator.levels
+        if evaluator.tick is not None:
+            evaluator.tick(e.span)
+        try:
+            return inner(self.fdef.body)
+        except CnnError as err:
+            err.notes.append(f"in {self.fdef.name}({', '.join(fmt_value(bound[p]) for p in params)}), called at {e.span}")
+            raise
 
     def __repr__(self):
         return f"<fn {self.fdef.name}>"
@@ -195,48 +216,12 @@ class Evaluator:
         self.depth = 0      # nested function calls
 
     def __call__(self, e: S.Node):
-        kind = type(e)
-        if kind is _NUM or kind is _CONST or kind is _NAME:   # a leaf: no nesting below it, nothing to catch
-            if self.levels[0] < MAX_EVAL_DEPTH:              # (the limit check below would pass)
-                if kind is _NAME:
-                    v = self.lookup.get(e.id, _MISSING)
-                    if v is _MISSING:
-                        v = Symbol(e.id)
-                else:
-                    v = e.value
-                t = type(v)
-                if t is int:
-                    if -MAX_INT < v < MAX_INT:
-                        return v
-                elif t is bool or v is None or t is Node:
-                    return v
-                elif (t is str or t is Symbol or t is list) and len(v) <= MAX_LEN:
-                    return v
-                return bounded(v, e.span)
-        levels = self.levels
-        levels[0] += 1
-        if levels[0] > MAX_EVAL_DEPTH:
-            raise CnnError("limit", f"expressions nest deeper than {MAX_EVAL_DEPTH:,} levels, counting every "
-                                    "function call's body", e.span,
-                           hint="a recursive function whose body is deeply nested multiplies the two")
-        try:
-            method = _METHODS.get(type(e))
-            if method is None:
-                method = _METHODS[type(e)] = getattr(Evaluator, type(e).__name__)
-            v = method(self, e)
-        except (OverflowError, ValueError, ZeroDivisionError) as exc:
-            raise CnnError("value", f"can't compute this: {exc}", e.span) from None
-        finally:
-            levels[0] -= 1
-        t = type(v)          # the usual values checked here, as ``bounded`` checks them
-        if t is int:
-            if -MAX_INT < v < MAX_INT:
-                return v
-        elif t is bool or v is None or t is Node:
-            return v
-        elif (t is str or t is Symbol or t is list) and len(v) <= MAX_LEN:
-            return v
-        return bounded(v, e.span)
+        """``e``'s value. Each syntax node is compiled once into a closure (``_compile``) that does what
+        the methods below do for it, the usual cases without their dispatch; every error comes from them."""
+        fn = e._ev
+        if fn is None:
+            fn = _compile(e)
+        return fn(self)
 
     def Num(self, e):
         return e.value
@@ -296,7 +281,10 @@ class Evaluator:
             if (e.op == "and") != left:
                 return left
             return self.truth(self(e.right), e.right)
-        right = self(e.right)
+        return self.combine(e, left, self(e.right))
+
+    def combine(self, e, left, right):
+        """``left op right`` for an operator other than `and` and `or`, both sides evaluated."""
         kl, kr = type(left), type(right)
         if (kl is int or kl is float) and (kr is int or kr is float):   # numbers: no list, string or bound rule
             f = _PLAIN.get(e.op)
@@ -344,7 +332,9 @@ class Evaluator:
                         hint=f"choose tensors with an `if` statement: `NAME = if {test} {{ {body} }} else {{ {orelse} }}`")
 
     def Attr(self, e):
-        v = self(e.value)
+        return self.attr_of(e, self(e.value))
+
+    def attr_of(self, e, v):
         if isinstance(v, Symbol) and f"{v}.{e.attr}" in self.lookup:   # an imported constant: lib.NAME
             return self.lookup[f"{v}.{e.attr}"]
         if isinstance(v, Symbol):
@@ -363,7 +353,9 @@ class Evaluator:
         raise CnnError("type", f"`.{e.attr}` needs a tensor, got {self.what(v, e.value)}", e.span)
 
     def Index(self, e):
-        v, i = self(e.value), self(e.index)
+        return self.index_of(e, self(e.value), self(e.index))
+
+    def index_of(self, e, v, i):
         if not isinstance(v, list):
             raise CnnError("type", f"only lists can be indexed, got {self.what(v, e.value)}", e.span)
         i = self.number(i, e.index)
@@ -457,10 +449,402 @@ class Evaluator:
 
 
 _MISSING = object()
-_NUM, _CONST, _NAME = S.Num, S.Const, S.Name
 # Operators on two numbers that need no check of their operands (no division, no power): the result as is.
 _PLAIN = {op: f for op, f in {**ARITH, **COMPARE}.items() if op not in ("/", "//", "%", "**")}
-_METHODS: dict = {}   # syntax class -> the Evaluator function for it, looked up once
+
+
+# --- compiled evaluation -----------------------------------------------------------------------------------
+# The first time an expression is evaluated, each of its nodes is compiled into a closure ``f(evaluator)``,
+# kept on the node (``_ev``; the syntax tree is immutable). A closure does exactly what ``Evaluator.__call__``
+# did with the node's method: a node with nodes below it counts one level of nesting (MAX_EVAL_DEPTH), turns
+# Python's arithmetic errors into a located error, and has its value checked (``bounded``); a leaf counts no
+# level. What it leaves out is the dispatch: the method lookup, the children's ``__call__``, and the tests the
+# node's own shape decides once (its operator, its template's parts, whether its function is a built-in).
+# Anything but the usual case goes to the ``Evaluator`` methods, with the values already computed, and they
+# raise the errors as before.
+
+def _too_deep(span) -> CnnError:
+    return CnnError("limit", f"expressions nest deeper than {MAX_EVAL_DEPTH:,} levels, counting every "
+                             "function call's body", span,
+                    hint="a recursive function whose body is deeply nested multiplies the two")
+
+
+def _leaf_too_deep(ev, span) -> CnnError:
+    """A leaf met at the nesting limit: the level it would have counted is counted (and stays counted, as
+    for any node over the limit: the error ends the evaluation)."""
+    ev.levels[0] += 1
+    return _too_deep(span)
+
+
+def _checked(v, span):
+    """``v`` as ``bounded`` gives it: the usual values tested by their exact type first (VList: the sizes
+    ``bounded`` tests)."""
+    t = type(v)
+    if t is int:
+        if -MAX_INT < v < MAX_INT:
+            return v
+    elif t is bool or v is None or t is Node:
+        return v
+    elif (t is str or t is Symbol or t is list) and len(v) <= MAX_LEN:
+        return v
+    elif t is VList and len(v) <= MAX_LEN and v.size <= MAX_LEN:
+        return v
+    elif t is float and v - v == 0.0:     # not nan, not infinite
+        return v
+    return bounded(v, span)
+
+
+def _constant(e):
+    """A literal's value as a 1-tuple when ``bounded`` accepts it (a number or true/false/none: ``bounded``
+    gives the same answer every time), else None (``1e999``: the error is raised each time it's evaluated)."""
+    if type(e) is S.Num or type(e) is S.Const:
+        try:
+            if bounded(e.value, e.span) is e.value:
+                return (e.value,)
+        except CnnError:
+            pass
+    return None
+
+
+def _compile_const(e):
+    span, known = e.span, _constant(e)
+    if known is None:
+        v = e.value
+
+        def literal(ev):
+            if ev.levels[0] < MAX_EVAL_DEPTH:
+                return bounded(v, span)
+            raise _leaf_too_deep(ev, span)
+        return literal
+    v = known[0]
+
+    def constant(ev):
+        if ev.levels[0] < MAX_EVAL_DEPTH:
+            return v
+        raise _leaf_too_deep(ev, span)
+    return constant
+
+
+def _compile_name(e):
+    key, span = e.id, e.span
+
+    def name(ev):
+        if ev.levels[0] < MAX_EVAL_DEPTH:
+            v = ev.lookup.get(key, _MISSING)
+            if v is _MISSING:
+                v = Symbol(key)
+            t = type(v)          # _checked, inline
+            if t is int:
+                if -MAX_INT < v < MAX_INT:
+                    return v
+            elif t is bool or v is None or t is Node:
+                return v
+            elif (t is str or t is Symbol or t is list) and len(v) <= MAX_LEN:
+                return v
+            return _checked(v, span)
+        raise _leaf_too_deep(ev, span)
+    return name
+
+
+def _level(span, body):
+    """The closure of a node with nodes below it: one level counted around ``body(ev)``, the node's work."""
+    def run(ev):
+        levels = ev.levels
+        levels[0] += 1
+        if levels[0] > MAX_EVAL_DEPTH:
+            raise _too_deep(span)
+        try:
+            v = body(ev)
+        except (OverflowError, ValueError, ZeroDivisionError) as exc:
+            raise CnnError("value", f"can't compute this: {exc}", span) from None
+        finally:
+            levels[0] -= 1
+        t = type(v)          # _checked, inline
+        if t is int:
+            if -MAX_INT < v < MAX_INT:
+                return v
+        elif t is bool or v is None or t is Node:
+            return v
+        elif (t is str or t is Symbol or t is list) and len(v) <= MAX_LEN:
+            return v
+        return _checked(v, span)
+    return run
+
+
+def _compile_method(e):
+    """Any other node: its ``Evaluator`` method (looked up when it runs, as before)."""
+    name = type(e).__name__
+    return _level(e.span, lambda ev: getattr(Evaluator, name)(ev, e))
+
+
+def _spine(e) -> list:
+    """A chain of binary operators along its left side, outermost first (see ``Evaluator.BinOp``)."""
+    spine = [e]
+    while isinstance(spine[-1].left, S.BinOp):
+        spine.append(spine[-1].left)
+    return spine
+
+
+def _operand(e) -> tuple:
+    """How a closure reads a child without calling it, where it can: (a literal's value or _MISSING, a
+    name's key or None, the child's closure for everything else)."""
+    known = _constant(e)
+    return (known[0] if known is not None else _MISSING, e.id if type(e) is S.Name else None, e._ev)
+
+
+def _read(ev, operands) -> list:
+    """The values of a call's arguments, each an ``_operand``, in order: a literal, or a name bound to a
+    number, read without its closure below the nesting limit (where the closure gives exactly that), any
+    other from its closure. (The level is the same before each: a closure restores it as it returns.)"""
+    out = []
+    below, lookup = ev.levels[0] < MAX_EVAL_DEPTH, ev.lookup
+    for literal, key, f in operands:
+        if below:
+            if literal is not _MISSING:
+                out.append(literal)
+                continue
+            if key is not None:
+                v = lookup.get(key)
+                t = type(v)
+                if (t is int and -MAX_INT < v < MAX_INT) or (t is float and v - v == 0.0):
+                    out.append(v)
+                    continue
+        out.append(f(ev))
+    return out
+
+
+def _compile_binop(e):
+    span, spine = e.span, _spine(e)
+    first = spine[-1].left._ev
+    steps = tuple((n, n.op in ("and", "or"), _PLAIN.get(n.op), *_operand(n.right), n.span) for n in reversed(spine))
+
+    def binop(ev):
+        # Evaluator.BinOp inside _level's frame, with ``binary``'s case of two numbers and a plain operator
+        # inline, and a right operand that is a literal, or a name bound to a number, read without its closure:
+        # below the nesting limit its closure gives exactly that (anything else: the closure itself)
+        levels = ev.levels
+        levels[0] += 1
+        if levels[0] > MAX_EVAL_DEPTH:
+            raise _too_deep(span)
+        try:
+            value = first(ev)
+            for node, logical, plain, literal, key, right, at in steps:
+                if logical:
+                    value = ev.binary(node, value)
+                else:
+                    if literal is not _MISSING and levels[0] < MAX_EVAL_DEPTH:
+                        r = literal
+                    elif key is not None and levels[0] < MAX_EVAL_DEPTH:
+                        r = ev.lookup.get(key)
+                        kr = type(r)
+                        if not ((kr is int and -MAX_INT < r < MAX_INT) or (kr is float and r - r == 0.0)):
+                            r = right(ev)
+                    else:
+                        r = right(ev)
+                    kl, kr = type(value), type(r)
+                    if plain is not None and (kl is int or kl is float) and (kr is int or kr is float):
+                        value = plain(value, r)
+                    else:
+                        value = ev.combine(node, value, r)
+                t = type(value)      # bounded's checks, the usual results first
+                if t is int:
+                    if not -MAX_INT < value < MAX_INT:
+                        value = bounded(value, at)
+                elif t is not bool and not (t is float and value - value == 0.0):   # bool, finite float: as is
+                    value = bounded(value, at)
+        except (OverflowError, ValueError, ZeroDivisionError) as exc:
+            raise CnnError("value", f"can't compute this: {exc}", span) from None
+        finally:
+            levels[0] -= 1
+        if type(value) is int or type(value) is bool:   # as _level ends (an int was checked at its step)
+            return value
+        return _checked(value, span)
+    return binop
+
+
+def _compile_str(e):
+    span = e.span
+    parts = tuple(p if isinstance(p, str) else (p, p._ev, p.id if isinstance(p, S.Name) else None)
+                  for p in e.parts)
+
+    def template(ev):
+        # Evaluator.Str inside _level's frame; a name bound to a string or an int is read without its
+        # closure: below the nesting limit its closure gives exactly that (anything else: the closure itself)
+        levels = ev.levels
+        levels[0] += 1
+        if levels[0] > MAX_EVAL_DEPTH:
+            raise _too_deep(span)
+        try:
+            out = []
+            lookup = ev.lookup
+            for part in parts:
+                if type(part) is str:
+                    out.append(part)
+                    continue
+                node, f, key = part
+                if key is not None:
+                    v = lookup.get(key, _MISSING)
+                    if v is _MISSING:       # Evaluator.Str's error
+                        raise CnnError("name", f"unknown name `{key}` in a name template", node.span,
+                                       hint=did_you_mean(key, lookup) or "bind it with a parameter or `let`")
+                    if levels[0] < MAX_EVAL_DEPTH:
+                        t = type(v)
+                        if t is str and len(v) <= MAX_LEN:
+                            out.append(v)           # fmt_value(v) is v
+                            continue
+                        if t is int and -MAX_INT < v < MAX_INT:
+                            out.append(str(v))      # fmt_value(v)
+                            continue
+                v = f(ev)
+                if v is None:
+                    return None
+                out.append(str(v) if type(v) is int else fmt_value(v))
+            v = "".join(out)
+        except (OverflowError, ValueError, ZeroDivisionError) as exc:
+            raise CnnError("value", f"can't compute this: {exc}", span) from None
+        finally:
+            levels[0] -= 1
+        return v if len(v) <= MAX_LEN else _checked(v, span)     # as _level ends
+    return template
+
+
+def _compile_list(e):
+    items, span = tuple(x._ev for x in e.items), e.span
+    return _level(span, lambda ev: vlist([f(ev) for f in items], span))
+
+
+def _compile_unary(e):
+    operand, f = e.operand, e.operand._ev
+    if e.op == "not":
+        def unary(ev):
+            v = f(ev)
+            return not (v if type(v) is bool else ev.truth(v, operand))
+    else:
+        def unary(ev):
+            v = f(ev)
+            t = type(v)
+            return -(v if t is int or t is float else ev.number(v, operand))
+    return _level(e.span, unary)
+
+
+def _compile_ternary(e):
+    # `t if c else add(t, u)`: a branch that calls an op (not shadowed by a function) is an error, checked
+    # first, as Evaluator.Ternary does
+    calls = tuple(b for b in (e.body, e.orelse) if isinstance(b, S.FuncCall))
+    body, test, orelse, test_node = e.body._ev, e.test._ev, e.orelse._ev, e.test
+
+    def ternary(ev):
+        for branch in calls:
+            if (branch.name in REGISTRY and not REGISTRY[branch.name].internal
+                    and not isinstance(ev.lookup.get(branch.name), Function)):
+                raise ev.tensor_ternary(e, branch)
+        c = test(ev)
+        if type(c) is not bool:
+            c = ev.truth(c, test_node)
+        return body(ev) if c else orelse(ev)
+    return _level(e.span, ternary)
+
+
+def _compile_attr(e):
+    value, get = e.value._ev, TENSOR_ATTRS.get(e.attr)
+
+    def attr(ev):
+        v = value(ev)
+        if get is not None and type(v) is Node:    # a tensor's attribute (Evaluator.attr_of's last case)
+            return get(v.shape)
+        return ev.attr_of(e, v)
+    return _level(e.span, attr)
+
+
+def _compile_index(e):
+    value, index = e.value._ev, e.index._ev
+
+    def at(ev):
+        v, i = value(ev), index(ev)
+        if type(i) is int and (type(v) is VList or type(v) is list) and -len(v) <= i < len(v):
+            return v[i]        # Evaluator.index_of's checks, passed
+        return ev.index_of(e, v, i)
+    return _level(e.span, at)
+
+
+def _compile_call(e):
+    name, args = e.name, e.args
+    builtin = FUNCS.get(name)
+    least, most, _ = ARITY.get(name, (0, None, ""))
+    if builtin is None and all(a.name is None for a in args):    # a spec's function, every argument by position
+        operands = tuple(_operand(a.value) for a in args)
+
+        def function_call(ev):
+            fn = ev.lookup.get(name)
+            if isinstance(fn, Function):
+                return fn.call_in_order(ev, e, operands)
+            return ev.FuncCall(e)
+        return _level(e.span, function_call)
+    if (builtin is None or name in MAKERS or any(a.name is not None for a in args)
+            or not least <= len(args) <= (most if most is not None else len(args))):
+        # a spec's function, an initializer, keywords, a wrong count: Evaluator.FuncCall
+        def call(ev):
+            fn = ev.lookup.get(name)
+            if isinstance(fn, Function):
+                return fn.call(ev, e)
+            return ev.FuncCall(e)
+        return _level(e.span, call)
+    operands, span = tuple(_operand(a.value) for a in args), e.span
+
+    def builtin_call(ev):   # a built-in given its positional arguments (unless a function of the spec has its name)
+        fn = ev.lookup.get(name)
+        if isinstance(fn, Function):
+            return fn.call(ev, e)
+        given = _read(ev, operands)
+        try:
+            return builtin(*given)
+        except CnnError as err:
+            raise err.located(span)
+        except (TypeError, ValueError, OverflowError) as exc:
+            raise CnnError("type", f"{name}(): {exc}", span) from None
+    return _level(span, builtin_call)
+
+
+_COMPILERS = {S.Num: _compile_const, S.Const: _compile_const, S.Name: _compile_name, S.BinOp: _compile_binop,
+              S.Str: _compile_str, S.ListE: _compile_list, S.Unary: _compile_unary, S.Ternary: _compile_ternary,
+              S.Attr: _compile_attr, S.Index: _compile_index, S.FuncCall: _compile_call}
+
+
+def _below(e) -> list:
+    """The nodes a compiled ``e`` calls (a chain of binary operators: the operands along its spine)."""
+    t = type(e)
+    if t is S.BinOp:
+        spine = _spine(e)
+        return [spine[-1].left] + [n.right for n in spine]
+    if t is S.Str:
+        return [p for p in e.parts if not isinstance(p, str)]
+    if t is S.ListE:
+        return list(e.items)
+    if t is S.Unary:
+        return [e.operand]
+    if t is S.Ternary:
+        return [e.body, e.test, e.orelse]
+    if t is S.Attr:
+        return [e.value]
+    if t is S.Index:
+        return [e.value, e.index]
+    if t is S.FuncCall:
+        return [a.value for a in e.args]
+    return []
+
+
+def _compile(root):
+    """Compile ``root`` and every node below it not yet compiled, the deepest first (without recursion:
+    an expression may nest a thousand levels)."""
+    stack = [(root, False)]
+    while stack:
+        e, ready = stack.pop()
+        if ready:
+            object.__setattr__(e, "_ev", _COMPILERS.get(type(e), _compile_method)(e))
+        elif e._ev is None:
+            stack.append((e, True))
+            stack.extend([(x, False) for x in _below(e)])
+    return root._ev
 
 
 def evaluate(expr, lookup, tick=None, qualified=()):

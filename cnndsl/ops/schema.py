@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from functools import cached_property
-from typing import Callable
+from collections.abc import Callable
 
 from ..errors import CnnError, did_you_mean
 
