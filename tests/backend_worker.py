@@ -66,34 +66,18 @@ def count(weights) -> int:
     return sum(int(np.prod(w.shape)) for w in weights)
 
 
-def _cheap_jax_initializers() -> None:
-    """On JAX, Keras draws each new weight with a jitted random function, one XLA compile per weight
-    shape: most of the time it takes to build a network. ``fill`` overwrites every weight anyway, so
-    the worker lets Keras's JAX random functions draw with numpy instead (test speed only)."""
-    import keras
-    if keras.backend.backend() != "jax":
-        return
-    import jax.numpy as jnp
-    from keras.src.backend.jax import random
-    rng = np.random.default_rng(0)
-
-    def draw(shape, *args, dtype=None, **kwargs):
-        return jnp.asarray(rng.uniform(-0.05, 0.05, tuple(shape)), dtype=dtype or "float32")
-    for name in ("uniform", "normal", "truncated_normal"):
-        setattr(random, name, draw)
-
-
 def main(manifest: str, out: str) -> None:
     import keras
 
     import cnndsl
-    _cheap_jax_initializers()
+    from keras_compare import zero_initialized
     results = {}
     for case in json.loads(Path(manifest).read_text()):
         key = case["id"]
         try:
             graph = cnndsl.check(case["path"], case["network"], **case["params"])
-            model = cnndsl.compile(graph)
+            with zero_initialized():        # `fill` writes every weight: Keras needn't draw any (on JAX, one
+                model = cnndsl.compile(graph)   # XLA compile per weight shape; elsewhere half the build)
             results[f"{key}/counts"] = np.array([
                 model.count_params(), count(model.trainable_weights), count(model.non_trainable_weights),
                 graph.total_params, graph.trainable, graph.non_trainable])

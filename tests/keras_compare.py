@@ -19,6 +19,7 @@ that an output comparison sees every weight, not just the kernels.
 from __future__ import annotations
 
 import re
+from contextlib import contextmanager
 
 import numpy as np
 
@@ -103,6 +104,29 @@ def randomize(model, seed=0):
             var.assign(rng.uniform(0.5, 1.5, var.shape).astype(var.dtype))
         elif leaf in ("beta", "bias", "moving_mean", "mean"):
             var.assign(rng.normal(0.0, 0.1, var.shape).astype(var.dtype))
+
+
+@contextmanager
+def zero_initialized():
+    """Inside, Keras draws no random numbers for a new weight: its initializer's uniform, normal and
+    truncated normal draws are zeros. For a model whose weights are all written afterwards (copied from
+    the reference, set, filled) or never read (its structure compared): Keras's random initialisation
+    is half the time it takes to build a big network."""
+    import keras
+    from keras.src import backend
+    module = backend.random          # the active backend's random functions, as Keras's initializers call them
+    names = ("uniform", "normal", "truncated_normal")
+    saved = {name: getattr(module, name) for name in names}
+
+    def zeros(shape, *args, dtype=None, **kwargs):
+        return keras.ops.zeros(tuple(shape), dtype=dtype or "float32")
+    for name in names:
+        setattr(module, name, zeros)
+    try:
+        yield
+    finally:
+        for name, f in saved.items():
+            setattr(module, name, f)
 
 
 def count(weights) -> int:

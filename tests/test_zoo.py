@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import gc
 import sys
+from contextlib import nullcontext
 from pathlib import Path
 
 import pytest
@@ -28,27 +29,31 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import cnndsl  # noqa: E402
 from keras_compare import (copy_weights, name_differences, output_differences, params,  # noqa: E402
-                           randomize, structure_differences, walk)
+                           randomize, structure_differences, walk, zero_initialized)
 from zoo_table import VARIANTS, ZOO  # noqa: E402
 
 pytestmark = pytest.mark.slow      # builds Keras (or torch) models: not in the quick tier
 
 
-def build_pair(zoo, variant: str):
-    """(compiled spec, keras.applications reference, its IR graph) for one network and variant."""
+def build_pair(zoo, variant: str, numeric: bool = True):
+    """(compiled spec, keras.applications reference, its IR graph) for one network and variant. The spec's
+    weights are all copied from the reference before any is read, so Keras draws none (zero_initialized);
+    nor the reference's, where only the structure is compared (``numeric=False``)."""
     import keras
     spec_params, ref_kwargs = VARIANTS[variant]
     keras.utils.set_random_seed(0)
     graph = cnndsl.check(zoo.spec, network=zoo.network, **spec_params)
-    model = cnndsl.compile(graph)
-    ref = getattr(keras.applications, zoo.function)(weights=None, **ref_kwargs)
+    with zero_initialized():
+        model = cnndsl.compile(graph)
+    with nullcontext() if numeric else zero_initialized():
+        ref = getattr(keras.applications, zoo.function)(weights=None, **ref_kwargs)
     randomize(ref)
     return model, ref, graph
 
 
 def differences(zoo, variant: str, numeric: bool) -> list:
     """Every way the spec differs from keras.applications (empty: none)."""
-    model, ref, graph = build_pair(zoo, variant)
+    model, ref, graph = build_pair(zoo, variant, numeric)
     out = []
     if params(model) != params(ref):
         out.append(f"params (total, trainable, non-trainable) {params(model)} vs keras {params(ref)}")
