@@ -5,5 +5,5 @@ cd "$(dirname "$0")/.."
 sh scripts/setup.sh test         # every Keras backend and the test stack
 # Two workers, one file each at a time (a file's shared fixtures, such as the backends' runs, are
 # built once), the slowest files first (tests/conftest.py: SLOWEST_FIRST). The suite's budget is 25 minutes
-# on two cores; it is over it now (test_torch_specs.py runs on one worker): see the issues' notes.
+# on two cores; the quick tier (pytest -m "not slow") is the development loop.
 exec .venv/bin/python -m pytest -q -n 2 --dist loadfile --no-loadscope-reorder "$@"

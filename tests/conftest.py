@@ -55,7 +55,7 @@ def golden(path: Path, actual: str) -> None:
 # scripts/test.sh runs two pytest-xdist workers, one file at a time each (--dist loadfile), in collection
 # order (--no-loadscope-reorder). Handing out the longest files first keeps the two workers' loads even
 # (longest processing time first); the rest follow in the usual order. Minutes on two busy cores.
-SLOWEST_FIRST = ["test_torch_specs.py", "test_zoo.py", "test_zoo_roundtrip.py", "test_backends.py", "test_import.py"]
+SLOWEST_FIRST = ["test_torch_specs.py", "test_backends.py", "test_zoo.py", "test_zoo_roundtrip.py", "test_import.py"]
 
 
 def pytest_collection_modifyitems(session, config, items):
