@@ -168,6 +168,22 @@ def _case_bad_units(tmp):
     return path, [], "layers[1] `d` (Dense): units=1e+30"
 
 
+def _case_bad_initializer(tmp):
+    """An initializer's argument Keras's own constructor would refuse (a negative stddev): an error at its
+    config path, as the same value in a spec is, never a model that checks and then fails to import."""
+    layers = [input_layer("x", (8,)),
+              layer("Dense", "d", ["x"], (None, 4), units=4, activation="linear", use_bias=True,
+                    kernel_initializer={"module": "keras.initializers", "class_name": "RandomNormal",
+                                        "config": {"mean": 0.0, "stddev": -1.0, "seed": None}, "registered_name": None},
+                    bias_initializer={"module": "keras.initializers", "class_name": "Zeros", "config": {},
+                                      "registered_name": None},
+                    kernel_regularizer=None, bias_regularizer=None, kernel_constraint=None, bias_constraint=None)]
+    path = tmp / "init.keras"
+    keras_file(path, functional("m", layers, ["x"], ["d"]))
+    return path, [], ("init.keras: layers[1].config.kernel_initializer: error: `d` (Dense): random_normal: "
+                      "`stddev` must be at least 0, got -1.0")
+
+
 def _case_bad_shape(tmp):
     layers = [input_layer("x", (8,)), relu("r", "x", (None, 8)),
               layer("MaxPooling2D", "p", ["r"], (None, 8), pool_size=[2, 2], strides=[2, 2], padding="valid",

@@ -35,7 +35,7 @@ import re
 from ..errors import CnnError, ConfigSpan, Source
 from ..ir import LAYER_NAME, Graph, Node, Scope
 from ..ops import REGISTRY
-from ..ops.schema import ACTIVATIONS, SPATIAL_TYPES, Initializer, as_rank, bind_args, convert
+from ..ops.schema import ACTIVATIONS, SPATIAL_TYPES, Initializer, as_rank, bind_args, check_made, convert
 from ..shapes import infer_node
 from .keras import SIGNATURES
 
@@ -46,6 +46,15 @@ MAX_JSON_DEPTH = 200            # nesting of the config JSON; Keras writes about
 
 class Unsupported(Exception):
     """A layer (or one of its settings) with no cnndsl form; the reader collects these."""
+
+
+class InvalidValue(Exception):
+    """An initializer or regularizer whose arguments Keras's own constraints refuse (a negative
+    ``stddev``): an error at the layer's config, not a missing form."""
+
+    def __init__(self, cls: str, message: str):
+        super().__init__(message)
+        self.cls = cls
 
 
 # --- reading a .keras file or a model -----------------------------------------------------------------
@@ -249,7 +258,12 @@ def _initializer(v, kind: str):
         for _, x in args:
             if not (x is None or isinstance(x, (int, float, str))) or isinstance(x, bool):
                 raise Unsupported(f"{cls} with a non-number argument")
-        return Initializer("reg" if cls in ("L1", "L2", "L1L2") else "init", cls, args)
+        made = Initializer("reg" if cls in ("L1", "L2", "L1L2") else "init", cls, args)
+        try:
+            check_made(made)
+        except TypeError as e:
+            raise InvalidValue(cls, str(e)) from None
+        return made
     if cls in _INIT_NAMES:
         if any(x is not None for x in cfg.values()):
             raise Unsupported(f"{cls} with {', '.join(f'{k}={x}' for k, x in cfg.items())}")
@@ -262,7 +276,7 @@ def _same(a, b) -> bool:
     if isinstance(a, dict) and "class_name" in a or isinstance(b, dict) and "class_name" in b:
         try:
             return _initializer(a, "initializer") == _initializer(b, "initializer")
-        except Unsupported:
+        except (Unsupported, InvalidValue):
             return False
     if isinstance(a, (list, tuple)) and isinstance(b, (list, tuple)):
         return len(a) == len(b) and all(_same(x, y) for x, y in zip(a, b))
@@ -935,6 +949,9 @@ class _Reader:
         except Unsupported as e:
             self.problem(name, cls, str(e))
             return None
+        except InvalidValue as e:
+            key = next((k for k, x in c.items() if isinstance(x, dict) and x.get("class_name") == e.cls), None)
+            raise self.fail(f"{self.where}.config" + (f".{key}" if key else ""), f"`{name}` ({cls}): {e}") from None
         except (KeyError, TypeError, ValueError, IndexError) as e:
             self.problem(name, cls, f"a config cnndsl can't read ({type(e).__name__}: {e})")
             return None
@@ -1084,7 +1101,7 @@ _INIT_KEYS = {"kernel_init": ("kernel_initializer", "depthwise_initializer"), "b
 
 
 def _short(v) -> str:
-    text = json.dumps(v) if not isinstance(v, str) else repr(v)
+    text = json.dumps(v, default=str) if not isinstance(v, str) else repr(v)
     return text if len(text) <= 60 else text[:57] + "..."
 
 
