@@ -22,7 +22,8 @@ from collections import Counter
 from dataclasses import dataclass
 
 from ..errors import CnnError
-from ..motifs import KEYWORDS, Expr, identifier, key as _key, op_defaults, plain as _plain, recover, repeat_run
+from ..motifs import (KEYWORDS, Expr, counting, identifier, key as _key, op_defaults, plain as _plain, recover,
+                      repeat_run)
 from ..ops import REGISTRY
 from ..ops.schema import REQUIRED, Initializer, fixed_weights
 
@@ -607,29 +608,16 @@ def _let_lines(col: str, texts: list, indent: str) -> list:
 
 def _fold(vals, quoted=False):
     """The text of ``vals[i]`` as an expression in ``i``: a constant, an arithmetic sequence, or a
-    string with one such number in it; None otherwise."""
-    first = vals[0]
-    if all(_key(v) == _key(first) for v in vals):
-        return string_text(first) if quoted and isinstance(first, str) else value_text(first)
-    if all(isinstance(v, int) and not isinstance(v, bool) for v in vals):
-        d = vals[1] - vals[0]
-        if all(vals[k] == vals[0] + d * k for k in range(len(vals))):
-            return _affine(vals[0], d)
+    string with one such number in it (``motifs.counting``, the block recovery's own rule); None otherwise."""
+    c = counting(vals)
+    if c is None:
         return None
-    if all(isinstance(v, str) and not isinstance(v, Expr) for v in vals):
-        pre = _common_prefix(vals)
-        suf = _common_prefix([v[len(pre):][::-1] for v in vals])[::-1]
-        while pre and pre[-1].isdigit():
-            pre = pre[:-1]
-        while suf and suf[0].isdigit():
-            suf = suf[1:]
-        mids = [v[len(pre):len(v) - len(suf)] for v in vals]
-        if all(re.fullmatch(r"0|[1-9]\d*", m) for m in mids):
-            nums = [int(m) for m in mids]
-            d = nums[1] - nums[0]
-            if all(nums[k] == nums[0] + d * k for k in range(len(nums))) and "{" not in pre + suf:
-                return string_text(pre + "{" + _affine(nums[0], d) + "}" + suf)
-    return None
+    if c[0] == "same":
+        return string_text(c[1]) if quoted and isinstance(c[1], str) else value_text(c[1])
+    if c[0] == "int":
+        return _affine(c[1], c[2])
+    _, pre, a, d, suf = c
+    return string_text(pre + "{" + _affine(a, d) + "}" + suf)
 
 
 def _affine(a, d) -> str:
@@ -637,15 +625,5 @@ def _affine(a, d) -> str:
     if a == 0:
         return i if d else "0"
     return f"{i} + {a}" if d else str(a)
-
-
-def _common_prefix(xs):
-    p = xs[0]
-    for x in xs[1:]:
-        k = 0
-        while k < min(len(p), len(x)) and p[k] == x[k]:
-            k += 1
-        p = p[:k]
-    return p
 
 
