@@ -6,12 +6,11 @@ specs/efficientdet.cnn against effdet's tf_efficientdet_d0.
   non-trainable count the BN running statistics (torch buffers), and ``cnndsl.to_torch``'s state_dict has
   the library's keys with its shapes (the specs name their layers as the library's modules; effdet's
   separable convs and fusion weights through the small renaming `_effdet_key` states).
-- One per family numerically, at 128x128 (FCOS for torchvision's two: its shared heads have GroupNorm and
-  two outputs; EfficientDet): the library's state_dict (random weights and statistics) loads strictly into
-  ``cnndsl.to_torch``'s module, whose outputs equal the library's raw head outputs
-  (``model.head(model.backbone(x))``, effdet's ``model(x)``) within 1e-5 relative; for EfficientDet, the
-  smaller, moved on into the Keras build (``cnndsl.weights.torch_to_keras``) they give the same outputs
-  there too (shared separable convs and weighted_add in Keras).
+- Every network numerically, at 128x128: the library's state_dict (random weights and statistics) loads
+  strictly into ``cnndsl.to_torch``'s module, whose outputs equal the library's raw head outputs
+  (``model.head(model.backbone(x))``, effdet's ``model(x)``) within 1e-5 relative; moved on into the Keras
+  build (``cnndsl.weights.torch_to_keras``) they give the same outputs there too (shared heads, FCOS's
+  GroupNorm, EfficientDet's shared separable convs and weighted_add in Keras).
 """
 from __future__ import annotations
 
@@ -83,19 +82,28 @@ def _keras_outputs(graph, module, x):
     return [np.moveaxis(np.asarray(y), -1, 1) if np.ndim(y) == 4 else np.asarray(y) for y in got]
 
 
-def test_fcos_outputs_equal_torchvisions():
+HEADS = {"retinanet_resnet50_fpn": ("retinanet", {"cls_logits": 91, "bbox_regression": 4}, 9),   # 9 anchors a place
+         "fcos_resnet50_fpn": ("fcos", {"cls_logits": 91, "bbox_regression": 4, "bbox_ctrness": 1}, 1)}
+
+
+@pytest.mark.parametrize("network", sorted(HEADS))
+def test_torchvision_detector_outputs_equal_torchvisions_in_torch_and_keras(network):
+    spec, outputs, anchors = HEADS[network]
     torch.manual_seed(0)
-    ref = randomize(_torchvision_detector("fcos_resnet50_fpn"))
-    graph = cnndsl.check(SPECS / "fcos.cnn", "fcos_resnet50_fpn", image=[SIZE, SIZE, 3])
+    ref = randomize(_torchvision_detector(network))
+    graph = cnndsl.check(SPECS / f"{spec}.cnn", network, image=[SIZE, SIZE, 3])
     module = cnndsl.to_torch(graph).eval()
     module.load_state_dict(ref.state_dict(), strict=True)
     x = torch.randn(2, 3, SIZE, SIZE, generator=torch.Generator().manual_seed(1))
     with torch.no_grad():
         head = ref.head(list(ref.backbone(x).values()))
-        want = [head[k].numpy() for k in ("cls_logits", "bbox_regression", "bbox_ctrness")]
+        want = [head[k].numpy() for k in outputs]
         got = [y.numpy() for y in module(x)]
-    assert [w.shape for w in want] == [(2, 341, 91), (2, 341, 4), (2, 341, 1)]   # 16² + 8² + 4² + 2² + 1
+    places = 16 ** 2 + 8 ** 2 + 4 ** 2 + 2 ** 2 + 1                      # P3..P7 at 128x128
+    assert [w.shape for w in want] == [(2, places * anchors, n) for n in outputs.values()]
     for w, g in zip(want, got):
+        assert relative_difference(g, w) <= TOLERANCE
+    for w, g in zip(want, _keras_outputs(graph, module, x)):
         assert relative_difference(g, w) <= TOLERANCE
 
 

@@ -1,6 +1,6 @@
 """specs/dla.cnn (DLA-34, issue 16, a recursive block) against timm's own `dla34`.
 
-Convention: timm's 25,699,120 parameters are torch's (trainable); Keras counts BN's running means
+Convention: timm's 15,742,104 parameters are torch's (trainable); Keras counts BN's running means
 and variances as non-trainable weights, which timm keeps as buffers (15,488 values): the spec's
 trainable count is timm's parameter count, its non-trainable count timm's running statistics.
 
