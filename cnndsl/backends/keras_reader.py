@@ -52,9 +52,9 @@ class InvalidValue(Exception):
     """An initializer or regularizer whose arguments Keras's own constraints refuse (a negative
     ``stddev``): an error at the layer's config, not a missing form."""
 
-    def __init__(self, cls: str, message: str):
+    def __init__(self, config: dict, message: str):
         super().__init__(message)
-        self.cls = cls
+        self.config = config     # the serialized initializer, as the layer's config holds it
 
 
 # --- reading a .keras file or a model -----------------------------------------------------------------
@@ -262,7 +262,7 @@ def _initializer(v, kind: str):
         try:
             check_made(made)
         except TypeError as e:
-            raise InvalidValue(cls, str(e)) from None
+            raise InvalidValue(v, str(e)) from None
         return made
     if cls in _INIT_NAMES:
         if any(x is not None for x in cfg.values()):
@@ -950,7 +950,7 @@ class _Reader:
             self.problem(name, cls, str(e))
             return None
         except InvalidValue as e:
-            key = next((k for k, x in c.items() if isinstance(x, dict) and x.get("class_name") == e.cls), None)
+            key = next((k for k, x in c.items() if x is e.config), None)
             raise self.fail(f"{self.where}.config" + (f".{key}" if key else ""), f"`{name}` ({cls}): {e}") from None
         except (KeyError, TypeError, ValueError, IndexError) as e:
             self.problem(name, cls, f"a config cnndsl can't read ({type(e).__name__}: {e})")

@@ -193,8 +193,6 @@ def _init(v, arg):
         return None
     kind = "reg" if arg.type == "reg" else "init"
     if isinstance(v, Initializer) and v.kind == kind:
-        if v.args:
-            check_made(v)
         return v
     names = arg.choices or (REGULARIZERS if kind == "reg" else INITIALIZERS)
     if isinstance(v, str):
@@ -398,10 +396,9 @@ MAKERS = dict([
 
 
 def check_made(v: Initializer) -> None:
-    """An initializer or regularizer with arguments holds them within its maker's schema (Keras's own
-    constraints), however it was made: a spec's ``random_normal(stddev=...)`` is checked where it is
-    written (each error at its argument), one read from a .keras file where it is read, and every one
-    again as a weight's argument. Raises TypeError with the maker's message."""
+    """An initializer or regularizer read with arguments (from a .keras file) holds them within its maker's
+    schema, Keras's own constraints, as a spec's ``random_normal(stddev=...)`` is bound by that schema where
+    it is written. Raises TypeError with the maker's message."""
     made = _MADE_BY.get(v.name)
     if made is None or v.name == "Constant" and any(not isinstance(x, (int, float)) for _, x in v.args):
         return   # fixed weights (an array) are checked against the weight's shape
@@ -411,7 +408,7 @@ def check_made(v: Initializer) -> None:
         raise TypeError(e.message) from None
 
 
-_MADE_BY = {cls: op for kind, cls, op in MAKERS.values()}   # Keras's class -> the schema of its maker
+_MADE_BY = {cls: op for _, cls, op in MAKERS.values()}   # Keras's class -> the schema of its maker
 
 
 def describe(v) -> str:
