@@ -161,6 +161,7 @@ for line in sys.stdin:
         print(repr(traceback.format_exc()), flush=True)
 """
 EXPORTS_PER_CHILD = 15
+EXPORT_TIMEOUT_S = 600     # one export's limit, as the one-process-per-export version had
 
 
 class _Exporter:
@@ -190,6 +191,9 @@ class _Exporter:
         self.served += 1
         self.child.stdin.write(f"{path}\t{name}\t{state}\t{out}\n")
         self.child.stdin.flush()
+        import select
+        if not select.select([self.child.stdout], [], [], EXPORT_TIMEOUT_S)[0]:
+            self.child.kill()                # a hung export ends as a crash would (its answer: the signal)
         answer = self.child.stdout.readline().strip()
         if answer:
             return answer, 0, self.served

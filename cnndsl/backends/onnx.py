@@ -62,19 +62,59 @@ def export_onnx(graph, path: str) -> None:
 
 
 def _export_folded_or_inlined(export, blocks, path) -> None:
+    if not blocks or not _survives(lambda: _folded(export, blocks, path)):
+        # The exporter writes some nested functions without their values' types (ONNX's checker and
+        # ONNX Runtime refuse them), can't write some ops inside a function at all (an adaptive pool
+        # whose input size the function leaves unknown), and now and then crashes the process while it
+        # extracts the functions (torch 2.13's _jit_pass_onnx_function_extraction: a segmentation fault
+        # in about one run in three of torchvision's mobilenet_v3_large, at random): the same graph,
+        # inlined, is what it writes without functions.
+        export(False)
+
+
+def _folded(export, blocks, path) -> bool:
     try:
         export(blocks)
-        folded = _valid(path) if blocks else True
     except Exception:       # torch.onnx's SymbolicValueError and the like: it can't write these blocks as functions
-        if not blocks:
-            raise
-        folded = False
-    if not folded:
-        # The exporter writes some nested functions without their values' types (ONNX's checker and
-        # ONNX Runtime refuse them), and can't write some ops inside a function at all (an adaptive
-        # pool whose input size the function leaves unknown): the same graph, inlined, is what it
-        # writes without functions.
-        export(False)
+        return False
+    return _valid(path)
+
+
+FOLDED_EXPORT_S = 600   # the folded export's limit in its own process; past it, the inlined export
+
+
+def _survives(attempt) -> bool:
+    """``attempt()`` run in a forked copy of this process, so that a crash of torch's exporter (a signal,
+    not an exception) or a hang ends the attempt, not the command: True if it returned true there. What
+    it writes to a file is there for the parent to use. Without fork, it runs here."""
+    import os
+    import sys
+    import time
+    if not hasattr(os, "fork"):
+        return bool(attempt())
+    sys.stdout.flush()
+    sys.stderr.flush()
+    pid = os.fork()
+    if pid == 0:                                   # the child: never returns into the caller's code
+        code = 1
+        try:
+            if "torch" in sys.modules:
+                sys.modules["torch"].set_num_threads(1)   # no thread pool inherited half-made across fork
+            code = 0 if attempt() else 1
+        except BaseException:
+            code = 1
+        finally:
+            os._exit(code)
+    deadline = time.monotonic() + FOLDED_EXPORT_S
+    while True:
+        done, status = os.waitpid(pid, os.WNOHANG)
+        if done:
+            return os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0
+        if time.monotonic() > deadline:
+            os.kill(pid, 9)
+            os.waitpid(pid, 0)
+            return False
+        time.sleep(0.02)
 
 
 def _static_adaptive_pools(graph, model) -> list:
